@@ -1,0 +1,1 @@
+"""Everything that runs in Lambda. Modules here import heavy libraries lazily."""

@@ -1,0 +1,35 @@
+"""The bodies of app.py's handlers. Light to import: each loads its worker on first call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fetch_amp_image(event: Any) -> dict[str, Any]:
+    from .workers import fetcher, runner
+
+    return runner.run_sns(fetcher.WORKER, event)
+
+
+def create_thumbnail(event: Any) -> dict[str, Any]:
+    from .workers import runner, thumbnailer
+
+    return runner.run_sns(thumbnailer.WORKER, event)
+
+
+def create_gif(event: Any) -> dict[str, Any]:
+    from .workers import gifmaker, runner
+
+    return runner.run_sns(gifmaker.WORKER, event)
+
+
+def send_email(event: Any) -> dict[str, Any]:
+    from .workers import emailer, runner
+
+    return runner.run_sns(emailer.WORKER, event)
+
+
+def thumbnail_upload(event: Any) -> list[dict[str, Any]]:
+    from .workers import uploads
+
+    return uploads.thumbnail_uploads(event.to_dict())

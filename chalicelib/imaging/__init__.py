@@ -1,0 +1,1 @@
+"""Image code: pure functions of bytes and Pillow images, no AWS."""

@@ -1,0 +1,176 @@
+"""Animated GIFs with one global palette and no dithering.
+
+Weather maps are drawn in a few thousand colours (a basemap, a discrete colour scale,
+a legend), so the palette is fitted to the exact colour histogram of all frames:
+weighted k-means started from Pillow's octree palette, then every colour mapped to
+its nearest palette entry through a lookup table. One palette for all frames means
+no flicker between frames and small deltas; no dithering means flat areas stay flat,
+which keeps both the error and the LZW output small. Index 255 is left free so that
+Pillow can mark unchanged pixels transparent in each frame after the first.
+
+Frames with too many colours for an exact histogram (photographs) fall back to the
+octree palette with Pillow's own mapping.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+
+PALETTE_SIZE = 255  # the 256th index is kept for transparency in delta frames
+MAX_EXACT_COLOURS = 1 << 16
+KMEANS_ROUNDS = 6
+_CHUNK = 8192
+
+
+class Palette(NamedTuple):
+    colours: np.ndarray  # (n, 3) uint8
+    lookup: np.ndarray | None  # packed colour -> index, for the exact path
+
+
+def encode_gif(
+    frames: Sequence[Image.Image],
+    *,
+    delay: int = 250,
+    loop: int = 0,
+    last_delay: int | None = None,
+) -> bytes:
+    """Frames (any mode and size; scaled to the first's size) to GIF bytes."""
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    rgb = conform(frames)
+    palette = fit_palette(rgb)
+    indexed = [apply_palette(frame, palette) for frame in rgb]
+    durations = [delay] * len(indexed)
+    if last_delay is not None:
+        durations[-1] = last_delay
+    buffer = io.BytesIO()
+    indexed[0].save(
+        buffer,
+        "GIF",
+        save_all=True,
+        append_images=indexed[1:],
+        duration=durations,
+        loop=loop,
+        optimize=True,  # unchanged pixels of delta frames become transparent
+        disposal=1,
+    )
+    return buffer.getvalue()
+
+
+def conform(frames: Sequence[Image.Image]) -> list[Image.Image]:
+    """RGB frames, all of the first frame's size."""
+    size = frames[0].size
+    out = []
+    for frame in frames:
+        if frame.mode != "RGB":
+            frame = frame.convert("RGB")
+        if frame.size != size:
+            frame = frame.resize(size, Image.Resampling.LANCZOS)
+        out.append(frame)
+    return out
+
+
+def fit_palette(frames: Sequence[Image.Image], size: int = PALETTE_SIZE) -> Palette:
+    histogram = colour_histogram(frames)
+    if histogram is None:
+        return Palette(_octree_palette(frames, size), None)
+    colours, counts = histogram
+    rgb = unpack(colours)
+    if len(colours) <= size:
+        centres, nearest = rgb.astype(np.float32), np.arange(len(colours))
+    else:
+        centres = _octree_palette(frames, size).astype(np.float32)
+        centres, nearest = _kmeans(rgb.astype(np.float32), counts, centres)
+    lookup = np.zeros(1 << 24, np.uint8)  # 16 MB, touched only where colours occur
+    lookup[colours] = nearest
+    return Palette(np.clip(np.rint(centres), 0, 255).astype(np.uint8), lookup)
+
+
+def apply_palette(frame: Image.Image, palette: Palette) -> Image.Image:
+    """An RGB frame as a "P" image on `palette`, with no dithering."""
+    if palette.lookup is None:
+        reference = Image.new("P", (1, 1))
+        reference.putpalette(palette.colours.tobytes())
+        return frame.quantize(palette=reference, dither=Image.Dither.NONE)
+    indexed = Image.fromarray(np.take(palette.lookup, pack(frame)), "P")
+    indexed.putpalette(palette.colours.tobytes())
+    return indexed
+
+
+def pack(frame: Image.Image) -> np.ndarray:
+    """RGB pixels as uint32 r | g << 8 | b << 16, one per pixel."""
+    rgba = np.asarray(frame.convert("RGBA")).view("<u4").reshape(frame.height, frame.width)
+    return rgba & np.uint32(0x00FFFFFF)
+
+
+def unpack(colours: np.ndarray) -> np.ndarray:
+    return np.stack([colours & 255, (colours >> 8) & 255, (colours >> 16) & 255], axis=1).astype(np.uint8)
+
+
+def colour_histogram(frames: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(packed colours, pixel counts) over all frames, or None past MAX_EXACT_COLOURS."""
+    packed_parts, count_parts = [], []
+    for frame in frames:
+        found = frame.getcolors(MAX_EXACT_COLOURS)
+        if found is None:
+            return None
+        counts = np.fromiter((count for count, _ in found), np.int64, len(found))
+        rgb = np.array([colour for _, colour in found], np.uint32).reshape(-1, 3)
+        packed_parts.append(rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16))
+        count_parts.append(counts)
+    colours, inverse = np.unique(np.concatenate(packed_parts), return_inverse=True)
+    if len(colours) > MAX_EXACT_COLOURS:
+        return None
+    counts = np.bincount(inverse, weights=np.concatenate(count_parts), minlength=len(colours))
+    return colours, counts
+
+
+def _octree_palette(frames: Sequence[Image.Image], size: int) -> np.ndarray:
+    """Pillow's fast octree palette of a mosaic of every frame at a third of its size."""
+    width, height = frames[0].size
+    step = 3 if width >= 96 and height >= 96 else 1
+    tile = (max(1, width // step), max(1, height // step))
+    mosaic = Image.new("RGB", (tile[0], tile[1] * len(frames)))
+    for i, frame in enumerate(frames):
+        small = frame.resize(tile, Image.Resampling.NEAREST) if step > 1 else frame
+        mosaic.paste(small, (0, tile[1] * i))
+    quantized = mosaic.quantize(size, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    used = max(1, len(quantized.getcolors(256) or ()))
+    colours = np.asarray(quantized.getpalette()[: 3 * size], np.uint8).reshape(-1, 3)
+    return colours[: max(used, 1)]
+
+
+def _kmeans(points: np.ndarray, weights: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Lloyd rounds on integer centres; returns centres and each point's nearest."""
+    centres = np.rint(centres)
+    nearest = _nearest(points, centres)
+    for _ in range(KMEANS_ROUNDS):
+        totals = np.bincount(nearest, weights=weights, minlength=len(centres))
+        sums = np.stack(
+            [np.bincount(nearest, weights=points[:, c] * weights, minlength=len(centres)) for c in range(3)],
+            axis=1,
+        )
+        used = totals > 0
+        moved = centres.copy()
+        moved[used] = np.rint(sums[used] / totals[used, None])
+        if np.array_equal(moved, centres):
+            break
+        centres = moved
+        nearest = _nearest(points, centres)
+    return centres, nearest
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre (squared RGB distance) for each point, in chunks."""
+    centre_norms = (centres**2).sum(axis=1)
+    out = np.empty(len(points), np.intp)
+    for start in range(0, len(points), _CHUNK):
+        block = points[start : start + _CHUNK]
+        distances = centre_norms[None, :] - 2.0 * (block @ centres.T)
+        out[start : start + _CHUNK] = distances.argmin(axis=1)
+    return out

@@ -1,0 +1,83 @@
+"""Configuration from the environment: resource names, fetcher and image limits.
+
+Standard library only, so app.py can read resource names at import time
+(a Lambda cold start) without pulling in anything heavy.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+STAGE = os.environ.get("STAGE", "dev")
+PREFIX = f"weathergif-{STAGE}"
+
+AMP_URL_TEMPLATE = (
+    "https://maps.aerisapi.com/{client_id}_{client_secret}/{layers}/"
+    "{width}x{height}/{center},{zoom}/{time}.png"
+)
+DEFAULT_ALLOWED_HOSTS = "maps.aerisapi.com,mesonet.agron.iastate.edu,gibs.earthdata.nasa.gov"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+class Names(NamedTuple):
+    """Names of the AWS resources the app uses, read at import for the decorators."""
+
+    frames_bucket: str
+    thumbnails_bucket: str
+    gifs_bucket: str
+    uploads_bucket: str
+    table: str
+    mediator_queue: str
+    fetch_topic: str
+    thumbnail_topic: str
+    gif_topic: str
+    email_topic: str
+
+
+def names() -> Names:
+    return Names(
+        frames_bucket=_env("FRAMES_BUCKET", f"{PREFIX}-frames"),
+        thumbnails_bucket=_env("THUMBNAILS_BUCKET", f"{PREFIX}-thumbnails"),
+        gifs_bucket=_env("GIFS_BUCKET", f"{PREFIX}-gifs"),
+        uploads_bucket=_env("UPLOADS_BUCKET", f"{PREFIX}-uploads"),
+        table=_env("TABLE_NAME", f"{PREFIX}-state"),
+        mediator_queue=_env("MEDIATOR_QUEUE", f"{PREFIX}-mediator"),
+        fetch_topic=_env("FETCH_TOPIC", f"{PREFIX}-please-fetch-amp-image"),
+        thumbnail_topic=_env("THUMBNAIL_TOPIC", f"{PREFIX}-please-create-thumbnail"),
+        gif_topic=_env("GIF_TOPIC", f"{PREFIX}-please-create-gif"),
+        email_topic=_env("EMAIL_TOPIC", f"{PREFIX}-please-send-email"),
+    )
+
+
+class FetchSettings(NamedTuple):
+    url_template: str
+    client_id: str
+    client_secret: str
+    allowed_hosts: frozenset[str]
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    max_bytes: int
+
+
+def fetch_settings() -> FetchSettings:
+    hosts = _env("FETCH_ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)
+    return FetchSettings(
+        url_template=_env("MAP_URL_TEMPLATE", AMP_URL_TEMPLATE),
+        client_id=os.environ.get("MAP_CLIENT_ID", ""),
+        client_secret=os.environ.get("MAP_CLIENT_SECRET", ""),
+        allowed_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
+        connect_timeout=float(_env("FETCH_CONNECT_TIMEOUT", "3.05")),
+        read_timeout=float(_env("FETCH_READ_TIMEOUT", "15")),
+        retries=int(_env("FETCH_RETRIES", "3")),
+        max_bytes=int(_env("FETCH_MAX_BYTES", str(20 * 1024 * 1024))),
+    )
+
+
+def max_image_pixels() -> int:
+    """Decoded pixels above which an input is refused as a decompression bomb."""
+    return int(_env("MAX_IMAGE_PIXELS", str(50_000_000)))

@@ -1,0 +1,31 @@
+"""Thumbnailer: please-create-thumbnail -> a thumbnail in the thumbnails bucket -> did-create-thumbnail."""
+
+from __future__ import annotations
+
+from .. import storage
+from ..imaging.thumbnail import make_thumbnail
+from ..messages import DidCreateThumbnail, PleaseCreateThumbnail
+from ..settings import max_image_pixels, names
+from .runner import Worker
+
+
+def create_thumbnail(request: PleaseCreateThumbnail) -> DidCreateThumbnail:
+    source = storage.get_bytes(request.location)
+    thumb = make_thumbnail(
+        source, request.width, request.height, mode=request.mode, fmt=request.format, max_pixels=max_image_pixels()
+    )
+    key = storage.thumbnail_key(
+        request.image_id, request.valid_time, request.width, request.height, request.mode, thumb.extension
+    )
+    location = storage.put_bytes(names().thumbnails_bucket, key, thumb.data, thumb.content_type)
+    return DidCreateThumbnail(
+        image_id=request.image_id,
+        valid_time=request.valid_time,
+        location=location,
+        width=thumb.width,
+        height=thumb.height,
+        **request.extras,
+    )
+
+
+WORKER = Worker("create-thumbnail", PleaseCreateThumbnail, create_thumbnail)

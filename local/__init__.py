@@ -1,0 +1,1 @@
+"""Local-only tooling (not deployed): the embedded AWS emulation and its helpers."""

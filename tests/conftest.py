@@ -1,0 +1,105 @@
+"""Fixtures: moto's server for the session, fresh resources for each test."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from local.emulator import Emulator  # noqa: E402
+
+SENDER = "Weather Desk <wx@example.com>"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    emu = Emulator().start()
+    emu.use()
+    yield emu
+    emu.stop()
+
+
+class Aws:
+    """The resources of one test, and ways to look at what the app did to them."""
+
+    def __init__(self, emu: Emulator, created: dict[str, Any]):
+        from chalicelib.aws import client
+        from chalicelib.settings import names
+
+        self.emulator = emu
+        self.names = names()
+        self.queue_url = created["queue_url"]
+        self.topics = created["topics"]
+        self.s3 = client("s3")
+        self.sqs = client("sqs")
+
+    def replies(self) -> list[dict[str, Any]]:
+        """Every message on the mediator queue, consumed."""
+        out = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = got.get("Messages", [])
+            if not messages:
+                return out
+            for message in messages:
+                out.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def reply(self) -> dict[str, Any]:
+        replies = self.replies()
+        assert len(replies) == 1, replies
+        return replies[0]
+
+    def get(self, bucket: str, key: str) -> bytes:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def put(self, bucket: str, key: str, data: bytes) -> dict[str, str]:
+        self.s3.put_object(Bucket=bucket, Key=key, Body=data)
+        return {"Bucket": bucket, "Key": key}
+
+    def keys(self, bucket: str) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=bucket)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+@pytest.fixture
+def aws(emulator: Emulator) -> Aws:
+    from local.provision import provision
+
+    emulator.reset()
+    return Aws(emulator, provision(sender="wx@example.com"))
+
+
+@pytest.fixture
+def chalice_client(aws: Aws) -> Iterator[Any]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="dev", project_dir=str(ROOT)) as client:
+        yield client
+
+
+@pytest.fixture
+def invoke_sns(chalice_client: Any):
+    """Deliver one SNS message to a handler, as Lambda would; returns its result."""
+
+    def invoke(handler: str, message: dict[str, Any] | str) -> Any:
+        body = message if isinstance(message, str) else json.dumps(message)
+        event = chalice_client.events.generate_sns_event(message=body)
+        return chalice_client.lambda_.invoke(handler, event).payload
+
+    return invoke
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
