@@ -58,8 +58,8 @@ class Aws:
         assert len(replies) == 1, replies
         return replies[0]
 
-    def get(self, bucket: str, key: str) -> bytes:
-        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    def get(self, Bucket: str, Key: str) -> bytes:  # noqa: N803 (a location's keys)
+        return self.s3.get_object(Bucket=Bucket, Key=Key)["Body"].read()
 
     def put(self, bucket: str, key: str, data: bytes) -> dict[str, str]:
         self.s3.put_object(Bucket=bucket, Key=key, Body=data)

@@ -21,7 +21,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-PALETTE_SIZE = 255  # the 256th index is kept for transparency in delta frames
+PALETTE_SIZE = 255
+TRANSPARENT = 255  # the 256th index marks pixels a delta frame leaves unchanged
 MAX_EXACT_COLOURS = 1 << 16
 KMEANS_ROUNDS = 6
 _CHUNK = 8192
@@ -56,10 +57,11 @@ def encode_gif(
         append_images=indexed[1:],
         duration=durations,
         loop=loop,
-        optimize=True,  # unchanged pixels of delta frames become transparent
+        optimize=True,  # unchanged pixels of delta frames become transparent...
+        transparency=TRANSPARENT,  # ...in this reserved index
         disposal=1,
     )
-    return buffer.getvalue()
+    return share_global_table(buffer.getvalue())
 
 
 def conform(frames: Sequence[Image.Image]) -> list[Image.Image]:
@@ -78,7 +80,7 @@ def conform(frames: Sequence[Image.Image]) -> list[Image.Image]:
 def fit_palette(frames: Sequence[Image.Image], size: int = PALETTE_SIZE) -> Palette:
     histogram = colour_histogram(frames)
     if histogram is None:
-        return Palette(_octree_palette(frames, size), None)
+        return Palette(_full(_octree_palette(frames, size)), None)
     colours, counts = histogram
     rgb = unpack(colours)
     if len(colours) <= size:
@@ -86,17 +88,29 @@ def fit_palette(frames: Sequence[Image.Image], size: int = PALETTE_SIZE) -> Pale
     else:
         centres = _octree_palette(frames, size).astype(np.float32)
         centres, nearest = _kmeans(rgb.astype(np.float32), counts, centres)
+    centres, merged = np.unique(np.clip(np.rint(centres), 0, 255).astype(np.uint8), axis=0, return_inverse=True)
     lookup = np.zeros(1 << 24, np.uint8)  # 16 MB, touched only where colours occur
-    lookup[colours] = nearest
-    return Palette(np.clip(np.rint(centres), 0, 255).astype(np.uint8), lookup)
+    lookup[colours] = merged.reshape(-1)[nearest]
+    return Palette(_full(centres), lookup)
+
+
+def _full(colours: np.ndarray) -> np.ndarray:
+    """256 distinct entries (Pillow maps frames to the table by colour), the last transparent."""
+    colours = np.unique(colours[:TRANSPARENT], axis=0)
+    taken = {tuple(c) for c in colours.tolist()}
+    spare = (c for c in ((i, 255 - i, (i * 7) % 256) for i in range(256)) if c not in taken)
+    padding = [next(spare) for _ in range(256 - len(colours))]
+    return np.concatenate([colours, np.array(padding, np.uint8).reshape(-1, 3)])
 
 
 def apply_palette(frame: Image.Image, palette: Palette) -> Image.Image:
     """An RGB frame as a "P" image on `palette`, with no dithering."""
     if palette.lookup is None:
         reference = Image.new("P", (1, 1))
-        reference.putpalette(palette.colours.tobytes())
-        return frame.quantize(palette=reference, dither=Image.Dither.NONE)
+        reference.putpalette(palette.colours[:TRANSPARENT].tobytes())
+        indexed = frame.quantize(palette=reference, dither=Image.Dither.NONE)
+        indexed.putpalette(palette.colours.tobytes())
+        return indexed
     indexed = Image.fromarray(np.take(palette.lookup, pack(frame)), "P")
     indexed.putpalette(palette.colours.tobytes())
     return indexed
@@ -104,8 +118,8 @@ def apply_palette(frame: Image.Image, palette: Palette) -> Image.Image:
 
 def pack(frame: Image.Image) -> np.ndarray:
     """RGB pixels as uint32 r | g << 8 | b << 16, one per pixel."""
-    rgba = np.asarray(frame.convert("RGBA")).view("<u4").reshape(frame.height, frame.width)
-    return rgba & np.uint32(0x00FFFFFF)
+    rgbx = np.frombuffer(frame.tobytes("raw", "RGBX"), "<u4").reshape(frame.height, frame.width)
+    return rgbx & np.uint32(0x00FFFFFF)
 
 
 def unpack(colours: np.ndarray) -> np.ndarray:
@@ -119,10 +133,10 @@ def colour_histogram(frames: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndar
         found = frame.getcolors(MAX_EXACT_COLOURS)
         if found is None:
             return None
-        counts = np.fromiter((count for count, _ in found), np.int64, len(found))
-        rgb = np.array([colour for _, colour in found], np.uint32).reshape(-1, 3)
+        counts, colours = zip(*found)
+        rgb = np.array(colours, np.uint32).reshape(-1, 3)
         packed_parts.append(rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16))
-        count_parts.append(counts)
+        count_parts.append(np.array(counts, np.int64))
     colours, inverse = np.unique(np.concatenate(packed_parts), return_inverse=True)
     if len(colours) > MAX_EXACT_COLOURS:
         return None
@@ -174,3 +188,42 @@ def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
         distances = centre_norms[None, :] - 2.0 * (block @ centres.T)
         out[start : start + _CHUNK] = distances.argmin(axis=1)
     return out
+
+
+def share_global_table(data: bytes) -> bytes:
+    """Drop each frame's local colour table that repeats the global one.
+
+    Pillow writes a local table on every delta frame unless it is given a palette to
+    remap each frame to, which costs more than the rest of the encoding; the frames
+    here all use the global table already, so the copies are dropped afterwards.
+    """
+    if len(data) < 13 or not data[10] & 0x80:
+        return data
+    table_end = 13 + 3 * (2 << (data[10] & 7))
+    global_table = data[13:table_end]
+    out = bytearray(data[:table_end])
+    position = table_end
+    while position < len(data):
+        introducer = data[position]
+        if introducer == 0x2C:  # image descriptor: 10 bytes, maybe a table, then LZW data
+            flags = data[position + 9]
+            local_end = position + 10 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+            if flags & 0x80 and data[position + 10 : local_end] == global_table:
+                out += data[position : position + 9] + bytes([flags & ~0x87 & 0xFF])
+            else:
+                out += data[position:local_end]
+            position = _copy_sub_blocks(data, local_end + 1, out, data[local_end : local_end + 1])
+        elif introducer == 0x21:  # extension: label, then sub-blocks
+            position = _copy_sub_blocks(data, position + 2, out, data[position : position + 2])
+        else:  # trailer
+            out += data[position:]
+            break
+    return bytes(out)
+
+
+def _copy_sub_blocks(data: bytes, position: int, out: bytearray, head: bytes) -> int:
+    start = position
+    while data[position]:
+        position += data[position] + 1
+    out += head + data[start : position + 1]
+    return position + 1

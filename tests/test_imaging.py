@@ -1,0 +1,224 @@
+"""Thumbnails and GIFs as pure functions of bytes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from chalicelib.errors import ImageError
+from chalicelib.imaging import gif as gifs
+from chalicelib.imaging.decode import probe_frame
+from chalicelib.imaging.thumbnail import make_thumbnail
+from tests.images import encode, jpeg, quadrants, radar_frame
+
+BOUND = 50_000_000
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def colour_at(image: Image.Image, x: float, y: float) -> tuple[int, ...]:
+    return image.convert("RGB").getpixel((int(x * image.width), int(y * image.height)))
+
+
+def near(a, b, tolerance=40) -> bool:
+    return all(abs(p - q) <= tolerance for p, q in zip(a, b))
+
+
+class TestThumbnail:
+    def test_cover_crops_to_exactly_the_size(self):
+        thumb = make_thumbnail(jpeg(1600, 900), 300, 300, max_pixels=BOUND)
+        image = decode(thumb.data)
+        assert (image.format, image.size, thumb.format) == ("JPEG", (300, 300), "jpeg")
+        # the sides were trimmed: the quadrant colours still meet in the middle
+        assert near(colour_at(image, 0.1, 0.1), (255, 0, 0))
+        assert near(colour_at(image, 0.9, 0.9), (255, 255, 255))
+
+    def test_contain_fits_inside(self):
+        thumb = make_thumbnail(jpeg(1600, 900), 300, 300, mode="contain", max_pixels=BOUND)
+        assert decode(thumb.data).size == (300, 169)
+        assert (thumb.width, thumb.height) == (300, 169)
+
+    def test_small_sources_are_enlarged_to_the_size(self):
+        assert decode(make_thumbnail(jpeg(40, 30), 400, 400, max_pixels=BOUND).data).size == (400, 400)
+
+    def test_big_jpegs_are_decoded_at_reduced_scale(self, monkeypatch):
+        seen = []
+        original = Image.Image.resize
+
+        def spy(self, size, *args, **kwargs):
+            seen.append(self.size)
+            return original(self, size, *args, **kwargs)
+
+        monkeypatch.setattr(Image.Image, "resize", spy)
+        make_thumbnail(jpeg(4000, 3000, quality=70), 400, 400, max_pixels=BOUND)
+        assert seen and seen[0] == (1000, 750)  # 1/4 scale still covers 400x400; 1/8 would not
+
+    @pytest.mark.parametrize(
+        "orientation, top_left",
+        [(1, (255, 0, 0)), (3, (255, 255, 255)), (6, (0, 0, 255)), (8, (0, 255, 0))],
+    )
+    def test_exif_orientation_is_applied(self, orientation, top_left):
+        thumb = make_thumbnail(jpeg(800, 400, orientation=orientation), 100, 100, mode="contain", max_pixels=BOUND)
+        image = decode(thumb.data)
+        assert image.size == ((100, 50) if orientation in (1, 3) else (50, 100))
+        assert near(colour_at(image, 0.1, 0.1), top_left)
+        assert "exif" not in image.info  # no metadata carried over
+
+    def test_alpha_sources_give_png_unless_jpeg_is_asked(self):
+        source = quadrants(200, 200, "RGBA")
+        source.putalpha(128)
+        thumb = make_thumbnail(encode(source), 50, 50, max_pixels=BOUND)
+        image = decode(thumb.data)
+        assert (thumb.format, image.format, image.mode) == ("png", "PNG", "RGBA")
+        assert image.getpixel((5, 5))[3] == 128
+        flat = decode(make_thumbnail(encode(source), 50, 50, fmt="jpeg", max_pixels=BOUND).data)
+        assert flat.format == "JPEG" and flat.mode == "RGB"
+        assert near(colour_at(flat, 0.1, 0.1), (255, 127, 127), 10)  # red half over white
+
+    def test_palette_images_with_and_without_transparency(self):
+        palette = quadrants(100, 100).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+        assert decode(make_thumbnail(encode(palette), 40, 40, max_pixels=BOUND).data).format == "JPEG"
+        palette.info["transparency"] = 0
+        assert decode(make_thumbnail(encode(palette, transparency=0), 40, 40, max_pixels=BOUND).data).format == "PNG"
+
+    def test_cmyk_greyscale_and_bilevel(self):
+        cmyk = decode(make_thumbnail(encode(quadrants(120, 120, "CMYK"), "JPEG"), 60, 60, max_pixels=BOUND).data)
+        assert cmyk.mode == "RGB" and near(colour_at(cmyk, 0.1, 0.1), (255, 0, 0), 50)
+        grey = decode(make_thumbnail(encode(quadrants(120, 120, "L")), 60, 60, max_pixels=BOUND).data)
+        assert grey.mode == "L"
+        bilevel = decode(make_thumbnail(encode(quadrants(120, 120, "1")), 60, 60, max_pixels=BOUND).data)
+        assert bilevel.mode == "L"
+
+    def test_sixteen_bit_greyscale_keeps_its_tones(self):
+        deep = Image.fromarray(np.full((64, 64), 32768, np.uint16))  # mid grey in 16 bits
+        data = encode(deep)
+        assert Image.open(io.BytesIO(data)).mode.startswith("I")
+        image = decode(make_thumbnail(data, 32, 32, max_pixels=BOUND).data)
+        assert image.mode == "L" and abs(image.getpixel((16, 16)) - 128) <= 2
+
+    def test_same_input_same_bytes(self):
+        source = jpeg(1200, 800)
+        assert make_thumbnail(source, 200, 100, max_pixels=BOUND) == make_thumbnail(source, 200, 100, max_pixels=BOUND)
+
+    def test_not_an_image(self):
+        with pytest.raises(ImageError, match="not an image"):
+            make_thumbnail(b"<html>nope</html>", 10, 10, max_pixels=BOUND)
+
+    def test_truncated_image(self):
+        data = jpeg(800, 600)
+        with pytest.raises(ImageError, match="could not be decoded"):
+            make_thumbnail(data[: len(data) // 2], 10, 10, max_pixels=BOUND)
+
+    def test_decompression_bomb_is_refused_before_decoding(self):
+        bomb = encode(Image.new("L", (6000, 6000)), optimize=True)  # 36 Mpx in a few kB
+        assert len(bomb) < 100_000
+        with pytest.raises(ImageError, match=r"\(36000000 pixels\), over the bound of 20000000"):
+            make_thumbnail(bomb, 10, 10, max_pixels=20_000_000)
+
+
+class TestProbe:
+    def test_accepts_the_asked_size(self):
+        assert probe_frame(encode(radar_frame(0)), (320, 240), BOUND, "frame").extension == "png"
+        assert probe_frame(jpeg(320, 240), (320, 240), BOUND, "frame").content_type == "image/jpeg"
+
+    def test_refuses_another_size(self):
+        with pytest.raises(ImageError, match="frame is 320x240, but 800x600 was asked"):
+            probe_frame(encode(radar_frame(0)), (800, 600), BOUND, "frame")
+
+    def test_refuses_formats_that_are_not_web_images(self):
+        with pytest.raises(ImageError, match="BMP, not one of"):
+            probe_frame(encode(radar_frame(0), "BMP"), (320, 240), BOUND, "frame")
+
+
+def gif_frames(data: bytes) -> list[Image.Image]:
+    image = Image.open(io.BytesIO(data))
+    out = []
+    for index in range(image.n_frames):
+        image.seek(index)
+        out.append(image.convert("RGB"))
+    return out
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    error = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return 99.0 if error == 0 else 10 * np.log10(255**2 / error)
+
+
+def local_colour_tables(data: bytes) -> int:
+    """Image descriptors in the GIF that carry their own palette."""
+    count, position = 0, 13
+    if data[10] & 0x80:
+        position += 3 * (2 ** ((data[10] & 7) + 1))
+    while position < len(data):
+        block = data[position]
+        if block == 0x2C:  # image descriptor
+            packed = data[position + 9]
+            position += 10
+            if packed & 0x80:
+                count += 1
+                position += 3 * (2 ** ((packed & 7) + 1))
+            position += 1  # LZW minimum code size
+            while data[position]:
+                position += data[position] + 1
+            position += 1
+        elif block == 0x21:  # extension
+            position += 2
+            while data[position]:
+                position += data[position] + 1
+            position += 1
+        else:
+            break
+    return count
+
+
+class TestGif:
+    def test_frames_delay_and_loop(self):
+        frames = [radar_frame(i) for i in range(6)]
+        data = gifs.encode_gif(frames, delay=200, loop=3, last_delay=1000)
+        image = Image.open(io.BytesIO(data))
+        assert (image.format, image.n_frames, image.size) == ("GIF", 6, (320, 240))
+        assert image.info["loop"] == 3
+        durations = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            durations.append(image.info["duration"])
+        assert durations == [200] * 5 + [1000]
+
+    def test_one_global_palette_and_faithful_frames(self):
+        frames = [radar_frame(i, 640, 480) for i in range(8)]
+        data = gifs.encode_gif(frames)
+        assert local_colour_tables(data) == 0
+        decoded = gif_frames(data)
+        assert min(psnr(a, b) for a, b in zip(decoded, frames)) > 40
+
+    def test_few_colours_are_kept_exactly(self):
+        frames = [quadrants(64, 64), quadrants(64, 64).rotate(90)]
+        assert all(psnr(a, b) == 99.0 for a, b in zip(gif_frames(gifs.encode_gif(frames)), frames))
+
+    def test_frames_of_another_size_are_scaled_to_the_first(self):
+        frames = [radar_frame(0, 320, 240), radar_frame(1, 640, 480), radar_frame(2, 160, 120).convert("P")]
+        decoded = gif_frames(gifs.encode_gif(frames))
+        assert [f.size for f in decoded] == [(320, 240)] * 3
+
+    def test_photographs_fall_back_to_the_octree_palette(self):
+        rng = np.random.default_rng(1)
+        noise = [Image.fromarray(rng.integers(0, 255, (300, 300, 3), np.uint8)) for _ in range(2)]
+        assert gifs.colour_histogram(noise) is None
+        assert len(gif_frames(gifs.encode_gif(noise))) == 2
+
+    def test_histogram_counts_every_pixel(self):
+        frames = [quadrants(10, 10), quadrants(10, 10)]
+        colours, counts = gifs.colour_histogram(frames)
+        assert len(colours) == 4 and counts.sum() == 200
+        assert sorted(map(tuple, gifs.unpack(colours))) == [(0, 0, 255), (0, 255, 0), (255, 0, 0), (255, 255, 255)]
+
+    def test_same_frames_same_bytes(self):
+        frames = [radar_frame(i) for i in range(4)]
+        assert gifs.encode_gif(frames) == gifs.encode_gif(frames)
