@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/thumbnail_bench.py
 	$(BIN)/python bench/gif_bench.py
+	$(BIN)/python bench/importtime.py
 
 importtime: $(STAMP)
 	$(BIN)/python bench/importtime.py

@@ -34,18 +34,27 @@ class Palette(NamedTuple):
 
 
 def encode_gif(
-    frames: Sequence[Image.Image],
+    frames: list[Image.Image],
     *,
     delay: int = 250,
     loop: int = 0,
     last_delay: int | None = None,
 ) -> bytes:
-    """Frames (any mode and size; scaled to the first's size) to GIF bytes."""
+    """Frames (any mode and size; scaled to the first's size) to GIF bytes.
+
+    Takes the frames over: the list is emptied, and each full-colour frame is let go
+    as soon as it is indexed, so 48 frames fit well within a Lambda's memory.
+    """
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     rgb = conform(frames)
+    frames.clear()
     palette = fit_palette(rgb)
-    indexed = [apply_palette(frame, palette) for frame in rgb]
+    indexed = []
+    for index in range(len(rgb)):
+        indexed.append(apply_palette(rgb[index], palette))
+        rgb[index] = None  # type: ignore[call-overload]
+    del palette, rgb
     durations = [delay] * len(indexed)
     if last_delay is not None:
         durations[-1] = last_delay

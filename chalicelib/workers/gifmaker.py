@@ -29,16 +29,17 @@ def create_gif(request: PleaseCreateGif) -> DidCreateGif:
         return load(open_image(data, per_frame, what), what)
 
     frames = storage.read_all(request.locations, decode)
+    width, height = frames[0].size
     data = encode_gif(frames, delay=request.delay, loop=request.loop, last_delay=request.last_delay)
     key = storage.gif_key(request.image_id, request.valid_time)
-    location = storage.put_bytes(names().gifs_bucket, key, data, "image/gif", frames=len(frames))
+    location = storage.put_bytes(names().gifs_bucket, key, data, "image/gif", frames=count)
     return DidCreateGif(
         image_id=request.image_id,
         valid_time=request.valid_time,
         location=location,
-        frames=len(frames),
-        width=frames[0].width,
-        height=frames[0].height,
+        frames=count,
+        width=width,
+        height=height,
         bytes=len(data),
         **request.extras,
     )
