@@ -5,13 +5,34 @@ into chalicelib. Workers take "please-*" messages from their SNS topic and answe
 the mediator's SQS queue with "did-*" messages.
 """
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib import entry
-from chalicelib.settings import names
+from chalicelib.settings import FETCH_EVERY_MINUTES, names
 
 app = Chalice(app_name="weathergif")
 NAMES = names()
+
+
+# The mediator -----------------------------------------------------------------------
+
+
+@app.on_sqs_message(queue=NAMES.mediator_queue, batch_size=10)
+def mediate(event):
+    """Every did-message: record it, decide, ask the workers (reports batch item failures)."""
+    return entry.mediate(event)
+
+
+@app.schedule(Rate(FETCH_EVERY_MINUTES, unit=Rate.MINUTES))
+def fetch_due_frames(event):
+    """Ask for each enabled animation's next frame, on its interval grid."""
+    return entry.fetch_due_frames(event)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def rebuild_gifs(event):
+    """A GIF of the newest frames of each animation with frames newer than its latest GIF."""
+    return entry.rebuild_gifs(event)
 
 
 # Workers ------------------------------------------------------------------------

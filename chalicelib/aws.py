@@ -37,9 +37,11 @@ def _client(service: str) -> Any:
         "read_timeout": 30,
         "max_pool_connections": 32,
     }
-    if service == "s3" and _custom_endpoint("s3"):
-        # Emulators answer on one host name: bucket.localhost does not resolve.
-        options["s3"] = {"addressing_style": "path"}
+    if service == "s3":
+        options["signature_version"] = "s3v4"  # presigned links that last up to 7 days, in every region
+        if _custom_endpoint("s3"):
+            # Emulators answer on one host name: bucket.localhost does not resolve.
+            options["s3"] = {"addressing_style": "path"}
     return _session().client(service, config=Config(**options))
 
 
@@ -53,8 +55,15 @@ def reset() -> None:
         _client.cache_clear()
         _session.cache_clear()
         queue_url.cache_clear()
+        account_id.cache_clear()
 
 
 @functools.cache
 def queue_url(name: str) -> str:
     return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+@functools.cache
+def account_id() -> str:
+    """The caller's account (STS answers it without any permission)."""
+    return client("sts").get_caller_identity()["Account"]

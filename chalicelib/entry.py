@@ -33,3 +33,21 @@ def thumbnail_upload(event: Any) -> list[dict[str, Any]]:
     from .workers import uploads
 
     return uploads.thumbnail_uploads(event.to_dict())
+
+
+def mediate(event: Any) -> dict[str, Any]:
+    from .mediator import handler
+
+    return handler.handle_batch(event.to_dict(), event.context)
+
+
+def fetch_due_frames(event: Any) -> dict[str, Any]:
+    from .mediator import service
+
+    return service.fetch_due_frames(service.event_time(event.time))
+
+
+def rebuild_gifs(event: Any) -> dict[str, Any]:
+    from .mediator import service
+
+    return service.rebuild_gifs(service.event_time(event.time))

@@ -16,6 +16,7 @@ AMP_URL_TEMPLATE = (
     "https://maps.aerisapi.com/{client_id}_{client_secret}/{layers}/"
     "{width}x{height}/{center},{zoom}/{time}.png"
 )
+FETCH_EVERY_MINUTES = int(os.environ.get("FETCH_EVERY_MINUTES") or 5)
 DEFAULT_ALLOWED_HOSTS = "maps.aerisapi.com,mesonet.agron.iastate.edu,gibs.earthdata.nasa.gov"
 
 

@@ -103,3 +103,26 @@ def invoke_sns(chalice_client: Any):
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
+
+
+@pytest.fixture
+def store(aws: Aws):
+    """The mediator's store, on a fresh table."""
+    from chalicelib.mediator import store as mediator_store
+
+    return mediator_store
+
+
+@pytest.fixture
+def runtime(emulator: Emulator) -> Iterator[Any]:
+    """The local event runtime over fresh resources, with short visibility timeouts."""
+    from local.provision import provision
+    from local.runtime import Runtime
+
+    from app import app
+
+    emulator.reset()
+    provision(sender="wx@example.com", visibility_timeout=1, max_receives=3)
+    rt = Runtime(app, workers=4, visibility_timeout=1, max_receives=3).setup()
+    yield rt
+    rt.stop()

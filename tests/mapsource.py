@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
@@ -21,12 +22,16 @@ class MapSource:
         self.answers: deque[Answer] = deque()
         self.default = Answer(404, b'{"error": "no such map"}', {"Content-Type": "application/json"})
         self.paths: list[str] = []
+        self.respond: Callable[[str], Answer] | None = None  # answers by path, when set
         source = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 source.paths.append(self.path)
-                answer = source.answers.popleft() if source.answers else source.default
+                if source.respond is not None:
+                    answer = source.respond(self.path)
+                else:
+                    answer = source.answers.popleft() if source.answers else source.default
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:

@@ -17,13 +17,15 @@ def test_importing_the_app_loads_nothing_heavy():
     assert json.loads(out) == []
 
 
-def test_every_worker_is_declared():
+def test_every_handler_is_declared():
     from app import app
 
     sources = {name: source for name, source in ((s.name, s) for s in app.event_sources)}
     assert {name for name in sources} == {
         "fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload",
+        "mediate", "fetch_due_frames", "rebuild_gifs",
     }
+    assert sources["mediate"].queue.endswith("-mediator") and sources["mediate"].batch_size == 10
     assert sources["thumbnail_upload"].bucket.endswith("-uploads")
     assert sources["create_gif"].topic.endswith("-please-create-gif")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from email.headerregistry import Address
 from email.utils import parseaddr
+from typing import Any
 
 from botocore.exceptions import ClientError
 from email_validator import EmailNotValidError, validate_email
@@ -12,7 +15,10 @@ from ..aws import client
 from ..errors import PermanentError
 from ..htmltext import html_to_text
 from ..messages import DidSendEmail, PleaseSendEmail
-from .runner import Worker
+from ..settings import names
+from .runner import Worker, lambda_context, reply
+
+ONCE_FOR_DAYS = 7
 
 # SES errors that no retry can mend; anything else (throttling, 5xx) is retried.
 _REFUSALS = {
@@ -42,15 +48,36 @@ def mailbox(value: str, field: str) -> str:
 def send_email(request: PleaseSendEmail) -> DidSendEmail:
     recipients = [mailbox(address, f"to.{i}") for i, address in enumerate(request.to)]
     sender = mailbox(request.from_, "from")
+    email = {
+        "emailId": request.extras.get("emailId"),
+        "to": recipients,
+        "from": sender,
+        "subject": request.subject,
+        "html": request.body,
+    }
+    deliver = _deliver_once(names().table, client("dynamodb")) if email["emailId"] else _deliver
+    response = deliver(email=email)
+    return reply(
+        DidSendEmail,
+        request,
+        to=recipients,
+        from_=sender,
+        subject=request.subject,
+        body=request.body,
+        sesMessageId=response["messageId"],
+    )
+
+
+def _deliver(email: dict[str, Any]) -> dict[str, str]:
     try:
         response = client("ses").send_email(
-            Source=sender,
-            Destination={"ToAddresses": recipients},
+            Source=email["from"],
+            Destination={"ToAddresses": email["to"]},
             Message={
-                "Subject": {"Data": request.subject, "Charset": "UTF-8"},
+                "Subject": {"Data": email["subject"], "Charset": "UTF-8"},
                 "Body": {
-                    "Html": {"Data": request.body, "Charset": "UTF-8"},
-                    "Text": {"Data": html_to_text(request.body), "Charset": "UTF-8"},
+                    "Html": {"Data": email["html"], "Charset": "UTF-8"},
+                    "Text": {"Data": html_to_text(email["html"]), "Charset": "UTF-8"},
                 },
             },
         )
@@ -59,14 +86,41 @@ def send_email(request: PleaseSendEmail) -> DidSendEmail:
         if code in _REFUSALS:
             raise PermanentError(f"SES refused the email: {code}: {exc.response['Error'].get('Message', '')}") from None
         raise
-    return DidSendEmail(
-        to=recipients,
-        from_=sender,
-        subject=request.subject,
-        body=request.body,
-        sesMessageId=response["MessageId"],
-        **request.extras,
+    return {"messageId": response["MessageId"]}
+
+
+@functools.cache
+def _deliver_once(table: str, dynamodb: Any) -> Callable[..., dict[str, str]]:
+    """_deliver, at most once per emailId (Powertools idempotency, in the app's table).
+
+    SNS may deliver a please-send-email twice, and the mediator may resend one after a
+    crash: the second call answers the first one's result instead of sending again.
+    """
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
     )
+
+    store = DynamoDBPersistenceLayer(
+        table_name=table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value="EMAIL",
+        expiry_attr="expiresAt",
+        boto3_client=dynamodb,
+    )
+    config = IdempotencyConfig(event_key_jmespath="emailId", expires_after_seconds=ONCE_FOR_DAYS * 86400)
+    once = idempotent_function(data_keyword_argument="email", persistence_store=store, config=config)(_deliver)
+
+    @functools.wraps(_deliver)
+    def deliver(email: dict[str, Any]) -> dict[str, str]:
+        context = lambda_context.get()
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            config.register_lambda_context(context)  # an unfinished send expires with the invocation
+        return once(email=email)
+
+    return deliver
 
 
 WORKER = Worker("send-email", PleaseSendEmail, send_email)

@@ -28,7 +28,7 @@ from ..imaging.decode import probe_frame
 from ..log import logger
 from ..messages import DidFetchAmpImage, PleaseFetchAmpImage
 from ..settings import FetchSettings, fetch_settings, max_image_pixels, names
-from .runner import Worker
+from .runner import Worker, reply
 
 VALID_DATE_HEADER = "x-aeris-valid-date"
 MAX_REDIRECTS = 3
@@ -50,14 +50,15 @@ def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
     location = storage.put_bytes(
         names().frames_bucket, key, body, frame.content_type, valid_time=valid_time, layers=",".join(request.layers)
     )
-    return DidFetchAmpImage(
+    return reply(
+        DidFetchAmpImage,
+        request,
         image_id=request.image_id,
         valid_time=valid_time,
         location=location,
         requestedValidTime=request.valid_time,
         width=request.width,
         height=request.height,
-        **request.extras,
     )
 
 

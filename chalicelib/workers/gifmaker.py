@@ -11,7 +11,7 @@ from ..imaging.decode import load, open_image
 from ..imaging.gif import encode_gif
 from ..messages import DidCreateGif, PleaseCreateGif
 from ..settings import max_image_pixels, names
-from .runner import Worker
+from .runner import Worker, reply
 
 
 def max_gif_pixels() -> int:
@@ -33,7 +33,9 @@ def create_gif(request: PleaseCreateGif) -> DidCreateGif:
     data = encode_gif(frames, delay=request.delay, loop=request.loop, last_delay=request.last_delay)
     key = storage.gif_key(request.image_id, request.valid_time)
     location = storage.put_bytes(names().gifs_bucket, key, data, "image/gif", frames=count)
-    return DidCreateGif(
+    return reply(
+        DidCreateGif,
+        request,
         image_id=request.image_id,
         valid_time=request.valid_time,
         location=location,
@@ -41,7 +43,6 @@ def create_gif(request: PleaseCreateGif) -> DidCreateGif:
         width=width,
         height=height,
         bytes=len(data),
-        **request.extras,
     )
 
 

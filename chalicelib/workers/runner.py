@@ -8,10 +8,11 @@ is raised so the platform retries the invocation.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ..bus import send_to_mediator
 from ..errors import PermanentError
@@ -19,6 +20,10 @@ from ..log import logger
 from ..messages import Message, failure, parse
 
 CORRELATION_KEYS = ("correlationId", "runId")
+M = TypeVar("M", bound=Message)
+
+# The Lambda context of the invocation being served (remaining time, request id).
+lambda_context: contextvars.ContextVar[Any] = contextvars.ContextVar("lambda_context", default=None)
 
 
 class Worker(NamedTuple):
@@ -27,9 +32,17 @@ class Worker(NamedTuple):
     work: Callable[[Any], Message]
 
 
+def reply(model: type[M], request: Message, **fields: Any) -> M:
+    """A did-message: `fields`, plus the request's extra keys that the reply does not define."""
+    defined = {field.alias or name for name, field in model.model_fields.items()} | set(fields)
+    passed_on = {key: value for key, value in request.extras.items() if key not in defined}
+    return model(**fields, **passed_on)
+
+
 def run_sns(worker: Worker, event: Any) -> dict[str, Any]:
     """An SNS-triggered worker: one record, its Message is the request."""
     sns = event.to_dict()["Records"][0]["Sns"]
+    lambda_context.set(getattr(event, "context", None))
     return run(worker, sns["Message"], default_correlation_id=sns.get("MessageId"))
 
 
@@ -51,13 +64,13 @@ def run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str |
     except Exception:
         logger.exception(
             "worker failed; the platform will retry",
-            extra={"action": worker.action, "request": request.to_dict()},
+            extra={"action": worker.action, "request": _brief(request.to_dict())},
         )
         raise
     send_to_mediator(reply)
     logger.info(
         reply.type,
-        extra={"action": worker.action, "reply": reply.to_dict(), "ms": _ms(started)},
+        extra={"action": worker.action, "reply": _brief(reply.to_dict()), "ms": _ms(started)},
     )
     return reply.to_dict()
 
@@ -81,6 +94,11 @@ def _as_data(raw: str | dict[str, Any]) -> Any:
         except ValueError:
             return raw
     return raw
+
+
+def _brief(data: dict[str, Any], limit: int = 200) -> dict[str, Any]:
+    """The message for a log line: long texts (an email body) cut short."""
+    return {k: (v[:limit] + "..." if isinstance(v, str) and len(v) > limit else v) for k, v in data.items()}
 
 
 def _ms(started: float) -> int:

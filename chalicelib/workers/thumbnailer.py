@@ -6,7 +6,7 @@ from .. import storage
 from ..imaging.thumbnail import make_thumbnail
 from ..messages import DidCreateThumbnail, PleaseCreateThumbnail
 from ..settings import max_image_pixels, names
-from .runner import Worker
+from .runner import Worker, reply
 
 
 def create_thumbnail(request: PleaseCreateThumbnail) -> DidCreateThumbnail:
@@ -18,13 +18,15 @@ def create_thumbnail(request: PleaseCreateThumbnail) -> DidCreateThumbnail:
         request.image_id, request.valid_time, request.width, request.height, request.mode, thumb.extension
     )
     location = storage.put_bytes(names().thumbnails_bucket, key, thumb.data, thumb.content_type)
-    return DidCreateThumbnail(
+    return reply(
+        DidCreateThumbnail,
+        request,
         image_id=request.image_id,
         valid_time=request.valid_time,
         location=location,
         width=thumb.width,
         height=thumb.height,
-        **request.extras,
+        label=f"{request.width}x{request.height}-{request.mode}",
     )
 
 

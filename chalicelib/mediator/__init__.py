@@ -1,0 +1,1 @@
+"""The smart mediator: configuration, state in DynamoDB, and every decision."""

@@ -1,0 +1,308 @@
+"""The mediator's decisions, as pure functions: state and a message in, changes and messages out.
+
+A Decision names itself (its key), lists the state changes that must happen once
+(the store makes each a conditional write, all in one transaction) and the messages
+to send when they do. Nothing here reads a clock, a table or a queue.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+from ..messages import (
+    DidCreateGif,
+    DidCreateThumbnail,
+    DidFail,
+    DidFetchAmpImage,
+    DidSendEmail,
+    Location,
+    Message,
+    PleaseCreateGif,
+    PleaseCreateThumbnail,
+    PleaseFetchAmpImage,
+    PleaseSendEmail,
+)
+from .animation import Animation
+
+class AnimationState(NamedTuple):
+    animation: Animation
+    frame_count: int = 0  # distinct frames recorded, ever
+    gif_frame_count: int = 0  # frame_count when the latest GIF was claimed
+    last_requested: int = 0  # validTime of the newest fetch asked for
+    newest_frame: int = 0  # validTime of the newest frame recorded
+    latest_gif: int = 0  # validTime (newest frame) of the latest GIF claimed
+
+
+class Frame(NamedTuple):
+    valid_time: int
+    location: Location
+    thumbnails: dict[str, Location] = {}
+
+
+# State changes ---------------------------------------------------------------------
+
+
+class RecordFrame(NamedTuple):
+    """Once per (imageId, validTime); counts the frame on the animation."""
+
+    image_id: str
+    valid_time: int
+    location: Location
+    correlation_id: str | None
+    requested_time: int  # the fetch request it answers (the source may answer another time)
+
+
+class ClaimFetch(NamedTuple):
+    """Once per (imageId, validTime): moves the animation's last request forward."""
+
+    image_id: str
+    valid_time: int
+    previous: int
+
+
+class ClaimGif(NamedTuple):
+    """Once per window (imageId, newest validTime), and only from the counts it saw."""
+
+    image_id: str
+    valid_time: int
+    frame_times: tuple[int, ...]
+    seen_gif_frame_count: int
+    frame_count: int
+    reason: str
+    correlation_id: str | None
+
+
+class FinishGif(NamedTuple):
+    """Once per GIF: its location; claims its email when there is one to send."""
+
+    image_id: str
+    valid_time: int
+    location: Location
+    email_id: str | None
+
+
+class RecordThumbnail(NamedTuple):
+    image_id: str
+    valid_time: int
+    label: str
+    location: Location
+
+
+class RecordEmail(NamedTuple):
+    image_id: str
+    valid_time: int
+    message_id: str
+
+
+class RecordFailure(NamedTuple):
+    image_id: str
+    valid_time: int
+    action: str
+    error: str
+    correlation_id: str | None
+
+
+Change = RecordFrame | ClaimFetch | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
+
+
+class Decision(NamedTuple):
+    key: str
+    changes: tuple[Change, ...] = ()
+    messages: tuple[Message, ...] = ()
+
+
+# Rules --------------------------------------------------------------------------------
+
+
+def next_fetch(state: AnimationState, now: int) -> Decision | None:
+    """The frame due now on the animation's interval grid, unless already asked for."""
+    animation = state.animation
+    if not animation.enabled:
+        return None
+    valid_time = now - now % animation.interval
+    if valid_time <= state.last_requested:
+        return None
+    request = PleaseFetchAmpImage(
+        date_created=now,
+        image_id=animation.image_id,
+        layers=animation.layers,
+        width=animation.width,
+        height=animation.height,
+        center=animation.center,
+        zoom=animation.zoom,
+        valid_time=valid_time,
+        correlationId=run_id(animation.image_id, valid_time),
+    )
+    return Decision(
+        key=f"fetch:{animation.image_id}:{valid_time}",
+        changes=(ClaimFetch(animation.image_id, valid_time, state.last_requested),),
+        messages=(request,),
+    )
+
+
+def on_frame(animation: Animation, frame: DidFetchAmpImage, now: int) -> Decision:
+    """Record the frame once; fork it into each configured thumbnail."""
+    correlation = frame.extras.get("correlationId")
+    requested = frame.extras.get("requestedValidTime")
+    requested = requested if isinstance(requested, int) else frame.valid_time
+    thumbnails = tuple(
+        PleaseCreateThumbnail(
+            date_created=now,
+            image_id=frame.image_id,
+            location=frame.location,
+            width=spec.width,
+            height=spec.height,
+            mode=spec.mode,
+            valid_time=frame.valid_time,
+            **_correlation(correlation),
+        )
+        for spec in animation.thumbnails
+    )
+    return Decision(
+        key=f"frame:{frame.image_id}:{frame.valid_time}",
+        changes=(RecordFrame(frame.image_id, frame.valid_time, frame.location, correlation, requested),),
+        messages=thumbnails,
+    )
+
+
+def gif_due(state: AnimationState) -> bool:
+    """The count rule: the first GIF once N frames exist, then one per K new frames."""
+    animation = state.animation
+    return state.frame_count >= animation.frames and state.frame_count - state.gif_frame_count >= animation.gif_every
+
+
+def rebuild_due(state: AnimationState) -> bool:
+    """The hourly rule: frames newer than the latest GIF, and enough of them for one."""
+    return state.frame_count >= state.animation.frames and state.newest_frame > state.latest_gif
+
+
+def gif_of(
+    state: AnimationState, newest: list[Frame], now: int, reason: str, correlation_id: str | None = None
+) -> Decision | None:
+    """A GIF of the newest N frames in time order, identified by its newest frame."""
+    animation = state.animation
+    window = sorted(newest, key=lambda frame: frame.valid_time)[-animation.frames :]
+    if len(window) < animation.frames:
+        return None
+    valid_time = window[-1].valid_time
+    correlation = correlation_id or f"gif-{animation.image_id}-{valid_time}"
+    request = PleaseCreateGif(
+        date_created=now,
+        image_id=animation.image_id,
+        locations=[frame.location for frame in window],
+        valid_time=valid_time,
+        delay=animation.gif_delay,
+        last_delay=animation.gif_last_delay,
+        loop=animation.gif_loop,
+        correlationId=correlation,
+        reason=reason,
+    )
+    claim = ClaimGif(
+        image_id=animation.image_id,
+        valid_time=valid_time,
+        frame_times=tuple(frame.valid_time for frame in window),
+        seen_gif_frame_count=state.gif_frame_count,
+        frame_count=state.frame_count,
+        reason=reason,
+        correlation_id=correlation,
+    )
+    return Decision(key=f"gif:{animation.image_id}:{valid_time}", changes=(claim,), messages=(request,))
+
+
+class Links(NamedTuple):
+    """Presigned URLs for an email: the GIF, and (validTime, url) of the newest thumbnails."""
+
+    gif: str
+    thumbnails: list[tuple[int, str]]
+
+
+def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, now: int) -> Decision:
+    """Record the GIF once; ask for its email if the animation has recipients."""
+    email_spec = animation.email if animation else None
+    key = f"gif-done:{gif.image_id}:{gif.valid_time}"
+    if email_spec is None or links is None:
+        return Decision(key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, None),))
+    email_id = f"{gif.image_id}:{gif.valid_time}"
+    when = utc(gif.valid_time)
+    email = PleaseSendEmail(
+        date_created=now,
+        to=email_spec.to,
+        from_=email_spec.from_,
+        subject=email_spec.subject.replace("{imageId}", gif.image_id).replace("{time}", when),
+        body=email_html(gif, links),
+        emailId=email_id,
+        imageId=gif.image_id,
+        validTime=gif.valid_time,
+        **_correlation(gif.extras.get("correlationId")),
+    )
+    return Decision(
+        key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email_id),), messages=(email,)
+    )
+
+
+def on_thumbnail(thumbnail: DidCreateThumbnail) -> Decision:
+    """Record the thumbnail on its frame, under its spec's label (WxH-mode)."""
+    label = str(thumbnail.extras.get("label") or f"{thumbnail.extras.get('width')}x{thumbnail.extras.get('height')}")
+    return Decision(
+        key=f"thumbnail:{thumbnail.image_id}:{thumbnail.valid_time}:{label}",
+        changes=(RecordThumbnail(thumbnail.image_id, thumbnail.valid_time, label, thumbnail.location),),
+    )
+
+
+def on_email(email: DidSendEmail) -> Decision:
+    image_id, valid_time = email.extras.get("imageId"), email.extras.get("validTime")
+    if not isinstance(image_id, str) or not isinstance(valid_time, int):
+        return Decision(key="email:untracked")
+    return Decision(
+        key=f"email-sent:{image_id}:{valid_time}",
+        changes=(RecordEmail(image_id, valid_time, str(email.extras.get("sesMessageId", ""))),),
+    )
+
+
+def on_failure(failure: DidFail) -> Decision:
+    """Record what failed against its frame or GIF, so its run shows as failed."""
+    request = failure.request if isinstance(failure.request, dict) else {}
+    image_id = request.get("imageId") or failure.extras.get("imageId") or "unknown"
+    valid_time = request.get("validTime") or failure.extras.get("validTime") or 0
+    valid_time = valid_time if isinstance(valid_time, int) else 0
+    correlation = failure.extras.get("correlationId") or request.get("correlationId")
+    return Decision(
+        key=f"failure:{failure.action}:{image_id}:{valid_time}",
+        changes=(RecordFailure(str(image_id), valid_time, failure.action, failure.error, correlation),),
+    )
+
+
+# Helpers ------------------------------------------------------------------------------
+
+
+def run_id(image_id: str, valid_time: int) -> str:
+    return f"run-{image_id}-{valid_time}"
+
+
+def utc(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def email_html(gif: DidCreateGif, links: Links) -> str:
+    title = html.escape(f"{gif.image_id}, to {utc(gif.valid_time)}")
+    strip = "".join(
+        f'<td style="padding:2px"><a href="{html.escape(url)}"><img src="{html.escape(url)}" '
+        f'alt="{html.escape(utc(when))}" width="160" style="display:block;border:0"></a>'
+        f'<div style="font:11px sans-serif;color:#555">{html.escape(utc(when))}</div></td>'
+        for when, url in links.thumbnails
+    )
+    gif_url = html.escape(links.gif)
+    return (
+        '<!doctype html><html><body style="margin:0;padding:16px;font-family:sans-serif;color:#222">'
+        f'<h1 style="font-size:20px;margin:0 0 12px">{title}</h1>'
+        f'<p><a href="{gif_url}"><img src="{gif_url}" alt="{title}" style="max-width:100%;border:0"></a></p>'
+        + (f'<table role="presentation"><tr>{strip}</tr></table>' if strip else "")
+        + f'<p style="font-size:12px;color:#555"><a href="{gif_url}">Open the animation</a>. '
+        "Links expire; weathergif makes a new animation as new frames arrive.</p></body></html>"
+    )
+
+
+def _correlation(correlation_id: object) -> dict[str, object]:
+    return {"correlationId": correlation_id} if correlation_id else {}

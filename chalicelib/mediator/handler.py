@@ -1,0 +1,27 @@
+"""The mediator's SQS batch: each record on its own, failures reported per record.
+
+Powertools' BatchProcessor returns {"batchItemFailures": [...]} naming only the
+records that raised, so one bad record does not redo nine good ones; those come back
+after the visibility timeout, and after the queue's receive limit go to its
+dead-letter queue. Invalid messages never raise: they are recorded and dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from ..log import logger
+from . import service
+
+
+def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS)  # one per batch: it keeps the batch's results
+    return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
+
+
+def _record(record: SQSRecord) -> None:
+    logger.set_correlation_id(record.message_id)
+    service.handle_record(record.body)

@@ -1,0 +1,197 @@
+"""The mediator at work: each message or schedule tick, through decide and the store.
+
+The pattern for every decision: apply it (one transaction, conditional), then send
+its messages and mark them sent. If the decision was made before (a duplicate, a
+redelivery after a crash), send whatever it left unsent. Messages may so go out more
+than once, never zero times; every worker's output is idempotent, and the emailer
+sends one email per emailId.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..aws import client
+from ..bus import publish
+from ..log import logger
+from ..messages import (
+    DidCreateGif,
+    DidCreateThumbnail,
+    DidFail,
+    DidFetchAmpImage,
+    DidSendEmail,
+    Message,
+    MessageError,
+    parse,
+)
+from . import decide, store
+from .decide import AnimationState, Decision, Links
+
+CLAIM_ATTEMPTS = 5
+EMAIL_THUMBNAILS = 4
+STALE_OUTBOX_SECONDS = 120
+
+
+# Messages -----------------------------------------------------------------------------
+
+
+def handle_record(body: str) -> None:
+    """One message from the mediator's queue. An invalid one is logged, recorded and dropped."""
+    try:
+        message = parse(body)
+        if message.type.startswith("please-"):
+            raise MessageError("please-messages go to the workers, not to the mediator", message.type)
+    except MessageError as exc:
+        logger.error(f"invalid message dropped: {exc}")
+        store.log_event("invalid", {"type": "invalid", "error": str(exc), "body": body[:2000]}, "invalid")
+        return
+    correlation = message.extras.get("correlationId")
+    logger.set_correlation_id(correlation)
+    handle(message, int(time.time()))
+
+
+def handle(message: Message, now: int) -> None:
+    store.log_event("in", message, message.extras.get("correlationId"))
+    if isinstance(message, DidFetchAmpImage):
+        frame_arrived(message, now)
+    elif isinstance(message, DidCreateThumbnail):
+        carry_out(decide.on_thumbnail(message))
+    elif isinstance(message, DidCreateGif):
+        gif_made(message, now)
+    elif isinstance(message, DidSendEmail):
+        carry_out(decide.on_email(message))
+    elif isinstance(message, DidFail):
+        logger.warning(f"{message.action} failed: {message.error}")
+        carry_out(decide.on_failure(message))
+
+
+def frame_arrived(frame: DidFetchAmpImage, now: int) -> None:
+    state = store.get_animation(frame.image_id)
+    if state is None:
+        logger.warning(f"a frame of {frame.image_id!r}, an animation that does not exist: not recorded")
+        return
+    carry_out(decide.on_frame(state.animation, frame, now))
+    store.note_newest_frame(frame.image_id, frame.valid_time)
+    consider_gif(frame.image_id, now, "count", decide.gif_due, frame.extras.get("correlationId"))
+
+
+def gif_made(gif: DidCreateGif, now: int) -> None:
+    state = store.get_animation(gif.image_id)
+    links = email_links(state, gif) if state and state.animation.email else None
+    carry_out(decide.on_gif(state.animation if state else None, gif, links, now))
+
+
+# Schedules ----------------------------------------------------------------------------
+
+
+def fetch_due_frames(now: int | None = None) -> dict[str, Any]:
+    """Every few minutes: ask for each enabled animation's frame that is due."""
+    now = int(time.time()) if now is None else now
+    asked = []
+    for state in store.all_animations():
+        decision = decide.next_fetch(state, now)
+        if decision and carry_out(decision):
+            asked.append(decision.key)
+    resent = resend_stale()
+    logger.info(f"fetch schedule: {len(asked)} frames asked for", extra={"asked": asked, "resent": resent})
+    return {"asked": asked, "resent": resent}
+
+
+def rebuild_gifs(now: int | None = None) -> dict[str, Any]:
+    """Hourly: a GIF of the newest N frames of each animation with frames newer than its latest GIF."""
+    now = int(time.time()) if now is None else now
+    built = [
+        state.animation.image_id
+        for state in store.all_animations()
+        if state.animation.enabled and consider_gif(state.animation.image_id, now, "rebuild", decide.rebuild_due)
+    ]
+    logger.info(f"GIF rebuild: {len(built)} GIFs asked for", extra={"built": built})
+    return {"built": built}
+
+
+def event_time(when: str | None) -> int:
+    """A scheduled event's time (when EventBridge meant it to run), as epoch seconds."""
+    try:
+        return int(datetime.fromisoformat(when).timestamp()) if when else int(time.time())
+    except ValueError:
+        return int(time.time())
+
+
+def resend_stale() -> list[str]:
+    """Messages of decisions whose sender stopped before sending them all."""
+    keys = store.stale_outbox(STALE_OUTBOX_SECONDS)
+    for key in keys:
+        send(key, store.pending(key))
+    return keys
+
+
+# Decisions ----------------------------------------------------------------------------
+
+
+def carry_out(decision: Decision) -> bool:
+    """Apply a decision once and send its messages; True if this call made it."""
+    try:
+        store.apply(decision)
+    except store.AlreadyDecided:
+        send(decision.key, store.pending(decision.key))
+        return False
+    send(decision.key, list(decision.messages))
+    return True
+
+
+def send(key: str, messages: list[Message]) -> None:
+    if not messages:
+        return
+    for message in messages:
+        publish(message)
+        store.log_event("out", message, message.extras.get("correlationId"))
+    store.sent(key)
+
+
+def consider_gif(
+    image_id: str,
+    now: int,
+    reason: str,
+    rule: Callable[[AnimationState], bool],
+    correlation_id: str | None = None,
+) -> bool:
+    """Claim a GIF of the newest frames if `rule` says one is due; True if this call did.
+
+    Claims are conditional on the counts they saw: when another claim wins, look again
+    with fresh counts, while they keep moving.
+    """
+    seen = None
+    for _ in range(CLAIM_ATTEMPTS):
+        state = store.get_animation(image_id, consistent=True)
+        if state is None or not rule(state) or state.gif_frame_count == seen:
+            return False
+        seen = state.gif_frame_count
+        decision = decide.gif_of(state, store.newest_frames(image_id, state.animation.frames), now, reason, correlation_id)
+        if decision is None:
+            return False
+        if carry_out(decision):
+            return True
+    return False
+
+
+def email_links(state: AnimationState, gif: DidCreateGif) -> Links:
+    """Presigned links to the GIF and to the first thumbnail size of its newest frames."""
+    expiry = state.animation.link_expiry
+    labels = [spec.label for spec in state.animation.thumbnails]
+    thumbnails = []
+    if labels:
+        for frame in store.newest_frames(gif.image_id, EMAIL_THUMBNAILS, up_to=gif.valid_time):
+            location = frame.thumbnails.get(labels[0])
+            if location is not None:
+                thumbnails.append((frame.valid_time, presign(location.bucket, location.key, expiry)))
+    return Links(presign(gif.location.bucket, gif.location.key, expiry), sorted(thumbnails))
+
+
+def presign(bucket: str, key: str, expiry: int) -> str:
+    return client("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expiry
+    )
+

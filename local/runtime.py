@@ -1,0 +1,402 @@
+"""The local event runtime: every S3, SNS, SQS and schedule handler of the app, run locally.
+
+`chalice local` serves only REST routes. This reads `app.event_sources` and delivers
+events to the same handlers, in the shapes Lambda uses, through the emulated services:
+
+- S3 notifications: the bucket notifies a queue per handler (prefix and suffix kept).
+- SNS messages: a queue per handler, subscribed to the topic.
+- SQS messages: the handler's own queue, in batches up to its batch size.
+- Schedules: on a timer, with a speed-up factor; the event's time is the simulated time.
+
+Lambda-like semantics: a handler that raises leaves its messages to come back after
+the visibility timeout; `batchItemFailures` is honoured; after the queue's receive
+limit a message goes to the dead-letter queue; handlers run concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from chalice.app import Chalice, Rate, S3EventConfig, ScheduledEventConfig, SNSEventConfig, SQSEventConfig
+
+log = logging.getLogger("weathergif.runtime")
+
+_SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
+
+
+@dataclass
+class Source:
+    name: str
+    kind: str  # "s3", "sns", "sqs", "schedule"
+    queue_url: str = ""
+    queue_arn: str = ""
+    batch_size: int = 1
+    period: float = 0.0  # schedules: seconds of simulated time between events
+    next_due: float = 0.0
+    invocations: int = 0
+    failures: int = 0
+
+
+@dataclass
+class Invocation:
+    handler: str
+    ms: float
+    outcome: str  # "ok", "partial", "error"
+    error: str = ""
+    records: int = 0
+
+
+@dataclass
+class Stats:
+    invocations: list[Invocation] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, invocation: Invocation) -> None:
+        with self.lock:
+            self.invocations.append(invocation)
+
+    def count(self, handler: str | None = None, outcome: str | None = None) -> int:
+        with self.lock:
+            return sum(
+                1
+                for i in self.invocations
+                if (handler is None or i.handler == handler) and (outcome is None or i.outcome == outcome)
+            )
+
+
+class Runtime:
+    """Delivers the app's events through the emulated services to its handlers."""
+
+    def __init__(
+        self,
+        app: Chalice,
+        *,
+        workers: int = 4,
+        speed: float = 1.0,
+        visibility_timeout: int = 30,
+        max_receives: int = 3,
+        prefix: str = "local",
+    ):
+        self.app = app
+        self.workers = workers
+        self.speed = speed
+        self.visibility_timeout = visibility_timeout
+        self.max_receives = max_receives
+        self.prefix = prefix
+        self.sources: list[Source] = []
+        self.stats = Stats()
+        self.dead_letter_url = ""
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
+        self._stop = threading.Event()
+        self._slots = threading.BoundedSemaphore(workers)  # invocations in flight at once
+        self._threads: list[threading.Thread] = []
+        self._started_real = time.time()
+        self._started_simulated = time.time()
+
+    # Setup ------------------------------------------------------------------------
+
+    def setup(self) -> Runtime:
+        """Queues, subscriptions and bucket notifications for every event source."""
+        from chalicelib.aws import client
+
+        sqs, sns, s3 = client("sqs"), client("sns"), client("s3")
+        self.dead_letter_url, dlq_arn = self._queue(f"{self.prefix}-dead-letters", {})
+        redrive = {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receives})}
+        notifications: dict[str, list[dict[str, Any]]] = {}
+        for config in self.app.event_sources:
+            if isinstance(config, SNSEventConfig):
+                url, arn = self._queue(f"{self.prefix}-{config.name}", redrive)
+                topic_arn = sns.create_topic(Name=config.topic)["TopicArn"] if not config.topic.startswith("arn:") else config.topic
+                sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+                self.sources.append(Source(config.name, "sns", url, arn))
+            elif isinstance(config, S3EventConfig):
+                url, arn = self._queue(f"{self.prefix}-{config.name}", redrive)
+                rules = [{"Name": "prefix", "Value": config.prefix}] if config.prefix else []
+                rules += [{"Name": "suffix", "Value": config.suffix}] if config.suffix else []
+                queue_config: dict[str, Any] = {"QueueArn": arn, "Events": config.events}
+                if rules:
+                    queue_config["Filter"] = {"Key": {"FilterRules": rules}}
+                notifications.setdefault(config.bucket, []).append(queue_config)
+                self.sources.append(Source(config.name, "s3", url, arn))
+            elif isinstance(config, SQSEventConfig):
+                url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
+                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                self.sources.append(Source(config.name, "sqs", url, arn, batch_size=config.batch_size))
+            elif isinstance(config, ScheduledEventConfig):
+                self.sources.append(Source(config.name, "schedule", period=_period(config.schedule_expression)))
+            else:
+                log.warning("event source %s (%s) is not run locally", config.name, type(config).__name__)
+        for bucket, queues in notifications.items():
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues}
+            )
+        return self
+
+    def _queue(self, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+        from chalicelib.aws import client
+
+        sqs = client("sqs")
+        url = sqs.create_queue(
+            QueueName=name, Attributes={"VisibilityTimeout": str(self.visibility_timeout), **attributes}
+        )["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    def source(self, name: str) -> Source:
+        return next(s for s in self.sources if s.name == name)
+
+    # Running ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Simulated time: it runs `speed` times faster than the wall clock."""
+        return self._started_simulated + (time.time() - self._started_real) * self.speed
+
+    def start(self, schedules: bool = True) -> Runtime:
+        """Deliver continuously in background threads until stop()."""
+        self._stop.clear()
+        for source in self.sources:
+            if source.kind == "schedule":
+                if schedules:
+                    source.next_due = self.now() + source.period
+                    self._spawn(self._schedule_loop, source)
+            else:
+                self._spawn(self._poll_loop, source)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=25)
+        self._threads.clear()
+        self._pool.shutdown(wait=True)
+
+    def _spawn(self, target: Any, source: Source) -> None:
+        thread = threading.Thread(target=target, args=(source,), name=f"poll-{source.name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_loop(self, source: Source) -> None:
+        while not self._stop.is_set():
+            self._slots.acquire()
+            try:
+                messages = self._receive(source, wait=1)
+            except Exception:  # keep polling whatever one round did
+                self._slots.release()
+                log.exception("polling %s failed", source.name)
+                time.sleep(0.5)
+                continue
+            if not messages:
+                self._slots.release()
+                continue
+            future = self._pool.submit(self._deliver, source, messages)
+            future.add_done_callback(lambda _: self._slots.release())
+
+    def _schedule_loop(self, source: Source) -> None:
+        while not self._stop.is_set():
+            wait = (source.next_due - self.now()) / self.speed
+            if wait > 0:
+                self._stop.wait(min(wait, 0.5))
+                continue
+            when = source.next_due
+            source.next_due += source.period
+            self._pool.submit(self.fire, source.name, when)
+
+    def fire(self, name: str, when: float | None = None) -> Any:
+        """Invoke a schedule handler now, as EventBridge would at `when` (simulated time)."""
+        source = self.source(name)
+        moment = datetime.fromtimestamp(self.now() if when is None else when, timezone.utc)
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1",
+            "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{name}"],
+            "detail": {},
+        }
+        return self._invoke(source, event, records=1)
+
+    def drain(self, timeout: float = 60.0, settle: float = 0.3) -> None:
+        """Deliver until every queue is empty and nothing is in flight (tests, demos).
+
+        Messages waiting out a visibility timeout count as in flight, so a failing
+        handler's retries (and its dead-lettering) are waited for too.
+        """
+        deadline = time.time() + timeout
+        quiet_since = None
+        while time.time() < deadline:
+            futures: list[Future[Any]] = []
+            for source in self.sources:
+                if source.kind != "schedule":
+                    for batch in self._batches(source):
+                        futures.append(self._pool.submit(self._deliver, source, batch))
+            for future in futures:
+                future.result()
+            if futures or self._in_flight():
+                quiet_since = None
+                if not futures:
+                    time.sleep(0.1)
+                continue
+            quiet_since = quiet_since or time.time()
+            if time.time() - quiet_since >= settle:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"events still flowing after {timeout} s")
+
+    def _batches(self, source: Source) -> list[list[dict[str, Any]]]:
+        """What is visible on the source's queue now, cut into the handler's batches."""
+        batches = []
+        for _ in range(self.workers):
+            messages = self._receive(source, wait=0)
+            if not messages:
+                break
+            batches.append(messages)
+        return batches
+
+    def _in_flight(self) -> bool:
+        from chalicelib.aws import client
+
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        for source in self.sources:
+            if source.queue_url:
+                attributes = client("sqs").get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=names)
+                if any(int(attributes["Attributes"].get(n, 0)) for n in names):
+                    return True
+        return False
+
+    def _receive(self, source: Source, wait: int) -> list[dict[str, Any]]:
+        from chalicelib.aws import client
+
+        got = client("sqs").receive_message(
+            QueueUrl=source.queue_url,
+            MaxNumberOfMessages=min(10, source.batch_size),
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return got.get("Messages", [])
+
+    # Delivery ---------------------------------------------------------------------
+
+    def _deliver(self, source: Source, messages: list[dict[str, Any]]) -> None:
+        from chalicelib.aws import client
+
+        sqs = client("sqs")
+        if source.kind == "sqs":
+            result = self._invoke(source, {"Records": [_sqs_record(m, source.queue_arn) for m in messages]}, len(messages))
+            if result is _FAILED:
+                done = []
+            else:
+                failures = result.get("batchItemFailures", []) if isinstance(result, dict) else []
+                failed = {failure["itemIdentifier"] for failure in failures}
+                done = [m for m in messages if m["MessageId"] not in failed]
+        else:
+            done = []
+            for message in messages:
+                event = _sns_event(message, source) if source.kind == "sns" else json.loads(message["Body"])
+                if source.kind == "s3" and event.get("Event") == "s3:TestEvent":
+                    done.append(message)
+                    continue
+                if self._invoke(source, event, 1) is not _FAILED:
+                    done.append(message)
+        for message in done:
+            sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _invoke(self, source: Source, event: dict[str, Any], records: int) -> Any:
+        from chalice.local import LambdaContext
+
+        context = LambdaContext(source.name, memory_size=1024, max_runtime_ms=60_000)
+        started = time.perf_counter()
+        source.invocations += 1
+        try:
+            result = self.app.handler_map[source.name](event, context)
+        except Exception as exc:
+            source.failures += 1
+            ms = (time.perf_counter() - started) * 1000
+            self.stats.add(Invocation(source.name, ms, "error", f"{type(exc).__name__}: {exc}", records))
+            log.warning("%s %.0f ms error %s: %s", source.name, ms, type(exc).__name__, exc)
+            return _FAILED
+        ms = (time.perf_counter() - started) * 1000
+        failures = len(result.get("batchItemFailures", [])) if isinstance(result, dict) else 0
+        outcome = "partial" if failures else "ok"
+        self.stats.add(Invocation(source.name, ms, outcome, f"{failures} of {records} failed" if failures else "", records))
+        log.info("%s %.0f ms %s (%d records%s)", source.name, ms, outcome, records, f", {failures} failed" if failures else "")
+        return result
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Messages in the local dead-letter queue (not consumed)."""
+        from chalicelib.aws import client
+
+        got = client("sqs").receive_message(
+            QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+        )
+        return got.get("Messages", [])
+
+
+_FAILED = object()
+
+
+def _period(expression: Any) -> float:
+    if isinstance(expression, Rate):
+        return expression.value * _SECONDS[expression.unit]
+    raise ValueError(f"only rate() schedules run locally, not {expression!r}")
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value.get("DataType", "String"),
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3] if queue_arn.count(":") >= 3 else "us-east-1",
+    }
+
+
+def _sns_event(message: dict[str, Any], source: Source) -> dict[str, Any]:
+    """An SNS notification (as SNS wrote it to the queue) in the shape Lambda gets it."""
+    envelope = json.loads(message["Body"])
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{envelope.get('TopicArn', '')}:{source.name}",
+                "Sns": {
+                    "Type": envelope.get("Type", "Notification"),
+                    "MessageId": envelope.get("MessageId", message["MessageId"]),
+                    "TopicArn": envelope.get("TopicArn", ""),
+                    "Subject": envelope.get("Subject"),
+                    "Message": envelope["Message"],
+                    "Timestamp": envelope.get("Timestamp", ""),
+                    "SignatureVersion": envelope.get("SignatureVersion", "1"),
+                    "Signature": envelope.get("Signature", ""),
+                    "SigningCertUrl": envelope.get("SigningCertURL", ""),
+                    "UnsubscribeUrl": envelope.get("UnsubscribeURL", ""),
+                    "MessageAttributes": envelope.get("MessageAttributes", {}),
+                },
+            }
+        ]
+    }

@@ -1,0 +1,141 @@
+"""The mediator's decisions as pure functions: no table, no queue, no clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.mediator import decide
+from chalicelib.mediator.animation import Animation
+from chalicelib.mediator.decide import AnimationState, Frame, Links
+from chalicelib.messages import DidCreateGif, DidFail, DidFetchAmpImage, Location, MessageError
+from pydantic import ValidationError
+
+TEMPS = Animation(
+    image_id="temps", layers=["flat-dk", "temperatures"], width=800, height=600, center="tulsa,ok", zoom=4,
+    interval=600, frames=4, every=2,
+    thumbnails=[{"width": 200, "height": 150}, {"width": 64, "height": 64, "mode": "contain"}],
+    email={"to": ["desk@example.com"], "from": "wx@example.com"},
+)
+
+
+def loc(key: str) -> Location:
+    return Location(Bucket="frames", Key=key)
+
+
+def frames(*times: int) -> list[Frame]:
+    return [Frame(t, loc(f"temps/{t}.png")) for t in times]
+
+
+class TestFetchSchedule:
+    def test_asks_for_the_frame_on_the_interval_grid(self):
+        decision = decide.next_fetch(AnimationState(TEMPS), now=1_700_000_123)
+        [request] = decision.messages
+        assert request.type == "please-fetch-amp-image"
+        assert request.valid_time == 1_699_999_800  # 1_700_000_123 rounded down to 600 s
+        assert (request.layers, request.width, request.center) == (["flat-dk", "temperatures"], 800, "tulsa,ok")
+        assert request.extras["correlationId"] == "run-temps-1699999800"
+        [claim] = decision.changes
+        assert claim == decide.ClaimFetch("temps", 1_699_999_800, 0)
+
+    def test_nothing_when_already_asked_or_disabled(self):
+        assert decide.next_fetch(AnimationState(TEMPS, last_requested=1_699_999_800), now=1_700_000_123) is None
+        disabled = TEMPS.model_copy(update={"enabled": False})
+        assert decide.next_fetch(AnimationState(disabled), now=1_700_000_123) is None
+
+    def test_the_next_grid_point_is_due_after_an_interval(self):
+        state = AnimationState(TEMPS, last_requested=1_699_999_800)
+        assert decide.next_fetch(state, now=1_700_000_400).messages[0].valid_time == 1_700_000_400
+
+
+class TestFrame:
+    def test_records_once_and_forks_into_each_thumbnail(self):
+        frame = DidFetchAmpImage(
+            image_id="temps", valid_time=1200, location=loc("temps/1200.png"), correlationId="run-1",
+            requestedValidTime=1190,
+        )
+        decision = decide.on_frame(TEMPS, frame, now=5)
+        assert decision.key == "frame:temps:1200"
+        assert decision.changes == (decide.RecordFrame("temps", 1200, frame.location, "run-1", 1190),)
+        sizes = [(m.width, m.height, m.mode) for m in decision.messages]
+        assert sizes == [(200, 150, "cover"), (64, 64, "contain")]
+        assert all(m.location == frame.location and m.extras["correlationId"] == "run-1" for m in decision.messages)
+
+
+class TestGifRules:
+    @pytest.mark.parametrize(
+        "count, at_last_gif, due",
+        [(3, 0, False), (4, 0, True), (5, 4, False), (6, 4, True), (9, 6, True), (7, 6, False)],
+    )
+    def test_first_at_n_frames_then_every_k(self, count, at_last_gif, due):
+        assert decide.gif_due(AnimationState(TEMPS, frame_count=count, gif_frame_count=at_last_gif)) is due
+
+    def test_k_defaults_to_n(self):
+        plain = TEMPS.model_copy(update={"every": None})
+        assert not decide.gif_due(AnimationState(plain, frame_count=7, gif_frame_count=4))
+        assert decide.gif_due(AnimationState(plain, frame_count=8, gif_frame_count=4))
+
+    def test_rebuild_needs_frames_newer_than_the_latest_gif(self):
+        assert decide.rebuild_due(AnimationState(TEMPS, frame_count=5, newest_frame=900, latest_gif=600))
+        assert not decide.rebuild_due(AnimationState(TEMPS, frame_count=5, newest_frame=600, latest_gif=600))
+        assert not decide.rebuild_due(AnimationState(TEMPS, frame_count=3, newest_frame=900, latest_gif=0))
+
+    def test_a_gif_of_the_newest_n_frames_in_time_order(self):
+        state = AnimationState(TEMPS, frame_count=6, gif_frame_count=4)
+        decision = decide.gif_of(state, frames(3000, 2400, 1800, 600, 1200), now=9, reason="count", correlation_id="run-7")
+        [request] = decision.messages
+        assert [l.key for l in request.locations] == [f"temps/{t}.png" for t in (1200, 1800, 2400, 3000)]
+        assert request.valid_time == 3000 and decision.key == "gif:temps:3000"
+        assert (request.delay, request.last_delay, request.loop) == (250, 1000, 0)
+        [claim] = decision.changes
+        assert (claim.seen_gif_frame_count, claim.frame_count, claim.frame_times) == (4, 6, (1200, 1800, 2400, 3000))
+
+    def test_no_gif_of_too_few_frames(self):
+        assert decide.gif_of(AnimationState(TEMPS, frame_count=3), frames(1, 2, 3), now=0, reason="count") is None
+
+
+class TestGifDone:
+    gif = DidCreateGif(image_id="temps", valid_time=3000, location=Location(Bucket="gifs", Key="temps/3000.gif"),
+                       correlationId="run-7")
+
+    def test_asks_for_one_email_with_links(self):
+        links = Links("https://s3/gif?sig", [(2400, "https://s3/t1?a=1&b=2")])
+        decision = decide.on_gif(TEMPS, self.gif, links, now=10)
+        [email] = decision.messages
+        assert email.type == "please-send-email" and email.to == ["desk@example.com"]
+        assert email.subject == "temps: new animation to 1970-01-01 00:50 UTC"
+        assert email.extras["emailId"] == "temps:3000" and email.extras["correlationId"] == "run-7"
+        assert 'src="https://s3/gif?sig"' in email.body and "https://s3/t1?a=1&amp;b=2" in email.body
+        assert decision.changes[0].email_id == "temps:3000"
+
+    def test_no_email_without_recipients(self):
+        quiet = TEMPS.model_copy(update={"email": None})
+        decision = decide.on_gif(quiet, self.gif, None, now=10)
+        assert decision.messages == () and decision.changes[0].email_id is None
+
+
+def test_failures_are_recorded_against_their_request():
+    failure = DidFail(
+        type="did-fail-fetch-amp-image", error="answered 404", correlationId="run-3",
+        request={"type": "please-fetch-amp-image", "imageId": "temps", "validTime": 600},
+    )
+    [change] = decide.on_failure(failure).changes
+    assert change == decide.RecordFailure("temps", 600, "fetch-amp-image", "answered 404", "run-3")
+
+
+class TestAnimationConfig:
+    def test_every_cannot_exceed_frames(self):
+        with pytest.raises(ValidationError, match=r"every \(5\) cannot exceed frames \(4\)"):
+            Animation.model_validate({**TEMPS.to_dict(), "every": 5})
+
+    @pytest.mark.parametrize("change", [{"interval": 10}, {"frames": 1}, {"zoom": 30}, {"thumbnails": [{"width": 0, "height": 5}]}])
+    def test_bounds(self, change):
+        with pytest.raises(ValidationError):
+            Animation.model_validate({**TEMPS.to_dict(), **change})
+
+    def test_round_trip(self):
+        assert Animation.model_validate(TEMPS.to_dict()) == TEMPS
+        assert TEMPS.to_dict()["email"]["from"] == "wx@example.com"
+
+
+def test_message_errors_are_value_errors():
+    assert issubclass(MessageError, ValueError)

@@ -1,0 +1,240 @@
+"""The mediator with the workers, through real queues and topics (the local runtime)."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import re
+
+import pytest
+from PIL import Image
+
+from chalicelib import bus
+from chalicelib.mediator import service, store
+from chalicelib.mediator.animation import Animation
+from chalicelib.messages import DidFetchAmpImage, Location
+from chalicelib.settings import names
+from tests.images import encode, radar_frame
+from tests.mapsource import Answer, MapSource
+
+T0 = 1_700_000_400  # on the 600 s grid
+EMAIL = {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"}
+
+
+def animation(**changes) -> Animation:
+    config = dict(
+        image_id="temps", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=4, interval=600,
+        frames=3, every=2, thumbnails=[{"width": 80, "height": 60}, {"width": 32, "height": 32}], email=EMAIL,
+    )
+    return Animation.model_validate({**config, **changes})
+
+
+@pytest.fixture
+def source(monkeypatch):
+    server = MapSource().start()
+    frames: dict[str, bytes] = {}
+
+    def respond(path: str) -> Answer:
+        stamp = re.search(r"/(\d{14})\.png$", path).group(1)
+        if stamp not in frames:
+            frames[stamp] = encode(radar_frame(len(frames)))
+        return Answer(body=frames[stamp])
+
+    server.respond = respond
+    monkeypatch.setenv("MAP_URL_TEMPLATE", server.template)
+    monkeypatch.setenv("MAP_CLIENT_ID", "id")
+    monkeypatch.setenv("MAP_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("FETCH_ALLOWED_HOSTS", "127.0.0.1")
+    yield server
+    server.stop()
+
+
+def gif_frames(data: bytes) -> int:
+    return Image.open(io.BytesIO(data)).n_frames
+
+
+def test_schedule_to_email(runtime, emulator, source):
+    store.put_animation(animation())
+    for tick in range(5):
+        runtime.fire("fetch_due_frames", T0 + tick * 600)
+        runtime.drain()
+
+    state = store.get_animation("temps", consistent=True)
+    assert state.frame_count == 5 and state.last_requested == T0 + 4 * 600
+    frames = store.newest_frames("temps", 10)
+    assert [f.valid_time for f in frames] == [T0 + i * 600 for i in range(4, -1, -1)]
+    assert all(set(f.thumbnails) == {"80x60-cover", "32x32-cover"} for f in frames)
+
+    gifs = store.items("temps", "GIF", newest_first=False)
+    assert [(g["validTime"], g["status"], g["emailStatus"]) for g in gifs] == [
+        (T0 + 1200, "done", "sent"),  # the first GIF once N=3 frames exist
+        (T0 + 2400, "done", "sent"),  # then one per K=2 new frames
+    ]
+    assert gifs[1]["frameTimes"] == [T0 + 1200, T0 + 1800, T0 + 2400]
+    s3 = runtime_client("s3")
+    gif = s3.get_object(**gifs[1]["location"])["Body"].read()
+    assert gif_frames(gif) == 3
+
+    sent = emulator.sent_emails()
+    assert len(sent) == 2 and all(e["destinations"]["ToAddresses"] == ["desk@example.com"] for e in sent)
+    [body] = [e["body"] for e in sent if f"/temps/{T0 + 2400}.gif?" in e["body"]]
+    assert f"/temps/{T0 + 2400}.gif?" in body and "X-Amz-Signature=" in body  # a presigned link to the GIF
+    # the first size of the newest 4 thumbnails, each an image and its link
+    assert body.count("32x32-cover") == 0 and body.count("80x60-cover") == 8
+
+    # a run's timeline: the fetch asked for, the frame, its thumbnails, the GIF it triggered, the email
+    timeline = [(e["direction"], e["type"]) for e in store.timeline(f"run-temps-{T0 + 2400}")]
+    assert timeline[0] == ("out", "please-fetch-amp-image")
+    for step in [("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail"), ("in", "did-create-thumbnail"),
+                 ("out", "please-create-gif"), ("in", "did-create-gif"), ("out", "please-send-email"),
+                 ("in", "did-send-email")]:
+        assert step in timeline, step
+
+
+def test_the_hourly_rebuild_catches_up_and_never_builds_a_window_twice(runtime, emulator, source):
+    store.put_animation(animation(every=3))
+    for tick in range(4):
+        runtime.fire("fetch_due_frames", T0 + tick * 600)
+        runtime.drain()
+    assert [g["validTime"] for g in store.items("temps", "GIF")] == [T0 + 1200]  # 4th frame: 1 of K=3
+
+    runtime.fire("rebuild_gifs", T0 + 3600)
+    runtime.drain()
+    runtime.fire("rebuild_gifs", T0 + 7200)  # nothing newer: nothing built
+    runtime.drain()
+    gifs = store.items("temps", "GIF", newest_first=False)
+    assert [(g["validTime"], g["reason"]) for g in gifs] == [(T0 + 1200, "count"), (T0 + 1800, "rebuild")]
+    assert len(emulator.sent_emails()) == 2
+
+    for tick in (4, 5, 6):  # the count restarts from the rebuild: K=3 new frames make the next GIF
+        runtime.fire("fetch_due_frames", T0 + tick * 600)
+        runtime.drain()
+    gifs = store.items("temps", "GIF", newest_first=False)
+    assert [g["validTime"] for g in gifs] == [T0 + 1200, T0 + 1800, T0 + 3600]
+    assert gifs[-1]["frameTimes"] == [T0 + 2400, T0 + 3000, T0 + 3600]
+
+
+def test_a_failed_fetch_is_recorded_and_nothing_waits(runtime, source):
+    store.put_animation(animation())
+    source.respond = lambda path: Answer(404, b"no such layer", {"Content-Type": "text/plain"})
+    runtime.fire("fetch_due_frames", T0)
+    runtime.drain()
+    [fetch] = store.items("temps", "FETCH")
+    assert (fetch["status"], fetch["validTime"]) == ("failed", T0) and "answered 404" in fetch["error"]
+    [failure] = store.items("temps", "FAIL")
+    assert failure["correlationId"] == f"run-temps-{T0}"
+    assert store.get_animation("temps").frame_count == 0
+
+
+def test_every_message_twice_shuffled_by_four_concurrent_mediators(runtime, emulator, monkeypatch):
+    """One frame record per validTime, one GIF per window, one email per GIF, no frame lost."""
+    store.put_animation(animation(frames=4, every=4, thumbnails=[{"width": 40, "height": 30}]))
+    s3 = runtime_client("s3")
+    arrivals = []
+    for i in range(12):
+        t = T0 + i * 600
+        key = f"temps/320x240/{t}.png"
+        s3.put_object(Bucket=names().frames_bucket, Key=key, Body=encode(radar_frame(i)))
+        arrivals.append(DidFetchAmpImage(
+            image_id="temps", valid_time=t, location=Location(Bucket=names().frames_bucket, Key=key),
+            correlationId=f"run-temps-{t}", requestedValidTime=t,
+        ))
+
+    send, publish = bus.send_to_mediator, bus.publish
+    monkeypatch.setattr(bus, "send_to_mediator", lambda m: [send(m), send(m)][0])  # every reply twice
+    monkeypatch.setattr(service, "publish", lambda m: [publish(m), publish(m)][0])  # every request twice
+    shuffled = arrivals * 2
+    random.Random(7).shuffle(shuffled)
+    for message in shuffled:
+        send(message)
+    runtime.drain(timeout=120)
+
+    state = store.get_animation("temps", consistent=True)
+    frames = store.items("temps", "FRAME", limit=100)
+    assert len(frames) == 12 and state.frame_count == 12  # none lost, none counted twice
+    assert all(len(f["thumbnails"]) == 1 for f in frames)
+    gifs = store.items("temps", "GIF", limit=100)
+    windows = [tuple(g["frameTimes"]) for g in gifs]
+    assert len(windows) == len(set(windows)) >= 1
+    assert all(g["status"] == "done" and g["emailStatus"] == "sent" for g in gifs)
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=names().gifs_bucket)["Contents"]) == sorted(
+        f"temps/{g['validTime']}.gif" for g in gifs
+    )
+    sent = emulator.sent_emails()
+    assert len(sent) == len(gifs)  # one email per GIF, though each was asked for at least twice
+    print(f"{len(shuffled)} arrivals, {len(gifs)} GIFs {windows}, {runtime.stats.count('mediate')} mediator runs")
+    assert runtime.stats.count("mediate") >= 3
+    assert runtime.dead_letters() == []
+
+
+def test_an_invalid_message_is_recorded_and_dropped(runtime):
+    runtime_client("sqs").send_message(QueueUrl=mediator_queue(), MessageBody='{"type": "did-nothing"}')
+    runtime_client("sqs").send_message(QueueUrl=mediator_queue(), MessageBody="not json")
+    runtime.drain()
+    assert runtime.stats.count("mediate", "error") == 0
+    logged = store.timeline("invalid")
+    assert len(logged) == 2 and "unknown message type 'did-nothing'" in logged[0]["message"]
+    assert queue_depth(f"{names().mediator_queue}-dlq") == 0
+
+
+def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue(runtime, monkeypatch):
+    store.put_animation(animation())
+    handle = service.handle
+
+    def flaky(message, now):
+        if message.extras.get("poison"):
+            raise ConnectionError("the table timed out")
+        handle(message, now)
+
+    monkeypatch.setattr(service, "handle", flaky)
+    sqs = runtime_client("sqs")
+    for t, poison in ((T0, True), (T0 + 600, False), (T0 + 1200, False)):
+        message = {"type": "did-create-thumbnail", "imageId": "temps", "validTime": t,
+                   "location": {"Bucket": "b-b", "Key": "k"}, "poison": poison}
+        sqs.send_message(QueueUrl=mediator_queue(), MessageBody=json.dumps(message))
+    runtime.drain(timeout=60)
+    assert runtime.stats.count("mediate", "partial") + runtime.stats.count("mediate", "error") >= 3
+    assert queue_depth(f"{names().mediator_queue}-dlq") == 1
+    dead = sqs.receive_message(QueueUrl=runtime_client("sqs").get_queue_url(
+        QueueName=f"{names().mediator_queue}-dlq")["QueueUrl"])["Messages"][0]
+    assert json.loads(dead["Body"])["poison"] is True
+    assert len([e for e in store.timeline("none") if e["type"] == "did-create-thumbnail"]) == 2
+
+
+def test_the_handler_reports_only_failed_records(chalice_client, monkeypatch):
+    calls = []
+
+    def handle(message, now):
+        calls.append(message.valid_time)
+        if message.valid_time == 2:
+            raise TimeoutError("throttled")
+
+    monkeypatch.setattr(service, "handle", handle)
+    records = [
+        {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": json.dumps({
+            "type": "did-create-thumbnail", "imageId": "temps", "validTime": i,
+            "location": {"Bucket": "b-b", "Key": "k"}}),
+         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
+        for i in range(1, 5)
+    ]
+    result = chalice_client.lambda_.invoke("mediate", {"Records": records}).payload
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert calls == [1, 2, 3, 4]
+
+
+def runtime_client(service_name: str):
+    from chalicelib.aws import client
+
+    return client(service_name)
+
+
+def mediator_queue() -> str:
+    return runtime_client("sqs").get_queue_url(QueueName=names().mediator_queue)["QueueUrl"]
+
+
+def queue_depth(name: str) -> int:
+    sqs = runtime_client("sqs")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
