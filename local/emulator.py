@@ -18,6 +18,35 @@ FAKE_CREDENTIALS = {
 }
 
 
+def _atomic_dynamodb_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as DynamoDB's are.
+
+    moto's server answers requests in threads, and its backend applies an update as a
+    read-modify-write: two concurrent `ADD n :1` can lose one, and two transactions can
+    both pass the same condition. DynamoDB itself never does either, and the app's
+    exactly-once claims rest on that, so every write here takes one lock.
+    """
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_weathergif_atomic", False):
+        return
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "execute_statement",
+                 "execute_transaction", "batch_execute_statement"):
+        original = getattr(DynamoDBBackend, name)
+
+        @functools.wraps(original)
+        def locked(self, *args, __original=original, **kwargs):
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+    DynamoDBBackend._weathergif_atomic = True
+
+
 class Emulator:
     """moto's server in a thread of this process; `endpoint` is its URL."""
 
@@ -27,6 +56,7 @@ class Emulator:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        _atomic_dynamodb_writes()
 
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.endpoint = ""

@@ -1,49 +1,90 @@
-"""Create the resources the app names: buckets, table, queue and its dead-letter queue, topics."""
+"""Provision the emulated AWS from resources/template.yaml, the template AWS deploys.
+
+The template goes to the emulator's CloudFormation, so local and AWS cannot drift;
+its outputs name the resources, as on AWS. What an emulator leaves out (moto's
+CloudFormation does not switch on a table's TTL) is done here, harmlessly twice.
+"""
 
 from __future__ import annotations
 
-import json
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 from chalicelib.aws import client
-from chalicelib.settings import Names, names
 
-MAX_RECEIVES = 5
+TEMPLATE = Path(__file__).resolve().parent.parent / "resources" / "template.yaml"
+
+# Stack output -> the environment variable the app reads it from.
+OUTPUT_ENVIRONMENT = {
+    "FramesBucket": "FRAMES_BUCKET",
+    "ThumbnailsBucket": "THUMBNAILS_BUCKET",
+    "GifsBucket": "GIFS_BUCKET",
+    "UploadsBucket": "UPLOADS_BUCKET",
+    "TableName": "TABLE_NAME",
+    "MediatorQueue": "MEDIATOR_QUEUE",
+    "FetchTopic": "FETCH_TOPIC",
+    "ThumbnailTopic": "THUMBNAIL_TOPIC",
+    "GifTopic": "GIF_TOPIC",
+    "EmailTopic": "EMAIL_TOPIC",
+}
 
 
 def provision(
-    resource_names: Names | None = None,
+    stage: str | None = None,
     sender: str | None = None,
-    visibility_timeout: int = 180,
-    max_receives: int = MAX_RECEIVES,
-) -> dict[str, Any]:
-    n = resource_names or names()
-    s3, sqs, sns = client("s3"), client("sqs"), client("sns")
-    for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket, n.uploads_bucket):
-        s3.create_bucket(Bucket=bucket)
-    dlq_url = sqs.create_queue(QueueName=f"{n.mediator_queue}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=n.mediator_queue,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}),
-        },
-    )["QueueUrl"]
-    topics = {
-        name: sns.create_topic(Name=name)["TopicArn"]
-        for name in (n.fetch_topic, n.thumbnail_topic, n.gif_topic, n.email_topic)
-    }
-    dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName=n.table,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=n.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+    visibility_timeout: int | None = None,
+    max_receives: int | None = None,
+) -> dict[str, str]:
+    """Create (or update) the stack; returns its outputs and puts them in os.environ."""
+    stage = stage or os.environ.get("STAGE", "dev")
+    parameters = {"Stage": stage}
+    if visibility_timeout is not None:
+        parameters["MediatorVisibilityTimeout"] = str(visibility_timeout)
+    if max_receives is not None:
+        parameters["MaxReceives"] = str(max_receives)
+    outputs = deploy(f"weathergif-{stage}", parameters)
+    os.environ.update(environment(outputs))
+    client("dynamodb").update_time_to_live(
+        TableName=outputs["TableName"], TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
     )
     if sender:
         client("ses").verify_email_identity(EmailAddress=sender)
-    return {"queue_url": queue_url, "dlq_url": dlq_url, "topics": topics}
+    return outputs
+
+
+def deploy(stack: str, parameters: dict[str, str], timeout: float = 120) -> dict[str, str]:
+    cloudformation = client("cloudformation")
+    arguments: dict[str, Any] = {
+        "StackName": stack,
+        "TemplateBody": TEMPLATE.read_text(),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+    }
+    try:
+        cloudformation.describe_stacks(StackName=stack)
+        exists = True
+    except cloudformation.exceptions.ClientError:
+        exists = False
+    if exists:
+        try:
+            cloudformation.update_stack(**arguments)
+        except cloudformation.exceptions.ClientError as exc:
+            if "No updates are to be performed" not in str(exc):
+                raise
+    else:
+        cloudformation.create_stack(**arguments)
+    deadline = time.time() + timeout
+    while True:
+        described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        status = described["StackStatus"]
+        if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+            return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+        if status.endswith("_FAILED") or "ROLLBACK" in status or time.time() > deadline:
+            raise RuntimeError(f"stack {stack} ended {status}: {described.get('StackStatusReason', '')}")
+        time.sleep(0.5)
+
+
+def environment(outputs: dict[str, str]) -> dict[str, str]:
+    """The app's environment variables for a stack's outputs."""
+    return {variable: outputs[output] for output, variable in OUTPUT_ENVIRONMENT.items() if output in outputs}

@@ -36,10 +36,10 @@ class Aws:
 
         self.emulator = emu
         self.names = names()
-        self.queue_url = created["queue_url"]
-        self.topics = created["topics"]
+        self.outputs = created
         self.s3 = client("s3")
         self.sqs = client("sqs")
+        self.queue_url = self.sqs.get_queue_url(QueueName=created["MediatorQueue"])["QueueUrl"]
 
     def replies(self) -> list[dict[str, Any]]:
         """Every message on the mediator queue, consumed."""

@@ -155,3 +155,19 @@ def test_the_event_log_is_a_timeline_with_a_ttl(store):
     entries = store.timeline("run-1")
     assert [(e["direction"], e["type"]) for e in entries] == [("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail")]
     assert all(e["expiresAt"] > e["at"] / 1000 + 13 * 86400 for e in entries)
+
+
+def test_the_emulator_keeps_concurrent_counter_updates_atomic(store):
+    """DynamoDB never loses an ADD; the embedded moto must not either (local/emulator.py)."""
+    store.put_animation(TEMPS)
+    from chalicelib.aws import client
+
+    def add(i: int) -> None:
+        for _ in range(5):
+            client("dynamodb").update_item(
+                TableName=store._table(), Key=store._key(store.ANIMATIONS, "temps"),
+                UpdateExpression="ADD frameCount :one", ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    race(8, add)
+    assert store.get_animation("temps", consistent=True).frame_count == 40
