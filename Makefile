@@ -4,9 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench importtime clean help
+.PHONY: test demo serve bench importtime clean help
 
 help:
+	@echo "make demo        run the main job on this machine; results in demo-output/"
+	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C"
 	@echo "make test        create .venv if needed, install, run the tests"
 	@echo "make bench       speed and memory figures against their baselines"
 	@echo "make importtime  how long 'import app' takes (a Lambda cold start)"
@@ -19,13 +21,20 @@ $(STAMP): requirements.txt requirements-dev.txt
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+demo: $(STAMP)
+	$(BIN)/python -m local demo
+
+serve: $(STAMP)
+	$(BIN)/python -m local serve
+
 bench: $(STAMP)
 	$(BIN)/python bench/thumbnail_bench.py
 	$(BIN)/python bench/gif_bench.py
 	$(BIN)/python bench/importtime.py
+	$(BIN)/python bench/runtime_bench.py
 
 importtime: $(STAMP)
 	$(BIN)/python bench/importtime.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-output bench/out
+	rm -rf $(VENV) .pytest_cache test-output bench/out demo-output

@@ -30,6 +30,7 @@ from chalice.app import Chalice, Rate, S3EventConfig, ScheduledEventConfig, SNSE
 log = logging.getLogger("weathergif.runtime")
 
 _SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
+IDLE_POLL_MAX = 0.05  # seconds between polls of an idle queue
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Runtime:
         self._threads: list[threading.Thread] = []
         self._started_real = time.time()
         self._started_simulated = time.time()
+        self._until: float | None = None
 
     # Setup ------------------------------------------------------------------------
 
@@ -155,6 +157,13 @@ class Runtime:
 
     # Running ----------------------------------------------------------------------
 
+    def set_clock(self, simulated_now: float, until: float | None = None) -> None:
+        """Let simulated time start at `simulated_now` (a demo can begin in the past);
+        schedules stop firing after `until`."""
+        self._started_real = time.time()
+        self._started_simulated = simulated_now
+        self._until = until
+
     def now(self) -> float:
         """Simulated time: it runs `speed` times faster than the wall clock."""
         return self._started_simulated + (time.time() - self._started_real) * self.speed
@@ -184,30 +193,39 @@ class Runtime:
         self._threads.append(thread)
 
     def _poll_loop(self, source: Source) -> None:
+        """Short polls (moto's long polls can hold its server threads), backing off when idle."""
+        idle = 0.0
         while not self._stop.is_set():
             self._slots.acquire()
             try:
-                messages = self._receive(source, wait=1)
+                messages = self._receive(source, wait=0)
             except Exception:  # keep polling whatever one round did
                 self._slots.release()
                 log.exception("polling %s failed", source.name)
-                time.sleep(0.5)
+                self._stop.wait(0.5)
                 continue
             if not messages:
                 self._slots.release()
+                idle = min(IDLE_POLL_MAX, idle + 0.01)
+                self._stop.wait(idle)
                 continue
+            idle = 0.0
             future = self._pool.submit(self._deliver, source, messages)
             future.add_done_callback(lambda _: self._slots.release())
 
     def _schedule_loop(self, source: Source) -> None:
+        """Fire at each due time, one at a time: a slow handler delays the next tick, never
+        drops it, so every simulated time a schedule was due for is seen once."""
         while not self._stop.is_set():
             wait = (source.next_due - self.now()) / self.speed
             if wait > 0:
                 self._stop.wait(min(wait, 0.5))
                 continue
             when = source.next_due
+            if self._until is not None and when > self._until:
+                return
             source.next_due += source.period
-            self._pool.submit(self.fire, source.name, when)
+            self.fire(source.name, when)
 
     def fire(self, name: str, when: float | None = None) -> Any:
         """Invoke a schedule handler now, as EventBridge would at `when` (simulated time)."""

@@ -238,3 +238,18 @@ def queue_depth(name: str) -> int:
     sqs = runtime_client("sqs")
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_an_upload_gets_its_thumbnail_through_the_runtime(runtime):
+    from tests.images import jpeg
+
+    s3 = runtime_client("s3")
+    s3.put_object(Bucket=names().uploads_bucket, Key="photos/grand canyon-300x200.jpg", Body=jpeg(1200, 900))
+    s3.put_object(Bucket=names().uploads_bucket, Key="notes.txt", Body=b"not for thumbnails")
+    runtime.drain()
+    thumbnail = s3.get_object(Bucket=names().thumbnails_bucket, Key="uploads/photos/grand canyon-300x200.jpg")
+    assert Image.open(io.BytesIO(thumbnail["Body"].read())).size == (300, 200)
+    assert runtime.stats.count("thumbnail_upload", "ok") == 2  # the text file was looked at and skipped
+    assert [k["Key"] for k in s3.list_objects_v2(Bucket=names().thumbnails_bucket)["Contents"]] == [
+        "uploads/photos/grand canyon-300x200.jpg"
+    ]

@@ -1,0 +1,30 @@
+"""python -m local demo | serve: weathergif on this machine, no AWS account needed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the main job once and write demo-output/")
+    demo.add_argument("--out", default="demo-output")
+    serve = commands.add_parser("serve", help="the REST API, the event runtime and AWS, until Ctrl-C")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--endpoint", help="an AWS emulator already running (LocalStack, moto_server)")
+    serve.add_argument("--speed", type=float, default=1.0, help="schedules run this many times faster")
+    serve.add_argument("--no-demo", action="store_true", help="do not create the demo animation")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import main as demo_main
+
+        return demo_main(args.out)
+    from .serve import main as serve_main
+
+    return serve_main(port=args.port, endpoint=args.endpoint, speed=args.speed, demo=not args.no_demo)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""`make demo`: the main job, whole, on this machine.
+
+Starts the embedded AWS, the demo map source and the event runtime; creates an
+animation of 12 frames (two thumbnail sizes, an email recipient); runs the fetch
+schedule fast over the last two hours; uploads a photo named `canyon-400x400.jpg`;
+and ends when the GIF, the thumbnails and the email exist, writing them to
+demo-output/. Exits non-zero with the reason if anything failed.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import statistics
+import sys
+import time
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from .stack import SENDER, Local, wait_for
+
+IMAGE_ID = "radar-demo"
+FRAMES = 12
+INTERVAL = 600
+SPEED = 1200  # simulated seconds per real second: the 5-minute schedule fires every 0.25 s
+UPLOAD_KEY = "canyon-400x400.jpg"
+RECIPIENT = "forecast-desk@example.com"
+TIMEOUT = 55
+
+
+class Demo:
+    def __init__(self, out: Path):
+        self.out = out
+        self.started = time.perf_counter()
+        self.marks: dict[str, float] = {}
+        self.last_line = ""
+
+    def say(self, text: str) -> None:
+        print(f"[{time.perf_counter() - self.started:5.1f}s] {text}", flush=True)
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.perf_counter() - self.started)
+
+    def progress(self, text: str) -> None:
+        if text != self.last_line:
+            self.say(text)
+            self.last_line = text
+
+    def run(self) -> int:
+        now = time.time()
+        # The last two hours, replayed fast: the schedule's first tick asks for the frame
+        # 11 intervals before the newest one, its last tick (now) for the newest.
+        first_frame = now - now % INTERVAL - (FRAMES - 1) * INTERVAL
+        self.say("starting the embedded AWS, the demo map source and the event runtime")
+        with Local(speed=SPEED, clock_start=first_frame - 300, clock_until=now) as local:
+            self.say(f"AWS emulation at {local.endpoint}; map source at {local.map_source.url_template.split('/{')[0]}")
+            handlers = ", ".join(f"{s.name} ({s.kind})" for s in local.runtime.sources)
+            self.say(f"delivering to {handlers}")
+            from chalicelib.mediator import store
+            from chalicelib.mediator.animation import Animation
+
+            store.put_animation(Animation(
+                image_id=IMAGE_ID, layers=["flat-dk", "radar"], width=800, height=600, center="tulsa,ok", zoom=6,
+                interval=INTERVAL, frames=FRAMES,
+                thumbnails=[{"width": 200, "height": 150}, {"width": 96, "height": 96, "mode": "cover"}],
+                email={"to": [RECIPIENT], "from": SENDER, "subject": "{imageId}: radar to {time}"},
+            ))
+            self.say(f"animation {IMAGE_ID!r}: {FRAMES} frames every {INTERVAL // 60} min, 2 thumbnail sizes, "
+                     f"email to {RECIPIENT}")
+            upload(local.outputs["UploadsBucket"])
+            self.say(f"uploaded {UPLOAD_KEY} to {local.outputs['UploadsBucket']}")
+            outcome = wait_for(lambda: self.check(local), TIMEOUT, every=0.25)
+            if outcome is None:
+                return self.fail(local, f"the GIF, thumbnails and email did not all exist after {TIMEOUT} s")
+            if isinstance(outcome, str):
+                return self.fail(local, outcome)
+            local.runtime.stop()
+            self.write(local, outcome)
+            self.summary(local, outcome)
+        return 0
+
+    def check(self, local: Local) -> Any:
+        """Progress; the finished GIF record when everything exists; a reason if something failed."""
+        from chalicelib.mediator import store
+
+        state = store.get_animation(IMAGE_ID, consistent=True)
+        frames = store.items(IMAGE_ID, "FRAME", limit=100)
+        thumbs = sum(len(frame.get("thumbnails", {})) for frame in frames)
+        failures = store.items(IMAGE_ID, "FAIL")
+        if failures:
+            return f"{failures[0]['action']} failed: {failures[0]['error']}"
+        if state and state.frame_count:
+            self.mark("first frame")
+        gifs = [g for g in store.items(IMAGE_ID, "GIF", newest_first=False) if g["status"] == "done"]
+        upload_done = _exists(local.outputs["ThumbnailsBucket"], f"uploads/{UPLOAD_KEY}")
+        if upload_done:
+            self.mark("upload thumbnail")
+        if gifs:
+            self.mark("GIF")
+        emailed = [g for g in gifs if g.get("emailStatus") == "sent"]
+        if emailed:
+            self.mark("email")
+        self.progress(
+            f"frames {min(len(frames), FRAMES)}/{FRAMES}, thumbnails {min(thumbs, 2 * FRAMES)}/{2 * FRAMES}, "
+            f"GIF {'made' if gifs else 'waiting'}, email {'sent' if emailed else 'waiting'}, "
+            f"upload thumbnail {'made' if upload_done else 'waiting'}"
+        )
+        if emailed and upload_done:
+            gif = emailed[0]
+            window = [f for f in frames if f["validTime"] in gif["frameTimes"]]
+            if all(len(f.get("thumbnails", {})) == 2 for f in window):
+                return gif
+        return None
+
+    def write(self, local: Local, gif: dict[str, Any]) -> None:
+        from chalicelib.aws import client
+        from chalicelib.mediator import store
+
+        s3 = client("s3")
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        (self.out / "thumbnails").mkdir(parents=True)
+        saved: dict[tuple[str, str], str] = {}
+
+        def save(bucket: str, key: str, name: str) -> Path:
+            path = self.out / name
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            saved[(bucket, key)] = name
+            return path
+
+        save(gif["location"]["Bucket"], gif["location"]["Key"], f"{IMAGE_ID}.gif")
+        for frame in store.items(IMAGE_ID, "FRAME", limit=100):
+            if frame["validTime"] in gif["frameTimes"]:
+                for label, location in sorted(frame["thumbnails"].items()):
+                    save(location["Bucket"], location["Key"], f"thumbnails/{frame['validTime']}-{label}.jpg")
+        save(local.outputs["ThumbnailsBucket"], f"uploads/{UPLOAD_KEY}", UPLOAD_KEY)
+        [sent] = [m for m in local.emulator.sent_emails() if IMAGE_ID in m["subject"]][:1] or [None]
+        if sent is None:
+            raise RuntimeError("SES holds no email for the demo")
+        html = _local_links(sent["body"], saved, save)
+        (self.out / "email.html").write_text(html)
+        (self.out / "email.eml").write_bytes(_eml(sent, html))
+
+    def summary(self, local: Local, gif: dict[str, Any]) -> None:
+        image = Image.open(self.out / f"{IMAGE_ID}.gif")
+        size = (self.out / f"{IMAGE_ID}.gif").stat().st_size
+        thumbs = len(list((self.out / "thumbnails").iterdir()))
+        print()
+        print(f"weathergif demo done in {time.perf_counter() - self.started:.1f} s")
+        print(f"  GIF       {self.out / (IMAGE_ID + '.gif')}: {image.n_frames} frames of {image.width}x{image.height}, "
+              f"{size // 1024} KB")
+        print(f"  thumbnails {self.out / 'thumbnails'}/: {thumbs} files (200x150 and 96x96 of each frame)")
+        print(f"  upload    {self.out / UPLOAD_KEY}: {Image.open(self.out / UPLOAD_KEY).size[0]}x"
+              f"{Image.open(self.out / UPLOAD_KEY).size[1]} thumbnail of a 1600x1200 photo")
+        print(f"  email     {self.out / 'email.eml'} and {self.out / 'email.html'}: to {RECIPIENT}")
+        print("  timings   " + ", ".join(f"{name} at {at:.1f} s" for name, at in self.marks.items()))
+        stats = local.runtime.stats
+        rows = {}
+        for invocation in stats.invocations:
+            rows.setdefault(invocation.handler, []).append(invocation.ms)
+        print("  handlers  " + ", ".join(
+            f"{name} x{len(ms)} (p50 {statistics.median(ms):.0f} ms)" for name, ms in sorted(rows.items())))
+
+    def fail(self, local: Local, reason: str) -> int:
+        errors = [i for i in local.runtime.stats.invocations if i.outcome == "error"]
+        print(f"\ndemo FAILED: {reason}", file=sys.stderr)
+        counts = {s.name: f"{s.invocations} runs, {s.failures} failed" for s in local.runtime.sources}
+        print(f"  handlers: {counts}", file=sys.stderr)
+        for invocation in errors[:5]:
+            print(f"  {invocation.handler}: {invocation.error}", file=sys.stderr)
+        return 1
+
+
+def upload(bucket: str) -> None:
+    from chalicelib.aws import client
+
+    buffer = io.BytesIO()
+    canyon_photo().save(buffer, "JPEG", quality=88)
+    client("s3").put_object(Bucket=bucket, Key=UPLOAD_KEY, Body=buffer.getvalue(), ContentType="image/jpeg")
+
+
+def canyon_photo(width: int = 1600, height: int = 1200) -> Image.Image:
+    """A made-up canyon: sky, layered rock walls, a river, some grain."""
+    rng = np.random.default_rng(42)
+    y = np.linspace(0, 1, height)[:, None]
+    sky = np.dstack([120 + 80 * y, 160 + 60 * y, 230 + 0 * y]) * np.ones((1, width, 1))
+    image = Image.fromarray(sky.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    x = np.arange(width)
+    for band, (colour, base) in enumerate([((168, 92, 60), 0.30), ((190, 120, 80), 0.42), ((150, 80, 55), 0.55),
+                                            ((120, 64, 48), 0.68)]):
+        ridge = base * height + 40 * np.sin(x / (90 + 30 * band) + band) + 25 * np.sin(x / 23.0 + band * 2)
+        for side in (-1, 1):
+            wall = ridge + side * 0
+            points = [(int(xi), int(yi)) for xi, yi in zip(x[::8], wall[::8])] + [(width, height), (0, height)]
+            draw.polygon(points, fill=colour)
+    river = [(int(width / 2 + 120 * np.sin(t / 140) + (t - height) * 0.1), t) for t in range(int(height * 0.78), height, 6)]
+    draw.line(river, fill=(70, 120, 150), width=40)
+    noisy = np.asarray(image.filter(ImageFilter.GaussianBlur(1.2)), np.int16) + rng.integers(-12, 12, (height, width, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+
+
+def _exists(bucket: str, key: str) -> bool:
+    from chalicelib.aws import client
+
+    try:
+        client("s3").head_object(Bucket=bucket, Key=key)
+    except client("s3").exceptions.ClientError:
+        return False
+    return True
+
+
+def _local_links(html: str, saved: dict[tuple[str, str], str], save: Any) -> str:
+    """The email's presigned links (which stop working with the demo) as local files."""
+
+    def local(match: re.Match[str]) -> str:
+        url = match.group(0).replace("&amp;", "&")
+        parts = urlsplit(url)
+        bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
+        if (bucket, key) not in saved:
+            save(bucket, key, f"thumbnails/{Path(key).name}")
+        return saved[(bucket, key)]
+
+    return re.sub(r"https?://[^\"'\s]+", local, html)
+
+
+def _eml(sent: dict[str, Any], html: str) -> bytes:
+    from chalicelib.htmltext import html_to_text
+
+    message = EmailMessage()
+    message["From"] = sent["source"]
+    message["To"] = ", ".join(sent["destinations"]["ToAddresses"])
+    message["Subject"] = sent["subject"]
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = f"<{sent['id']}@weathergif.demo>"
+    message.set_content(html_to_text(html))
+    message.add_alternative(html, subtype="html")
+    return bytes(message)
+
+
+def main(out: str = "demo-output") -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    import os
+
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    return Demo(Path(out)).run()

@@ -1,0 +1,199 @@
+"""The demo map source: synthetic but weather-like frames over real HTTP, in AMP's URL shape.
+
+    GET /{client_id}_{client_secret}/{layers}/{width}x{height}/{center},{zoom}/{time}.png
+
+A fixed basemap (sea, land, coastlines, a graticule) seeded by the center and zoom;
+a precipitation field ("radar" layers) or a temperature field ("temp" layers) that
+drifts east and evolves with time, drawn in a discrete colour scale; a legend and a
+valid-time stamp. Frames are valid every 5 minutes: the answer's
+`x-aeris-valid-date` says which frame a requested time got. The same URL always
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import re
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FRAME_EVERY = 300  # seconds between the source's frames
+PATH = re.compile(
+    r"^/(?P<keys>[^/]+)/(?P<layers>[^/]+)/(?P<width>\d{1,4})x(?P<height>\d{1,4})/"
+    r"(?P<center>[^/]+),(?P<zoom>\d{1,2})/(?P<time>\d{14}|current)\.png$"
+)
+RADAR = [  # dBZ-like levels: light rain to hail
+    (4, 233, 231), (1, 159, 244), (3, 0, 244), (2, 253, 2), (1, 197, 1),
+    (0, 142, 0), (253, 248, 2), (229, 188, 0), (253, 149, 0),
+]
+TEMPERATURE = [  # -20 C to 40 C in 5-degree bands
+    (145, 0, 200), (90, 40, 220), (40, 90, 240), (30, 160, 240), (60, 200, 200), (90, 210, 120),
+    (170, 220, 80), (240, 220, 60), (250, 170, 40), (240, 110, 30), (220, 50, 30), (170, 20, 30),
+]
+
+
+class DemoMapSource:
+    """The demo source on a free loopback port, in a thread of this process."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.server = ThreadingHTTPServer((host, port), _Handler)
+        self.server.daemon_threads = True
+        self.host, self.port = self.server.server_address[:2]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="demo-map-source", daemon=True)
+
+    def start(self) -> DemoMapSource:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url_template(self) -> str:
+        """MAP_URL_TEMPLATE for the fetcher: the AMP form on this host."""
+        return (
+            f"http://{self.host}:{self.port}/{{client_id}}_{{client_secret}}/{{layers}}/"
+            "{width}x{height}/{center},{zoom}/{time}.png"
+        )
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "MAP_URL_TEMPLATE": self.url_template,
+            "MAP_CLIENT_ID": "demo",
+            "MAP_CLIENT_SECRET": "demo-secret",
+            "FETCH_ALLOWED_HOSTS": str(self.host),
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        match = PATH.match(self.path.split("?")[0])
+        if not match:
+            return self._answer(400, b'{"error": "not a map URL: /{id}_{secret}/{layers}/{w}x{h}/{center},{zoom}/{time}.png"}')
+        width, height, zoom = int(match["width"]), int(match["height"]), int(match["zoom"])
+        if not (16 <= width <= 2000 and 16 <= height <= 2000 and zoom <= 20):
+            return self._answer(400, b'{"error": "size must be 16..2000 px and zoom 0..20"}')
+        requested = (
+            int(datetime.now(timezone.utc).timestamp())
+            if match["time"] == "current"
+            else int(datetime.strptime(match["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp())
+        )
+        valid = requested - requested % FRAME_EVERY
+        body = render(match["layers"], width, height, match["center"], zoom, valid)
+        stamp = datetime.fromtimestamp(valid, timezone.utc).isoformat()
+        self._answer(200, body, {"Content-Type": "image/png", "x-aeris-valid-date": stamp})
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **(headers or {}), "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@functools.lru_cache(maxsize=128)
+def render(layers: str, width: int, height: int, center: str, zoom: int, valid: int) -> bytes:
+    """One frame as PNG bytes (cached: the same URL gives the same bytes)."""
+    temperature = "temp" in layers
+    frame = basemap(width, height, center, zoom).copy()
+    field = weather_field(width, height, _seed(center, zoom), valid)
+    if temperature:
+        values = np.clip(((field - 0.15) / 0.7) * len(TEMPERATURE), 0, len(TEMPERATURE) - 1).astype(np.uint8)
+        alpha = np.full(field.shape, 150, np.uint8)
+        scale, labels = TEMPERATURE, ["-20", "", "-10", "", "0", "", "10", "", "20", "", "30", "40C"]
+    else:
+        levels = np.clip(((field - 0.58) / 0.36) * len(RADAR), -1, len(RADAR) - 1)
+        values = np.clip(levels, 0, None).astype(np.uint8)
+        alpha = np.where(levels >= 0, 191, 0).astype(np.uint8)  # 75% where it rains
+        scale, labels = RADAR, ["light", "", "", "", "moderate", "", "", "", "heavy"]
+    colours = np.array(scale, np.uint8)[values]
+    overlay = Image.fromarray(np.dstack([colours, alpha]), "RGBA")
+    frame.alpha_composite(overlay)
+    _decorate(frame, layers, valid, scale, labels)
+    buffer = io.BytesIO()
+    frame.convert("RGB").save(buffer, "PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=16)
+def basemap(width: int, height: int, center: str, zoom: int) -> Image.Image:
+    """Sea and land from smooth noise, coastlines where they meet, a graticule."""
+    rng = np.random.default_rng(_seed(center, zoom))
+    ground = _smooth(rng, width, height, cells=6) * 0.7 + _smooth(rng, width, height, cells=18) * 0.3
+    land = ground > 0.5
+    height_tint = np.clip((ground - 0.5) * 3, 0, 1)[..., None]
+    depth = np.clip((0.5 - ground) * 3, 0, 1)[..., None]
+    land_rgb = np.array([62, 96, 58]) * (1 - height_tint) + np.array([150, 140, 110]) * height_tint
+    sea_rgb = np.array([52, 88, 132]) * (1 - depth) + np.array([24, 44, 82]) * depth
+    rgb = np.where(land[..., None], land_rgb, sea_rgb)
+    coast = np.zeros_like(land)
+    coast[1:, :] |= land[1:, :] != land[:-1, :]
+    coast[:, 1:] |= land[:, 1:] != land[:, :-1]
+    rgb[coast] = (225, 225, 215)
+    step = max(40, width // 8)
+    rgb[::step, :] = rgb[::step, :] * 0.6 + 60
+    rgb[:, ::step] = rgb[:, ::step] * 0.6 + 60
+    return Image.fromarray(rgb.astype(np.uint8), "RGB").convert("RGBA")
+
+
+def weather_field(width: int, height: int, seed: int, valid: int) -> np.ndarray:
+    """Values in 0..1 that drift east about 40 px an hour and slowly change shape."""
+    hours = valid / 3600.0
+    shift = int(hours * 40) % (2 * width)
+    phase = (1 + np.cos(2 * np.pi * hours / 6)) / 2  # periodic: the same time, the same field
+    a, b = _weather_layers(width, height, seed)
+    field = a * phase + b * (1 - phase)
+    return np.roll(field, shift, axis=1)[:, :width]
+
+
+@functools.lru_cache(maxsize=16)
+def _weather_layers(width: int, height: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed + 1)
+    layers = []
+    for _ in range(2):
+        field = _smooth(rng, 2 * width, height, cells=10) * 0.75 + _smooth(rng, 2 * width, height, cells=30) * 0.25
+        layers.append(np.concatenate([field, field], axis=1))  # wraps around as it drifts
+    return layers[0], layers[1]
+
+
+def _smooth(rng: np.random.Generator, width: int, height: int, cells: int) -> np.ndarray:
+    """Smooth noise in 0..1: a coarse random grid, upsampled bicubically."""
+    grid_w = max(2, cells * width // max(width, height))
+    grid_h = max(2, cells * height // max(width, height))
+    coarse = Image.fromarray(rng.random((grid_h, grid_w), dtype=np.float32), "F")
+    fine = np.asarray(coarse.resize((width, height), Image.Resampling.BICUBIC))
+    low, high = float(fine.min()), float(fine.max())
+    return (fine - low) / (high - low or 1)
+
+
+def _decorate(frame: Image.Image, layers: str, valid: int, scale: list, labels: list[str]) -> None:
+    draw = ImageDraw.Draw(frame)
+    width, height = frame.size
+    font = ImageFont.load_default(size=max(10, height // 40))
+    bar = max(18, height // 24)
+    draw.rectangle((0, 0, width, bar), fill=(20, 24, 32, 230))
+    when = datetime.fromtimestamp(valid, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    draw.text((8, bar // 2), f"weathergif demo - {layers.replace(',', ' + ')}", font=font, fill="white", anchor="lm")
+    draw.text((width - 8, bar // 2), when, font=font, fill="white", anchor="rm")
+    swatch = max(12, width // (2 * len(scale) + 4))
+    left, top = 8, height - bar - 6
+    draw.rectangle((left - 4, top - 4, left + swatch * len(scale) + 4, height - 4), fill=(20, 24, 32, 200))
+    for i, (colour, label) in enumerate(zip(scale, labels)):
+        x = left + i * swatch
+        draw.rectangle((x, top, x + swatch - 1, top + bar // 2), fill=tuple(colour) + (255,))
+        if label:
+            draw.text((x, top + bar // 2 + 1), label, font=ImageFont.load_default(size=max(8, bar // 3)), fill="white")
+
+
+def _seed(center: str, zoom: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{center.lower()}|{zoom}".encode()).digest()[:4], "big")

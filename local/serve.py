@@ -1,0 +1,69 @@
+"""`make serve`: the REST API (chalice local), the event runtime and AWS together, until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from pathlib import Path
+
+from .stack import SENDER, Local
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo: bool = True) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("weathergif.runtime").setLevel(logging.INFO)  # a line per invocation
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    local = Local(endpoint, speed=speed).start()
+    api = None
+    try:
+        if demo:
+            _demo_animation()
+        threading.Thread(target=local.runtime.fire, args=("fetch_due_frames",), daemon=True).start()
+        env = {**os.environ, **local.environment()}
+        api = subprocess.Popen(
+            [str(Path(sys.executable).with_name("chalice")), "local", "--port", str(port),
+             "--stage", os.environ.get("STAGE", "dev"), "--no-autoreload"],
+            cwd=ROOT, env=env,
+        )
+        print(f"weathergif is running: REST on http://127.0.0.1:{port}/, AWS at {local.endpoint}, "
+              f"map source at {local.map_source.url_template.split('/{')[0]}. Ctrl-C stops it.", flush=True)
+        while not stop.is_set():
+            if api.poll() is not None:
+                print(f"chalice local ended with {api.returncode}", file=sys.stderr)
+                return 1
+            stop.wait(0.5)
+        return 0
+    finally:
+        print("stopping...", flush=True)
+        if api is not None and api.poll() is None:
+            api.terminate()
+            try:
+                api.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                api.kill()
+        local.stop()
+        print("stopped.", flush=True)
+
+
+def _demo_animation() -> None:
+    from chalicelib.mediator import store
+    from chalicelib.mediator.animation import Animation
+
+    if store.get_animation("radar-demo") is None:
+        store.put_animation(Animation(
+            image_id="radar-demo", layers=["flat-dk", "radar"], width=800, height=600, center="tulsa,ok", zoom=6,
+            interval=300, frames=12, every=1, thumbnails=[{"width": 200, "height": 150}],
+            email={"to": ["forecast-desk@example.com"], "from": SENDER},
+        ))
+        print("created the animation radar-demo (a frame every 5 minutes)", flush=True)
+

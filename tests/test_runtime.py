@@ -1,0 +1,134 @@
+"""The local event runtime on its own: event shapes, filters, retries, dead letters, concurrency."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from chalice import Chalice, Rate
+
+from local.runtime import Runtime
+from tests.images import jpeg
+
+
+@pytest.fixture
+def resources(emulator):
+    from chalicelib.aws import client
+
+    emulator.reset()
+    client("s3").create_bucket(Bucket="rt-bucket")
+    client("sns").create_topic(Name="rt-topic")
+    sqs = client("sqs")
+    dlq = sqs.create_queue(QueueName="rt-queue-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.create_queue(QueueName="rt-queue", Attributes={
+        "VisibilityTimeout": "1", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+    })
+    return client
+
+
+def make_app(seen: dict, lock: threading.Lock) -> Chalice:
+    app = Chalice(app_name="runtime-test")
+
+    def note(kind, value):
+        with lock:
+            seen.setdefault(kind, []).append(value)
+
+    @app.on_s3_event(bucket="rt-bucket", prefix="in/", suffix=".png", events=["s3:ObjectCreated:*"])
+    def on_upload(event):
+        note("s3", (event.bucket, event.key))
+
+    @app.on_sns_message(topic="rt-topic")
+    def on_message(event):
+        note("sns", event.message)
+        if event.message == "poison":
+            raise RuntimeError("never works")
+        if event.message.startswith("slow"):
+            time.sleep(0.4)
+
+    @app.on_sqs_message(queue="rt-queue", batch_size=5)
+    def on_batch(event):
+        records = list(event)
+        note("sqs", [r.body for r in records])
+        return {"batchItemFailures": [{"itemIdentifier": r.to_dict()["messageId"]} for r in records if r.body == "bad"]}
+
+    @app.schedule(Rate(5, unit=Rate.MINUTES))
+    def every_five(event):
+        note("schedule", event.to_dict())
+
+    return app
+
+
+@pytest.fixture
+def rt(resources):
+    seen, lock = {}, threading.Lock()
+    runtime = Runtime(make_app(seen, lock), workers=4, visibility_timeout=1, max_receives=2, prefix="rt").setup()
+    runtime.seen = seen
+    yield runtime
+    runtime.stop()
+
+
+def test_s3_notifications_honour_prefix_and_suffix_and_decode_keys(rt, resources):
+    s3 = resources("s3")
+    for key in ("in/a b.png", "in/skip.jpg", "other/c.png"):
+        s3.put_object(Bucket="rt-bucket", Key=key, Body=b"x")
+    rt.drain()
+    assert rt.seen["s3"] == [("rt-bucket", "in/a b.png")]
+
+
+def test_sns_messages_arrive_in_lambdas_shape(rt, resources):
+    sns = resources("sns")
+    arn = sns.create_topic(Name="rt-topic")["TopicArn"]
+    sns.publish(TopicArn=arn, Message=json.dumps({"hello": 1}))
+    rt.drain()
+    assert rt.seen["sns"] == ['{"hello": 1}']
+
+
+def test_a_handler_that_raises_is_retried_then_dead_lettered(rt, resources):
+    sns = resources("sns")
+    sns.publish(TopicArn=sns.create_topic(Name="rt-topic")["TopicArn"], Message="poison")
+    rt.drain(timeout=30)
+    assert rt.seen["sns"] == ["poison", "poison"]  # max_receives = 2
+    assert rt.stats.count("on_message", "error") == 2
+    [dead] = rt.dead_letters()
+    assert json.loads(dead["Body"])["Message"] == "poison"
+
+
+def test_batch_item_failures_are_honoured(rt, resources):
+    sqs = resources("sqs")
+    url = sqs.get_queue_url(QueueName="rt-queue")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(["ok1", "bad", "ok2"])])
+    rt.drain(timeout=30)
+    delivered = [body for batch in rt.seen["sqs"] for body in batch]
+    assert sorted(delivered) == ["bad", "bad", "ok1", "ok2"]  # only the failed record came back
+    assert all(len(batch) <= 5 for batch in rt.seen["sqs"])
+    assert rt.stats.count("on_batch", "partial") >= 1
+
+
+def test_handlers_run_concurrently(rt, resources):
+    sns = resources("sns")
+    arn = sns.create_topic(Name="rt-topic")["TopicArn"]
+    for i in range(4):
+        sns.publish(TopicArn=arn, Message=f"slow-{i}")
+    started = time.perf_counter()
+    rt.drain()
+    assert sorted(rt.seen["sns"]) == [f"slow-{i}" for i in range(4)]
+    assert time.perf_counter() - started < 4 * 0.4  # four 0.4 s handlers, not one after another
+
+
+def test_schedules_fire_with_the_simulated_time(rt):
+    rt.set_clock(1_700_000_000)
+    rt.fire("every_five", 1_700_000_300)
+    [event] = rt.seen["schedule"]
+    assert event["detail-type"] == "Scheduled Event" and event["time"] == "2023-11-14T22:18:20Z"
+
+
+def test_schedules_run_fast_on_a_timer(rt):
+    rt.speed = 600  # 5 minutes every half second
+    rt.set_clock(time.time(), until=time.time() + 3 * 300 + 100)
+    rt.start()
+    time.sleep(2.5)
+    times = [e["time"] for e in rt.seen.get("schedule", [])]
+    assert len(times) == 3 and len(set(times)) == 3  # each due time once, none past `until`
