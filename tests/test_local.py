@@ -1,0 +1,70 @@
+"""The demo map source, and `make demo` end to end."""
+
+from __future__ import annotations
+
+import email
+import io
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from local.mapsource import DemoMapSource
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def source():
+    server = DemoMapSource().start()
+    yield server
+    server.stop()
+
+
+def get(source: DemoMapSource, path: str):
+    return urllib.request.urlopen(f"http://127.0.0.1:{source.port}{path}", timeout=10)
+
+
+def test_frames_answer_the_amp_url_shape(source):
+    answer = get(source, "/demo_key/flat-dk,radar/400x300/tulsa,ok,6/20261122140700.png")
+    image = Image.open(io.BytesIO(answer.read()))
+    assert (image.format, image.size) == ("PNG", (400, 300))
+    assert answer.headers["x-aeris-valid-date"] == "2026-11-22T14:05:00+00:00"  # frames every 5 minutes
+
+
+def test_the_same_url_gives_the_same_bytes_and_time_moves_the_weather(source):
+    path = "/k_s/radar/320x240/tulsa,ok,6/{}.png"
+    first = get(source, path.format("20261122140000")).read()
+    assert get(source, path.format("20261122140000")).read() == first
+    later = np.asarray(Image.open(get(source, path.format("20261122150000"))).convert("RGB"), np.int16)
+    changed = np.mean(np.any(later != np.asarray(Image.open(io.BytesIO(first)).convert("RGB"), np.int16), axis=2))
+    assert 0.05 < changed < 0.9  # the field moved; the basemap stayed
+
+
+def test_temperature_layers_and_bad_paths(source):
+    assert Image.open(get(source, "/k_s/temperatures/200x150/denver,co,5/20261122140000.png")).size == (200, 150)
+    with pytest.raises(urllib.error.HTTPError) as error:
+        get(source, "/not/a/map.png")
+    assert error.value.code == 400
+
+
+def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
+    out = tmp_path / "demo-output"
+    run = subprocess.run(
+        [sys.executable, "-m", "local", "demo", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "weathergif demo done in" in run.stdout
+    gif = Image.open(out / "radar-demo.gif")
+    assert (gif.n_frames, gif.size) == (12, (800, 600))
+    assert len(list((out / "thumbnails").glob("*-200x150-cover.jpg"))) == 12
+    assert len(list((out / "thumbnails").glob("*-96x96-cover.jpg"))) == 12
+    assert Image.open(out / "canyon-400x400.jpg").size == (400, 400)
+    message = email.message_from_bytes((out / "email.eml").read_bytes())
+    assert message["To"] == "forecast-desk@example.com" and message.is_multipart()
+    assert [part.get_content_type() for part in message.walk()][1:] == ["text/plain", "text/html"]
+    html = (out / "email.html").read_text()
+    assert 'src="radar-demo.gif"' in html and "http" not in html  # links to the files beside it
