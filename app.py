@@ -2,7 +2,8 @@
 
 The table of contents of the whole app: every handler Lambda runs, each one call
 into chalicelib. Workers take "please-*" messages from their SNS topic and answer
-the mediator's SQS queue with "did-*" messages.
+the mediator's SQS queue with "did-*" messages; the REST API configures animations,
+triggers runs and shows results.
 """
 
 from chalice import Chalice, Rate
@@ -66,3 +67,88 @@ def send_email(event):
 def thumbnail_upload(event):
     """An upload named like canyon-400x400.jpg: its 400x400 thumbnail."""
     return entry.thumbnail_upload(event)
+
+
+# REST API -----------------------------------------------------------------------------
+
+
+@app.authorizer()
+def token(auth_request):
+    """Routes that change anything need `Authorization: Bearer <API_TOKEN>`."""
+    return entry.authorize(auth_request)
+
+
+@app.route("/", methods=["GET"])
+def page():
+    """The web page: every animation's latest GIF, thumbnails, runs and failures."""
+    return entry.api("page")
+
+
+@app.route("/health", methods=["GET"])
+def health():
+    return entry.api("health")
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi():
+    return entry.openapi()
+
+
+@app.route("/animations", methods=["GET"])
+def list_animations():
+    return entry.api("list_animations", app.current_request)
+
+
+@app.route("/animations/{image_id}", methods=["GET"])
+def get_animation(image_id):
+    return entry.api("get_animation", image_id)
+
+
+@app.route("/animations/{image_id}", methods=["PUT"], authorizer=token)
+def put_animation(image_id):
+    return entry.api("put_animation", app.current_request, image_id)
+
+
+@app.route("/animations/{image_id}", methods=["DELETE"], authorizer=token)
+def delete_animation(image_id):
+    return entry.api("delete_animation", app.current_request, image_id)
+
+
+@app.route("/animations/{image_id}/fetch", methods=["POST"], authorizer=token)
+def fetch_now(image_id):
+    return entry.api("fetch_now", image_id)
+
+
+@app.route("/animations/{image_id}/gif", methods=["POST"], authorizer=token)
+def gif_now(image_id):
+    return entry.api("gif_now", image_id)
+
+
+@app.route("/animations/{image_id}/frames", methods=["GET"])
+def frames(image_id):
+    return entry.api("frames", app.current_request, image_id)
+
+
+@app.route("/animations/{image_id}/gifs", methods=["GET"])
+def gifs(image_id):
+    return entry.api("gifs", app.current_request, image_id)
+
+
+@app.route("/animations/{image_id}/failures", methods=["GET"])
+def animation_failures(image_id):
+    return entry.api("failures", app.current_request, image_id)
+
+
+@app.route("/runs/{run_id}", methods=["GET"])
+def timeline(run_id):
+    return entry.api("timeline", run_id)
+
+
+@app.route("/failures", methods=["GET"])
+def dead_letters():
+    return entry.api("dead_letters")
+
+
+@app.route("/failures/redrive", methods=["POST"], authorizer=token)
+def redrive():
+    return entry.api("redrive")

@@ -51,3 +51,22 @@ def rebuild_gifs(event: Any) -> dict[str, Any]:
     from .mediator import service
 
     return service.rebuild_gifs(service.event_time(event.time))
+
+
+def authorize(auth_request: Any) -> Any:
+    from .api import auth
+
+    return auth.authorize(auth_request)
+
+
+def api(route: str, *args: Any) -> Any:
+    """A REST route's body: chalicelib.api.routes.<route>(*args)."""
+    from .api import routes
+
+    return getattr(routes, route)(*args)
+
+
+def openapi() -> dict[str, Any]:
+    from .api import openapi
+
+    return openapi.document()

@@ -141,9 +141,11 @@ class Demo:
                 for label, location in sorted(frame["thumbnails"].items()):
                     save(location["Bucket"], location["Key"], f"thumbnails/{frame['validTime']}-{label}.jpg")
         save(local.outputs["ThumbnailsBucket"], f"uploads/{UPLOAD_KEY}", UPLOAD_KEY)
-        [sent] = [m for m in local.emulator.sent_emails() if IMAGE_ID in m["subject"]][:1] or [None]
+        from .emulator import sent_emails
+
+        [sent] = [m for m in sent_emails(local.endpoint) if IMAGE_ID in m["subject"]][:1] or [None]
         if sent is None:
-            raise RuntimeError("SES holds no email for the demo")
+            raise RuntimeError(f"the emulator at {local.endpoint} shows no email of the demo")
         html = _local_links(sent["body"], saved, save)
         (self.out / "email.html").write_text(html)
         (self.out / "email.eml").write_bytes(_eml(sent, html))

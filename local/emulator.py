@@ -87,10 +87,18 @@ class Emulator:
         urllib.request.urlopen(request, timeout=10).close()
 
     def state(self) -> dict[str, Any]:
-        """moto's view of its data (sent SES mail lives here)."""
-        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
-            return json.load(response)
+        return state(self.endpoint)
 
     def sent_emails(self) -> list[dict[str, Any]]:
-        """Mail sent through SES: source, destinations, subject and body of each."""
-        return self.state().get("ses", {}).get("Message", [])
+        return sent_emails(self.endpoint)
+
+
+def state(endpoint: str) -> dict[str, Any]:
+    """A moto server's view of its data (sent SES mail lives here)."""
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as response:
+        return json.load(response)
+
+
+def sent_emails(endpoint: str) -> list[dict[str, Any]]:
+    """Mail a moto server's SES sent: source, destinations, subject and body of each."""
+    return state(endpoint).get("ses", {}).get("Message", [])

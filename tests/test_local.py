@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+import os
 import subprocess
 import sys
 import urllib.error
@@ -53,8 +54,10 @@ def test_temperature_layers_and_bad_paths(source):
 
 def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     out = tmp_path / "demo-output"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAP_", "FETCH_"))}
     run = subprocess.run(
-        [sys.executable, "-m", "local", "demo", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "local", "demo", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=environment,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "weathergif demo done in" in run.stdout

@@ -62,6 +62,13 @@ class ClaimFetch(NamedTuple):
     previous: int
 
 
+class RecordFetchRequest(NamedTuple):
+    """Once per (imageId, validTime): a fetch asked for outside the schedule."""
+
+    image_id: str
+    valid_time: int
+
+
 class ClaimGif(NamedTuple):
     """Once per window (imageId, newest validTime), and only from the counts it saw."""
 
@@ -104,7 +111,7 @@ class RecordFailure(NamedTuple):
     correlation_id: str | None
 
 
-Change = RecordFrame | ClaimFetch | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
+Change = RecordFrame | ClaimFetch | RecordFetchRequest | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
 
 
 class Decision(NamedTuple):
@@ -138,6 +145,27 @@ def next_fetch(state: AnimationState, now: int) -> Decision | None:
     return Decision(
         key=f"fetch:{animation.image_id}:{valid_time}",
         changes=(ClaimFetch(animation.image_id, valid_time, state.last_requested),),
+        messages=(request,),
+    )
+
+
+def fetch_now(animation: Animation, now: int) -> Decision:
+    """A frame valid now (to the minute), asked for by a person; the schedule is untouched."""
+    valid_time = now - now % 60
+    request = PleaseFetchAmpImage(
+        date_created=now,
+        image_id=animation.image_id,
+        layers=animation.layers,
+        width=animation.width,
+        height=animation.height,
+        center=animation.center,
+        zoom=animation.zoom,
+        valid_time=valid_time,
+        correlationId=f"manual-{animation.image_id}-{valid_time}",
+    )
+    return Decision(
+        key=f"fetch-now:{animation.image_id}:{valid_time}",
+        changes=(RecordFetchRequest(animation.image_id, valid_time),),
         messages=(request,),
     )
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..log import logger
-from . import service
+from . import service, store
 
 
 def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -24,4 +24,9 @@ def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def _record(record: SQSRecord) -> None:
     logger.set_correlation_id(record.message_id)
-    service.handle_record(record.body)
+    try:
+        service.handle_record(record.body)
+    except Exception as exc:
+        # Kept where the dead-letter listing finds it, by the message's id.
+        store.log_event("error", {"type": "error", "error": f"{type(exc).__name__}: {exc}"}, f"sqs-{record.message_id}")
+        raise

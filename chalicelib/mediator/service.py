@@ -128,6 +128,39 @@ def resend_stale() -> list[str]:
     return keys
 
 
+# Asked for by people (the REST API) ---------------------------------------------------
+
+
+class Refused(Exception):
+    """What the animation's state does not allow now (the API's 409)."""
+
+
+def fetch_now(image_id: str, now: int) -> Message:
+    state = store.get_animation(image_id)
+    if state is None:
+        raise LookupError(image_id)
+    if not state.animation.enabled:
+        raise Refused(f"animation {image_id!r} is disabled")
+    decision = decide.fetch_now(state.animation, now)
+    if not carry_out(decision):
+        raise Refused(f"a frame of {image_id!r} for this minute was asked for already")
+    return decision.messages[0]
+
+
+def gif_now(image_id: str, now: int) -> Message:
+    state = store.get_animation(image_id, consistent=True)
+    if state is None:
+        raise LookupError(image_id)
+    frames = store.newest_frames(image_id, state.animation.frames)
+    decision = decide.gif_of(state, frames, now, "manual", f"manual-gif-{image_id}-{now}")
+    if decision is None:
+        raise Refused(f"a GIF of {image_id!r} needs {state.animation.frames} frames; it has {len(frames)}")
+    if not carry_out(decision):
+        newest = decision.messages[0].valid_time
+        raise Refused(f"a GIF of the newest {state.animation.frames} frames (to {decide.utc(newest)}) exists already")
+    return decision.messages[0]
+
+
 # Decisions ----------------------------------------------------------------------------
 
 

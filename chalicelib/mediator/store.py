@@ -36,6 +36,7 @@ from .decide import (
     Frame,
     RecordEmail,
     RecordFailure,
+    RecordFetchRequest,
     RecordFrame,
     RecordThumbnail,
 )
@@ -134,6 +135,28 @@ def delete_animation(image_id: str) -> bool:
     return True
 
 
+def delete_records(image_id: str) -> int:
+    """Every frame, GIF, fetch and failure record of an animation; how many there were."""
+    ddb, deleted, start = _ddb(), 0, None
+    while True:
+        query: dict[str, Any] = {
+            "TableName": _table(),
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": _anim_pk(image_id)}},
+            "ProjectionExpression": "pk, sk",
+        }
+        if start:
+            query["ExclusiveStartKey"] = start
+        page = ddb.query(**query)
+        keys = page.get("Items", [])
+        for i in range(0, len(keys), 25):
+            ddb.batch_write_item(RequestItems={_table(): [{"DeleteRequest": {"Key": k}} for k in keys[i : i + 25]]})
+        deleted += len(keys)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return deleted
+
+
 def list_animations(limit: int = 100, after: str | None = None) -> tuple[list[AnimationState], str | None]:
     """One page of animations in imageId order, and the imageId to continue after."""
     query: dict[str, Any] = {
@@ -199,6 +222,10 @@ def _frame(item: dict[str, Any]) -> Frame:
 
 def items(image_id: str, kind: str, limit: int = 50, newest_first: bool = True) -> list[dict[str, Any]]:
     """Raw records of one kind ("FRAME", "GIF", "FETCH", "FAIL") of an animation."""
+    return _items(image_id, kind, limit, newest_first)
+
+
+def _items(image_id: str, kind: str, limit: int, newest_first: bool) -> list[dict[str, Any]]:
     page = _ddb().query(
         TableName=_table(),
         KeyConditionExpression="pk = :pk AND begins_with(sk, :kind)",
@@ -298,8 +325,11 @@ def _writes(change: Change) -> list[dict[str, Any]]:
             }},
             _fetch_outcome(change.image_id, change.requested_time, "done", change.correlation_id),
         ]
+    if isinstance(change, RecordFetchRequest):
+        return [_fetch_request(change.image_id, change.valid_time, now)]
     if isinstance(change, ClaimFetch):
         return [
+            _fetch_request(change.image_id, change.valid_time, now),
             {"Update": {
                 "TableName": table,
                 "Key": _key(ANIMATIONS, change.image_id),
@@ -307,14 +337,6 @@ def _writes(change: Change) -> list[dict[str, Any]]:
                 "ConditionExpression": "attribute_exists(pk) AND "
                 "(attribute_not_exists(lastRequested) OR lastRequested = :previous)",
                 "ExpressionAttributeValues": _wire({":t": change.valid_time, ":previous": change.previous}),
-            }},
-            {"Put": {
-                "TableName": table,
-                "Item": _wire({
-                    "pk": _anim_pk(change.image_id), "sk": f"FETCH#{_at(change.valid_time)}",
-                    "validTime": change.valid_time, "status": "requested", "requestedAt": now,
-                }),
-                "ConditionExpression": "attribute_not_exists(pk)",
             }},
         ]
     if isinstance(change, ClaimGif):
@@ -390,12 +412,26 @@ def _writes(change: Change) -> list[dict[str, Any]]:
     raise TypeError(f"no writes for {change!r}")
 
 
+def _fetch_request(image_id: str, valid_time: int, now: int) -> dict[str, Any]:
+    return {"Put": {
+        "TableName": _table(),
+        "Item": _wire({
+            "pk": _anim_pk(image_id), "sk": f"FETCH#{_at(valid_time)}",
+            "validTime": valid_time, "status": "requested", "requestedAt": now,
+        }),
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }}
+
+
 def _fetch_outcome(
     image_id: str, valid_time: int, status: str, correlation_id: str | None, error: str | None = None
 ) -> dict[str, Any]:
     """Close the fetch request of a frame (there may be none: a manual fetch)."""
-    values = {":status": status, ":now": int(time.time()), ":t": valid_time, ":run": correlation_id}
-    expression = "SET #status = :status, endedAt = :now, validTime = :t, correlationId = :run"
+    values: dict[str, Any] = {":status": status, ":now": int(time.time()), ":t": valid_time}
+    expression = "SET #status = :status, endedAt = :now, validTime = :t"
+    if correlation_id:
+        expression += ", correlationId = :run"
+        values[":run"] = correlation_id
     if error:
         expression += ", #error = :error"
         values[":error"] = error[:2000]

@@ -1,0 +1,1 @@
+"""The REST API: JSON for scripts, one web page for people."""

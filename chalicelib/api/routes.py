@@ -1,0 +1,308 @@
+"""The bodies of app.py's REST routes: configure animations, trigger runs, show results."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from chalice import Response
+
+from .. import __version__
+from ..aws import client, queue_url
+from ..mediator import service, store
+from ..mediator.animation import Animation
+from ..mediator.decide import AnimationState
+from ..messages import ImageId
+from ..settings import names
+from .errors import BadRequest, Conflict, NotFound, answers_json, json_body
+
+PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
+MAX_PAGE = 100
+
+
+# Animations ---------------------------------------------------------------------------
+
+
+@answers_json
+def list_animations(request: Any) -> dict[str, Any]:
+    params = request.query_params or {}
+    limit = _int_param(params, "limit", 20, 1, MAX_PAGE)
+    after = params.get("after")
+    if after is not None:
+        _image_id(after, "after")
+    states, next_after = store.list_animations(limit, after)
+    return {"animations": [_animation(state) for state in states], "next": next_after}
+
+
+@answers_json
+def get_animation(image_id: str) -> dict[str, Any]:
+    return _animation(_state(image_id))
+
+
+@answers_json
+def put_animation(request: Any, image_id: str) -> Response:
+    _image_id(image_id)
+    body = json_body(request)
+    if body.get("imageId", image_id) != image_id:
+        raise BadRequest(f"imageId {body['imageId']!r} in the body differs from {image_id!r} in the path", "imageId")
+    animation = Animation.model_validate({**body, "imageId": image_id})
+    existed = store.get_animation(image_id) is not None
+    store.put_animation(animation)
+    return Response(body=_animation(store.get_animation(image_id, consistent=True)), status_code=200 if existed else 201)
+
+
+@answers_json
+def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
+    images = (request.query_params or {}).get("images", "keep")
+    if images not in ("keep", "remove"):
+        raise BadRequest(f"images must be 'keep' or 'remove', not {images!r}", "images")
+    _state(image_id)
+    store.delete_animation(image_id)  # no configuration: the schedule asks for nothing more
+    removed = {"records": 0, "objects": 0}
+    if images == "remove":
+        removed = {"records": store.delete_records(image_id), "objects": _delete_objects(image_id)}
+    return {"deleted": image_id, "images": images, "removed": removed}
+
+
+# Actions ------------------------------------------------------------------------------
+
+
+@answers_json
+def fetch_now(image_id: str) -> Response:
+    _image_id(image_id)
+    try:
+        message = service.fetch_now(image_id, int(time.time()))
+    except LookupError:
+        raise NotFound(f"no animation {image_id!r}", "imageId") from None
+    except service.Refused as exc:
+        raise Conflict(str(exc)) from None
+    return Response(body={"asked": message.to_dict()}, status_code=202)
+
+
+@answers_json
+def gif_now(image_id: str) -> Response:
+    _image_id(image_id)
+    try:
+        message = service.gif_now(image_id, int(time.time()))
+    except LookupError:
+        raise NotFound(f"no animation {image_id!r}", "imageId") from None
+    except service.Refused as exc:
+        raise Conflict(str(exc)) from None
+    return Response(body={"asked": message.to_dict()}, status_code=202)
+
+
+# Results ------------------------------------------------------------------------------
+
+
+@answers_json
+def frames(request: Any, image_id: str) -> dict[str, Any]:
+    state = _state(image_id)
+    limit = _int_param(request.query_params or {}, "limit", 12, 1, MAX_PAGE)
+    expiry = state.animation.link_expiry
+    out = []
+    for item in store.items(image_id, "FRAME", limit=limit):
+        out.append({
+            "validTime": item["validTime"],
+            "time": _iso(item["validTime"]),
+            "url": _link(item["location"], expiry),
+            "thumbnails": {label: _link(loc, expiry) for label, loc in sorted(item.get("thumbnails", {}).items())},
+            "runId": item.get("correlationId"),
+        })
+    return {"imageId": image_id, "frames": out}
+
+
+@answers_json
+def gifs(request: Any, image_id: str) -> dict[str, Any]:
+    state = _state(image_id)
+    limit = _int_param(request.query_params or {}, "limit", 10, 1, MAX_PAGE)
+    out = []
+    for item in store.items(image_id, "GIF", limit=limit):
+        out.append({
+            "validTime": item["validTime"],
+            "time": _iso(item["validTime"]),
+            "status": item["status"],
+            "reason": item.get("reason"),
+            "frames": len(item.get("frameTimes", [])),
+            "url": _link(item["location"], state.animation.link_expiry) if "location" in item else None,
+            "emailStatus": item.get("emailStatus"),
+            "runId": item.get("correlationId"),
+        })
+    return {"imageId": image_id, "gifs": out}
+
+
+@answers_json
+def failures(request: Any, image_id: str) -> dict[str, Any]:
+    _state(image_id)
+    limit = _int_param(request.query_params or {}, "limit", 20, 1, MAX_PAGE)
+    return {
+        "imageId": image_id,
+        "failures": [
+            {"validTime": f["validTime"], "time": _iso(f["validTime"]), "action": f["action"], "error": f["error"],
+             "runId": f.get("correlationId"), "failedAt": _iso(f["failedAt"])}
+            for f in store.items(image_id, "FAIL", limit=limit)
+        ],
+    }
+
+
+@answers_json
+def timeline(run_id: str) -> dict[str, Any]:
+    if not run_id or len(run_id) > 200:
+        raise BadRequest("a run id is 1..200 characters", "runId")
+    entries = store.timeline(run_id)
+    if not entries:
+        raise NotFound(f"no events for run {run_id!r} (the log keeps {store.log_days():g} days)", "runId")
+    start, previous, events = entries[0]["at"], entries[0]["at"], []
+    for entry in entries:
+        events.append({
+            "time": datetime.fromtimestamp(entry["at"] / 1000, timezone.utc).isoformat(timespec="milliseconds"),
+            "direction": entry["direction"],
+            "type": entry["type"],
+            "sinceStartMs": entry["at"] - start,
+            "sincePreviousMs": entry["at"] - previous,
+            "message": json.loads(entry["message"]),
+        })
+        previous = entry["at"]
+    return {"runId": run_id, "events": events, "tookMs": entries[-1]["at"] - start}
+
+
+# Dead letters -------------------------------------------------------------------------
+
+
+@answers_json
+def dead_letters() -> dict[str, Any]:
+    sqs = client("sqs")
+    url = queue_url(f"{names().mediator_queue}-dlq")
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(10):  # up to 100 messages, looked at without taking them
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+        ).get("Messages", [])
+        fresh = [m for m in got if m["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            seen[message["MessageId"]] = message
+    out = []
+    for message_id, message in seen.items():
+        errors = [e for e in store.timeline(f"sqs-{message_id}") if e["direction"] == "error"]
+        out.append({
+            "messageId": message_id,
+            "message": _json_or_text(message["Body"]),
+            "receives": int(message["Attributes"].get("ApproximateReceiveCount", 0)),
+            "firstReceived": _iso(int(message["Attributes"].get("ApproximateFirstReceiveTimestamp", 0)) // 1000),
+            "error": json.loads(errors[-1]["message"])["error"] if errors else None,
+        })
+    return {"deadLetters": out}
+
+
+@answers_json
+def redrive() -> Response:
+    """Every dead letter back to the mediator's queue."""
+    sqs = client("sqs")
+    source, target = queue_url(f"{names().mediator_queue}-dlq"), queue_url(names().mediator_queue)
+    moved = 0
+    while True:
+        got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+        if not got:
+            return Response(body={"redriven": moved}, status_code=202)
+        for message in got:
+            sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+
+
+# Health and the page ------------------------------------------------------------------
+
+
+def health() -> Response:
+    n = names()
+    checks: dict[str, str] = {}
+
+    def check(name: str, call: Any) -> None:
+        try:
+            call()
+            checks[name] = "ok"
+        except Exception as exc:  # a health check reports, it does not fail
+            checks[name] = f"{type(exc).__name__}: {exc}"[:200]
+
+    check("table", lambda: client("dynamodb").describe_table(TableName=n.table))
+    for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket, n.uploads_bucket):
+        check(bucket, lambda b=bucket: client("s3").head_bucket(Bucket=b))
+    check("queue", lambda: client("sqs").get_queue_attributes(QueueUrl=queue_url(n.mediator_queue), AttributeNames=["QueueArn"]))
+    healthy = all(v == "ok" for v in checks.values())
+    return Response(body={"version": __version__, "ok": healthy, "checks": checks}, status_code=200 if healthy else 503)
+
+
+def page() -> Response:
+    return Response(body=PAGE.read_text(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+# Helpers ------------------------------------------------------------------------------
+
+
+def _animation(state: AnimationState) -> dict[str, Any]:
+    return {
+        **state.animation.to_dict(),
+        "state": {
+            "frameCount": state.frame_count,
+            "lastRequested": state.last_requested or None,
+            "newestFrame": state.newest_frame or None,
+            "latestGif": state.latest_gif or None,
+        },
+    }
+
+
+def _state(image_id: str) -> AnimationState:
+    _image_id(image_id)
+    state = store.get_animation(image_id)
+    if state is None:
+        raise NotFound(f"no animation {image_id!r}", "imageId")
+    return state
+
+
+def _image_id(value: str, field: str = "imageId") -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(ImageId).validate_python(value)
+    except ValidationError:
+        raise BadRequest(f"{value!r} is not an animation id (letters, digits, '.', '_', '-'; 1..64)", field) from None
+
+
+def _int_param(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw!r}", name)
+    return int(raw)
+
+
+def _link(location: dict[str, str], expiry: int) -> str:
+    return service.presign(location["Bucket"], location["Key"], expiry)
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _json_or_text(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def _delete_objects(image_id: str) -> int:
+    s3, n, count = client("s3"), names(), 0
+    for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket):
+        paginator = s3.get_paginator("list_objects_v2")
+        for page_ in paginator.paginate(Bucket=bucket, Prefix=f"{image_id}/"):
+            keys = [{"Key": item["Key"]} for item in page_.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                count += len(keys)
+    return count

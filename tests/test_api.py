@@ -1,0 +1,241 @@
+"""The REST API through chalice.test.Client against moto: every route, every error, authentication."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.mediator import store
+from chalicelib.mediator.decide import Decision, RecordFailure, RecordFrame, RecordThumbnail
+from chalicelib.messages import Location
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+CONFIG = {"layers": ["flat-dk", "radar"], "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 6,
+          "frames": 2, "thumbnails": [{"width": 80, "height": 60}]}
+
+
+@pytest.fixture
+def api(chalice_client, monkeypatch):
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+
+    def call(method: str, path: str, body=None, headers=None):
+        response = chalice_client.http.request(
+            method, path, headers=headers if headers is not None else AUTH,
+            body=json.dumps(body).encode() if body is not None else b"",
+        )
+        try:
+            payload = json.loads(response.body) if response.body else None
+        except ValueError:
+            payload = response.body.decode()
+        return response.status_code, payload
+
+    return call
+
+
+def create(api, image_id="temps", **changes):
+    status, body = api("PUT", f"/animations/{image_id}", {**CONFIG, **changes})
+    assert status in (200, 201), body
+    return body
+
+
+class TestAnimations:
+    def test_create_get_replace_list(self, api):
+        status, body = api("PUT", "/animations/temps", CONFIG)
+        assert status == 201 and body["imageId"] == "temps" and body["state"]["frameCount"] == 0
+        assert body["interval"] == 600 and body["enabled"] is True
+        status, body = api("PUT", "/animations/temps", {**CONFIG, "zoom": 7})
+        assert status == 200 and body["zoom"] == 7
+        assert api("GET", "/animations/temps")[1]["zoom"] == 7
+
+    def test_list_is_paginated(self, api):
+        for name in ("c", "a", "b"):
+            create(api, name)
+        status, page = api("GET", "/animations?limit=2")
+        assert status == 200 and [a["imageId"] for a in page["animations"]] == ["a", "b"] and page["next"] == "b"
+        page = api("GET", "/animations?limit=2&after=b")[1]
+        assert [a["imageId"] for a in page["animations"]] == ["c"] and page["next"] is None
+
+    @pytest.mark.parametrize(
+        "change, field",
+        [
+            ({"width": 0}, "width"),
+            ({"width": "wide"}, "width"),
+            ({"zoom": 40}, "zoom"),
+            ({"interval": 5}, "interval"),
+            ({"frames": 1}, "frames"),
+            ({"frames": 4, "every": 9}, None),
+            ({"thumbnails": [{"width": 5000, "height": 10}]}, "thumbnails.0.width"),
+            ({"email": {"to": ["x@example.com\nBcc: y@example.com"], "from": "a@example.com"}}, "email.to.0"),
+            ({"layers": []}, "layers"),
+            ({"color": "blue"}, "color"),
+            ({"imageId": "other"}, "imageId"),
+        ],
+    )
+    def test_bad_bodies_name_the_field(self, api, change, field):
+        status, body = api("PUT", "/animations/temps", {**CONFIG, **change})
+        assert status == 400, body
+        assert body["error"]
+        if field:
+            assert body["field"] == field
+        assert api("GET", "/animations/temps")[0] == 404  # nothing half-written
+
+    @pytest.mark.parametrize("raw, reason", [(b"", "a JSON object is required"), (b"{nope", "not JSON"), (b"[1]", "must be a JSON object")])
+    def test_bodies_that_are_not_objects(self, api, chalice_client, raw, reason):
+        response = chalice_client.http.request("PUT", "/animations/temps", headers=AUTH, body=raw)
+        assert response.status_code == 400 and reason in json.loads(response.body)["error"]
+
+    def test_unknown_and_malformed_ids(self, api):
+        assert api("GET", "/animations/nope") == (404, {"error": "no animation 'nope'", "field": "imageId"})
+        status, body = api("GET", "/animations/..%2Fetc")
+        assert status in (400, 404)
+        status, body = api("GET", "/animations?limit=0")
+        assert status == 400 and body["field"] == "limit"
+
+    def test_delete_keeps_or_removes_images(self, api, aws):
+        create(api, "keep")
+        create(api, "drop")
+        for image_id in ("keep", "drop"):
+            aws.put(aws.names.frames_bucket, f"{image_id}/320x240/600.png", b"x")
+            store.apply(Decision("k", (RecordFrame(image_id, 600, Location(Bucket=aws.names.frames_bucket, Key=f"{image_id}/320x240/600.png"), None, 600),)))
+        assert api("DELETE", "/animations/keep")[1]["removed"] == {"records": 0, "objects": 0}
+        status, body = api("DELETE", "/animations/drop?images=remove")
+        assert status == 200 and body["removed"] == {"records": 2, "objects": 1}
+        assert aws.keys(aws.names.frames_bucket) == ["keep/320x240/600.png"]
+        assert api("GET", "/animations/keep")[0] == 404
+        assert api("DELETE", "/animations/keep")[0] == 404
+        assert api("DELETE", "/animations/x?images=maybe")[1]["field"] == "images"
+
+
+class TestActions:
+    def test_fetch_now_answers_202_with_the_request(self, api):
+        create(api)
+        status, body = api("POST", "/animations/temps/fetch")
+        assert status == 202 and body["asked"]["type"] == "please-fetch-amp-image"
+        assert body["asked"]["validTime"] % 60 == 0
+        assert api("POST", "/animations/temps/fetch")[0] == 409  # the same minute, asked twice
+
+    def test_fetch_now_of_a_disabled_animation_conflicts(self, api):
+        create(api, enabled=False)
+        status, body = api("POST", "/animations/temps/fetch")
+        assert status == 409 and "disabled" in body["error"]
+
+    def test_gif_now_needs_frames_and_never_builds_a_window_twice(self, api, aws):
+        create(api)
+        status, body = api("POST", "/animations/temps/gif")
+        assert status == 409 and "needs 2 frames; it has 0" in body["error"]
+        for t in (600, 1200):
+            store.apply(Decision("f", (RecordFrame("temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None, t),)))
+        status, body = api("POST", "/animations/temps/gif")
+        assert status == 202 and body["asked"]["validTime"] == 1200 and len(body["asked"]["locations"]) == 2
+        status, body = api("POST", "/animations/temps/gif")
+        assert status == 409 and "exists already" in body["error"]
+
+    def test_unknown_animations(self, api):
+        assert api("POST", "/animations/nope/fetch")[0] == 404
+        assert api("POST", "/animations/nope/gif")[0] == 404
+
+
+class TestAuthentication:
+    @pytest.mark.parametrize("method, path", [("PUT", "/animations/temps"), ("DELETE", "/animations/temps"),
+                                              ("POST", "/animations/temps/fetch"), ("POST", "/animations/temps/gif"),
+                                              ("POST", "/failures/redrive")])
+    def test_changes_need_the_token(self, api, method, path):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN[:-1]}):
+            status, _ = api(method, path, CONFIG, headers={**headers, "Content-Type": "application/json"})
+            assert status in (401, 403), (headers, status)
+        assert api("GET", "/animations/temps")[0] == 404  # nothing was created
+
+    def test_no_token_configured_allows_no_changes(self, api, monkeypatch):
+        monkeypatch.setenv("API_TOKEN", "")
+        assert api("PUT", "/animations/temps", CONFIG)[0] in (401, 403)
+
+    def test_reading_is_open(self, api):
+        create(api)
+        assert api("GET", "/animations/temps", headers={})[0] == 200
+
+
+class TestResults:
+    def test_frames_gifs_failures_and_a_runs_timeline(self, api, aws):
+        create(api)
+        thumb = Location(Bucket=aws.names.thumbnails_bucket, Key="temps/80x60-cover/600.jpg")
+        store.apply(Decision("f", (RecordFrame("temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), "run-1", 600),)))
+        store.apply(Decision("t", (RecordThumbnail("temps", 600, "80x60-cover", thumb),)))
+        store.apply(Decision("x", (RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),)))
+        store.log_event("out", {"type": "please-fetch-amp-image"}, "run-1")
+        store.log_event("in", {"type": "did-fetch-amp-image"}, "run-1")
+
+        [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
+        assert frame["validTime"] == 600 and frame["time"] == "1970-01-01T00:10:00Z" and frame["runId"] == "run-1"
+        assert "X-Amz-Signature=" in frame["thumbnails"]["80x60-cover"]
+        assert "/weathergif-dev-thumbnails/temps/80x60-cover/600.jpg?" in frame["thumbnails"]["80x60-cover"]
+        assert api("GET", "/animations/temps/gifs")[1]["gifs"] == []
+        [failure] = api("GET", "/animations/temps/failures")[1]["failures"]
+        assert (failure["action"], failure["error"], failure["runId"]) == ("fetch-amp-image", "answered 404", "run-2")
+        run = api("GET", "/runs/run-1")[1]
+        assert [(e["direction"], e["type"]) for e in run["events"]] == [("out", "please-fetch-amp-image"), ("in", "did-fetch-amp-image")]
+        assert run["events"][0]["sinceStartMs"] == 0 and run["events"][1]["sincePreviousMs"] >= 0
+        assert api("GET", "/runs/nothing-here")[0] == 404
+
+    def test_presigned_links_work_against_the_emulation(self, api, aws):
+        import urllib.request
+
+        create(api)
+        aws.put(aws.names.frames_bucket, "temps/600.png", b"frame bytes")
+        store.apply(Decision("f", (RecordFrame("temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), None, 600),)))
+        [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
+        assert urllib.request.urlopen(frame["url"], timeout=10).read() == b"frame bytes"
+
+
+class TestDeadLetters:
+    def test_listed_with_their_errors_and_redriven(self, api, aws):
+        dlq = aws.sqs.get_queue_url(QueueName=f"{aws.names.mediator_queue}-dlq")["QueueUrl"]
+        sent = aws.sqs.send_message(QueueUrl=dlq, MessageBody='{"type": "did-create-gif"}')
+        store.log_event("error", {"type": "error", "error": "TimeoutError: throttled"}, f"sqs-{sent['MessageId']}")
+        [letter] = api("GET", "/failures")[1]["deadLetters"]
+        assert letter["messageId"] == sent["MessageId"] and letter["error"] == "TimeoutError: throttled"
+        assert letter["message"] == {"type": "did-create-gif"}
+        assert api("POST", "/failures/redrive") == (202, {"redriven": 1})
+        assert api("GET", "/failures")[1]["deadLetters"] == []
+        assert [m["type"] for m in aws.replies()] == ["did-create-gif"]
+
+
+class TestService:
+    def test_health_names_what_answers(self, api, aws):
+        status, body = api("GET", "/health")
+        assert status == 200 and body["ok"] is True and body["version"]
+        assert set(body["checks"]) >= {"table", "queue", aws.names.gifs_bucket}
+        aws.s3.delete_bucket(Bucket=aws.names.uploads_bucket)
+        status, body = api("GET", "/health")
+        assert status == 503 and body["checks"][aws.names.uploads_bucket] != "ok"
+
+    def test_the_page_is_html_with_no_outside_resources(self, chalice_client):
+        response = chalice_client.http.get("/")
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+        page = response.body.decode()
+        assert "<title>weathergif</title>" in page
+        assert "http://" not in page and "https://" not in page and "src=\"//" not in page
+
+
+def test_the_openapi_document_matches_the_routes(chalice_client):
+    from app import app
+
+    document = json.loads(chalice_client.http.get("/openapi.json").body)
+    assert document["openapi"].startswith("3.")
+    documented = {
+        (path, method.upper()) for path, item in document["paths"].items() for method in item if method != "parameters"
+    }
+    declared = {
+        (path.replace("{image_id}", "{imageId}").replace("{run_id}", "{runId}"), method)
+        for path, methods in app.routes.items() for method in methods
+    }
+    assert documented == declared
+    secured = {(p, m.upper()) for p, item in document["paths"].items() for m, op in item.items()
+               if m != "parameters" and op.get("security")}
+    needs_token = {
+        (path.replace("{image_id}", "{imageId}"), method)
+        for path, methods in app.routes.items() for method, entry in methods.items() if entry.authorizer
+    }
+    assert secured == needs_token
+    assert document["components"]["schemas"]["Animation"]["properties"]["imageId"]

@@ -1,0 +1,107 @@
+"""The web page in headless Chromium, against the local stack `make serve` runs.
+
+Needs Debian's chromium (/usr/bin/chromium), which .ci/run installs; elsewhere the test
+says what to install instead of failing on a machine without a browser, unless
+REQUIRE_BROWSER=1 (CI) makes a missing browser a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+TOKEN = "browser-test-token"
+OUTPUT = ROOT / "test-output"
+
+if not CHROMIUM.exists() and os.environ.get("REQUIRE_BROWSER") != "1":
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
+
+
+@pytest.fixture
+def stack(monkeypatch):
+    from local.stack import Local
+
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    with Local(schedules=False) as local:
+        from chalice.cli.factory import CLIFactory
+        from chalice.local import create_local_server
+
+        from app import app
+
+        config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name="dev")
+        server = create_local_server(app, config, "127.0.0.1", 0)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        local.url = f"http://127.0.0.1:{server.server.server_address[1]}/"
+        yield local
+        server.shutdown()
+
+
+def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url, method=method, data=json.dumps(body).encode() if body else None,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
+    from playwright.sync_api import expect, sync_playwright
+
+    from chalicelib.mediator import store
+    from local.stack import wait_for
+
+    call(stack.url + "animations/radar", "PUT", {
+        "layers": ["flat-dk", "radar"], "width": 480, "height": 360, "center": "tulsa,ok", "zoom": 6,
+        "frames": 3, "thumbnails": [{"width": 160, "height": 120}],
+    })
+    start = int(time.time()) // 600 * 600 - 3 * 600
+    for i in range(3):  # three frames: the count rule makes a GIF of them
+        stack.runtime.fire("fetch_due_frames", start + i * 600)
+    assert wait_for(lambda: [g for g in store.items("radar", "GIF") if g["status"] == "done"], timeout=30)
+    stack.runtime.fire("fetch_due_frames", start + 3 * 600)  # a fourth: one of K=3 towards the next
+    assert wait_for(lambda: len([f for f in store.items("radar", "FRAME") if f["thumbnails"]]) == 4, timeout=30)
+
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(stack.url)
+        page.fill("#token", TOKEN)
+        page.dispatch_event("#token", "change")
+
+        gif = page.locator("section.animation[data-image-id=radar] img.latest-gif")
+        expect(gif).to_be_visible(timeout=15_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
+        first = gif.get_attribute("data-valid-time")
+        assert first == str(start + 2 * 600)
+        thumbnails = page.locator("section.animation[data-image-id=radar] img.thumbnail")
+        expect(thumbnails).to_have_count(4)
+        page.wait_for_function("() => [...document.querySelectorAll('img.thumbnail')].every(i => i.naturalWidth > 0)")
+        expect(page.locator("section.animation[data-image-id=radar] li.event").first).to_be_visible()
+        assert page.locator("li.event").count() >= 6  # fetch, frame, thumbnail, GIF... of the GIF's run
+        page.screenshot(path=str(OUTPUT / "gallery.png"), full_page=True)
+
+        page.get_by_role("button", name="Rebuild now").click()
+        expect(page.locator("#notice")).to_contain_text("Rebuild now: asked for", timeout=10_000)
+        expect(gif).to_have_attribute("data-valid-time", str(start + 3 * 600), timeout=30_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
+        page.screenshot(path=str(OUTPUT / "gallery-rebuilt.png"), full_page=True)
+
+        page.get_by_role("button", name="Rebuild now").click()  # the same window again: refused, and said why
+        expect(page.locator("#notice")).to_contain_text("exists already", timeout=10_000)
+        browser.close()
