@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo serve bench importtime clean help
+STAGE ?= dev
+
+.PHONY: test demo serve bench importtime deploy destroy plan clean help
 
 help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
@@ -12,6 +14,8 @@ help:
 	@echo "make test        create .venv if needed, install, run the tests"
 	@echo "make bench       speed and memory figures against their baselines"
 	@echo "make importtime  how long 'import app' takes (a Lambda cold start)"
+	@echo "make deploy STAGE=dev   resources, recorded outputs, chalice deploy, post-deploy steps (AWS)"
+	@echo "make destroy STAGE=dev  the reverse"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +36,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/gif_bench.py
 	$(BIN)/python bench/importtime.py
 	$(BIN)/python bench/runtime_bench.py
+
+plan: $(STAMP)
+	$(BIN)/python -m deploy plan $(STAGE)
+
+deploy: $(STAMP)
+	$(BIN)/python -m deploy deploy $(STAGE) $(if $(BUCKET_PREFIX),--bucket-prefix $(BUCKET_PREFIX))
+
+destroy: $(STAMP)
+	$(BIN)/python -m deploy destroy $(STAGE)
 
 importtime: $(STAMP)
 	$(BIN)/python bench/importtime.py

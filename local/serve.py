@@ -23,20 +23,26 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if not os.environ.get("API_TOKEN"):
+        import secrets
+
+        os.environ["API_TOKEN"] = secrets.token_urlsafe(16)
     local = Local(endpoint, speed=speed).start()
     api = None
     try:
         if demo:
             _demo_animation()
         threading.Thread(target=local.runtime.fire, args=("fetch_due_frames",), daemon=True).start()
-        env = {**os.environ, **local.environment()}
+        env = {**os.environ, **local.environment(), "API_TOKEN": os.environ["API_TOKEN"]}
         api = subprocess.Popen(
             [str(Path(sys.executable).with_name("chalice")), "local", "--port", str(port),
              "--stage", os.environ.get("STAGE", "dev"), "--no-autoreload"],
             cwd=ROOT, env=env,
         )
         print(f"weathergif is running: REST on http://127.0.0.1:{port}/, AWS at {local.endpoint}, "
-              f"map source at {local.map_source.url_template.split('/{')[0]}. Ctrl-C stops it.", flush=True)
+              f"map source at {local.map_source.url_template.split('/{')[0]}.\n"
+              f"API token (for changes, and the page's token field): {os.environ['API_TOKEN']}\n"
+              "Ctrl-C stops it.", flush=True)
         while not stop.is_set():
             if api.poll() is not None:
                 print(f"chalice local ended with {api.returncode}", file=sys.stderr)
