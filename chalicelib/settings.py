@@ -6,6 +6,7 @@ Standard library only, so app.py can read resource names at import time
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import NamedTuple
 
@@ -67,16 +68,42 @@ class FetchSettings(NamedTuple):
 
 def fetch_settings() -> FetchSettings:
     hosts = _env("FETCH_ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)
+    client_id, client_secret = map_keys()
     return FetchSettings(
         url_template=_env("MAP_URL_TEMPLATE", AMP_URL_TEMPLATE),
-        client_id=os.environ.get("MAP_CLIENT_ID", ""),
-        client_secret=os.environ.get("MAP_CLIENT_SECRET", ""),
+        client_id=client_id,
+        client_secret=client_secret,
         allowed_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
         connect_timeout=float(_env("FETCH_CONNECT_TIMEOUT", "3.05")),
         read_timeout=float(_env("FETCH_READ_TIMEOUT", "15")),
         retries=int(_env("FETCH_RETRIES", "3")),
         max_bytes=int(_env("FETCH_MAX_BYTES", str(20 * 1024 * 1024))),
     )
+
+
+def map_keys() -> tuple[str, str]:
+    """The map source's keys: MAP_CLIENT_ID and MAP_CLIENT_SECRET, or else the SSM
+    SecureString parameter MAP_KEYS_PARAMETER names, holding "client_id:client_secret"."""
+    client_id, client_secret = os.environ.get("MAP_CLIENT_ID", ""), os.environ.get("MAP_CLIENT_SECRET", "")
+    parameter = os.environ.get("MAP_KEYS_PARAMETER", "")
+    if client_id or not parameter:
+        return client_id, client_secret
+    client_id, _, client_secret = secret(parameter).partition(":")
+    return client_id.strip(), client_secret.strip()
+
+
+def api_token() -> str:
+    """The REST API's token: API_TOKEN, or else the SSM SecureString API_TOKEN_PARAMETER names."""
+    token, parameter = os.environ.get("API_TOKEN", ""), os.environ.get("API_TOKEN_PARAMETER", "")
+    return token if token or not parameter else secret(parameter).strip()
+
+
+@functools.cache
+def secret(parameter: str) -> str:
+    """An SSM SecureString, read once per container: secrets do not change while it lives."""
+    from .aws import client
+
+    return client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
 
 
 def max_image_pixels() -> int:

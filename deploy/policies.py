@@ -56,13 +56,27 @@ class Stage(NamedTuple):
         return self.arn("sns", self.outputs[output])
 
 
+def map_keys_parameter(stage: str) -> str:
+    """The SSM SecureString holding the map source's "client_id:client_secret"."""
+    return f"/weathergif/{stage}/map-keys"
+
+
+def api_token_parameter(stage: str) -> str:
+    """The SSM SecureString holding the REST API's token."""
+    return f"/weathergif/{stage}/api-token"
+
+
 def policies(stage: Stage) -> dict[str, dict[str, Any]]:
     """{function name: IAM policy document}."""
     reply = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.mediator_queue)
     on_failure = _allow(["sqs:SendMessage"], stage.outputs["WorkerFailureQueueArn"])
     table = _allow(TABLE_READ_WRITE, stage.table)
     statements: dict[str, list[dict[str, Any]]] = {
-        "fetch_amp_image": [_allow(["s3:PutObject"], stage.s3("FramesBucket")), reply, on_failure],
+        "fetch_amp_image": [
+            _allow(["s3:PutObject"], stage.s3("FramesBucket")),
+            _allow(["ssm:GetParameter"], stage.arn("ssm", f"parameter{map_keys_parameter(stage.name)}")),
+            reply, on_failure,
+        ],
         "create_thumbnail": [
             _allow(["s3:GetObject"], stage.s3("FramesBucket")),
             _allow(["s3:PutObject"], stage.s3("ThumbnailsBucket")),
@@ -104,7 +118,7 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             _allow(["sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage"], stage.dead_letter_queue),
             _allow(["sns:Publish"], [stage.topic("FetchTopic"), stage.topic("GifTopic")]),
         ],
-        "token": [],
+        "token": [_allow(["ssm:GetParameter"], stage.arn("ssm", f"parameter{api_token_parameter(stage.name)}"))],
     }
     return {name: _document(stage, name, rules) for name, rules in statements.items()}
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from local.provision import OUTPUT_ENVIRONMENT
 
-from .policies import WORKERS, Stage, policies
+from .policies import WORKERS, Stage, api_token_parameter, map_keys_parameter, policies
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = ROOT / ".chalice"
@@ -26,7 +26,12 @@ def record(stage: Stage, chalice_dir: Path = CHALICE) -> list[Path]:
     config = json.loads(config_path.read_text())
     section = config["stages"].setdefault(stage.name, {})
     section.setdefault("environment_variables", {}).update(
-        {"STAGE": stage.name, **{v: stage.outputs[o] for o, v in OUTPUT_ENVIRONMENT.items() if o in stage.outputs}}
+        {
+            "STAGE": stage.name,
+            "MAP_KEYS_PARAMETER": map_keys_parameter(stage.name),
+            "API_TOKEN_PARAMETER": api_token_parameter(stage.name),
+            **{v: stage.outputs[o] for o, v in OUTPUT_ENVIRONMENT.items() if o in stage.outputs},
+        }
     )
     section.update({"autogen_policy": False, "xray": True})  # log groups and their retention: the template
     functions = section.setdefault("lambda_functions", {})

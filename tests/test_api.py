@@ -151,6 +151,17 @@ class TestAuthentication:
         monkeypatch.setenv("API_TOKEN", "")
         assert api("PUT", "/animations/temps", CONFIG)[0] in (401, 403)
 
+    def test_the_token_can_come_from_a_secure_parameter(self, api, monkeypatch):
+        from chalicelib import settings
+        from chalicelib.aws import client
+
+        monkeypatch.setenv("API_TOKEN", "")
+        monkeypatch.setenv("API_TOKEN_PARAMETER", "/weathergif/dev/api-token")
+        settings.secret.cache_clear()
+        client("ssm").put_parameter(Name="/weathergif/dev/api-token", Type="SecureString", Value=TOKEN)
+        assert api("PUT", "/animations/temps", CONFIG)[0] == 201
+        settings.secret.cache_clear()
+
     def test_reading_is_open(self, api):
         create(api)
         assert api("GET", "/animations/temps", headers={})[0] == 200

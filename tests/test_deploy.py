@@ -112,6 +112,10 @@ def test_no_wildcard_a_function_does_not_need(function):
         if action == "ses:SendEmail":  # the sender is each animation's: any verified identity of the account
             assert function == "send_email" and resource.endswith(":identity/*")
             continue
+        if action == "ssm:GetParameter":  # a secret of its own, and nothing else
+            secret = {"fetch_amp_image": "map-keys", "token": "api-token"}[function]
+            assert resource.endswith(f":parameter/weathergif/dev/{secret}")
+            continue
         if action.startswith("logs:"):
             assert resource.endswith(f"log-group:/aws/lambda/weathergif-dev-{function}:*"), resource
             continue
@@ -135,7 +139,7 @@ def test_the_mediator_publishes_to_the_worker_topics_and_writes_no_objects():
     assert published == {STAGE.topic(t) for t in ("FetchTopic", "ThumbnailTopic", "GifTopic", "EmailTopic")}
     assert {r for a, r in statements("mediate") if a.startswith("dynamodb:")} == {STAGE.table}
     assert not any(a in ("s3:PutObject", "s3:DeleteObject") for a, _ in statements("mediate"))
-    assert {a for a, _ in statements("token")} == {"logs:CreateLogStream", "logs:PutLogEvents",
+    assert {a for a, _ in statements("token")} == {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter",
                                                     "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 

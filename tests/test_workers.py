@@ -342,3 +342,19 @@ def test_html_to_text():
         "<br>and <img alt='thumb' src='t.jpg'></p><ul><li>one</li><li>two</li></ul>"
     )
     assert text == "Temps\n\nSee the GIF <https://x.example/a.gif>\nand [thumb]\n\n- one\n\n- two\n"
+
+
+def test_the_fetcher_reads_its_keys_from_a_secure_parameter(aws, invoke_sns, source, monkeypatch):
+    from chalicelib import settings
+    from chalicelib.aws import client
+
+    monkeypatch.delenv("MAP_CLIENT_ID")
+    monkeypatch.delenv("MAP_CLIENT_SECRET")
+    monkeypatch.setenv("MAP_KEYS_PARAMETER", "/weathergif/dev/map-keys")
+    settings.secret.cache_clear()
+    client("ssm").put_parameter(Name="/weathergif/dev/map-keys", Type="SecureString", Value="ssm-id:ssm-secret")
+    source.answer(Answer(body=encode(radar_frame(0))))
+    invoke_sns("fetch_amp_image", FETCH)
+    assert aws.reply()["type"] == "did-fetch-amp-image"
+    assert source.paths[0].startswith("/ssm-id_ssm-secret/")
+    settings.secret.cache_clear()
