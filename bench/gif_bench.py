@@ -68,7 +68,7 @@ def main() -> None:
     results = {}
     for name, fn in {"imageio-defaults": baseline, "weathergif": weathergif}.items():
         data = fn(frames)
-        ms = median_ms(lambda: fn(frames), runs=5)
+        ms = median_ms(lambda fn=fn: fn(frames), runs=5)
         results[name] = (ms, len(data), mean_psnr(data, frames))
         print(f"  {name:18s} {ms:7.1f} ms {len(data) / 1024:8.0f} KB {results[name][2]:6.2f} dB")
     base_ms, base_size, _ = results["imageio-defaults"]

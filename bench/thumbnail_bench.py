@@ -52,7 +52,7 @@ def main() -> None:
     print(f"{SOURCE} ({len(data) // 1024} KB) -> {SIZE[0]}x{SIZE[1]} cover")
     results = {}
     for name, fn in METHODS.items():
-        ms = median_ms(lambda: fn(data))
+        ms = median_ms(lambda fn=fn: fn(data))
         peak = peak_rss_mb(__file__, name)["peak_mb"]
         results[name] = (ms, peak)
         print(f"  {name:26s} {ms:7.1f} ms   peak +{peak:5.1f} MB")

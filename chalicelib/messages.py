@@ -8,7 +8,6 @@ serialised back untouched. `parse` gives one `MessageError` naming every bad fie
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Annotated, Any, Literal
 

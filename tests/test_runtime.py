@@ -10,7 +10,6 @@ import pytest
 from chalice import Chalice, Rate
 
 from local.runtime import Runtime
-from tests.images import jpeg
 
 
 @pytest.fixture

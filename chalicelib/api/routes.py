@@ -72,21 +72,19 @@ def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
 
 @answers_json
 def fetch_now(image_id: str) -> Response:
-    _image_id(image_id)
-    try:
-        message = service.fetch_now(image_id, int(time.time()))
-    except LookupError:
-        raise NotFound(f"no animation {image_id!r}", "imageId") from None
-    except service.Refused as exc:
-        raise Conflict(str(exc)) from None
-    return Response(body={"asked": message.to_dict()}, status_code=202)
+    return _ask(service.fetch_now, image_id)
 
 
 @answers_json
 def gif_now(image_id: str) -> Response:
+    return _ask(service.gif_now, image_id)
+
+
+def _ask(action: Any, image_id: str) -> Response:
+    """202 with the message an action sent; 404 for no such animation, 409 when refused."""
     _image_id(image_id)
     try:
-        message = service.gif_now(image_id, int(time.time()))
+        message = action(image_id, int(time.time()))
     except LookupError:
         raise NotFound(f"no animation {image_id!r}", "imageId") from None
     except service.Refused as exc:

@@ -131,17 +131,7 @@ def next_fetch(state: AnimationState, now: int) -> Decision | None:
     valid_time = now - now % animation.interval
     if valid_time <= state.last_requested:
         return None
-    request = PleaseFetchAmpImage(
-        date_created=now,
-        image_id=animation.image_id,
-        layers=animation.layers,
-        width=animation.width,
-        height=animation.height,
-        center=animation.center,
-        zoom=animation.zoom,
-        valid_time=valid_time,
-        correlationId=run_id(animation.image_id, valid_time),
-    )
+    request = _fetch_request(animation, valid_time, now, run_id(animation.image_id, valid_time))
     return Decision(
         key=f"fetch:{animation.image_id}:{valid_time}",
         changes=(ClaimFetch(animation.image_id, valid_time, state.last_requested),),
@@ -152,7 +142,16 @@ def next_fetch(state: AnimationState, now: int) -> Decision | None:
 def fetch_now(animation: Animation, now: int) -> Decision:
     """A frame valid now (to the minute), asked for by a person; the schedule is untouched."""
     valid_time = now - now % 60
-    request = PleaseFetchAmpImage(
+    request = _fetch_request(animation, valid_time, now, f"manual-{animation.image_id}-{valid_time}")
+    return Decision(
+        key=f"fetch-now:{animation.image_id}:{valid_time}",
+        changes=(RecordFetchRequest(animation.image_id, valid_time),),
+        messages=(request,),
+    )
+
+
+def _fetch_request(animation: Animation, valid_time: int, now: int, correlation_id: str) -> PleaseFetchAmpImage:
+    return PleaseFetchAmpImage(
         date_created=now,
         image_id=animation.image_id,
         layers=animation.layers,
@@ -161,12 +160,7 @@ def fetch_now(animation: Animation, now: int) -> Decision:
         center=animation.center,
         zoom=animation.zoom,
         valid_time=valid_time,
-        correlationId=f"manual-{animation.image_id}-{valid_time}",
-    )
-    return Decision(
-        key=f"fetch-now:{animation.image_id}:{valid_time}",
-        changes=(RecordFetchRequest(animation.image_id, valid_time),),
-        messages=(request,),
+        correlationId=correlation_id,
     )
 
 
