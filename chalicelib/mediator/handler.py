@@ -27,6 +27,14 @@ def _record(record: SQSRecord) -> None:
     try:
         service.handle_record(record.body)
     except Exception as exc:
-        # Kept where the dead-letter listing finds it, by the message's id.
-        store.log_event("error", {"type": "error", "error": f"{type(exc).__name__}: {exc}"}, f"sqs-{record.message_id}")
+        _note_error(record.message_id, exc)
         raise
+
+
+def _note_error(message_id: str, exc: Exception) -> None:
+    """Keep the error where the dead-letter listing finds it, by the message's id (best effort:
+    when the table itself is what failed, the original error is what must propagate)."""
+    try:
+        store.log_event("error", {"type": "error", "error": f"{type(exc).__name__}: {exc}"}, f"sqs-{message_id}")
+    except Exception:
+        logger.exception("could not record the error in the event log")
