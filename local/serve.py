@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-
 from pathlib import Path
 
 from .stack import SENDER, Local

@@ -222,10 +222,6 @@ def _frame(item: dict[str, Any]) -> Frame:
 
 def items(image_id: str, kind: str, limit: int = 50, newest_first: bool = True) -> list[dict[str, Any]]:
     """Raw records of one kind ("FRAME", "GIF", "FETCH", "FAIL") of an animation."""
-    return _items(image_id, kind, limit, newest_first)
-
-
-def _items(image_id: str, kind: str, limit: int, newest_first: bool) -> list[dict[str, Any]]:
     page = _ddb().query(
         TableName=_table(),
         KeyConditionExpression="pk = :pk AND begins_with(sk, :kind)",
