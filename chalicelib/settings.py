@@ -34,6 +34,7 @@ class Names(NamedTuple):
     uploads_bucket: str
     table: str
     mediator_queue: str
+    worker_failure_queue: str
     fetch_topic: str
     thumbnail_topic: str
     gif_topic: str
@@ -48,6 +49,7 @@ def names() -> Names:
         uploads_bucket=_env("UPLOADS_BUCKET", f"{PREFIX}-uploads"),
         table=_env("TABLE_NAME", f"{PREFIX}-state"),
         mediator_queue=_env("MEDIATOR_QUEUE", f"{PREFIX}-mediator"),
+        worker_failure_queue=_env("WORKER_FAILURE_QUEUE", f"{PREFIX}-worker-failures"),
         fetch_topic=_env("FETCH_TOPIC", f"{PREFIX}-please-fetch-amp-image"),
         thumbnail_topic=_env("THUMBNAIL_TOPIC", f"{PREFIX}-please-create-thumbnail"),
         gif_topic=_env("GIF_TOPIC", f"{PREFIX}-please-create-gif"),

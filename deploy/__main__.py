@@ -1,9 +1,15 @@
-"""python -m deploy plan|deploy|destroy STAGE: weathergif on AWS, each step said before it is done."""
+"""python -m deploy plan|resources|deploy|post-deploy|destroy|package|policies STAGE.
+
+weathergif on AWS (or on any endpoint AWS_ENDPOINT_URL names), each step said before
+it is done. `deploy` is resources, `chalice deploy`, post-deploy and the public URL;
+each step can also be run alone, and `chalice deploy` by hand between them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,23 +17,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def steps(stage: str, destroy: bool = False) -> list[str]:
-    if destroy:
-        return [
-            f"chalice delete --stage {stage}: the functions, API, subscriptions and schedules",
-            f"empty the stage's buckets, then delete the CloudFormation stack weathergif-{stage}",
-        ]
-    return [
-        f"CloudFormation stack weathergif-{stage} from resources/template.yaml: buckets, table, queues, topics",
-        f"record its outputs in .chalice/config.json (stage {stage}) and write least-privilege policies",
-        f"chalice deploy --stage {stage}: the functions, the REST API, subscriptions and schedules",
-        "post-deploy: the mediator reports batch item failures; workers retry twice, then the failure queue",
+def steps(stage: str, action: str) -> list[str]:
+    resources = [
+        f"CloudFormation stack weathergif-{stage} from resources/template.yaml: buckets, table, queues, topics, "
+        "log groups",
+        f"record its outputs in .chalice/config.json (stage {stage}) and write its least-privilege policies",
     ]
+    deploy = [
+        f"chalice deploy --stage {stage}: the functions, their layer, the REST API, subscriptions and schedules",
+        "post-deploy: the mediator's SQS event source reports batch item failures; "
+        "workers retry twice, then the worker failure queue",
+        f"record the API's URL as PUBLIC_URL (stage {stage}; links in emails) and chalice deploy again if it changed",
+    ]
+    return {
+        "resources": resources,
+        "deploy": resources + deploy,
+        "plan": resources + deploy,
+        "destroy": [
+            f"chalice delete --stage {stage}: the functions, their layer, the API, subscriptions and schedules",
+            f"empty the stage's buckets, then delete the CloudFormation stack weathergif-{stage}",
+        ],
+    }[action]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
-    parser.add_argument("action", choices=["plan", "deploy", "destroy", "package"])
+    parser.add_argument("action", choices=["plan", "resources", "deploy", "post-deploy", "destroy", "package",
+                                           "policies"])
     parser.add_argument("stage", nargs="?", default="dev")
     parser.add_argument("--bucket-prefix", default="", help="bucket names start with this (they are global)")
     parser.add_argument("--yes", action="store_true", help="do not ask before destroying")
@@ -35,9 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.action == "package":
         return package(args.stage, Path(args.out))
-    plan = steps(args.stage, destroy=args.action == "destroy")
+    if args.action == "policies":
+        from .record import write_policies
+
+        for path in write_policies():
+            print(f"wrote {path.relative_to(ROOT)}")
+        return 0
+    if args.action == "post-deploy":
+        return post_deploy_step(args.stage)
     print(f"weathergif {args.action} {args.stage}:")
-    for number, step in enumerate(plan, 1):
+    for number, step in enumerate(steps(args.stage, args.action), 1):
         print(f"  {number}. {step}")
     if args.action == "plan":
         return 0
@@ -46,72 +69,113 @@ def main(argv: list[str] | None = None) -> int:
             print("nothing done")
             return 1
         return destroy(args.stage)
-    return deploy(args.stage, args.bucket_prefix)
+    resources(args.stage, args.bucket_prefix)
+    if args.action == "resources":
+        print(f"done: now `chalice deploy --stage {args.stage}`, then `python -m deploy post-deploy {args.stage}`")
+        return 0
+    return deploy(args.stage)
 
 
-def deploy(stage: str, bucket_prefix: str) -> int:
+def resources(stage: str, bucket_prefix: str = "") -> dict[str, str]:
+    """Steps 1 and 2: the stack, and its names and policies recorded."""
     from chalicelib.aws import client
-    from local.provision import deploy as deploy_stack
 
-    from .policies import Stage
-    from .post_deploy import post_deploy
     from .record import record
+    from .stack import deploy_stack, stack_name
 
     print("1. resources...", flush=True)
     parameters = {"Stage": stage, **({"BucketPrefix": bucket_prefix} if bucket_prefix else {})}
-    outputs = deploy_stack(f"weathergif-{stage}", parameters, timeout=900)
-    sts = client("sts")
-    identity = sts.get_caller_identity()
-    target = Stage(stage, identity["Account"], sts.meta.region_name, outputs, identity["Arn"].split(":")[1])
+    outputs = deploy_stack(stack_name(stage), parameters, timeout=900)
     print("2. recording outputs and policies...", flush=True)
-    for path in record(target):
-        print(f"   wrote {path.relative_to(ROOT)}")
+    partition = client("sts").get_caller_identity()["Arn"].split(":")[1]
+    changed = _changed(lambda: record(stage, outputs, partition=partition))
+    print("   " + (f"changed {', '.join(changed)}" if changed else "nothing changed: the names were recorded already"))
+    return outputs
+
+
+def deploy(stage: str) -> int:
+    """Steps 3 to 5 (after resources)."""
     print("3. chalice deploy...", flush=True)
-    subprocess.run([str(Path(sys.executable).with_name("chalice")), "deploy", "--stage", stage], cwd=ROOT, check=True)
-    print("4. post-deploy...", flush=True)
-    for line in post_deploy(stage, outputs):
+    _chalice("deploy", "--stage", stage)
+    post_deploy_step(stage, number=4)
+    print("5. the public URL...", flush=True)
+    url = _api_url(stage)
+    if url and _record_public_url(stage, url):
+        print(f"   PUBLIC_URL={url}: chalice deploy again", flush=True)
+        _chalice("deploy", "--stage", stage)
+    print(f"done: {url} (the page), {url}openapi.json" if url else "done")
+    return 0
+
+
+def post_deploy_step(stage: str, number: int = 1) -> int:
+    from .post_deploy import post_deploy
+    from .stack import outputs, stack_name
+
+    print(f"{number}. post-deploy...", flush=True)
+    found = outputs(stack_name(stage))
+    if found is None:
+        raise SystemExit(f"no stack {stack_name(stage)}: run `python -m deploy resources {stage}` first")
+    for line in post_deploy(stage, found):
         print(f"   {line}")
-    deployed = json.loads((ROOT / ".chalice" / "deployed" / f"{stage}.json").read_text())
-    api = [r for r in deployed["resources"] if r.get("resource_type") == "rest_api"]
-    if api:
-        print(f"done: {api[0]['rest_api_url']} (the page), {api[0]['rest_api_url']}openapi.json")
     return 0
 
 
 def package(stage: str, out: Path) -> int:
-    """chalice package --pkg-format terraform, with the files for what Chalice cannot say.
+    """chalice package --pkg-format terraform, with the files for what Chalice cannot say."""
+    from .record import TERRAFORM
 
-    Uses the stage's recorded configuration; its policy files must exist (make deploy, or
-    `record` with the template's default names, writes them)."""
-    from .record import terraform_extras
-
-    subprocess.run([str(Path(sys.executable).with_name("chalice")), "package", "--pkg-format", "terraform",
-                    "--stage", stage, str(out)], cwd=ROOT, check=True)
-    for name, content in terraform_extras(stage).items():
-        (out / name).write_text(json.dumps(content, indent=2) + "\n")
-    size = (out / "deployment.zip").stat().st_size
-    print(f"{out}/deployment.zip: {size / 1e6:.1f} MB zipped (Lambda allows 50 MB)")
-    return 0 if size < 50e6 else 1
+    _chalice("package", "--pkg-format", "terraform", "--stage", stage, str(out))
+    for extra in sorted(TERRAFORM.glob("*.tf.json")):
+        shutil.copy(extra, out / extra.name)
+    sizes = {name: (out / name).stat().st_size for name in ("deployment.zip", "layer-deployment.zip")
+             if (out / name).exists()}
+    print(", ".join(f"{out}/{name}: {size / 1e6:.1f} MB" for name, size in sizes.items())
+          + " zipped (Lambda allows 50 MB each)")
+    return 0 if all(size < 50e6 for size in sizes.values()) else 1
 
 
 def destroy(stage: str) -> int:
-    from chalicelib.aws import client
+    from .stack import delete_stack, stack_name
 
     print("1. chalice delete...", flush=True)
-    subprocess.run([str(Path(sys.executable).with_name("chalice")), "delete", "--stage", stage], cwd=ROOT, check=False)
+    if (ROOT / ".chalice" / "deployed" / f"{stage}.json").exists():
+        _chalice("delete", "--stage", stage)
+    else:
+        print("   nothing deployed by chalice for this stage")
     print("2. buckets and stack...", flush=True)
-    cloudformation, s3 = client("cloudformation"), client("s3")
-    stack = f"weathergif-{stage}"
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
-    for key in ("FramesBucket", "ThumbnailsBucket", "GifsBucket", "UploadsBucket"):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=outputs[key]):
-            objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if objects:
-                s3.delete_objects(Bucket=outputs[key], Delete={"Objects": objects, "Quiet": True})
-    cloudformation.delete_stack(StackName=stack)
-    cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack)
+    delete_stack(stack_name(stage))
     print(f"done: stage {stage} is gone")
     return 0
+
+
+def _chalice(*args: str) -> None:
+    subprocess.run([str(Path(sys.executable).with_name("chalice")), *args], cwd=ROOT, check=True)
+
+
+def _api_url(stage: str) -> str | None:
+    deployed = json.loads((ROOT / ".chalice" / "deployed" / f"{stage}.json").read_text())
+    api = [r for r in deployed["resources"] if r.get("resource_type") == "rest_api"]
+    return api[0]["rest_api_url"] if api else None
+
+
+def _record_public_url(stage: str, url: str) -> bool:
+    """PUBLIC_URL in the stage's environment; True if it changed."""
+    path = ROOT / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    environment = config["stages"][stage]["environment_variables"]
+    if environment.get("PUBLIC_URL") == url:
+        return False
+    environment["PUBLIC_URL"] = url
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return True
+
+
+def _changed(write) -> list[str]:
+    """Run `write` (which returns the paths it wrote); the ones whose content changed."""
+    before = {}
+    for path in (ROOT / ".chalice").glob("*.json"):
+        before[path] = path.read_text()
+    return [str(path.relative_to(ROOT)) for path in write() if before.get(path) != path.read_text()]
 
 
 if __name__ == "__main__":

@@ -1,20 +1,33 @@
 """Least-privilege IAM policies, one per Lambda function, from a stage's resource names.
 
-Each worker reads and writes only its own bucket prefixes and sends only to the
-mediator's queue; the mediator reads and writes the table and publishes to the worker
-topics. Two wildcards are needed and are the only ones: X-Ray's trace actions take no
-resource, and SES authorises a send against the sender's identity, which each
-animation configures (so the emailer may send as any verified identity of the account).
+The names are the stage's environment variables in `.chalice/config.json`, the same
+ones the functions read, so a policy names exactly what its function touches. Each
+worker reads and writes only its own bucket prefixes and sends only to the mediator's
+queue; the mediator reads and writes the table and publishes to the worker topics.
+
+The policies hold no account id and no region: a regional resource's ARN has `*` in
+those two places. An identity policy grants nothing in another account by itself (that
+account's resource policy would have to let the role in), so this names the same
+resources as the account-specific ARN would, and the files can be committed: `chalice
+deploy` on a fresh clone finds them (`.chalice/policy-{stage}-{function}.json`), and a
+test keeps them equal to what this module generates.
+
+Two wildcards are needed and are the only ones: X-Ray's trace actions take no resource,
+and SES authorises a send against the sender's identity, which each animation
+configures (so the emailer may send as any verified identity of the account).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+APP = "weathergif"
 WORKERS = ("fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload")
 FUNCTIONS = (*WORKERS, "mediate", "fetch_due_frames", "rebuild_gifs", "api_handler", "token")
 TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                     "dynamodb:Query", "dynamodb:ConditionCheckItem"]
+WORKER_TOPICS = ("FETCH_TOPIC", "THUMBNAIL_TOPIC", "GIF_TOPIC", "EMAIL_TOPIC")
 # Wildcard resources a function needs, and why; the policy test allows these and no others.
 NEEDED_WILDCARDS = {
     ("xray:PutTraceSegments", "*"): "X-Ray trace actions support no resource-level permission",
@@ -22,74 +35,79 @@ NEEDED_WILDCARDS = {
 }
 
 
+def function_name(stage: str, function: str) -> str:
+    """The Lambda function Chalice deploys for `function` (the REST API's is named after the app)."""
+    return f"{APP}-{stage}" if function == "api_handler" else f"{APP}-{stage}-{function}"
+
+
 class Stage(NamedTuple):
-    """What a stage's policies name: from its stack's outputs, account and region."""
+    """What a stage's policies name: its environment variables (resource names)."""
 
     name: str
-    account: str
-    region: str
-    outputs: dict[str, str]
+    env: Mapping[str, str]
     partition: str = "aws"
 
-    def s3(self, bucket_output: str, prefix: str = "") -> str:
-        return f"arn:{self.partition}:s3:::{self.outputs[bucket_output]}/{prefix}*"
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], name: str, partition: str = "aws") -> Stage:
+        return cls(name, config["stages"][name]["environment_variables"], partition)
 
-    def bucket(self, bucket_output: str) -> str:
-        return f"arn:{self.partition}:s3:::{self.outputs[bucket_output]}"
+    def s3(self, bucket: str, prefix: str = "") -> str:
+        return f"arn:{self.partition}:s3:::{self.env[bucket]}/{prefix}*"
+
+    def bucket(self, bucket: str) -> str:
+        return f"arn:{self.partition}:s3:::{self.env[bucket]}"
 
     def arn(self, service: str, resource: str) -> str:
-        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+        """A regional resource of this account, in whichever region the stage runs."""
+        return f"arn:{self.partition}:{service}:*:*:{resource}"
 
     @property
     def table(self) -> str:
-        return self.arn("dynamodb", f"table/{self.outputs['TableName']}")
+        return self.arn("dynamodb", f"table/{self.env['TABLE_NAME']}")
 
     @property
     def mediator_queue(self) -> str:
-        return self.arn("sqs", self.outputs["MediatorQueue"])
+        return self.arn("sqs", self.env["MEDIATOR_QUEUE"])
 
     @property
     def dead_letter_queue(self) -> str:
-        return self.arn("sqs", self.outputs["MediatorDeadLetterQueue"])
+        return self.arn("sqs", f"{self.env['MEDIATOR_QUEUE']}-dlq")
 
-    def topic(self, output: str) -> str:
-        return self.arn("sns", self.outputs[output])
+    @property
+    def worker_failure_queue(self) -> str:
+        return self.arn("sqs", self.env["WORKER_FAILURE_QUEUE"])
 
+    def topic(self, variable: str) -> str:
+        return self.arn("sns", self.env[variable])
 
-def map_keys_parameter(stage: str) -> str:
-    """The SSM SecureString holding the map source's "client_id:client_secret"."""
-    return f"/weathergif/{stage}/map-keys"
-
-
-def api_token_parameter(stage: str) -> str:
-    """The SSM SecureString holding the REST API's token."""
-    return f"/weathergif/{stage}/api-token"
+    def parameter(self, variable: str) -> str:
+        return self.arn("ssm", f"parameter{self.env[variable]}")
 
 
 def policies(stage: Stage) -> dict[str, dict[str, Any]]:
     """{function name: IAM policy document}."""
     reply = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.mediator_queue)
-    on_failure = _allow(["sqs:SendMessage"], stage.outputs["WorkerFailureQueueArn"])
+    on_failure = _allow(["sqs:SendMessage"], stage.worker_failure_queue)
     table = _allow(TABLE_READ_WRITE, stage.table)
     statements: dict[str, list[dict[str, Any]]] = {
         "fetch_amp_image": [
-            _allow(["s3:PutObject"], stage.s3("FramesBucket")),
-            _allow(["ssm:GetParameter"], stage.arn("ssm", f"parameter{map_keys_parameter(stage.name)}")),
+            _allow(["s3:PutObject"], stage.s3("FRAMES_BUCKET")),
+            _allow(["ssm:GetParameter"], stage.parameter("MAP_KEYS_PARAMETER")),
             reply, on_failure,
         ],
         "create_thumbnail": [
-            _allow(["s3:GetObject"], stage.s3("FramesBucket")),
-            _allow(["s3:PutObject"], stage.s3("ThumbnailsBucket")),
+            _allow(["s3:GetObject"], stage.s3("FRAMES_BUCKET")),
+            _allow(["s3:PutObject"], stage.s3("THUMBNAILS_BUCKET")),
             reply, on_failure,
         ],
         "thumbnail_upload": [
-            _allow(["s3:GetObject"], stage.s3("UploadsBucket")),
-            _allow(["s3:PutObject"], stage.s3("ThumbnailsBucket", "uploads/")),
+            _allow(["s3:GetObject"], stage.s3("UPLOADS_BUCKET")),
+            _allow(["s3:PutObject"], stage.s3("THUMBNAILS_BUCKET", "uploads/")),
             reply, on_failure,
         ],
         "create_gif": [
-            _allow(["s3:GetObject"], stage.s3("FramesBucket")),
-            _allow(["s3:PutObject"], stage.s3("GifsBucket")),
+            _allow(["s3:GetObject"], stage.s3("FRAMES_BUCKET")),
+            _allow(["s3:PutObject"], stage.s3("GIFS_BUCKET")),
             reply, on_failure,
         ],
         "send_email": [
@@ -99,32 +117,30 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
         ],
         "mediate": [
             table,
-            _allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-                   stage.mediator_queue),
-            _allow(["sns:Publish"], [stage.topic(t) for t in ("FetchTopic", "ThumbnailTopic", "GifTopic", "EmailTopic")]),
-            _allow(["s3:GetObject"], [stage.s3("GifsBucket"), stage.s3("ThumbnailsBucket")]),  # presigned links
+            _allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueUrl"], stage.mediator_queue),
+            _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),
+            _allow(["s3:GetObject"], [stage.s3("GIFS_BUCKET"), stage.s3("THUMBNAILS_BUCKET")]),  # presigned links
         ],
-        "fetch_due_frames": [
-            table,
-            _allow(["sns:Publish"], [stage.topic(t) for t in ("FetchTopic", "ThumbnailTopic", "GifTopic", "EmailTopic")]),
-        ],
-        "rebuild_gifs": [table, _allow(["sns:Publish"], stage.topic("GifTopic"))],
+        "fetch_due_frames": [table, _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS])],
+        "rebuild_gifs": [table, _allow(["sns:Publish"], stage.topic("GIF_TOPIC"))],
         "api_handler": [
             _allow([*TABLE_READ_WRITE, "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"], stage.table),
             _allow(["s3:GetObject", "s3:DeleteObject"],
-                   [stage.s3("FramesBucket"), stage.s3("ThumbnailsBucket"), stage.s3("GifsBucket")]),
-            _allow(["s3:ListBucket"], [stage.bucket(b) for b in ("FramesBucket", "ThumbnailsBucket", "GifsBucket", "UploadsBucket")]),
+                   [stage.s3("FRAMES_BUCKET"), stage.s3("THUMBNAILS_BUCKET"), stage.s3("GIFS_BUCKET")]),
+            _allow(["s3:ListBucket"],
+                   [stage.bucket(b) for b in ("FRAMES_BUCKET", "THUMBNAILS_BUCKET", "GIFS_BUCKET", "UPLOADS_BUCKET")]),
             _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
             _allow(["sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage"], stage.dead_letter_queue),
-            _allow(["sns:Publish"], [stage.topic("FetchTopic"), stage.topic("GifTopic")]),
+            _allow(["sns:Publish"], [stage.topic("FETCH_TOPIC"), stage.topic("GIF_TOPIC")]),
         ],
-        "token": [_allow(["ssm:GetParameter"], stage.arn("ssm", f"parameter{api_token_parameter(stage.name)}"))],
+        "token": [_allow(["ssm:GetParameter"], stage.parameter("API_TOKEN_PARAMETER"))],
     }
     return {name: _document(stage, name, rules) for name, rules in statements.items()}
 
 
 def _document(stage: Stage, function: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
-    log_group = stage.arn("logs", f"log-group:/aws/lambda/weathergif-{stage.name}-{function}")
+    log_group = stage.arn("logs", f"log-group:/aws/lambda/{function_name(stage.name, function)}")
     return {
         "Version": "2012-10-17",
         "Statement": [

@@ -1,8 +1,11 @@
 """The recorded step: a stage's stack outputs into .chalice/config.json, and its policies.
 
 As Chalice's own samples do, the functions learn the resource names from environment
-variables recorded in the stage's configuration. Also written, per stage:
-`.chalice/policy-{stage}-{function}.json` (least privilege, see deploy/policies.py).
+variables recorded in the stage's configuration. The template's default names are
+recorded already (in the repository), so `chalice deploy` works on a fresh clone once
+the stack exists; a stack made with other names (a bucket prefix) is recorded over them.
+The policies, `.chalice/policy-{stage}-{function}.json`, are written from those names
+(see deploy/policies.py): recording a stack with other names rewrites them too.
 """
 
 from __future__ import annotations
@@ -11,84 +14,61 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local.provision import OUTPUT_ENVIRONMENT
-
-from .policies import WORKERS, Stage, api_token_parameter, map_keys_parameter, policies
+from .policies import FUNCTIONS, Stage, policies
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = ROOT / ".chalice"
-WORKER_RETRIES = 2
+TERRAFORM = Path(__file__).resolve().parent / "terraform"  # files to put beside chalice.tf.json
+
+# Stack output -> the environment variable the functions read it from.
+OUTPUT_ENVIRONMENT = {
+    "FramesBucket": "FRAMES_BUCKET",
+    "ThumbnailsBucket": "THUMBNAILS_BUCKET",
+    "GifsBucket": "GIFS_BUCKET",
+    "UploadsBucket": "UPLOADS_BUCKET",
+    "TableName": "TABLE_NAME",
+    "MediatorQueue": "MEDIATOR_QUEUE",
+    "WorkerFailureQueue": "WORKER_FAILURE_QUEUE",
+    "FetchTopic": "FETCH_TOPIC",
+    "ThumbnailTopic": "THUMBNAIL_TOPIC",
+    "GifTopic": "GIF_TOPIC",
+    "EmailTopic": "EMAIL_TOPIC",
+}
 
 
-def record(stage: Stage, chalice_dir: Path = CHALICE) -> list[Path]:
-    """Write the stage's configuration, policies and merge template; returns the files written."""
+def environment(outputs: dict[str, str]) -> dict[str, str]:
+    """The functions' environment variables for a stack's outputs."""
+    return {variable: outputs[output] for output, variable in OUTPUT_ENVIRONMENT.items() if output in outputs}
+
+
+def record(stage: str, outputs: dict[str, str], chalice_dir: Path = CHALICE, partition: str = "aws") -> list[Path]:
+    """Record a stack's outputs as the stage's environment, then its policies; the files written."""
     config_path = chalice_dir / "config.json"
     config = json.loads(config_path.read_text())
-    section = config["stages"].setdefault(stage.name, {})
-    section.setdefault("environment_variables", {}).update(
-        {
-            "STAGE": stage.name,
-            "MAP_KEYS_PARAMETER": map_keys_parameter(stage.name),
-            "API_TOKEN_PARAMETER": api_token_parameter(stage.name),
-            **{v: stage.outputs[o] for o, v in OUTPUT_ENVIRONMENT.items() if o in stage.outputs},
-        }
-    )
-    section.update({"autogen_policy": False, "xray": True})  # log groups and their retention: the template
-    functions = section.setdefault("lambda_functions", {})
-    written = [config_path]
-    for name, document in policies(stage).items():
-        policy = chalice_dir / f"policy-{stage.name}-{name}.json"
-        policy.write_text(json.dumps(document, indent=2) + "\n")
-        functions.setdefault(name, {})["iam_policy_file"] = policy.name
-        written.append(policy)
+    config["stages"][stage]["environment_variables"].update(environment(outputs))
     config_path.write_text(json.dumps(config, indent=2) + "\n")
+    return [config_path, *write_policies(chalice_dir, [stage], partition)]
+
+
+def write_policies(chalice_dir: Path = CHALICE, stages: list[str] | None = None, partition: str = "aws") -> list[Path]:
+    """Each stage's policy files, from its recorded names; the files written."""
+    config = json.loads((chalice_dir / "config.json").read_text())
+    written = []
+    for stage in stages or sorted(config["stages"]):
+        functions = config["stages"][stage]["lambda_functions"]
+        for name, document in policies(Stage.from_config(config, stage, partition)).items():
+            path = chalice_dir / functions[name]["iam_policy_file"]
+            path.write_text(json.dumps(document, indent=2) + "\n")
+            written.append(path)
     return written
 
 
-def terraform_extras(stage_name: str) -> dict[str, dict[str, Any]]:
-    """Files to put beside `chalice package --pkg-format terraform`'s chalice.tf.json, for what
-    Chalice cannot say: partial batch failures on the mediator's event source (an override
-    file, which Terraform merges into Chalice's resource), and retries then the failure queue
-    for the asynchronously invoked workers (SNS and S3 invoke them asynchronously)."""
-    failure_queue = (
-        "arn:${data.aws_partition.chalice.partition}:sqs:${data.aws_region.chalice.name}:"
-        f"${{data.aws_caller_identity.chalice.account_id}}:weathergif-{stage_name}-worker-failures"
-    )
-    return {
-        "weathergif_override.tf.json": {
-            "resource": {
-                "aws_lambda_event_source_mapping": {
-                    "mediate-sqs-event-source": {"function_response_types": ["ReportBatchItemFailures"]}
-                }
-            }
-        },
-        "weathergif.tf.json": {
-            "resource": {
-                "aws_lambda_function_event_invoke_config": {
-                    f"{name}-on-failure": {
-                        "function_name": f"${{aws_lambda_function.{name}.function_name}}",
-                        "maximum_retry_attempts": WORKER_RETRIES,
-                        "destination_config": {"on_failure": {"destination": failure_queue}},
-                    }
-                    for name in WORKERS
-                }
-            }
-        },
-    }
+def policy_files(config: dict[str, Any], stage: str) -> dict[str, str]:
+    """{function: its policy file name} as the stage's configuration names them."""
+    functions = config["stages"][stage]["lambda_functions"]
+    return {name: functions[name]["iam_policy_file"] for name in FUNCTIONS}
 
 
-def defaults(name: str = "dev", account: str = "123456789012", region: str = "us-east-1") -> Stage:
-    """A stage as the template names things by default (for checks without an account)."""
-    prefix = f"weathergif-{name}"
-    outputs = {
-        "FramesBucket": f"{prefix}-frames", "ThumbnailsBucket": f"{prefix}-thumbnails", "GifsBucket": f"{prefix}-gifs",
-        "UploadsBucket": f"{prefix}-uploads", "TableName": f"{prefix}-state", "MediatorQueue": f"{prefix}-mediator",
-        "MediatorDeadLetterQueue": f"{prefix}-mediator-dlq",
-        "MediatorQueueArn": f"arn:aws:sqs:{region}:{account}:{prefix}-mediator",
-        "WorkerFailureQueueArn": f"arn:aws:sqs:{region}:{account}:{prefix}-worker-failures",
-        "FetchTopic": f"{prefix}-please-fetch-amp-image", "ThumbnailTopic": f"{prefix}-please-create-thumbnail",
-        "GifTopic": f"{prefix}-please-create-gif", "EmailTopic": f"{prefix}-please-send-email",
-    }
-    return Stage(name, account, region, outputs)
-
-
+def terraform_extras() -> dict[str, dict[str, Any]]:
+    """The files in deploy/terraform/, by name: what Chalice's Terraform cannot say."""
+    return {path.name: json.loads(path.read_text()) for path in sorted(TERRAFORM.glob("*.tf.json"))}

@@ -47,6 +47,57 @@ def _atomic_dynamodb_writes() -> None:
     DynamoDBBackend._weathergif_atomic = True
 
 
+def _swagger_2_rest_apis() -> None:
+    """Let moto import the Swagger 2.0 REST APIs `chalice deploy` sends, as API Gateway does.
+
+    moto 5.2.5 refuses any document but OpenAPI 3 ("Only OpenAPI 3.x.x are currently
+    supported"), and then needs `info.description`, which API Gateway does not. What
+    moto reads of a document (paths, methods, responses, the API Gateway integration
+    extension) is written the same in both versions, so a Swagger 2.0 document is handed
+    to it under an OpenAPI 3 header.
+    """
+    import functools
+
+    from moto.apigateway.models import APIGatewayBackend
+
+    if getattr(APIGatewayBackend, "_weathergif_swagger2", False):
+        return
+
+    def as_openapi3(document: dict[str, Any]) -> dict[str, Any]:
+        if document.get("swagger") != "2.0":
+            return document
+        converted = {key: value for key, value in document.items() if key != "swagger"}
+        converted["openapi"] = "3.0.1"
+        converted["info"] = {"description": "", **document.get("info", {})}
+        return converted
+
+    original_import, original_put = APIGatewayBackend.import_rest_api, APIGatewayBackend.put_rest_api
+
+    @functools.wraps(original_import)
+    def import_rest_api(self, api_doc, *args, **kwargs):
+        return original_import(self, as_openapi3(api_doc), *args, **kwargs)
+
+    @functools.wraps(original_put)
+    def put_rest_api(self, function_id, api_doc, *args, **kwargs):
+        return original_put(self, function_id, as_openapi3(api_doc), *args, **kwargs)
+
+    APIGatewayBackend.import_rest_api = import_rest_api
+    APIGatewayBackend.put_rest_api = put_rest_api
+    APIGatewayBackend._weathergif_swagger2 = True
+
+
+def _layer_version_by_arn() -> None:
+    """moto 5.2.5 has no GetLayerVersionByArn, which `chalice deploy` calls to reuse its
+    dependencies' layer on every deploy after the first; it answers as GetLayerVersion."""
+    from moto.awslambda.responses import LambdaResponse
+
+    def get_layer_version_by_arn(self: Any) -> str:
+        name, version = self.querystring["Arn"][0].split(":")[6:8]
+        return json.dumps(self.backend.get_layer_version(name, version).get_layer_version())
+
+    LambdaResponse.get_layer_version_by_arn = get_layer_version_by_arn
+
+
 class Emulator:
     """moto's server in a thread of this process; `endpoint` is its URL."""
 
@@ -57,6 +108,8 @@ class Emulator:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         _atomic_dynamodb_writes()
+        _swagger_2_rest_apis()
+        _layer_version_by_arn()
 
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.endpoint = ""

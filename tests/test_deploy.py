@@ -1,11 +1,12 @@
-"""What can be checked of the AWS deployment without an account."""
+"""The AWS deployment: the template, the committed policies, and `make deploy` run to the
+end against the embedded emulation (then `make destroy`, which leaves nothing behind)."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,11 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.policies import FUNCTIONS, NEEDED_WILDCARDS, WORKERS, policies
-from deploy.record import defaults, record, terraform_extras
+from deploy.policies import FUNCTIONS, NEEDED_WILDCARDS, WORKERS, Stage, function_name, policies
+from deploy.record import OUTPUT_ENVIRONMENT, record, terraform_extras, write_policies
+from tests.bundle import fresh_clone
 from tests.conftest import ROOT
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+STAGES = sorted(CONFIG["stages"])
 
 
 class _Loader(yaml.SafeLoader):
@@ -36,6 +39,9 @@ def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
 
 _Loader.add_multi_constructor("!", _short_form)
 TEMPLATE = yaml.load((ROOT / "resources" / "template.yaml").read_text(), Loader=_Loader)
+
+
+# The template -------------------------------------------------------------------------
 
 
 def test_the_template_passes_cfn_lint():
@@ -60,22 +66,23 @@ def test_the_template_holds_what_the_app_needs():
     functions = {source.name for source in app.event_sources} | {"api_handler", "token"}
     assert set(FUNCTIONS) == functions
     log_groups = {r["Properties"]["LogGroupName"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"}
-    assert log_groups == {f"/aws/lambda/weathergif-${{Stage}}-{name}" for name in functions}  # Chalice's names
-    outputs = set(TEMPLATE["Outputs"])
-    from local.provision import OUTPUT_ENVIRONMENT
-
-    assert set(OUTPUT_ENVIRONMENT) <= outputs and "WorkerFailureQueueArn" in outputs
+    assert log_groups == {f"/aws/lambda/{function_name('${Stage}', name)}" for name in functions}  # Chalice's names
+    assert "/aws/lambda/weathergif-${Stage}" in log_groups  # the REST API's function is named after the app
+    assert set(OUTPUT_ENVIRONMENT) | {"MediatorQueueArn", "WorkerFailureQueueArn"} <= set(TEMPLATE["Outputs"])
 
 
 def test_the_mediator_queue_hides_a_message_six_times_the_mediators_timeout():
     visibility = TEMPLATE["Parameters"]["MediatorVisibilityTimeout"]["Default"]
-    for stage in ("dev", "prod"):
+    for stage in STAGES:
         section = CONFIG["stages"][stage]
         timeout = section["lambda_functions"]["mediate"].get("lambda_timeout", section.get("lambda_timeout"))
         assert visibility >= 6 * timeout, stage
 
 
-@pytest.mark.parametrize("stage", ["dev", "prod"])
+# The stages and their committed policies -----------------------------------------------
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_stages_are_configured_for_least_privilege_tracing_and_size(stage):
     section = CONFIG["stages"][stage]
     assert section["autogen_policy"] is False and section["xray"] is True
@@ -86,10 +93,46 @@ def test_stages_are_configured_for_least_privilege_tracing_and_size(stage):
         assert functions[thumbnailer]["lambda_memory_size"] >= 512 and functions[thumbnailer]["lambda_timeout"] >= 10
     assert functions["create_gif"]["lambda_memory_size"] >= 1024  # 48 frames peak near 170 MB: bench/gif_bench.py
     assert functions["create_gif"]["lambda_timeout"] >= 60
-    assert section["environment_variables"]["TABLE_NAME"] == f"weathergif-{stage}-state"
 
 
-STAGE = defaults("dev")
+def test_every_stage_names_resources_of_its_own():
+    """Two stages in one account never share a bucket, table, queue, topic, parameter or rule."""
+    seen: dict[str, str] = {}
+    for stage in STAGES:
+        environment = CONFIG["stages"][stage]["environment_variables"]
+        assert environment["STAGE"] == stage
+        for variable, value in environment.items():
+            if variable.endswith(("_BUCKET", "_QUEUE", "_TOPIC", "_PARAMETER", "TABLE_NAME")):
+                assert f"{stage}" in value and value not in seen, (stage, variable, value)
+                seen[value] = stage
+    override = terraform_extras()["weathergif_override.tf.json"]["resource"]["aws_cloudwatch_event_rule"]
+    assert all("${aws_lambda_function." in rule["name"] for rule in override.values())  # stage-named, as deployed
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_committed_policy_files_are_what_policies_py_generates(stage):
+    """`chalice deploy` on a fresh clone reads these; a change to deploy/policies.py must rewrite
+    them (`python -m deploy policies`)."""
+    functions = CONFIG["stages"][stage]["lambda_functions"]
+    for name, document in policies(Stage.from_config(CONFIG, stage)).items():
+        path = ROOT / ".chalice" / functions[name]["iam_policy_file"]
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=ROOT).returncode == 0
+        assert not ignored, f"{path.name} is ignored by git: a fresh clone would not have it"
+        assert json.loads(path.read_text()) == document, f"{path.name}: run `python -m deploy policies`"
+
+
+def test_nothing_committed_or_generated_carries_an_account_id(tmp_path):
+    files = [*(ROOT / ".chalice").glob("*.json"), *(ROOT / "deploy" / "terraform").glob("*.json"),
+             ROOT / "resources" / "template.yaml"]
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    files += write_policies(tmp_path, partition="aws")
+    for path in files:
+        assert not re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", path.read_text()), path
+
+
+# Policies: least privilege -----------------------------------------------------------
+
+STAGE = Stage.from_config(CONFIG, "dev")
 POLICIES = policies(STAGE)
 
 
@@ -103,7 +146,7 @@ def statements(function: str):
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_no_wildcard_a_function_does_not_need(function):
-    names = {value.split(":")[-1] for value in STAGE.outputs.values()}
+    names = set(STAGE.env.values()) | {f"{STAGE.env['MEDIATOR_QUEUE']}-dlq"}
     for action, resource in statements(function):
         assert "*" not in action, (function, action)
         if resource == "*":
@@ -112,15 +155,17 @@ def test_no_wildcard_a_function_does_not_need(function):
         if action == "ses:SendEmail":  # the sender is each animation's: any verified identity of the account
             assert function == "send_email" and resource.endswith(":identity/*")
             continue
+        if not resource.startswith("arn:aws:s3:::"):  # regional: any region and account, this name
+            assert resource.split(":")[3:5] == ["*", "*"], resource
         if action == "ssm:GetParameter":  # a secret of its own, and nothing else
             secret = {"fetch_amp_image": "map-keys", "token": "api-token"}[function]
             assert resource.endswith(f":parameter/weathergif/dev/{secret}")
             continue
         if action.startswith("logs:"):
-            assert resource.endswith(f"log-group:/aws/lambda/weathergif-dev-{function}:*"), resource
+            assert resource.endswith(f"log-group:/aws/lambda/{function_name('dev', function)}:*"), resource
             continue
         named = re.split(r"[:/]", resource.removesuffix("/*").removesuffix("/uploads"))[-1]
-        assert named in names, (function, action, resource)  # one of the stack's resources, by its name
+        assert named in names, (function, action, resource)  # one of the stage's resources, by its name
 
 
 @pytest.mark.parametrize("worker", WORKERS)
@@ -130,37 +175,48 @@ def test_workers_write_only_their_own_buckets_and_answer_only_the_mediator(worke
     writes = {r for a, r in statements(worker) if a == "s3:PutObject"}
     assert writes == ({f"arn:aws:s3:::weathergif-dev-{own}/*"} if own else set())
     sends = {r for a, r in statements(worker) if a == "sqs:SendMessage"}
-    assert sends == {STAGE.mediator_queue, STAGE.outputs["WorkerFailureQueueArn"]}
+    assert sends == {STAGE.mediator_queue, STAGE.worker_failure_queue}
     assert not any(a.startswith(("sns:", "dynamodb:Query", "s3:Delete")) for a, _ in statements(worker))
 
 
 def test_the_mediator_publishes_to_the_worker_topics_and_writes_no_objects():
     published = {r for a, r in statements("mediate") if a == "sns:Publish"}
-    assert published == {STAGE.topic(t) for t in ("FetchTopic", "ThumbnailTopic", "GifTopic", "EmailTopic")}
+    assert published == {STAGE.topic(t) for t in ("FETCH_TOPIC", "THUMBNAIL_TOPIC", "GIF_TOPIC", "EMAIL_TOPIC")}
     assert {r for a, r in statements("mediate") if a.startswith("dynamodb:")} == {STAGE.table}
     assert not any(a in ("s3:PutObject", "s3:DeleteObject") for a, _ in statements("mediate"))
     assert {a for a, _ in statements("token")} == {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter",
                                                     "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
-def test_recording_a_stack_writes_its_names_and_policies(tmp_path, emulator):
-    from local.provision import provision
+def test_recording_a_stack_with_a_bucket_prefix_rewrites_names_and_policies(tmp_path, emulator):
+    from deploy.stack import deploy_stack
 
     emulator.reset()
-    outputs = provision(stage="qa")
-    chalice = tmp_path / ".chalice"
-    chalice.mkdir()
-    shutil.copy(ROOT / ".chalice" / "config.json", chalice / "config.json")
-    record(STAGE._replace(name="qa", outputs=outputs), chalice)
-    config = json.loads((chalice / "config.json").read_text())["stages"]["qa"]
-    assert config["environment_variables"]["FRAMES_BUCKET"] == outputs["FramesBucket"] == "weathergif-qa-frames"
-    assert config["lambda_functions"]["mediate"]["iam_policy_file"] == "policy-qa-mediate.json"
-    assert json.loads((chalice / "policy-qa-mediate.json").read_text())["Statement"]
+    outputs = deploy_stack("weathergif-dev", {"Stage": "dev", "BucketPrefix": "acme-wx-dev"})
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    written = record("dev", outputs, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())["stages"]
+    assert config["dev"]["environment_variables"]["FRAMES_BUCKET"] == outputs["FramesBucket"] == "acme-wx-dev-frames"
+    assert config["prod"] == CONFIG["stages"]["prod"]  # another stage is left alone
+    policy = json.loads((tmp_path / "policy-dev-create_gif.json").read_text())
+    assert {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::acme-wx-dev-gifs/*"} in policy["Statement"]
+    assert len(written) == 1 + len(FUNCTIONS)
 
 
-def test_post_deploy_switches_on_batch_item_failures_and_worker_failure_destinations(emulator):
+# post-deploy ---------------------------------------------------------------------------
+
+
+def _function(lam, name: str, role: str) -> str:
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
+                               Code={"ZipFile": code.getvalue()})["FunctionArn"]
+
+
+def test_post_deploy_finds_the_mapping_by_its_queue_and_fails_loudly_without_one(emulator):
     from chalicelib.aws import client
-    from deploy.post_deploy import post_deploy
+    from deploy.post_deploy import NotDeployed, post_deploy
     from local.provision import provision
 
     emulator.reset()
@@ -168,61 +224,113 @@ def test_post_deploy_switches_on_batch_item_failures_and_worker_failure_destinat
     role = client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
     lam = client("lambda")
-    for name in (*WORKERS, "mediate"):
-        lam.create_function(FunctionName=f"weathergif-dev-{name}", Runtime="python3.11", Role=role,
-                            Handler="app.handler", Code={"ZipFile": code.getvalue()})
-    lam.create_event_source_mapping(EventSourceArn=outputs["MediatorQueueArn"], FunctionName="weathergif-dev-mediate",
+    arns = {name: _function(lam, function_name("dev", name), role) for name in (*WORKERS, "mediate")}
+    with pytest.raises(NotDeployed, match="no event source mapping"):
+        post_deploy("dev", outputs)
+    # As Chalice makes it: with the function's ARN (which moto's FunctionName filter then misses).
+    lam.create_event_source_mapping(EventSourceArn=outputs["MediatorQueueArn"], FunctionName=arns["mediate"],
                                     BatchSize=10)
     done = post_deploy("dev", outputs)
     assert len(done) == 1 + len(WORKERS)
-    [mapping] = lam.list_event_source_mappings(FunctionName="weathergif-dev-mediate")["EventSourceMappings"]
+    [mapping] = lam.list_event_source_mappings(EventSourceArn=outputs["MediatorQueueArn"])["EventSourceMappings"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    invoke = lam.get_function_event_invoke_config(FunctionName="weathergif-dev-create_gif")
+    invoke = lam.get_function_event_invoke_config(FunctionName=function_name("dev", "create_gif"))
     assert invoke["MaximumRetryAttempts"] == 2
     assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == outputs["WorkerFailureQueueArn"]
     assert post_deploy("dev", outputs) == done  # again: nothing changes
 
 
-def test_chalice_package_builds_the_lambda_bundle(tmp_path):
-    """chalice package --pkg-format terraform, as `python -m deploy package` runs it, on a copy."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("app.py", "requirements.txt", "chalicelib", ".chalice/config.json", "deploy", "local", "resources"):
-        source, target = ROOT / name, project / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-    record(defaults("dev"), project / ".chalice")
-    out = tmp_path / "terraform"
-    run = subprocess.run([sys.executable, "-m", "deploy", "package", "dev", "--out", str(out)], cwd=project,
-                         capture_output=True, text=True, timeout=600, env={**_env(), "AWS_DEFAULT_REGION": "us-east-1"})
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
-    print(run.stdout.strip().splitlines()[-1])  # the bundle's size
-    size = (out / "deployment.zip").stat().st_size
-    assert size < 50e6
-    with zipfile.ZipFile(out / "deployment.zip") as bundle:
-        files = set(bundle.namelist())
-    assert {"app.py", "chalicelib/web/index.html", "chalicelib/mediator/service.py"} <= files
-    assert any(f.startswith("PIL/") for f in files) and any(f.startswith("numpy/") for f in files)
-    assert not any(f.startswith(("local/", "tests/", "deploy/", "boto3/")) for f in files)
-    terraform = json.loads((out / "chalice.tf.json").read_text())["resource"]
-    assert set(terraform["aws_iam_role"]) == {f"{name}_role" for name in FUNCTIONS}
-    assert terraform["aws_lambda_function"]["create_gif"]["tracing_config"] == {"mode": "Active"}
-    override = json.loads((out / "weathergif_override.tf.json").read_text())["resource"]
-    for kind, resources in override.items():
-        assert set(resources) <= set(terraform[kind])  # an override names resources Chalice made
-    extras = json.loads((out / "weathergif.tf.json").read_text())["resource"]["aws_lambda_function_event_invoke_config"]
-    assert {config["function_name"].split(".")[1] for config in extras.values()} == set(WORKERS)
-    assert terraform_extras("dev") == {name: json.loads((out / name).read_text()) for name in terraform_extras("dev")}
+# make deploy, chalice deploy and make destroy, against the emulation ---------------------------
 
 
-def _env() -> dict[str, str]:
-    import os
+class Clone:
+    """A fresh clone of the project, and commands run in it against the embedded AWS."""
 
-    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
+    def __init__(self, path: Path, environment: dict[str, str]):
+        self.path = path
+        self.environment = environment
+
+    def run(self, *command: str, timeout: float = 900) -> str:
+        done = subprocess.run(list(command), cwd=self.path, env=self.environment, capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+        return done.stdout
+
+
+@pytest.fixture
+def clone(tmp_path, emulator) -> Clone:
+    emulator.reset()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAP_", "FETCH_", "STAGE"))}
+    environment.update(emulator.environment())
+    environment.pop("AWS_SESSION_TOKEN")  # as a developer's long-lived keys
+    return Clone(fresh_clone(tmp_path / "weathergif"), environment)
+
+
+@pytest.mark.xdist_group("bundle")
+def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
+    """Every step of `make deploy` on the emulation; a second stage with Chalice's own command beside
+    it; then `make destroy` of both, which leaves nothing behind."""
+    from chalicelib.aws import client
+
+    python, chalice = sys.executable, str(Path(sys.executable).with_name("chalice"))
+    out = clone.run(python, "-m", "deploy", "deploy", "dev")
+    assert "5. the public URL" in out and "done: https://" in out
+    clone.run(python, "-m", "deploy", "resources", "prod")  # `make resources STAGE=prod`
+    clone.run(chalice, "deploy", "--stage", "prod")  # as Chalice documents it, nothing else
+
+    lam, config = client("lambda"), json.loads((clone.path / ".chalice" / "config.json").read_text())
+    deployed = {f["FunctionName"]: f for f in lam.list_functions()["Functions"]}
+    for stage in ("dev", "prod"):
+        names = {function_name(stage, f) for f in FUNCTIONS}
+        assert names <= set(deployed)
+        stage_config = CONFIG["stages"][stage]
+        for name in FUNCTIONS:
+            function = lam.get_function(FunctionName=function_name(stage, name))["Configuration"]
+            expected_env = {**CONFIG["environment_variables"], **stage_config["environment_variables"]}
+            assert expected_env.items() <= function["Environment"]["Variables"].items()
+            assert [layer["Arn"].split(":")[6] for layer in function["Layers"]] == [f"weathergif-{stage}-managed-layer"]
+            role = function["Role"].split("/")[-1]
+            [policy_name] = client("iam").list_role_policies(RoleName=role)["PolicyNames"]
+            document = client("iam").get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+            committed = json.loads((ROOT / ".chalice" / stage_config["lambda_functions"][name]["iam_policy_file"]).read_text())
+            assert document == committed, (stage, name)
+    rules = {r["Name"]: r["ScheduleExpression"] for r in client("events").list_rules()["Rules"]}
+    assert rules == {f"weathergif-{s}-{n}-event": e for s in ("dev", "prod")
+                     for n, e in (("fetch_due_frames", "rate(5 minutes)"), ("rebuild_gifs", "rate(1 hour)"))}
+    groups = {g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]}
+    assert {f"/aws/lambda/{name}" for name in deployed} <= groups  # every function's log group, from the template
+    mappings = {m["FunctionArn"].split(":")[6]: m for m in lam.list_event_source_mappings()["EventSourceMappings"]}
+    assert mappings["weathergif-dev-mediate"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "weathergif-prod-mediate" in mappings  # plain chalice deploy: the handler copes without it
+    invoke = lam.get_function_event_invoke_config(FunctionName="weathergif-dev-create_gif")
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"].endswith(":weathergif-dev-worker-failures")
+    subscribed = {s["TopicArn"].split(":")[-1]: s["Endpoint"].split(":")[-1]
+                  for s in client("sns").list_subscriptions()["Subscriptions"]}
+    assert subscribed["weathergif-prod-please-create-gif"] == "weathergif-prod-create_gif"
+    notification = client("s3").get_bucket_notification_configuration(Bucket="weathergif-dev-uploads")
+    [upload] = notification["LambdaFunctionConfigurations"]
+    assert upload["LambdaFunctionArn"].endswith(":weathergif-dev-thumbnail_upload")
+    url = config["stages"]["dev"]["environment_variables"]["PUBLIC_URL"]
+    assert re.fullmatch(r"https://\w+\.execute-api\.us-east-1\.amazonaws\.com/api/", url)
+    assert deployed["weathergif-dev-mediate"]["Environment"]["Variables"]["PUBLIC_URL"] == url  # deployed again
+
+    for stage in ("dev", "prod"):
+        clone.run(python, "-m", "deploy", "destroy", stage, "--yes")
+    left = {
+        "functions": lam.list_functions()["Functions"],
+        "layers": lam.list_layers()["Layers"],
+        "mappings": lam.list_event_source_mappings()["EventSourceMappings"],
+        "roles": [r for r in client("iam").list_roles()["Roles"] if r["RoleName"].startswith("weathergif")],
+        "rules": client("events").list_rules()["Rules"],
+        "apis": client("apigateway").get_rest_apis()["items"],
+        "buckets": client("s3").list_buckets()["Buckets"],
+        "queues": client("sqs").list_queues().get("QueueUrls", []),
+        "topics": client("sns").list_topics()["Topics"],
+        "subscriptions": client("sns").list_subscriptions()["Subscriptions"],
+        "tables": client("dynamodb").list_tables()["TableNames"],
+        "log groups": client("logs").describe_log_groups()["logGroups"],
+        "stacks": [s for s in client("cloudformation").list_stacks()["StackSummaries"]
+                   if s["StackStatus"] != "DELETE_COMPLETE"],
+    }
+    assert {kind: found for kind, found in left.items() if found} == {}

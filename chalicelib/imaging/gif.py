@@ -5,8 +5,8 @@ a legend), so the palette is fitted to the exact colour histogram of all frames:
 weighted k-means started from Pillow's octree palette, then every colour mapped to
 its nearest palette entry through a lookup table. One palette for all frames means
 no flicker between frames and small deltas; no dithering means flat areas stay flat,
-which keeps both the error and the LZW output small. Index 255 is left free so that
-Pillow can mark unchanged pixels transparent in each frame after the first.
+which keeps both the error and the LZW output small. Index 255 is left free to mark
+the pixels each frame after the first leaves unchanged: transparent, over the frame before.
 
 Frames with too many colours for an exact histogram (photographs) fall back to the
 octree palette with Pillow's own mapping.
@@ -50,11 +50,17 @@ def encode_gif(
     rgb = conform(frames)
     frames.clear()
     palette = fit_palette(rgb)
-    indexed = []
+    indexed, previous = [], None
     for index in range(len(rgb)):
-        indexed.append(apply_palette(rgb[index], palette))
+        frame = apply_palette(rgb[index], palette)
         rgb[index] = None  # type: ignore[call-overload]
-    del palette, rgb
+        indices = np.asarray(frame)
+        if previous is not None:  # a delta frame: what did not change shows the frame before
+            frame = Image.fromarray(np.where(indices == previous, np.uint8(TRANSPARENT), indices), "P")
+            frame.putpalette(palette.colours.tobytes())
+        indexed.append(frame)
+        previous = indices
+    del palette, rgb, previous
     durations = [delay] * len(indexed)
     if last_delay is not None:
         durations[-1] = last_delay
@@ -66,9 +72,9 @@ def encode_gif(
         append_images=indexed[1:],
         duration=durations,
         loop=loop,
-        optimize=True,  # unchanged pixels of delta frames become transparent...
-        transparency=TRANSPARENT,  # ...in this reserved index
-        disposal=1,
+        optimize=False,  # the transparent deltas are made above: Pillow's own way is a Python loop per pixel
+        transparency=TRANSPARENT,  # the reserved index
+        disposal=1,  # each frame is drawn over the one before; Pillow crops it to what changed
     )
     return share_global_table(buffer.getvalue())
 
