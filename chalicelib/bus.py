@@ -40,3 +40,15 @@ def topic_arn(name: str) -> str:
     sns = client("sns")
     partition = sns.meta.partition
     return f"arn:{partition}:sns:{sns.meta.region_name}:{account_id()}:{name}"
+
+
+def delete_from_queue(queue_arn: str, receipt_handles: list[str]) -> None:
+    """Delete received messages (an SQS event's records) from the queue `queue_arn` names.
+
+    A message whose receipt handle has expired stays and comes back: handlers are idempotent."""
+    *_, account, name = queue_arn.split(":")
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    for start in range(0, len(receipt_handles), 10):
+        entries = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(receipt_handles[start:start + 10])]
+        sqs.delete_message_batch(QueueUrl=url, Entries=entries)

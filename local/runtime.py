@@ -9,7 +9,8 @@ events to the same handlers, in the shapes Lambda uses, through the emulated ser
 - Schedules: on a timer, with a speed-up factor; the event's time is the simulated time.
 
 Lambda-like semantics: a handler that raises leaves its messages to come back after
-the visibility timeout; `batchItemFailures` is honoured; after the queue's receive
+the visibility timeout; `batchItemFailures` is honoured (or, as a mapping without
+ReportBatchItemFailures does, ignored: the whole batch is deleted); after the queue's receive
 limit a message goes to the dead-letter queue; handlers run concurrently.
 """
 
@@ -85,6 +86,7 @@ class Runtime:
         visibility_timeout: int = 30,
         max_receives: int = 3,
         prefix: str = "local",
+        report_batch_item_failures: bool = True,
     ):
         self.app = app
         self.workers = workers
@@ -92,6 +94,9 @@ class Runtime:
         self.visibility_timeout = visibility_timeout
         self.max_receives = max_receives
         self.prefix = prefix
+        # As the SQS event source mapping's FunctionResponseTypes: without ReportBatchItemFailures,
+        # Lambda deletes the whole batch when the handler returns, whatever it returns.
+        self.report_batch_item_failures = report_batch_item_failures
         self.sources: list[Source] = []
         self.stats = Stats()
         self.dead_letter_url = ""
@@ -146,9 +151,12 @@ class Runtime:
         from chalicelib.aws import client
 
         sqs = client("sqs")
-        url = sqs.create_queue(
-            QueueName=name, Attributes={"VisibilityTimeout": str(self.visibility_timeout), **attributes}
-        )["QueueUrl"]
+        wanted = {"VisibilityTimeout": str(self.visibility_timeout), **attributes}
+        try:
+            url = sqs.create_queue(QueueName=name, Attributes=wanted)["QueueUrl"]
+        except sqs.exceptions.QueueNameExists:  # made by an earlier runtime with other settings
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=wanted)
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return url, arn
 
@@ -314,6 +322,8 @@ class Runtime:
             result = self._invoke(source, {"Records": [_sqs_record(m, source.queue_arn) for m in messages]}, len(messages))
             if result is _FAILED:
                 done = []
+            elif not self.report_batch_item_failures:
+                done = messages
             else:
                 failures = result.get("batchItemFailures", []) if isinstance(result, dict) else []
                 failed = {failure["itemIdentifier"] for failure in failures}

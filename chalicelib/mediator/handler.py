@@ -1,25 +1,50 @@
-"""The mediator's SQS batch: each record on its own, failures reported per record.
+"""The mediator's SQS batch: each record on its own, and no record lost however it is deployed.
 
-Powertools' BatchProcessor returns {"batchItemFailures": [...]} naming only the
-records that raised, so one bad record does not redo nine good ones; those come back
-after the visibility timeout, and after the queue's receive limit go to its
-dead-letter queue. Invalid messages never raise: they are recorded and dropped.
+Powertools' BatchProcessor handles each record and collects the ones that raised.
+What Lambda does with the handler's answer depends on the event source mapping:
+
+- with `ReportBatchItemFailures` (post-deploy switches it on), only the records named
+  in {"batchItemFailures": [...]} come back;
+- without it (a plain `chalice deploy`), Lambda deletes the whole batch when the
+  handler returns, whatever it returns, and keeps the whole batch when it raises.
+
+So when some records fail, the ones that succeeded are deleted from the queue here,
+and then the handler raises: in both setups the failed records come back after the
+visibility timeout (and after the queue's receive limit go to its dead-letter queue),
+and the good ones are applied once. Invalid messages never raise: they are recorded
+and dropped.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from ..bus import delete_from_queue
 from ..log import logger
 from . import service, store
 
 
+class BatchIncomplete(Exception):
+    """Some records of the batch failed: they stay on the queue to be tried again."""
+
+
 def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    records = event.get("Records", [])
     processor = BatchProcessor(event_type=EventType.SQS)  # one per batch: it keeps the batch's results
-    return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
+    with processor(records=records, handler=_record, lambda_context=context):
+        processor.process()
+    response = processor.response()
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    if failed:
+        done = [record for record in records if record["messageId"] not in failed]
+        for queue_arn in {record["eventSourceARN"] for record in done}:
+            delete_from_queue(queue_arn, [r["receiptHandle"] for r in done if r["eventSourceARN"] == queue_arn])
+        raise BatchIncomplete(f"{len(failed)} of {len(records)} records failed and stay on the queue; "
+                              f"the {len(done)} done were deleted from it")
+    return response
 
 
 def _record(record: SQSRecord) -> None:

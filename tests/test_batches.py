@@ -1,0 +1,83 @@
+"""The mediator loses no record of a batch, whether or not its SQS event source mapping
+has ReportBatchItemFailures (post-deploy switches it on; a plain `chalice deploy` does not).
+
+Lambda's rules, as the local runtime follows them: with ReportBatchItemFailures only the
+records the handler names come back; without it, Lambda deletes the whole batch when the
+handler returns, whatever it returns; a handler that raises leaves the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.aws import client
+from chalicelib.mediator import handler, service, store
+from chalicelib.mediator.animation import Animation
+from chalicelib.settings import names
+
+T0 = 1_700_000_400
+
+
+@pytest.fixture(params=[True, False], ids=["with-ReportBatchItemFailures", "without-it"])
+def runtime(request, emulator):
+    from local.provision import provision
+    from local.runtime import Runtime
+
+    from app import app
+
+    emulator.reset()
+    provision(visibility_timeout=1, max_receives=3)
+    rt = Runtime(app, workers=2, visibility_timeout=1, max_receives=3, report_batch_item_failures=request.param)
+    yield rt.setup()
+    rt.stop()
+
+
+def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime, monkeypatch):
+    store.put_animation(Animation(image_id="temps", layers=["radar"], width=32, height=24, center="tulsa,ok", zoom=4,
+                                  frames=3))
+    handle = service.handle
+
+    def flaky(message, now):
+        if message.extras.get("poison"):
+            raise ConnectionError("the table timed out")
+        handle(message, now)
+
+    monkeypatch.setattr(service, "handle", flaky)
+    sqs = client("sqs")
+    queue = sqs.get_queue_url(QueueName=names().mediator_queue)["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=queue, Entries=[
+        {"Id": str(i), "MessageBody": json.dumps({
+            "type": "did-fetch-amp-image", "imageId": "temps", "validTime": T0 + 600 * i, "poison": i == 0,
+            "location": {"Bucket": names().frames_bucket, "Key": f"temps/32x24/{T0 + 600 * i}.png"},
+            "correlationId": f"run-{i}"})}
+        for i in range(3)
+    ])
+    batch = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert len(batch) == 3
+
+    runtime._deliver(runtime.source("mediate"), batch)  # one invocation, as Lambda makes it
+
+    assert runtime.stats.count("mediate", "error") == 1  # the handler raised: some records failed
+    assert [f.valid_time for f in store.newest_frames("temps", 10)] == [T0 + 1200, T0 + 600]
+    runtime.drain(timeout=30)  # the failed record comes back until the receive limit
+    assert store.get_animation("temps", consistent=True).frame_count == 2
+    for good in ("run-1", "run-2"):  # applied once: one arrival each in the event log
+        assert [e["direction"] for e in store.timeline(good)] == ["in"]
+    dead_letters = client("sqs").get_queue_url(QueueName=f"{names().mediator_queue}-dlq")["QueueUrl"]
+    [dead] = sqs.receive_message(QueueUrl=dead_letters, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(dead["Body"])["poison"] is True  # not lost: in the dead-letter queue
+
+
+def test_a_batch_that_passes_returns_no_failures_and_deletes_nothing_itself(runtime, monkeypatch):
+    deleted = []
+    monkeypatch.setattr(handler, "delete_from_queue", lambda arn, handles: deleted.append(handles))
+    monkeypatch.setattr(service, "handle", lambda message, now: None)
+    record = {"messageId": "m1", "receiptHandle": "r1", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+              "body": json.dumps({"type": "did-create-thumbnail", "imageId": "temps", "validTime": 1,
+                                  "location": {"Bucket": "b-b", "Key": "k"}}),
+              "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+              "awsRegion": "us-east-1"}
+    assert handler.handle_batch({"Records": [record]}) == {"batchItemFailures": []}
+    assert deleted == []
