@@ -134,6 +134,22 @@ def gifs(image_id):
     return entry.api("gifs", app.current_request, image_id)
 
 
+@app.route("/animations/{image_id}/gifs/{valid_time}/image", methods=["GET"])
+def gif_image(image_id, valid_time):
+    """The links in emails and answers: a redirect to a freshly presigned URL of the image."""
+    return entry.api("gif_image", image_id, valid_time)
+
+
+@app.route("/animations/{image_id}/frames/{valid_time}/image", methods=["GET"])
+def frame_image(image_id, valid_time):
+    return entry.api("frame_image", image_id, valid_time)
+
+
+@app.route("/animations/{image_id}/frames/{valid_time}/thumbnails/{label}", methods=["GET"])
+def thumbnail_image(image_id, valid_time, label):
+    return entry.api("thumbnail_image", image_id, valid_time, label)
+
+
 @app.route("/animations/{image_id}/failures", methods=["GET"])
 def animation_failures(image_id):
     return entry.api("failures", app.current_request, image_id)

@@ -108,6 +108,21 @@ def secret(parameter: str) -> str:
     return client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
 
 
+def public_url() -> str | None:
+    """PUBLIC_URL: the REST API's address as people reach it (for example
+    https://abc123.execute-api.us-east-1.amazonaws.com/api/), always ending in "/";
+    None when unset. Links in emails are routes under it that redirect to the image."""
+    from urllib.parse import urlsplit
+
+    raw = os.environ.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"PUBLIC_URL must be an http(s) address with no query or fragment, not {raw!r}")
+    return raw if raw.endswith("/") else raw + "/"
+
+
 def max_image_pixels() -> int:
     """Decoded pixels above which an input is refused as a decompression bomb."""
     return int(_env("MAX_IMAGE_PIXELS", str(50_000_000)))

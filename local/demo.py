@@ -10,6 +10,7 @@ demo-output/. Exits non-zero with the reason if anything failed.
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import statistics
@@ -33,6 +34,8 @@ SPEED = 1200  # simulated seconds per real second: the 5-minute schedule fires e
 UPLOAD_KEY = "canyon-400x400.jpg"
 RECIPIENT = "forecast-desk@example.com"
 TIMEOUT = 55
+PUBLIC_URL = "http://127.0.0.1:8000/"  # where `make serve` answers the email's links
+ROUTE_LINK = re.compile(r"/animations/([^/]+)/(gifs|frames)/([0-9]+)/(?:image|thumbnails/([^/]+))$")
 
 
 class Demo:
@@ -54,6 +57,19 @@ class Demo:
             self.last_line = text
 
     def run(self) -> int:
+        # No REST server runs in the demo: the email links to routes at a fixed local address,
+        # and write() resolves them to the files it saves (as `make serve` would redirect them).
+        saved = os.environ.get("PUBLIC_URL")
+        os.environ["PUBLIC_URL"] = PUBLIC_URL
+        try:
+            return self._run()
+        finally:
+            if saved is None:
+                os.environ.pop("PUBLIC_URL", None)
+            else:
+                os.environ["PUBLIC_URL"] = saved
+
+    def _run(self) -> int:
         now = time.time()
         # The last two hours, replayed fast: the schedule's first tick asks for the frame
         # 11 intervals before the newest one, its last tick (now) for the newest.
@@ -220,12 +236,27 @@ def _exists(bucket: str, key: str) -> bool:
 
 
 def _local_links(html: str, saved: dict[tuple[str, str], str], save: Any) -> str:
-    """The email's presigned links (which stop working with the demo) as local files."""
+    """The email's links as the files saved beside it.
+
+    A link is a route of the REST API (which does not run in the demo): its image is found
+    through the mediator's records, as the route finds it. A presigned URL (PUBLIC_URL
+    unset) names its bucket and key in its path.
+    """
+    from chalicelib.mediator import store
 
     def local(match: re.Match[str]) -> str:
         url = match.group(0).replace("&amp;", "&")
-        parts = urlsplit(url)
-        bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
+        path = unquote(urlsplit(url).path)
+        route = ROUTE_LINK.search(path)
+        if route:
+            image_id, kind, valid_time, label = route.groups()
+            item = store.record(image_id, "GIF" if kind == "gifs" else "FRAME", int(valid_time)) or {}
+            location = item.get("thumbnails", {}).get(label) if label else item.get("location")
+            if location is None:
+                raise RuntimeError(f"the email links to {url}, and no record holds that image")
+            bucket, key = location["Bucket"], location["Key"]
+        else:
+            bucket, _, key = path.lstrip("/").partition("/")
         if (bucket, key) not in saved:
             save(bucket, key, f"thumbnails/{Path(key).name}")
         return saved[(bucket, key)]
@@ -251,7 +282,5 @@ def main(out: str = "demo-output") -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    import os
-
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     return Demo(Path(out)).run()

@@ -26,6 +26,7 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
         import secrets
 
         os.environ["API_TOKEN"] = secrets.token_urlsafe(16)
+    os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}/")  # the links in emails: this server's routes
     local = Local(endpoint, speed=speed).start()
     api = None
     try:

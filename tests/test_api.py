@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 
 from chalicelib.mediator import store
-from chalicelib.mediator.decide import Decision, RecordFailure, RecordFrame, RecordThumbnail
+from chalicelib.mediator.decide import ClaimGif, Decision, FinishGif, RecordFailure, RecordFrame, RecordThumbnail
 from chalicelib.messages import Location
 
 TOKEN = "s3cret-token"
@@ -19,6 +20,7 @@ CONFIG = {"layers": ["flat-dk", "radar"], "width": 320, "height": 240, "center":
 @pytest.fixture
 def api(chalice_client, monkeypatch):
     monkeypatch.setenv("API_TOKEN", TOKEN)
+    monkeypatch.delenv("PUBLIC_URL", raising=False)  # links start at the address asked
 
     def call(method: str, path: str, body=None, headers=None):
         response = chalice_client.http.request(
@@ -179,8 +181,8 @@ class TestResults:
 
         [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
         assert frame["validTime"] == 600 and frame["time"] == "1970-01-01T00:10:00Z" and frame["runId"] == "run-1"
-        assert "X-Amz-Signature=" in frame["thumbnails"]["80x60-cover"]
-        assert "/weathergif-dev-thumbnails/temps/80x60-cover/600.jpg?" in frame["thumbnails"]["80x60-cover"]
+        assert frame["thumbnails"] == {"80x60-cover": "http://localhost/animations/temps/frames/600/thumbnails/80x60-cover"}
+        assert frame["url"] == "http://localhost/animations/temps/frames/600/image"  # routes that redirect
         assert api("GET", "/animations/temps/gifs")[1]["gifs"] == []
         [failure] = api("GET", "/animations/temps/failures")[1]["failures"]
         assert (failure["action"], failure["error"], failure["runId"]) == ("fetch-amp-image", "answered 404", "run-2")
@@ -189,14 +191,171 @@ class TestResults:
         assert run["events"][0]["sinceStartMs"] == 0 and run["events"][1]["sincePreviousMs"] >= 0
         assert api("GET", "/runs/nothing-here")[0] == 404
 
-    def test_presigned_links_work_against_the_emulation(self, api, aws):
+    def test_links_redirect_to_the_image_in_the_emulation(self, api, aws, chalice_client):
         import urllib.request
 
         create(api)
         aws.put(aws.names.frames_bucket, "temps/600.png", b"frame bytes")
         store.apply(Decision("f", (RecordFrame("temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), None, 600),)))
         [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
-        assert urllib.request.urlopen(frame["url"], timeout=10).read() == b"frame bytes"
+        response = chalice_client.http.get(urlsplit(frame["url"]).path)
+        assert response.status_code == 302
+        assert urllib.request.urlopen(response.headers["Location"], timeout=10).read() == b"frame bytes"
+
+
+def put_images(api, aws) -> dict[str, bytes]:
+    """An animation 'temps' with a frame at 600, its 80x60-cover thumbnail and a finished GIF to 600."""
+    create(api)
+    n = aws.names
+    frame = aws.put(n.frames_bucket, "temps/320x240/600.png", b"frame bytes")
+    thumb = aws.put(n.thumbnails_bucket, "temps/80x60-cover/600.jpg", b"thumbnail bytes")
+    gif = aws.put(n.gifs_bucket, "temps/600.gif", b"GIF89a and more")
+    store.apply(Decision("f", (RecordFrame("temps", 600, Location(**frame), "run-1", 600),)))
+    store.apply(Decision("t", (RecordThumbnail("temps", 600, "80x60-cover", Location(**thumb)),)))
+    store.apply(Decision("g", (ClaimGif("temps", 600, (600,), 0, 1, "manual", None),)))
+    store.apply(Decision("d", (FinishGif("temps", 600, Location(**gif), None),)))
+    return {"frame": b"frame bytes", "thumbnail": b"thumbnail bytes", "gif": b"GIF89a and more"}
+
+
+SIGNED = ("X-Amz-Security-Token", "X-Amz-Credential", "X-Amz-Signature")
+
+
+class TestImageLinks:
+    def test_links_carry_no_credentials_and_redirect_to_the_exact_bytes(self, api, aws, chalice_client):
+        import os
+        import urllib.request
+
+        assert os.environ["AWS_SESSION_TOKEN"]  # session credentials, as on Lambda: they sign every presigned URL
+        data = put_images(api, aws)
+        [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
+        [gif] = api("GET", "/animations/temps/gifs")[1]["gifs"]
+        links = {"frame": frame["url"], "thumbnail": frame["thumbnails"]["80x60-cover"], "gif": gif["url"]}
+        assert links["gif"] == "http://localhost/animations/temps/gifs/600/image"
+        for name, link in links.items():
+            assert not any(word in link for word in SIGNED), link
+            response = chalice_client.http.get(urlsplit(link).path)
+            assert response.status_code == 302, (name, response.body)
+            assert response.headers["Cache-Control"] == "private, max-age=840"
+            location = response.headers["Location"]
+            assert "X-Amz-Expires=900" in location and "X-Amz-Security-Token=" in location  # signed now, briefly
+            assert urllib.request.urlopen(location, timeout=10).read() == data[name], name
+
+    def test_missing_images_are_404(self, api, aws):
+        put_images(api, aws)
+        store.apply(Decision("g2", (ClaimGif("temps", 1200, (600, 1200), 1, 2, "count", None),)))  # claimed, not made
+        for path, field in [
+            ("/animations/temps/gifs/1800/image", "validTime"),
+            ("/animations/temps/gifs/1200/image", "validTime"),  # not done yet
+            ("/animations/temps/frames/1200/image", "validTime"),
+            ("/animations/temps/frames/1200/thumbnails/80x60-cover", "validTime"),
+            ("/animations/temps/frames/600/thumbnails/32x32-cover", "label"),
+            ("/animations/other/gifs/600/image", "validTime"),
+        ]:
+            status, body = api("GET", path, headers={})
+            assert (status, body["field"]) == (404, field), (path, body)
+
+    @pytest.mark.parametrize("path, field", [
+        ("/animations/temps/gifs/abc/image", "validTime"),
+        ("/animations/temps/gifs/0600/image", "validTime"),
+        ("/animations/temps/gifs/1234567890123/image", "validTime"),
+        ("/animations/temps/gifs/-600/image", "validTime"),
+        ("/animations/temps/frames/6e2/image", "validTime"),
+        ("/animations/temps/frames/600/thumbnails/80x60-crop", "label"),
+        ("/animations/temps/frames/600/thumbnails/..", "label"),
+        ("/animations/temps/frames/600/thumbnails/80x60-cover.jpg", "label"),
+        ("/animations/temps/frames/600/thumbnails/0x60", "label"),
+        ("/animations/-temps/frames/600/image", "imageId"),
+    ])
+    def test_malformed_parameters_are_400(self, api, aws, path, field):
+        put_images(api, aws)
+        status, body = api("GET", path, headers={})
+        assert (status, body["field"]) == (400, field), body
+
+    def test_links_survive_deleting_the_animation_with_its_images_kept(self, api, aws, chalice_client):
+        put_images(api, aws)
+        assert api("DELETE", "/animations/temps")[0] == 200
+        assert chalice_client.http.get("/animations/temps/gifs/600/image").status_code == 302
+        assert api("DELETE", "/animations/temps", headers=AUTH)[0] == 404
+        store.delete_records("temps")
+        assert chalice_client.http.get("/animations/temps/gifs/600/image").status_code == 404
+
+    def test_public_url_is_the_base_of_every_link(self, api, aws, monkeypatch):
+        put_images(api, aws)
+        monkeypatch.setenv("PUBLIC_URL", "https://wx.example.com/weather")
+        [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
+        [gif] = api("GET", "/animations/temps/gifs")[1]["gifs"]
+        assert frame["url"] == "https://wx.example.com/weather/animations/temps/frames/600/image"
+        assert frame["thumbnails"]["80x60-cover"] == "https://wx.example.com/weather/animations/temps/frames/600/thumbnails/80x60-cover"
+        assert gif["url"] == "https://wx.example.com/weather/animations/temps/gifs/600/image"
+
+
+def request_of(context_path: str, resource: str, params: dict, headers: dict, **context):
+    from chalice.app import Request
+
+    return Request({
+        "multiValueQueryStringParameters": None, "headers": headers, "pathParameters": params, "body": None,
+        "stageVariables": None,
+        "requestContext": {"httpMethod": "GET", "resourcePath": resource, "path": context_path, **context},
+    })
+
+
+class TestBaseUrl:
+    """Where links start when PUBLIC_URL is unset: the address the request came to."""
+
+    @pytest.fixture(autouse=True)
+    def _no_public_url(self, monkeypatch):
+        monkeypatch.delenv("PUBLIC_URL", raising=False)
+
+    def test_api_gateway_puts_the_stage_before_the_route(self):
+        from chalicelib.api.routes import base_url
+
+        request = request_of(
+            "/api/animations/temps/frames", "/animations/{image_id}/frames", {"image_id": "temps"},
+            {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https"},
+            stage="api", domainName="abc123.execute-api.us-east-1.amazonaws.com", apiId="abc123",
+        )
+        assert base_url(request) == "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
+
+    def test_a_custom_domain_puts_its_base_path_or_nothing(self):
+        from chalicelib.api.routes import base_url
+
+        headers = {"Host": "wx.example.com", "X-Forwarded-Proto": "https"}
+        mapped = request_of("/weather/animations/t/gifs", "/animations/{image_id}/gifs", {"image_id": "t"}, headers, stage="api")
+        assert base_url(mapped) == "https://wx.example.com/weather/"
+        root = request_of("/animations/t/gifs", "/animations/{image_id}/gifs", {"image_id": "t"}, headers, stage="api")
+        assert base_url(root) == "https://wx.example.com/"
+
+    def test_chalice_local_has_no_stage(self):
+        from chalicelib.api.routes import base_url
+
+        # what chalice.local's LambdaEventConverter makes of GET /animations/temps/frames?limit=3
+        request = request_of("/animations/temps/frames", "/animations/{image_id}/frames", {"image_id": "temps"},
+                             {"host": "127.0.0.1:8000", "accept": "*/*"}, identity={"sourceIp": "127.0.0.1"})
+        assert base_url(request) == "http://127.0.0.1:8000/"
+
+    def test_a_bad_host_is_refused(self):
+        from chalicelib.api.errors import BadRequest
+        from chalicelib.api.routes import base_url
+
+        request = request_of("/animations/t/frames", "/animations/{image_id}/frames", {"image_id": "t"},
+                             {"Host": "evil.example/x?"})
+        with pytest.raises(BadRequest):
+            base_url(request)
+
+    def test_public_url_wins_and_ends_in_a_slash(self, monkeypatch):
+        from chalicelib.api.routes import base_url
+
+        monkeypatch.setenv("PUBLIC_URL", "https://wx.example.com/api")
+        request = request_of("/animations/t/frames", "/animations/{image_id}/frames", {"image_id": "t"}, {"Host": "x"})
+        assert base_url(request) == "https://wx.example.com/api/"
+
+    @pytest.mark.parametrize("value", ["ftp://wx.example.com/", "wx.example.com/api", "https://wx.example.com/?a=1"])
+    def test_a_malformed_public_url_is_a_configuration_error(self, monkeypatch, value):
+        from chalicelib.settings import public_url
+
+        monkeypatch.setenv("PUBLIC_URL", value)
+        with pytest.raises(ValueError, match="PUBLIC_URL"):
+            public_url()
 
 
 class TestDeadLetters:
@@ -238,7 +397,7 @@ def test_the_openapi_document_matches_the_routes(chalice_client):
         (path, method.upper()) for path, item in document["paths"].items() for method in item if method != "parameters"
     }
     declared = {
-        (path.replace("{image_id}", "{imageId}").replace("{run_id}", "{runId}"), method)
+        (path.replace("{image_id}", "{imageId}").replace("{run_id}", "{runId}").replace("{valid_time}", "{validTime}"), method)
         for path, methods in app.routes.items() for method in methods
     }
     assert documented == declared

@@ -107,6 +107,14 @@ class TestGifDone:
         assert 'src="https://s3/gif?sig"' in email.body and "https://s3/t1?a=1&amp;b=2" in email.body
         assert decision.changes[0].email_id == "temps:3000"
 
+    def test_route_links_go_in_as_given_and_the_email_promises_no_expiry(self):
+        gif = "https://wx.example.com/api/animations/temps/gifs/3000/image"
+        thumb = "https://wx.example.com/api/animations/temps/frames/2400/thumbnails/200x150-cover"
+        [email] = decide.on_gif(TEMPS, self.gif, Links(gif, [(2400, thumb)]), now=10).messages
+        assert email.body.count(f'href="{gif}"') == 2 and f'src="{gif}"' in email.body
+        assert f'href="{thumb}"' in email.body and f'src="{thumb}"' in email.body
+        assert "expire" not in email.body
+
     def test_no_email_without_recipients(self):
         quiet = TEMPS.model_copy(update={"email": None})
         decision = decide.on_gif(quiet, self.gif, None, now=10)

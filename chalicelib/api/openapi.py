@@ -6,10 +6,19 @@ from typing import Any
 
 from .. import __version__
 from ..mediator.animation import Animation
+from .routes import IMAGE_LINK_SECONDS
 
 ID = {"name": "imageId", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}$"}}
 LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
 AUTH = [{"token": []}]
+VALID_TIME = {"name": "validTime", "in": "path", "required": True, "description": "the frame's or the GIF's validTime (epoch seconds)",
+              "schema": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,11})$"}}
+LABEL = {"name": "label", "in": "path", "required": True, "description": "a thumbnail's label, as its frame lists it (200x150-cover)",
+         "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?$"}}
+REDIRECT = {"302": {
+    "description": f"to a presigned URL of the image, made now and good for {IMAGE_LINK_SECONDS // 60} minutes",
+    "headers": {"Location": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
+}}
 
 
 def _ok(description: str, schema: dict[str, Any] | None = None, status: str = "200") -> dict[str, Any]:
@@ -20,6 +29,10 @@ def _ok(description: str, schema: dict[str, Any] | None = None, status: str = "2
 ERRORS = {
     "400": {"description": "a bad body or parameter: the field and the reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
     "404": {"description": "no such animation or run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+}
+NO_IMAGE = {
+    "400": ERRORS["400"],
+    "404": {"description": "no such image (or the GIF is not made yet)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
 }
 CONFLICT = {"409": {"description": "the animation's state does not allow it now", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
 DENIED = {"401": {"description": "no token"}, "403": {"description": "a wrong token"}}
@@ -66,10 +79,17 @@ def document() -> dict[str, Any]:
                 "summary": "Build a GIF of the newest N frames now", "security": AUTH,
                 "responses": {**_ok("asked for (the please-create-gif message)", status="202"), **ERRORS, **CONFLICT, **DENIED}}},
             "/animations/{imageId}/frames": {"parameters": [ID], "get": {
-                "summary": "Newest frames, with links to them and their thumbnails", "parameters": [LIMIT],
+                "summary": "Newest frames, with links to them and their thumbnails (routes that redirect to the image)", "parameters": [LIMIT],
                 "responses": {**_ok("frames"), **ERRORS}}},
             "/animations/{imageId}/gifs": {"parameters": [ID], "get": {
                 "summary": "GIFs, newest first, with links", "parameters": [LIMIT], "responses": {**_ok("GIFs"), **ERRORS}}},
+            "/animations/{imageId}/gifs/{validTime}/image": {"parameters": [ID, VALID_TIME], "get": {
+                "summary": "A GIF: a redirect to it (the links in emails and answers; they last as long as the GIF)",
+                "responses": {**REDIRECT, **NO_IMAGE}}},
+            "/animations/{imageId}/frames/{validTime}/image": {"parameters": [ID, VALID_TIME], "get": {
+                "summary": "A frame: a redirect to it", "responses": {**REDIRECT, **NO_IMAGE}}},
+            "/animations/{imageId}/frames/{validTime}/thumbnails/{label}": {"parameters": [ID, VALID_TIME, LABEL], "get": {
+                "summary": "A frame's thumbnail: a redirect to it", "responses": {**REDIRECT, **NO_IMAGE}}},
             "/animations/{imageId}/failures": {"parameters": [ID], "get": {
                 "summary": "What failed for good", "parameters": [LIMIT], "responses": {**_ok("failures"), **ERRORS}}},
             "/runs/{runId}": {"parameters": [{"name": "runId", "in": "path", "required": True, "schema": {"type": "string"}}], "get": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,11 +17,17 @@ from ..mediator import service, store
 from ..mediator.animation import Animation
 from ..mediator.decide import AnimationState
 from ..messages import ImageId
-from ..settings import names
+from ..settings import names, public_url
 from .errors import BadRequest, Conflict, NotFound, answers_json, json_body
 
 PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
 MAX_PAGE = 100
+IMAGE_LINK_SECONDS = 900  # a redirect's presigned URL: followed at once by the browser or mail client
+IMAGE_CACHE_SECONDS = IMAGE_LINK_SECONDS - 60  # the redirect may be reused while its URL has time left
+VALID_TIME = re.compile(r"0|[1-9][0-9]{0,11}")  # epoch seconds; store keys hold 12 digits
+LABEL = re.compile(r"[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?")  # as thumbnail records store it
+HOST = re.compile(r"([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")  # a stage or a custom domain's base path
 
 
 # Animations ---------------------------------------------------------------------------
@@ -97,16 +104,20 @@ def _ask(action: Any, image_id: str) -> Response:
 
 @answers_json
 def frames(request: Any, image_id: str) -> dict[str, Any]:
-    state = _state(image_id)
+    _state(image_id)
     limit = _int_param(request.query_params or {}, "limit", 12, 1, MAX_PAGE)
-    expiry = state.animation.link_expiry
+    base = base_url(request)
     out = []
     for item in store.items(image_id, "FRAME", limit=limit):
+        valid_time = item["validTime"]
         out.append({
-            "validTime": item["validTime"],
-            "time": _iso(item["validTime"]),
-            "url": _link(item["location"], expiry),
-            "thumbnails": {label: _link(loc, expiry) for label, loc in sorted(item.get("thumbnails", {}).items())},
+            "validTime": valid_time,
+            "time": _iso(valid_time),
+            "url": service.frame_link(base, image_id, valid_time),
+            "thumbnails": {
+                label: service.thumbnail_link(base, image_id, valid_time, label)
+                for label in sorted(item.get("thumbnails", {}))
+            },
             "runId": item.get("correlationId"),
         })
     return {"imageId": image_id, "frames": out}
@@ -114,8 +125,9 @@ def frames(request: Any, image_id: str) -> dict[str, Any]:
 
 @answers_json
 def gifs(request: Any, image_id: str) -> dict[str, Any]:
-    state = _state(image_id)
+    _state(image_id)
     limit = _int_param(request.query_params or {}, "limit", 10, 1, MAX_PAGE)
+    base = base_url(request)
     out = []
     for item in store.items(image_id, "GIF", limit=limit):
         out.append({
@@ -124,7 +136,7 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
             "status": item["status"],
             "reason": item.get("reason"),
             "frames": len(item.get("frameTimes", [])),
-            "url": _link(item["location"], state.animation.link_expiry) if "location" in item else None,
+            "url": service.gif_link(base, image_id, item["validTime"]) if _gif_done(item) else None,
             "emailStatus": item.get("emailStatus"),
             "runId": item.get("correlationId"),
         })
@@ -164,6 +176,97 @@ def timeline(run_id: str) -> dict[str, Any]:
         })
         previous = entry["at"]
     return {"runId": run_id, "events": events, "tookMs": entries[-1]["at"] - start}
+
+
+# Images: the links in emails and answers, redirected to a freshly presigned URL -------
+
+
+@answers_json
+def gif_image(image_id: str, valid_time: str) -> Response:
+    _image_id(image_id)
+    when = _valid_time(valid_time)
+    item = store.record(image_id, "GIF", when)
+    if item is None or not _gif_done(item):
+        raise NotFound(f"no GIF of {image_id!r} to {when} (or it is not made yet)", "validTime")
+    return _redirect(item["location"])
+
+
+@answers_json
+def frame_image(image_id: str, valid_time: str) -> Response:
+    _image_id(image_id)
+    when = _valid_time(valid_time)
+    item = store.record(image_id, "FRAME", when)
+    if item is None:
+        raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
+    return _redirect(item["location"])
+
+
+@answers_json
+def thumbnail_image(image_id: str, valid_time: str, label: str) -> Response:
+    _image_id(image_id)
+    when = _valid_time(valid_time)
+    if not LABEL.fullmatch(label):
+        raise BadRequest(f"{label!r} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label")
+    item = store.record(image_id, "FRAME", when)
+    if item is None:
+        raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
+    location = item.get("thumbnails", {}).get(label)
+    if location is None:
+        raise NotFound(f"no {label} thumbnail of the frame of {image_id!r} at {when}", "label")
+    return _redirect(location)
+
+
+def _redirect(location: dict[str, str]) -> Response:
+    """302 to a presigned URL made now: used at once by the browser or mail client that asked."""
+    url = service.presign(location["Bucket"], location["Key"], IMAGE_LINK_SECONDS)
+    return Response(
+        body={"location": url},
+        status_code=302,
+        headers={"Location": url, "Cache-Control": f"private, max-age={IMAGE_CACHE_SECONDS}"},
+    )
+
+
+def _gif_done(item: dict[str, Any]) -> bool:
+    return item.get("status") == "done" and "location" in item
+
+
+def _valid_time(value: str) -> int:
+    if not VALID_TIME.fullmatch(value):
+        raise BadRequest(f"{value!r} is not a validTime (epoch seconds: up to 12 digits, no leading zeros)", "validTime")
+    return int(value)
+
+
+def base_url(request: Any) -> str:
+    """Where links in an answer start: PUBLIC_URL if set, else the address this request came to.
+
+    API Gateway puts the stage (or a custom domain's base path) before the route's own path
+    in context['path']: '/api/animations/temps/frames' for the resource
+    '/animations/{image_id}/frames'. `chalice local` and chalice.test put the route's own path
+    alone there, and no 'stage'. The prefix is whatever comes before the route's own path.
+    """
+    configured = public_url()
+    if configured:
+        return configured
+    context, headers = request.context or {}, request.headers or {}
+    host = headers.get("host") or context.get("domainName") or "localhost"
+    if len(host) > 255 or not HOST.fullmatch(host):
+        raise BadRequest(f"the Host header {host!r} is not a host name", "Host")
+    scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip().lower()
+    scheme = scheme if scheme in ("http", "https") else "http"
+    params = request.uri_params or {}
+    own = re.sub(r"\{(\w+)\}", lambda m: params.get(m.group(1), m.group(0)), request.path or "/")
+    path = context.get("path") or own
+    stage = context.get("stage")
+    if path.endswith(own):
+        prefix = path[: len(path) - len(own)]
+    elif stage and path.startswith(f"/{stage}/"):
+        prefix = f"/{stage}"
+    else:
+        prefix = ""
+    prefix = prefix.rstrip("/")
+    if not PREFIX.fullmatch(prefix):
+        prefix = ""
+    return f"{scheme}://{host}{prefix}/"
 
 
 # Dead letters -------------------------------------------------------------------------
@@ -277,10 +380,6 @@ def _int_param(params: dict[str, str], name: str, default: int, low: int, high: 
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw!r}", name)
     return int(raw)
-
-
-def _link(location: dict[str, str], expiry: int) -> str:
-    return service.presign(location["Bucket"], location["Key"], expiry)
 
 
 def _iso(epoch: int) -> str:

@@ -234,7 +234,7 @@ def gif_of(
 
 
 class Links(NamedTuple):
-    """Presigned URLs for an email: the GIF, and (validTime, url) of the newest thumbnails."""
+    """An email's links: the GIF, and (validTime, url) of the newest thumbnails (service.email_links)."""
 
     gif: str
     thumbnails: list[tuple[int, str]]
@@ -322,7 +322,7 @@ def email_html(gif: DidCreateGif, links: Links) -> str:
         f'<p><a href="{gif_url}"><img src="{gif_url}" alt="{title}" style="max-width:100%;border:0"></a></p>'
         + (f'<table role="presentation"><tr>{strip}</tr></table>' if strip else "")
         + f'<p style="font-size:12px;color:#555"><a href="{gif_url}">Open the animation</a>. '
-        "Links expire; weathergif makes a new animation as new frames arrive.</p></body></html>"
+        "weathergif makes a new animation as new frames arrive.</p></body></html>"
     )
 
 

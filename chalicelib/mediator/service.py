@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from ..aws import client
 from ..bus import publish
@@ -27,12 +28,15 @@ from ..messages import (
     MessageError,
     parse,
 )
+from ..settings import public_url
 from . import decide, store
 from .decide import AnimationState, Decision, Links
 
 CLAIM_ATTEMPTS = 5
 EMAIL_THUMBNAILS = 4
 STALE_OUTBOX_SECONDS = 120
+FALLBACK_LINK_SECONDS = 604_800  # the longest S3 allows; session credentials end such a link sooner
+_warned_no_public_url = False
 
 
 # Messages -----------------------------------------------------------------------------
@@ -211,20 +215,57 @@ def consider_gif(
 
 
 def email_links(state: AnimationState, gif: DidCreateGif) -> Links:
-    """Presigned links to the GIF and to the first thumbnail size of its newest frames."""
-    expiry = state.animation.link_expiry
+    """Links to the GIF and to the first thumbnail size of its newest frames.
+
+    Routes of the REST API under PUBLIC_URL, which redirect to a freshly presigned URL
+    when followed: they work as long as the images are kept. Without PUBLIC_URL,
+    presigned URLs, which end with the credentials that signed them (a warning says so).
+    """
+    base = public_url()
+    if base is None:
+        _warn_no_public_url()
     labels = [spec.label for spec in state.animation.thumbnails]
     thumbnails = []
     if labels:
         for frame in store.newest_frames(gif.image_id, EMAIL_THUMBNAILS, up_to=gif.valid_time):
             location = frame.thumbnails.get(labels[0])
             if location is not None:
-                thumbnails.append((frame.valid_time, presign(location.bucket, location.key, expiry)))
-    return Links(presign(gif.location.bucket, gif.location.key, expiry), sorted(thumbnails))
+                url = (thumbnail_link(base, gif.image_id, frame.valid_time, labels[0]) if base
+                       else presign(location.bucket, location.key, FALLBACK_LINK_SECONDS))
+                thumbnails.append((frame.valid_time, url))
+    gif_url = (gif_link(base, gif.image_id, gif.valid_time) if base
+               else presign(gif.location.bucket, gif.location.key, FALLBACK_LINK_SECONDS))
+    return Links(gif_url, sorted(thumbnails))
+
+
+def _warn_no_public_url() -> None:
+    global _warned_no_public_url
+    if not _warned_no_public_url:
+        _warned_no_public_url = True
+        logger.warning(
+            "PUBLIC_URL is not set: emailed links are presigned S3 URLs, which stop working when this "
+            "function's session credentials end (hours), whatever their expiry says; set PUBLIC_URL to the "
+            "REST API's address (https://{api}.execute-api.{region}.amazonaws.com/api/) so emails link to its "
+            "redirect routes instead"
+        )
+
+
+# Links: routes of the REST API (app.py) that redirect to the image ----------------------
+
+
+def gif_link(base: str, image_id: str, valid_time: int) -> str:
+    return f"{base}animations/{quote(image_id, safe='')}/gifs/{int(valid_time)}/image"
+
+
+def frame_link(base: str, image_id: str, valid_time: int) -> str:
+    return f"{base}animations/{quote(image_id, safe='')}/frames/{int(valid_time)}/image"
+
+
+def thumbnail_link(base: str, image_id: str, valid_time: int, label: str) -> str:
+    return f"{base}animations/{quote(image_id, safe='')}/frames/{int(valid_time)}/thumbnails/{quote(label, safe='')}"
 
 
 def presign(bucket: str, key: str, expiry: int) -> str:
     return client("s3").generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expiry
     )
-

@@ -232,6 +232,12 @@ def items(image_id: str, kind: str, limit: int = 50, newest_first: bool = True) 
     return [_plain(item) for item in page.get("Items", [])]
 
 
+def record(image_id: str, kind: str, valid_time: int) -> dict[str, Any] | None:
+    """One raw frame or GIF record ("FRAME", "GIF") by its key, or None: a get, not a query."""
+    got = _ddb().get_item(TableName=_table(), Key=_key(_anim_pk(image_id), f"{kind}#{_at(valid_time)}"))
+    return _plain(got["Item"]) if "Item" in got else None
+
+
 def note_newest_frame(image_id: str, valid_time: int) -> None:
     """Move the animation's newest-frame mark forward (never back)."""
     try:
