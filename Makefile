@@ -5,17 +5,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 STAGE ?= dev
+PORT ?= 8000
+AWS_PORT ?= 4567
 
-.PHONY: test demo serve bench importtime deploy destroy plan clean help
+.PHONY: test demo serve aws bench importtime resources deploy post-deploy destroy plan package clean help
 
 help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
-	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C"
+	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000)"
+	@echo "make aws         embedded AWS + resources + event runtime for a 'chalice local' of your own (AWS_PORT=4567)"
 	@echo "make test        create .venv if needed, install, run the tests"
 	@echo "make bench       speed and memory figures against their baselines"
 	@echo "make importtime  how long 'import app' takes (a Lambda cold start)"
-	@echo "make deploy STAGE=dev   resources, recorded outputs, chalice deploy, post-deploy steps (AWS)"
-	@echo "make destroy STAGE=dev  the reverse"
+	@echo "make resources STAGE=dev  just the stack (buckets, table, queues, topics), its names and policies recorded"
+	@echo "make deploy STAGE=dev     resources, chalice deploy, post-deploy, the public URL (AWS)"
+	@echo "make post-deploy STAGE=dev  what chalice deploy cannot set (after a chalice deploy of your own)"
+	@echo "make package STAGE=dev    the Terraform bundle in build/terraform"
+	@echo "make destroy STAGE=dev    the reverse of deploy"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,13 +30,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 test: $(STAMP)
 	$(BIN)/ruff check app.py chalicelib local deploy bench tests
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo
 
 serve: $(STAMP)
-	$(BIN)/python -m local serve
+	$(BIN)/python -m local serve --port $(PORT)
+
+aws: $(STAMP)
+	$(BIN)/python -m local aws --port $(AWS_PORT) --api-port $(PORT) --stage $(STAGE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/thumbnail_bench.py
@@ -41,8 +50,17 @@ bench: $(STAMP)
 plan: $(STAMP)
 	$(BIN)/python -m deploy plan $(STAGE)
 
+resources: $(STAMP)
+	$(BIN)/python -m deploy resources $(STAGE) $(if $(BUCKET_PREFIX),--bucket-prefix $(BUCKET_PREFIX))
+
 deploy: $(STAMP)
 	$(BIN)/python -m deploy deploy $(STAGE) $(if $(BUCKET_PREFIX),--bucket-prefix $(BUCKET_PREFIX))
+
+post-deploy: $(STAMP)
+	$(BIN)/python -m deploy post-deploy $(STAGE)
+
+package: $(STAMP)
+	$(BIN)/python -m deploy package $(STAGE) --out build/terraform
 
 destroy: $(STAMP)
 	$(BIN)/python -m deploy destroy $(STAGE)

@@ -1,4 +1,4 @@
-"""python -m local demo | serve: weathergif on this machine, no AWS account needed."""
+"""python -m local demo | serve | aws: weathergif on this machine, no AWS account needed."""
 
 from __future__ import annotations
 
@@ -16,11 +16,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--endpoint", help="an AWS emulator already running (LocalStack, moto_server)")
     serve.add_argument("--speed", type=float, default=1.0, help="schedules run this many times faster")
     serve.add_argument("--no-demo", action="store_true", help="do not create the demo animation")
+    aws = commands.add_parser("aws", help="the embedded AWS, resources and event runtime for `chalice local`")
+    aws.add_argument("--port", type=int, default=4567, help="the embedded AWS's port")
+    aws.add_argument("--api-port", type=int, default=8000, help="the port `chalice local` will answer on")
+    aws.add_argument("--stage", default="dev")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main
 
         return demo_main(args.out)
+    if args.command == "aws":
+        from .backend import main as backend_main
+
+        return backend_main(port=args.port, api_port=args.api_port, stage=args.stage)
     from .serve import main as serve_main
 
     return serve_main(port=args.port, endpoint=args.endpoint, speed=args.speed, demo=not args.no_demo)

@@ -29,8 +29,10 @@ class Local:
         clock_until: float | None = None,
         schedules: bool = True,
         stage: str = "dev",
+        port: int = 0,
     ):
         self.endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")  # else: an embedded one
+        self.port = port  # the embedded one's (0: any free port)
         self.speed = speed
         self.workers = workers
         self.clock_start = clock_start
@@ -53,7 +55,7 @@ class Local:
 
             aws.reset()
         else:
-            self.emulator = Emulator().start()
+            self.emulator = Emulator(port=self.port).start()
             self.emulator.use()
             self.endpoint = self.emulator.endpoint
         self.outputs = provision(stage=self.stage, sender=SENDER_ADDRESS)
@@ -72,10 +74,10 @@ class Local:
 
     def environment(self) -> dict[str, str]:
         """What another process (chalice local) needs to use this stack."""
+        from deploy.record import OUTPUT_ENVIRONMENT
+
         names = ("AWS_ENDPOINT_URL", "STAGE", *FAKE_CREDENTIALS, "MAP_URL_TEMPLATE", "MAP_CLIENT_ID",
-                 "MAP_CLIENT_SECRET", "FETCH_ALLOWED_HOSTS", "FRAMES_BUCKET", "THUMBNAILS_BUCKET", "GIFS_BUCKET",
-                 "UPLOADS_BUCKET", "TABLE_NAME", "MEDIATOR_QUEUE", "FETCH_TOPIC", "THUMBNAIL_TOPIC", "GIF_TOPIC",
-                 "EMAIL_TOPIC")
+                 "MAP_CLIENT_SECRET", "FETCH_ALLOWED_HOSTS", *OUTPUT_ENVIRONMENT.values())
         return {name: os.environ[name] for name in names if name in os.environ}
 
     def stop(self) -> None:
