@@ -46,3 +46,138 @@ def radar_frame(index: int, width: int = 320, height: int = 240) -> Image.Image:
         draw.ellipse((x - r, height // 2 - r, x + r, height // 2 + r), fill=colour)
     draw.text((5, 5), f"frame {index:03d}", fill=(255, 255, 255))
     return image
+
+
+# ICC profiles made in memory -------------------------------------------------------
+# Enough of ICC.1 (v2.1) to give littlecms, browsers and Pillow real profiles to work
+# with, with no file from outside: an RGB display profile (matrix and tone curves) and
+# a CMYK printer profile (a lut8 table from CMYK to Lab).
+
+# Display P3's primaries, adapted to the D50 of the profile connection space (as in
+# Apple's "Display P3" profile); sRGB's, for comparison.
+DISPLAY_P3 = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+D50 = (0.9642, 1.0, 0.8249)
+
+
+def _s15(value: float) -> bytes:
+    return round(value * 65536).to_bytes(4, "big", signed=True)
+
+
+def _xyz(values: tuple[float, float, float]) -> bytes:
+    return b"XYZ \0\0\0\0" + b"".join(_s15(v) for v in values)
+
+
+def _desc(text: str) -> bytes:
+    ascii_text = text.encode("ascii") + b"\0"
+    return (
+        b"desc\0\0\0\0" + len(ascii_text).to_bytes(4, "big") + ascii_text
+        + b"\0" * 8  # no Unicode description
+        + b"\0\0\0" + b"\0" * 67  # no ScriptCode description
+    )
+
+
+def _profile(device_class: bytes, space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """A whole profile: header, tag table, then each tag's data, 4-byte aligned. A tag
+    given the very bytes object of an earlier one points at its data, as real profiles
+    share one tone curve among their channels."""
+    table_size = 4 + 12 * len(tags)
+    offset = 128 + table_size
+    entries, body, placed = [], b"", {}
+    for signature, data in tags:
+        if id(data) not in placed:
+            placed[id(data)] = offset + len(body)
+            body += data + b"\0" * (-len(data) % 4)
+        entries.append(signature + placed[id(data)].to_bytes(4, "big") + len(data).to_bytes(4, "big"))
+    size = 128 + table_size + len(body)
+    header = (
+        size.to_bytes(4, "big") + b"\0\0\0\0" + b"\x02\x10\0\0" + device_class + space + pcs
+        + (2024).to_bytes(2, "big") + bytes([0, 1, 0, 1, 0, 0, 0, 0, 0, 0])  # 2024-01-01 00:00:00
+        + b"acsp" + b"\0" * 24 + b"\0\0\0\0"  # platform, flags, device, attributes; perceptual
+        + b"".join(_s15(v) for v in D50) + b"\0" * 48  # creator, profile ID, reserved
+    )
+    assert len(header) == 128
+    return header + len(tags).to_bytes(4, "big") + b"".join(entries) + body
+
+
+def srgb_curve(points: int) -> bytes:
+    """A curveType sampling sRGB's tone response at `points` points."""
+    values = []
+    for i in range(points):
+        v = i / (points - 1)
+        linear = v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+        values.append(round(linear * 65535).to_bytes(2, "big"))
+    return b"curv\0\0\0\0" + points.to_bytes(4, "big") + b"".join(values)
+
+
+def icc_rgb_profile(
+    description: str = "Display P3 (made by weathergif's tests)",
+    primaries: tuple[tuple[float, float, float], ...] = DISPLAY_P3,
+    curve_points: int = 1024,
+    shared_curve: bool = True,
+) -> bytes:
+    """An RGB display profile, Display P3 by default: its primaries and sRGB's tone
+    curve, one for all channels or one each. littlecms takes at most 32,767 points a
+    curve; three curves of 12,000 make a profile over 64 KB, more than one JPEG APP2
+    segment holds."""
+    curve = srgb_curve(curve_points)
+    curves = (curve, curve, curve) if shared_curve else (curve, srgb_curve(curve_points), srgb_curve(curve_points))
+    return _profile(b"mntr", b"RGB ", b"XYZ ", [
+        (b"desc", _desc(description)),
+        (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
+        (b"wtpt", _xyz(D50)),
+        (b"rXYZ", _xyz(primaries[0])), (b"gXYZ", _xyz(primaries[1])), (b"bXYZ", _xyz(primaries[2])),
+        (b"rTRC", curves[0]), (b"gTRC", curves[1]), (b"bTRC", curves[2]),
+    ])
+
+
+def icc_gray_profile(gamma: float = 1.8) -> bytes:
+    """A grey display profile: a gamma curve (1.8 by default, not sRGB's)."""
+    curve = b"curv\0\0\0\0" + (1).to_bytes(4, "big") + round(gamma * 256).to_bytes(2, "big")
+    return _profile(b"mntr", b"GRAY", b"XYZ ", [
+        (b"desc", _desc(f"Grey, gamma {gamma} (made by weathergif's tests)")),
+        (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
+        (b"wtpt", _xyz(D50)),
+        (b"kTRC", curve),
+    ])
+
+
+def _lab_of_srgb(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
+    """CIE Lab (D50) of an sRGB colour: linearise, to XYZ (D65), Bradford to D50, to Lab."""
+    lin = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    to_xyz_d50 = ((0.4360747, 0.3850649, 0.1430804), (0.2225045, 0.7168786, 0.0606169), (0.0139322, 0.0971045, 0.7141733))
+    xyz = [sum(m * c for m, c in zip(row, lin)) for row in to_xyz_d50]
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > (6 / 29) ** 3 else t / (3 * (6 / 29) ** 2) + 4 / 29
+
+    fx, fy, fz = (f(v / w) for v, w in zip(xyz, D50))
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def icc_cmyk_profile(inks: dict[str, tuple[int, int, int]] | None = None) -> bytes:
+    """A CMYK printer profile: a 2x2x2x2 lut8 from CMYK to Lab, whose corners are the sRGB
+    colours of its inks and their overprints. The default inks are process-like (cyan is
+    (0, 160, 220), not the (0, 255, 255) of a naive conversion), so a test can tell
+    whether a conversion used the profile."""
+    ink = {"c": (0, 160, 220), "m": (220, 0, 130), "y": (255, 235, 0), "k": (30, 30, 30), **(inks or {})}
+    clut = b""
+    for c in (0, 1):
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    # overprint: multiply the inks' colours (0 ink is white paper)
+                    colour = [1.0, 1.0, 1.0]
+                    for name, on in zip("cmyk", (c, m, y, k)):
+                        if on:
+                            colour = [a * b / 255 for a, b in zip(colour, ink[name])]
+                    lab = _lab_of_srgb(tuple(round(v * 255) for v in colour))
+                    clut += bytes([round(lab[0] * 255 / 100), round(lab[1] + 128), round(lab[2] + 128)])
+    ramp = bytes(range(256))
+    identity = b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut = b"mft1\0\0\0\0" + bytes([4, 3, 2, 0]) + identity + ramp * 4 + clut + ramp * 3
+    return _profile(b"prtr", b"CMYK", b"Lab ", [
+        (b"desc", _desc("CMYK inks (made by weathergif's tests)")),
+        (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
+        (b"wtpt", _xyz(D50)),
+        (b"A2B0", lut),
+    ])

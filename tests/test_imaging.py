@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from chalicelib.errors import ImageError
 from chalicelib.imaging import gif as gifs
 from chalicelib.imaging.decode import probe_frame
 from chalicelib.imaging.thumbnail import make_thumbnail
-from tests.images import encode, jpeg, quadrants, radar_frame
+from tests.images import (
+    encode,
+    icc_cmyk_profile,
+    icc_gray_profile,
+    icc_rgb_profile,
+    jpeg,
+    quadrants,
+    radar_frame,
+)
 
 BOUND = 50_000_000
 
@@ -121,6 +131,172 @@ class TestThumbnail:
         assert len(bomb) < 100_000
         with pytest.raises(ImageError, match=r"\(36000000 pixels\), over the bound of 20000000"):
             make_thumbnail(bomb, 10, 10, max_pixels=20_000_000)
+
+
+P3 = icc_rgb_profile()
+
+
+def icc_of(data: bytes) -> bytes | None:
+    return decode(data).info.get("icc_profile")
+
+
+def with_exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+class TestColourProfiles:
+    """The source's ICC profile, byte for byte, in every thumbnail that can carry it."""
+
+    def test_the_test_profile_is_not_srgb(self):
+        # What the thumbnail would look like without its profile: the same numbers read
+        # as sRGB, that is shifted colours (a P3 orange is more saturated than an sRGB one).
+        orange = Image.new("RGB", (1, 1), (200, 100, 50))
+        as_srgb = ImageCms.profileToProfile(orange, io.BytesIO(P3), ImageCms.createProfile("sRGB"))
+        assert not near(as_srgb.getpixel((0, 0)), (200, 100, 50), 10)
+
+    @pytest.mark.parametrize("source_format", ["JPEG", "PNG", "WEBP", "TIFF"])
+    @pytest.mark.parametrize("fmt", ["jpeg", "png", "auto"])
+    def test_every_source_format_into_every_output_format(self, source_format, fmt):
+        source = encode(quadrants(300, 200), source_format, icc_profile=P3)
+        assert Image.open(io.BytesIO(source)).info["icc_profile"] == P3
+        thumb = make_thumbnail(source, 60, 60, fmt=fmt, max_pixels=BOUND)
+        image = decode(thumb.data)
+        assert image.format == ("PNG" if fmt == "png" else "JPEG")
+        assert image.info["icc_profile"] == P3
+        assert near(colour_at(image, 0.1, 0.1), (255, 0, 0))  # the pixels are the source's numbers
+
+    def test_through_the_reduced_scale_jpeg_decode(self, monkeypatch):
+        seen = []
+        original = Image.Image.resize
+
+        def spy(self, size, *args, **kwargs):
+            seen.append(self.size)
+            return original(self, size, *args, **kwargs)
+
+        monkeypatch.setattr(Image.Image, "resize", spy)
+        source = encode(quadrants(4000, 3000), "JPEG", quality=70, icc_profile=P3)
+        thumb = make_thumbnail(source, 400, 400, max_pixels=BOUND)
+        assert seen == [(1000, 750)]  # draft() did its work
+        assert icc_of(thumb.data) == P3
+
+    @pytest.mark.parametrize("orientation, top_left", [(3, (255, 255, 255)), (6, (0, 0, 255)), (8, (0, 255, 0))])
+    def test_exif_orientation_is_still_applied(self, orientation, top_left):
+        source = encode(quadrants(800, 400), "JPEG", quality=90, exif=with_exif(orientation), icc_profile=P3)
+        image = decode(make_thumbnail(source, 100, 100, mode="contain", max_pixels=BOUND).data)
+        assert image.size == ((100, 50) if orientation == 3 else (50, 100))
+        assert near(colour_at(image, 0.1, 0.1), top_left)
+        assert image.info["icc_profile"] == P3 and "exif" not in image.info
+
+    def test_a_profile_bigger_than_one_jpeg_segment(self):
+        big = icc_rgb_profile("Big", curve_points=12000, shared_curve=False)
+        assert len(big) > 65519  # Pillow splits it over APP2 segments
+        ImageCms.getOpenProfile(io.BytesIO(big))  # a real profile, for littlecms too
+        for source in (encode(quadrants(400, 300), "JPEG", icc_profile=big), encode(quadrants(400, 300), icc_profile=big)):
+            thumb = make_thumbnail(source, 100, 100, max_pixels=BOUND)
+            assert thumb.data.count(b"ICC_PROFILE\0") == 2
+            assert icc_of(thumb.data) == big
+            assert icc_of(make_thumbnail(source, 100, 100, fmt="png", max_pixels=BOUND).data) == big
+
+    def test_alpha_and_palette_sources(self):
+        rgba = quadrants(200, 200, "RGBA")
+        rgba.putalpha(128)
+        png = make_thumbnail(encode(rgba, icc_profile=P3), 50, 50, max_pixels=BOUND)
+        assert png.format == "png" and icc_of(png.data) == P3
+        flat = make_thumbnail(encode(rgba, icc_profile=P3), 50, 50, fmt="jpeg", max_pixels=BOUND)
+        assert decode(flat.data).mode == "RGB" and icc_of(flat.data) == P3
+        palette = quadrants(100, 100).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+        assert icc_of(make_thumbnail(encode(palette, icc_profile=P3), 40, 40, max_pixels=BOUND).data) == P3
+
+    def test_grey_sources_keep_a_grey_profile(self):
+        grey = icc_gray_profile()
+        for source in (quadrants(120, 120, "L"), quadrants(120, 120, "LA")):
+            for fmt in ("jpeg", "png"):
+                image = decode(make_thumbnail(encode(source, icc_profile=grey), 60, 60, fmt=fmt, max_pixels=BOUND).data)
+                assert image.mode == source.mode if fmt == "png" else image.mode == "L"
+                assert image.info["icc_profile"] == grey
+
+    def test_a_profile_of_another_colour_space_than_the_pixels_is_dropped(self):
+        # An RGB photo tagged with a grey profile, a grey one tagged with an RGB profile:
+        # no viewer can use them, and neither can the thumbnail.
+        thumb = make_thumbnail(encode(quadrants(120, 120), "JPEG", icc_profile=icc_gray_profile()), 60, 60, max_pixels=BOUND)
+        assert icc_of(thumb.data) is None
+        thumb = make_thumbnail(encode(quadrants(120, 120, "L"), icc_profile=P3), 60, 60, max_pixels=BOUND)
+        assert decode(thumb.data).mode == "L" and icc_of(thumb.data) is None
+
+    def test_cmyk_is_converted_through_its_profile_to_untagged_srgb(self):
+        # A CMYK profile cannot describe RGB pixels: the pixels go through it to sRGB,
+        # which an untagged image is. Its cyan ink is (0, 160, 220), not (0, 255, 255).
+        cmyk = Image.new("CMYK", (120, 120), (255, 0, 0, 0))
+        cmyk.paste((0, 0, 0, 0), (60, 0, 120, 120))
+        thumb = make_thumbnail(encode(cmyk, "JPEG", quality=95, icc_profile=icc_cmyk_profile()), 60, 60, max_pixels=BOUND)
+        image = decode(thumb.data)
+        assert image.mode == "RGB" and "icc_profile" not in image.info
+        assert near(colour_at(image, 0.2, 0.5), (0, 160, 220), 12)
+        assert near(colour_at(image, 0.8, 0.5), (255, 255, 255), 6)
+        # the same pixels without a profile: Pillow's own conversion, as before
+        naive = decode(make_thumbnail(encode(cmyk, "JPEG", quality=95), 60, 60, max_pixels=BOUND).data)
+        assert near(colour_at(naive, 0.2, 0.5), (0, 255, 255), 12) and "icc_profile" not in naive.info
+
+    def test_cmyk_with_a_profile_littlecms_cannot_use(self):
+        # An ICC header over nothing: not used, not attached; Pillow's conversion instead.
+        hollow = icc_cmyk_profile()[:132]
+        hollow = len(hollow).to_bytes(4, "big") + hollow[4:128] + (0).to_bytes(4, "big")
+        cmyk = Image.new("CMYK", (40, 40), (255, 0, 0, 0))
+        image = decode(make_thumbnail(encode(cmyk, "JPEG", icc_profile=hollow), 20, 20, max_pixels=BOUND).data)
+        assert image.mode == "RGB" and "icc_profile" not in image.info
+        assert near(colour_at(image, 0.5, 0.5), (0, 255, 255), 12)
+
+    @pytest.mark.parametrize(
+        "garbage",
+        [
+            b"not a profile at all",
+            b"\0" * 200,
+            bytes(range(256)) * 3,
+            P3[:-100],  # truncated: shorter than its header says
+            P3[:36] + b"xxxx" + P3[40:],  # no 'acsp' signature
+        ],
+    )
+    @pytest.mark.parametrize("source_format", ["JPEG", "PNG"])
+    def test_bytes_that_are_no_profile_are_dropped(self, garbage, source_format):
+        source = encode(quadrants(200, 100), source_format, icc_profile=garbage)
+        assert Image.open(io.BytesIO(source)).info["icc_profile"] == garbage
+        for fmt in ("jpeg", "png"):
+            thumb = make_thumbnail(source, 50, 50, fmt=fmt, max_pixels=BOUND)
+            assert icc_of(thumb.data) is None
+            assert near(colour_at(decode(thumb.data), 0.1, 0.1), (255, 0, 0))
+
+    def test_no_profile_in_no_profile_out(self):
+        for fmt in ("jpeg", "png"):
+            assert icc_of(make_thumbnail(jpeg(300, 200), 50, 50, fmt=fmt, max_pixels=BOUND).data) is None
+
+    def test_same_input_same_bytes(self):
+        source = encode(quadrants(1200, 800), "JPEG", icc_profile=P3)
+        assert make_thumbnail(source, 200, 100, max_pixels=BOUND) == make_thumbnail(source, 200, 100, max_pixels=BOUND)
+
+
+class TestColourProfilesThroughTheWorkers:
+    """The thumbnailer and the upload thumbnailer, as Lambda runs them, keep the profile."""
+
+    def test_the_upload_thumbnailer(self, aws, chalice_client):
+        event = json.loads((Path(__file__).parent / "events" / "s3-put.json").read_text())
+        record = event["Records"][0]["s3"]
+        record["bucket"]["name"], record["object"]["key"] = aws.names.uploads_bucket, "p3-photo-200x100.jpg"
+        aws.put(aws.names.uploads_bucket, "p3-photo-200x100.jpg", encode(quadrants(1600, 800), "JPEG", icc_profile=P3))
+        result = chalice_client.lambda_.invoke("thumbnail_upload", event).payload
+        assert [r["type"] for r in result] == ["did-create-thumbnail"]
+        assert icc_of(aws.get(aws.names.thumbnails_bucket, "uploads/p3-photo-200x100.jpg")) == P3
+
+    def test_the_thumbnailer(self, aws, invoke_sns):
+        location = aws.put(aws.names.frames_bucket, "p3/frame.png", encode(quadrants(640, 480), icc_profile=P3))
+        invoke_sns("create_thumbnail", {
+            "type": "please-create-thumbnail", "imageId": "p3", "location": location,
+            "width": 160, "height": 120, "validTime": 1700000000,
+        })
+        reply = aws.reply()
+        assert reply["type"] == "did-create-thumbnail"
+        assert icc_of(aws.get(**reply["location"])) == P3
 
 
 class TestProbe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from functools import lru_cache
 from typing import NamedTuple
 
 from PIL import Image, UnidentifiedImageError
@@ -65,6 +66,89 @@ def to_8bit(image: Image.Image) -> Image.Image:
     if mode in ("RGBa", "La"):
         return image.convert(mode.upper())
     return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+# ICC profiles ------------------------------------------------------------------------
+# A thumbnail keeps its source's colours by keeping its source's profile, byte for byte,
+# wherever that profile still describes the pixels. Where it cannot (a CMYK profile on
+# pixels made RGB), the pixels are converted through it to sRGB and left untagged.
+# Untagged means sRGB to every viewer, as does a profile a viewer cannot read: so bytes
+# that are no profile are dropped, and the thumbnail looks as its source does.
+
+# What a JPEG's APP2 segments can carry: 255 segments of 65,519 bytes.
+MAX_ICC_BYTES = 255 * 65519
+_ICC_HEADER = 128 + 4  # the header and the tag count
+
+# The colour space (the ICC header's signature) each mode's samples are in, where to_8bit
+# keeps their encoding: palettes hold RGB, 16-bit greys are scaled by their full range.
+# Not I and F (stretched to their extrema) nor HSV: no profile describes the result.
+_SPACE = {
+    "RGB": b"RGB ", "RGBA": b"RGB ", "RGBa": b"RGB ", "RGBX": b"RGB ", "P": b"RGB ", "PA": b"RGB ",
+    "YCbCr": b"RGB ",  # the YCbCr of RGB samples; the profile is the RGB one
+    "L": b"GRAY", "LA": b"GRAY", "La": b"GRAY", "1": b"GRAY",
+    "I;16": b"GRAY", "I;16L": b"GRAY", "I;16B": b"GRAY", "I;16N": b"GRAY",
+    "CMYK": b"CMYK", "LAB": b"Lab ",
+}
+
+
+def icc_profile(image: Image.Image) -> bytes | None:
+    """The ICC profile `image` carries, as its bytes; None when it has none or what it
+    has is no profile (no 'acsp' signature, shorter than its header says, more than a
+    JPEG can carry)."""
+    profile = image.info.get("icc_profile")
+    if not isinstance(profile, bytes) or not _ICC_HEADER <= len(profile) <= MAX_ICC_BYTES:
+        return None
+    if profile[36:40] != b"acsp" or not _ICC_HEADER <= int.from_bytes(profile[:4], "big") <= len(profile):
+        return None
+    return profile
+
+
+def profile_fits(profile: bytes | None, mode: str) -> bool:
+    """Whether `profile` describes samples of `mode` (its colour space is theirs)."""
+    return profile is not None and _SPACE.get(mode) == profile[16:20]
+
+
+def to_8bit_keeping_colour(image: Image.Image, profile: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """to_8bit, and the ICC profile of the result: `profile` (the source's, from
+    icc_profile) where it describes both the source's samples and the result's, else None.
+
+    CMYK with a CMYK profile is converted through it to sRGB (the result untagged): Pillow's
+    own CMYK conversion ignores the inks and the profile could not describe its RGB. A
+    profile that is not the source's colour space, or that littlecms cannot use, is
+    dropped, and the conversion is Pillow's."""
+    if not profile_fits(profile, image.mode):
+        return to_8bit(image), None
+    if image.mode == "CMYK":
+        converted = _cmyk_to_srgb(image, profile)
+        if converted is not None:
+            return converted, None
+    result = to_8bit(image)
+    return result, profile if profile_fits(profile, result.mode) else None
+
+
+def _cmyk_to_srgb(image: Image.Image, profile: bytes) -> Image.Image | None:
+    transform = _cmyk_transform(profile)
+    if transform is None:
+        return None
+    from PIL import ImageCms
+
+    try:
+        return ImageCms.applyTransform(image, transform)
+    except ImageCms.PyCMSError:
+        return None
+
+
+@lru_cache(maxsize=4)
+def _cmyk_transform(profile: bytes):  # -> ImageCms.ImageCmsTransform | None
+    """littlecms's transform from `profile` to sRGB, or None if it cannot make one. Making
+    it costs about 0.1 s, using it a few ms a thumbnail: a warm container keeps the last few."""
+    from PIL import ImageCms  # littlecms: loaded only when a CMYK source has a profile
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "CMYK", "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
 
 
 def _scale_to_l(image: Image.Image) -> Image.Image:

@@ -2,6 +2,10 @@
 
 Fast on big JPEGs: the decoder is asked for the smallest DCT scale (1/2, 1/4, 1/8)
 that still covers the target, so a 4000x3000 photo never exists in memory at full size.
+
+Faithful colours: the source's ICC profile (Display P3, Adobe RGB...) goes into the
+thumbnail, JPEG or PNG, byte for byte (see decode.to_8bit_keeping_colour). No other
+metadata does: EXIF orientation is applied to the pixels.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Literal, NamedTuple
 
 from PIL import Image, ImageOps
 
-from .decode import has_alpha, load, open_image, to_8bit
+from .decode import has_alpha, icc_profile, load, open_image, profile_fits, to_8bit_keeping_colour
 
 Mode = Literal["cover", "contain"]
 Format = Literal["auto", "jpeg", "png"]
@@ -55,10 +59,15 @@ def make_thumbnail(
         need = (math.ceil(upright[0] * scale), math.ceil(upright[1] * scale))
         image.draft(None, (need[1], need[0]) if swap else need)
     image = load(image)
+    profile = icc_profile(image)
     image = ImageOps.exif_transpose(image) if orientation != 1 else image
-    image = to_8bit(image)
-    resized = _resize(image, width, height, mode)
-    return _encode(resized, fmt)
+    if image.mode == "CMYK" and profile_fits(profile, "CMYK"):
+        # converted through its profile once resized: littlecms's cost is per pixel
+        resized, profile = to_8bit_keeping_colour(_resize(image, width, height, mode), profile)
+    else:
+        image, profile = to_8bit_keeping_colour(image, profile)
+        resized = _resize(image, width, height, mode)
+    return _encode(resized, fmt, profile)
 
 
 def _scale(size: tuple[int, int], target: tuple[int, int], mode: Mode) -> float:
@@ -85,20 +94,23 @@ def _resize(image: Image.Image, width: int, height: int, mode: Mode) -> Image.Im
     return image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
 
 
-def _encode(image: Image.Image, fmt: Format) -> Thumbnail:
+def _encode(image: Image.Image, fmt: Format, profile: bytes | None) -> Thumbnail:
     out_format = fmt if fmt != "auto" else ("png" if has_alpha(image) else "jpeg")
+    if out_format == "jpeg" and has_alpha(image):
+        image = _flatten(image)
+    # Always named: PNG would otherwise write whatever profile image.info still holds.
+    icc = profile if profile_fits(profile, image.mode) else None
     buffer = io.BytesIO()
     if out_format == "jpeg":
-        if has_alpha(image):
-            image = _flatten(image)
-        image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=icc)
     else:
-        image.save(buffer, "PNG", compress_level=6)
+        image.save(buffer, "PNG", compress_level=6, icc_profile=icc)
     return Thumbnail(buffer.getvalue(), image.width, image.height, out_format)
 
 
 def _flatten(image: Image.Image) -> Image.Image:
-    """Alpha over white, for a JPEG of a transparent source."""
+    """Alpha over white, for a JPEG of a transparent source; grey stays grey (and keeps a
+    grey profile)."""
     rgba = image.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
+    return Image.alpha_composite(background, rgba).convert("L" if image.mode == "LA" else "RGB")
