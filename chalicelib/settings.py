@@ -18,7 +18,8 @@ AMP_URL_TEMPLATE = (
     "{width}x{height}/{center},{zoom}/{time}.png"
 )
 FETCH_EVERY_MINUTES = int(os.environ.get("FETCH_EVERY_MINUTES") or 5)
-DEFAULT_ALLOWED_HOSTS = "maps.aerisapi.com,mesonet.agron.iastate.edu,gibs.earthdata.nasa.gov"
+# Aeris AMP is Xweather now: maps.api.xweather.com is its current host, maps.aerisapi.com its old one.
+DEFAULT_ALLOWED_HOSTS = "maps.api.xweather.com,maps.aerisapi.com,mesonet.agron.iastate.edu,gibs.earthdata.nasa.gov"
 
 
 def _env(name: str, default: str) -> str:
@@ -34,6 +35,7 @@ class Names(NamedTuple):
     uploads_bucket: str
     table: str
     mediator_queue: str
+    dead_letter_queue: str
     worker_failure_queue: str
     fetch_topic: str
     thumbnail_topic: str
@@ -49,6 +51,7 @@ def names() -> Names:
         uploads_bucket=_env("UPLOADS_BUCKET", f"{PREFIX}-uploads"),
         table=_env("TABLE_NAME", f"{PREFIX}-state"),
         mediator_queue=_env("MEDIATOR_QUEUE", f"{PREFIX}-mediator"),
+        dead_letter_queue=_env("DEAD_LETTER_QUEUE", f"{PREFIX}-mediator-dlq"),
         worker_failure_queue=_env("WORKER_FAILURE_QUEUE", f"{PREFIX}-worker-failures"),
         fetch_topic=_env("FETCH_TOPIC", f"{PREFIX}-please-fetch-amp-image"),
         thumbnail_topic=_env("THUMBNAIL_TOPIC", f"{PREFIX}-please-create-thumbnail"),
@@ -59,33 +62,77 @@ def names() -> Names:
 
 class FetchSettings(NamedTuple):
     url_template: str
-    client_id: str
-    client_secret: str
-    allowed_hosts: frozenset[str]
+    # (host, port): a port of None allows the scheme's own (443 for https, 80 for http)
+    # and the one MAP_URL_TEMPLATE names for that host.
+    allowed_hosts: frozenset[tuple[str, int | None]]
+    # Networks (ipaddress objects) the fetcher may connect to although they are not public.
+    allowed_networks: tuple
     connect_timeout: float
     read_timeout: float
     retries: int
     max_bytes: int
+    deadline: float  # seconds for a whole fetch: connecting, retries, redirects, the body
 
 
 def fetch_settings() -> FetchSettings:
+    """The fetcher's configuration (not its keys: see map_keys). ValueError names a bad value."""
+    import ipaddress
+
     hosts = _env("FETCH_ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)
-    client_id, client_secret = map_keys()
+    networks = os.environ.get("FETCH_ALLOWED_NETWORKS", "")
+    try:
+        allowed_networks = tuple(ipaddress.ip_network(n.strip()) for n in networks.split(",") if n.strip())
+    except ValueError as exc:
+        raise ValueError(f"FETCH_ALLOWED_NETWORKS: {exc}") from None
     return FetchSettings(
         url_template=_env("MAP_URL_TEMPLATE", AMP_URL_TEMPLATE),
-        client_id=client_id,
-        client_secret=client_secret,
-        allowed_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
-        connect_timeout=float(_env("FETCH_CONNECT_TIMEOUT", "3.05")),
-        read_timeout=float(_env("FETCH_READ_TIMEOUT", "15")),
-        retries=int(_env("FETCH_RETRIES", "3")),
-        max_bytes=int(_env("FETCH_MAX_BYTES", str(20 * 1024 * 1024))),
+        allowed_hosts=frozenset(_host_entry(h) for h in hosts.split(",") if h.strip()),
+        allowed_networks=allowed_networks,
+        connect_timeout=_number("FETCH_CONNECT_TIMEOUT", "3.05", above_zero=True),
+        read_timeout=_number("FETCH_READ_TIMEOUT", "15", above_zero=True),
+        retries=int(_number("FETCH_RETRIES", "3")),
+        max_bytes=int(_number("FETCH_MAX_BYTES", str(20 * 1024 * 1024), above_zero=True)),
+        deadline=_number("FETCH_DEADLINE", "25", above_zero=True),
     )
+
+
+def _number(name: str, default: str, above_zero: bool = False) -> float:
+    raw = _env(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if not (0 <= value < float("inf")) or (above_zero and value == 0):
+        least = "above 0" if above_zero else "of 0 or more"
+        raise ValueError(f"{name} must be a number {least}, not {raw!r}")
+    return value
+
+
+def _host_entry(entry: str) -> tuple[str, int | None]:
+    """An allow-list entry, "host", "host:port", "[v6 address]" or "[v6 address]:port"."""
+    text = entry.strip().lower()
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"FETCH_ALLOWED_HOSTS: {entry!r} is not host or host:port")
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host or "/" in host or "@" in host or (":" in host and not text.startswith("[")):
+        raise ValueError(f"FETCH_ALLOWED_HOSTS: {entry!r} is not host or host:port")
+    if port is None:
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"FETCH_ALLOWED_HOSTS: {entry!r} has no valid port")
+    return host, int(port)
 
 
 def map_keys() -> tuple[str, str]:
     """The map source's keys: MAP_CLIENT_ID and MAP_CLIENT_SECRET, or else the SSM
-    SecureString parameter MAP_KEYS_PARAMETER names, holding "client_id:client_secret"."""
+    SecureString parameter MAP_KEYS_PARAMETER names, holding "client_id:client_secret".
+    The fetcher asks only when its URL template has a key placeholder."""
     client_id, client_secret = os.environ.get("MAP_CLIENT_ID", ""), os.environ.get("MAP_CLIENT_SECRET", "")
     parameter = os.environ.get("MAP_KEYS_PARAMETER", "")
     if client_id or not parameter:

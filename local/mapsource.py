@@ -64,11 +64,14 @@ class DemoMapSource:
         )
 
     def environment(self) -> dict[str, str]:
+        """The fetcher's configuration for this source. It listens on loopback, which the
+        fetcher refuses unless FETCH_ALLOWED_NETWORKS names it: this one address only."""
         return {
             "MAP_URL_TEMPLATE": self.url_template,
-            "MAP_CLIENT_ID": "demo",
-            "MAP_CLIENT_SECRET": "demo-secret",
+            "MAP_CLIENT_ID": "demo-client-id",
+            "MAP_CLIENT_SECRET": "demo-client-secret",
             "FETCH_ALLOWED_HOSTS": str(self.host),
+            "FETCH_ALLOWED_NETWORKS": str(self.host),
         }
 
 

@@ -1,7 +1,14 @@
-"""A map source on loopback whose answers each test sets: status, headers, body, delay."""
+"""A map source on loopback whose answers each test sets: status, headers, body, delay.
+
+The fetcher refuses loopback addresses unless FETCH_ALLOWED_NETWORKS names them, so
+while it runs this source lets it through to 127.0.0.1 (`environment()` says so too):
+start() sets the variable, stop() puts back what was there. A fixture that sets the
+environment with monkeypatch does so before start(), so the two undo in the right order.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -15,6 +22,7 @@ class Answer(NamedTuple):
     body: bytes = b""
     headers: dict[str, str] = {}
     delay: float = 0.0
+    trickle: float = 0.0  # seconds between the body's bytes: a source that never quite stops
 
 
 class MapSource:
@@ -41,7 +49,13 @@ class MapSource:
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(answer.body)
+                    if answer.trickle:
+                        for i in range(len(answer.body)):
+                            self.wfile.write(answer.body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(answer.trickle)
+                    else:
+                        self.wfile.write(answer.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -52,14 +66,33 @@ class MapSource:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._saved_networks: list[str | None] = []
 
     def start(self) -> MapSource:
+        self._saved_networks = [os.environ.get("FETCH_ALLOWED_NETWORKS")]
+        os.environ["FETCH_ALLOWED_NETWORKS"] = "127.0.0.1"
         self.thread.start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        for saved in self._saved_networks:  # none when it never started
+            if saved is None:
+                os.environ.pop("FETCH_ALLOWED_NETWORKS", None)
+            else:
+                os.environ["FETCH_ALLOWED_NETWORKS"] = saved
+        self._saved_networks = []
+
+    def environment(self, client_id: str = "", client_secret: str = "") -> dict[str, str]:
+        """What the fetcher needs to fetch from this source."""
+        return {
+            "MAP_URL_TEMPLATE": self.template,
+            "MAP_CLIENT_ID": client_id,
+            "MAP_CLIENT_SECRET": client_secret,
+            "FETCH_ALLOWED_HOSTS": "127.0.0.1",
+            "FETCH_ALLOWED_NETWORKS": "127.0.0.1",
+        }
 
     def answer(self, *answers: Answer) -> None:
         self.answers.extend(answers)

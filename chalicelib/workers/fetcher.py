@@ -4,36 +4,59 @@ The URL comes from a configured template (Aeris AMP by default). Its placeholder
 {client_id} {client_secret} {layers} {width} {height} {center} {zoom}
 {time} (UTC YYYYMMDDhhmmss), {iso_time} (YYYY-MM-DDThh:mm:ssZ), {epoch}, and
 {bbox} (west,south,east,north in degrees, for WMS sources; needs a "lat,lon" center).
-Keys come from configuration and never reach a log line, an S3 key or a message.
+
+Keys are read only when the template has a key placeholder, and never reach a log line,
+an S3 key or a message: every text that leaves the fetcher (errors, excerpts of the
+source's answers, redirect targets, log records) goes through a redactor built from them
+(chalicelib.redaction). The source is fetched through chalicelib.safehttp: allow-listed
+hosts and ports, checked again at every redirect, public addresses only (unless
+FETCH_ALLOWED_NETWORKS says otherwise), and one deadline for the whole fetch.
 """
 
 from __future__ import annotations
 
-import functools
 import math
+import os
 import re
 import string
+import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from .. import storage
+from .. import redaction, safehttp, storage
 from ..errors import PermanentError, SourceError
 from ..imaging.decode import probe_frame
-from ..log import logger
-from ..messages import DidFetchAmpImage, PleaseFetchAmpImage
-from ..settings import FetchSettings, fetch_settings, max_image_pixels, names
-from .runner import Worker, reply
+from ..messages import DidFetchAmpImage, Location, PleaseFetchAmpImage
+from ..redaction import MIN_SECRET_LENGTH, Redactor
+from ..settings import FetchSettings, fetch_settings, map_keys, max_image_pixels, names
+from .runner import Worker, lambda_context, reply
 
 VALID_DATE_HEADER = "x-aeris-valid-date"
 MAX_REDIRECTS = 3
+# An answered valid time further than this from the requested one (or this far past the
+# later of now and the requested time) is not the frame that was asked for: a did-fail.
+MAX_VALID_TIME_SKEW = 24 * 3600
+# Of the Lambda invocation's remaining time, a quarter (at most this) is kept for storing
+# the frame and answering; the fetch deadline never reaches into it.
+ANSWER_MARGIN = 10.0
+EXCERPT_CHARS = 200
 _LAT_LON = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _RETRY_STATUSES = (500, 502, 503, 504)
+_KEY_FIELDS = {"client_id", "client_secret"}
+# SSM answers that retrying cannot change: the keys are missing or may not be read.
+_UNREADABLE_PARAMETER = {
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidKeyId",
+    "KMSAccessDeniedException",
+    "ValidationException",
+}
 
 
 class SourceUnavailable(Exception):
@@ -41,32 +64,88 @@ class SourceUnavailable(Exception):
 
 
 def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
-    config = fetch_settings()
-    url, shown = build_url(config, request)
+    try:
+        config = fetch_settings()
+    except ValueError as exc:
+        raise PermanentError(f"the fetcher's configuration is wrong: {exc}") from None
+    keys = template_keys(config.url_template)
+    url, shown = build_url(config, request, keys)
     body, headers = download(url, shown, config)
     frame = probe_frame(body, (request.width, request.height), max_image_pixels(), what=f"the answer of {shown}")
     valid_time = answered_valid_time(headers.get(VALID_DATE_HEADER), request.valid_time)
     key = storage.frame_key(request.image_id, valid_time, request.width, request.height, frame.extension)
-    location = storage.put_bytes(
-        names().frames_bucket, key, body, frame.content_type, valid_time=valid_time, layers=",".join(request.layers)
-    )
-    return reply(
+    bucket = names().frames_bucket
+    answer = reply(  # built, and so validated, before anything is stored
         DidFetchAmpImage,
         request,
         image_id=request.image_id,
         valid_time=valid_time,
-        location=location,
+        location=Location(Bucket=bucket, Key=key),
         requestedValidTime=request.valid_time,
         width=request.width,
         height=request.height,
     )
+    storage.put_bytes(bucket, key, body, frame.content_type, valid_time=valid_time, layers=",".join(request.layers))
+    return answer
 
 
 WORKER = Worker("fetch-amp-image", PleaseFetchAmpImage, fetch)
 
 
-def build_url(config: FetchSettings, request: PleaseFetchAmpImage) -> tuple[str, str]:
+def template_fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise PermanentError(f"MAP_URL_TEMPLATE cannot be read: {exc}") from None
+
+
+def template_keys(template: str) -> dict[str, str]:
+    """The keys the template needs (none for a keyless one: nothing is read then), with the
+    redactor built from them put in force. PermanentError when they are missing or unusable."""
+    env = {"client_id": _env_key("MAP_CLIENT_ID"), "client_secret": _env_key("MAP_CLIENT_SECRET")}
+    redaction.activate(Redactor(env.values()))  # configured keys are kept out of texts even if unused
+    needed = template_fields(template) & _KEY_FIELDS
+    if not needed:
+        return {}
+    try:
+        client_id, client_secret = map_keys()
+    except Exception as exc:
+        code = _aws_error_code(exc)
+        if code in _UNREADABLE_PARAMETER:
+            raise PermanentError(f"the map keys cannot be read from MAP_KEYS_PARAMETER: {code}") from None
+        raise  # throttling, a timeout: worth retrying
+    keys = {"client_id": client_id, "client_secret": client_secret}
+    redaction.activate(Redactor([*env.values(), *keys.values()]))
+    missing = sorted(name for name in needed if not keys[name])
+    if missing:
+        raise PermanentError(
+            f"the map source needs {' and '.join(missing)}: set MAP_CLIENT_ID and MAP_CLIENT_SECRET, or "
+            "MAP_KEYS_PARAMETER naming an SSM SecureString that holds client_id:client_secret"
+        )
+    secret = "client_secret" if "client_secret" in needed else "client_id"
+    if len(keys[secret]) < MIN_SECRET_LENGTH:
+        raise PermanentError(
+            f"the map source's {secret} is shorter than {MIN_SECRET_LENGTH} characters: too short to keep out of logs"
+        )
+    return {name: keys[name] for name in needed}
+
+
+def _env_key(name: str) -> str:
+    return os.environ.get(name, "")
+
+
+def _aws_error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def build_url(
+    config: FetchSettings, request: PleaseFetchAmpImage, keys: dict[str, str] | None = None
+) -> tuple[str, str]:
     """The URL to GET and the same URL with its keys masked, for logs and errors."""
+    keys = keys or {}
     when = datetime.fromtimestamp(request.valid_time, timezone.utc)
     values: dict[str, Any] = {
         "layers": ",".join(quote(layer, safe=":()") for layer in request.layers),
@@ -78,19 +157,21 @@ def build_url(config: FetchSettings, request: PleaseFetchAmpImage) -> tuple[str,
         "iso_time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "epoch": request.valid_time,
     }
-    fields = {name for _, name, _, _ in string.Formatter().parse(config.url_template) if name}
+    fields = template_fields(config.url_template)
     if "bbox" in fields:
         values["bbox"] = bbox(request.center, request.zoom, request.width, request.height)
-    unknown = fields - set(values) - {"client_id", "client_secret"}
+    unknown = fields - set(values) - _KEY_FIELDS
     if unknown:
-        raise PermanentError(f"MAP_URL_TEMPLATE has unknown placeholders: {sorted(unknown)}")
-    if fields & {"client_id", "client_secret"} and not (config.client_id and config.client_secret):
-        raise PermanentError("the map source needs MAP_CLIENT_ID and MAP_CLIENT_SECRET in configuration")
-    url = config.url_template.format(
-        client_id=quote(config.client_id, safe=""), client_secret=quote(config.client_secret, safe=""), **values
-    )
-    shown = config.url_template.format(client_id="***", client_secret="***", **values)
-    return url, shown
+        raise PermanentError(f"MAP_URL_TEMPLATE has unknown or unnamed placeholders: {sorted(unknown)}")
+    missing = (fields & _KEY_FIELDS) - set(keys)
+    if missing:
+        raise PermanentError(f"the map source needs {' and '.join(sorted(missing))}")
+    try:
+        url = config.url_template.format(**{k: quote(v, safe="") for k, v in keys.items()}, **values)
+        shown = config.url_template.format(**{k: "***" for k in keys}, **values)
+    except (ValueError, IndexError, KeyError, AttributeError) as exc:
+        raise PermanentError(f"MAP_URL_TEMPLATE cannot be filled in: {type(exc).__name__}") from None
+    return url, redaction.redact(shown)
 
 
 def bbox(center: str, zoom: int, width: int, height: int) -> str:
@@ -110,36 +191,87 @@ def bbox(center: str, zoom: int, width: int, height: int) -> str:
 
 
 def download(url: str, shown: str, config: FetchSettings) -> tuple[bytes, dict[str, str]]:
-    """GET `url` from an allowed host; retries timeouts and 5xx, caps the size."""
-    for _ in range(MAX_REDIRECTS + 1):
-        _check_allowed(url, shown, config)
+    """GET `url` from an allowed origin within the deadline; retries timeouts and 5xx,
+    follows at most MAX_REDIRECTS redirects (each checked), caps the size."""
+    first = _origin_of_template(url)
+    policy = safehttp.Policy(
+        hosts=config.allowed_hosts,
+        # The template's own port is allowed for its host: the configuration names it.
+        origins=frozenset([first]) if first and (first.host, None) in config.allowed_hosts else frozenset(),
+        networks=config.allowed_networks,
+    )
+    seconds = fetch_deadline(config)
+    with safehttp.Client(
+        policy,
+        deadline=seconds,
+        retries=config.retries,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        retry_statuses=_RETRY_STATUSES,
+    ) as client:
         try:
-            response = _session(config.retries).get(
-                url,
-                timeout=(config.connect_timeout, config.read_timeout),
-                stream=True,
-                allow_redirects=False,
-            )
+            return _follow(client, url, shown, config)
+        except safehttp.DeadlineExceeded:
+            raise _deadline_error(shown, seconds) from None
+        except (SourceUnavailable, requests.exceptions.RequestException, OSError):
+            if client.expired:
+                raise _deadline_error(shown, seconds) from None
+            raise
+
+
+def _follow(client: safehttp.Client, url: str, shown: str, config: FetchSettings) -> tuple[bytes, dict[str, str]]:
+    scheme = ""
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            prepared, where = client.prepare(url)
+        except safehttp.Refused as exc:
+            raise SourceError(f"{shown}: {redaction.redact(str(exc))} (FETCH_ALLOWED_HOSTS)") from None
+        if scheme == "https" and where.scheme != "https":
+            raise SourceError(f"{shown} redirected from https to http")
+        scheme = where.scheme
+        try:
+            response = client.send(prepared)
+        except safehttp.Refused as exc:
+            raise SourceError(f"{shown}: {redaction.redact(str(exc))}") from None
         except requests.exceptions.RetryError as exc:
             raise SourceUnavailable(f"{shown} kept failing: {_reason(exc)}") from None
         except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
             raise SourceUnavailable(f"{shown} did not answer: {_reason(exc)}") from None
         with response:
             if response.is_redirect:
-                url = urljoin(url, response.headers["location"])
-                shown = url if config.client_secret not in url else shown
+                url = urljoin(prepared.url or url, response.headers["location"])
+                shown = _shown(url, 300)
                 continue
             _check_status(response, shown)
-            body = _read_capped(response, shown, config.max_bytes)
+            body = _read_capped(client, response, shown, config.max_bytes)
+            client.check()  # a body the watchdog cut short is not a body
             return body, {k.lower(): v for k, v in response.headers.items()}
     raise SourceError(f"{shown} redirected more than {MAX_REDIRECTS} times")
 
 
-def _check_allowed(url: str, shown: str, config: FetchSettings) -> None:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or host not in config.allowed_hosts:
-        raise SourceError(f"host {host or '?'!r} of {shown} is not on the fetch allow-list (FETCH_ALLOWED_HOSTS)")
+def _origin_of_template(url: str) -> safehttp.Origin | None:
+    try:
+        return safehttp.origin(requests.Request("GET", url).prepare().url or "")
+    except (safehttp.Refused, requests.exceptions.RequestException, ValueError):
+        return None  # the client refuses it with a reason
+
+
+def fetch_deadline(config: FetchSettings) -> float:
+    """FETCH_DEADLINE, but never past the invocation's remaining time less the answer margin."""
+    seconds = config.deadline
+    context = lambda_context.get()
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        remaining = remaining_ms() / 1000
+        seconds = min(seconds, remaining - min(ANSWER_MARGIN, remaining / 4))
+    return seconds
+
+
+def _deadline_error(shown: str, seconds: float) -> SourceError:
+    return SourceError(
+        f"{shown} did not answer in full within the fetch deadline of {max(seconds, 0):g} s "
+        "(FETCH_DEADLINE, and the invocation's remaining time)"
+    )
 
 
 def _check_status(response: requests.Response, shown: str) -> None:
@@ -147,68 +279,75 @@ def _check_status(response: requests.Response, shown: str) -> None:
     if status == 200:
         content_type = response.headers.get("content-type", "")
         if content_type and not content_type.startswith("image/"):
-            raise SourceError(f"{shown} answered {content_type}, not an image: {_excerpt(response)}")
+            raise SourceError(f"{shown} answered {_shown(content_type, 100)}, not an image: {_excerpt(response)}")
         return
     if status in _RETRY_STATUSES or status in (408, 429):
         raise SourceUnavailable(f"{shown} answered {status} after retries")
-    raise SourceError(f"{shown} answered {status} {response.reason}: {_excerpt(response)}")
+    raise SourceError(f"{shown} answered {status} {_shown(response.reason or '', 100)}: {_excerpt(response)}")
 
 
-def _read_capped(response: requests.Response, shown: str, max_bytes: int) -> bytes:
+def _read_capped(client: safehttp.Client, response: requests.Response, shown: str, max_bytes: int) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise SourceError(f"{shown} answered {declared} bytes, over the cap of {max_bytes}")
+        raise SourceError(f"{shown} answered {int(declared)} bytes, over the cap of {max_bytes}")
     chunks, total = [], 0
-    for chunk in response.iter_content(64 * 1024):
-        total += len(chunk)
-        if total > max_bytes:
-            raise SourceError(f"{shown} answered more than the cap of {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            client.check()
+            total += len(chunk)
+            if total > max_bytes:
+                raise SourceError(f"{shown} answered more than the cap of {max_bytes} bytes")
+            chunks.append(chunk)
+    except requests.exceptions.RequestException as exc:
+        client.check()
+        raise SourceUnavailable(f"{shown} broke off its answer: {_reason(exc)}") from None
     return b"".join(chunks)
 
 
-def answered_valid_time(header: str | None, requested: int) -> int:
-    """The valid time the source says its frame is for, else the requested one."""
-    if not header:
+def answered_valid_time(header: str | None, requested: int, now: float | None = None) -> int:
+    """The valid time the source says its frame is for (ISO 8601 with or without an offset,
+    UTC YYYYMMDDhhmmss, epoch seconds or milliseconds, or an RFC 2822 date), else the
+    requested one. SourceError when it cannot be read or is not a time for this request."""
+    if header is None or not header.strip():
         return requested
     value = header.strip()
+    shown = _shown(value, 60)
+    seconds = parse_valid_time(value)
+    if seconds is None:
+        raise SourceError(f"the source's {VALID_DATE_HEADER} {shown!r} is not a time")
+    now = time.time() if now is None else now
+    if seconds < 0:
+        raise SourceError(f"the source's {VALID_DATE_HEADER} {shown!r} is before 1970")
+    if seconds > max(now, requested) + MAX_VALID_TIME_SKEW:
+        raise SourceError(f"the source's {VALID_DATE_HEADER} {shown!r} is more than a day in the future")
+    if abs(seconds - requested) > MAX_VALID_TIME_SKEW:
+        raise SourceError(
+            f"the source's {VALID_DATE_HEADER} {shown!r} is more than a day from the requested time {requested}"
+        )
+    return seconds
+
+
+def parse_valid_time(value: str) -> int | None:
+    """Epoch seconds of a valid-time text, or None when it is none of the forms read."""
+    if len(value) > 64:  # no date is this long
+        return None
     try:
-        if value.isdigit():
-            return int(value[:10]) if len(value) == 13 else int(value)  # seconds or ms
-        if re.fullmatch(r"\d{14}", value):
+        if re.fullmatch(r"\d{14}", value):  # before the all-digits forms: 20231114221500 is no epoch
             return int(datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp())
+        if re.fullmatch(r"[+-]?\d{1,16}(\.\d{1,9})?", value):
+            number = float(value) if "." in value else int(value)
+            if abs(number) >= 10**11:  # 1e11 s is the year 5138: this many is milliseconds
+                number = number / 1000
+            return math.floor(number)
         try:
             when = datetime.fromisoformat(value)
         except ValueError:
             when = parsedate_to_datetime(value)
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
-        return int(when.timestamp())
-    except (ValueError, TypeError, OverflowError):
-        logger.warning(f"unreadable {VALID_DATE_HEADER} {value!r}; using the requested valid time")
-        return requested
-
-
-@functools.cache
-def _session(retries: int) -> requests.Session:
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=0.3,
-        backoff_max=5,
-        status_forcelist=_RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
-        raise_on_status=False,
-        respect_retry_after_header=True,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = "weathergif/1.0"
-    return session
+        return math.floor(when.timestamp())
+    except (ValueError, TypeError, OverflowError, IndexError, OSError):
+        return None
 
 
 def _reason(exc: Exception) -> str:
@@ -218,8 +357,17 @@ def _reason(exc: Exception) -> str:
 
 
 def _excerpt(response: requests.Response) -> str:
+    """The start of the source's answer, redacted and cut short, for an error."""
     try:
-        text = next(response.iter_content(300), b"").decode("utf-8", "replace")
-    except requests.exceptions.RequestException:
+        data = response.raw.read(4096, decode_content=True) or b""
+    except Exception:
         return ""
-    return " ".join(text.split())[:200]
+    truncated = len(data) >= 4096
+    return redaction.active().excerpt(data, EXCERPT_CHARS, truncated)
+
+
+def _shown(text: str, limit: int) -> str:
+    """`text` redacted, then cut to `limit` characters (in this order: a secret cut in two
+    would no longer be recognised)."""
+    text = redaction.redact(text)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -2,8 +2,10 @@
 
 Parse the request, log under its correlation id, do the work, answer the mediator
 with the did-message. A request that can never succeed (PermanentError, including an
-invalid message) is answered with did-fail-<action> and not retried; any other error
-is raised so the platform retries the invocation.
+invalid message, and a reply that fails its own validation) is answered with
+did-fail-<action> and not retried; any other error is raised so the platform retries
+the invocation. Every text that leaves (the did-fail's error, log lines) goes through the
+redactor the work put in force (chalicelib.redaction), if any.
 """
 
 from __future__ import annotations
@@ -14,16 +16,23 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
+from pydantic import ValidationError
+
+from .. import redaction
 from ..bus import send_to_mediator
 from ..errors import PermanentError
 from ..log import logger
-from ..messages import Message, failure, parse
+from ..messages import DidFail, Message, MessageError, describe, failure, parse
 
 CORRELATION_KEYS = ("correlationId", "runId")
 M = TypeVar("M", bound=Message)
 
 # The Lambda context of the invocation being served (remaining time, request id).
 lambda_context: contextvars.ContextVar[Any] = contextvars.ContextVar("lambda_context", default=None)
+
+
+class PassingError(Exception):
+    """An error that may pass, raised again with the secrets in its text redacted."""
 
 
 class Worker(NamedTuple):
@@ -47,6 +56,14 @@ def run_sns(worker: Worker, event: Any) -> dict[str, Any]:
 
 
 def run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str | None = None) -> dict[str, Any]:
+    scope = redaction.scoped()  # this request's redactor, if its work sets one, ends with it
+    try:
+        return _run(worker, raw, default_correlation_id)
+    finally:
+        redaction.end_scope(scope)
+
+
+def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         request = parse(raw, expect=worker.request)
@@ -61,11 +78,18 @@ def run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str |
         reply = worker.work(request)
     except PermanentError as exc:
         return _answer_failure(worker, exc, request.to_dict(), request.extras, started)
-    except Exception:
+    except ValidationError as exc:  # a reply (or a location) that breaks the contract: retrying gives the same
+        error = MessageError(describe(exc), exc.title)
+        return _answer_failure(worker, error, request.to_dict(), request.extras, started)
+    except Exception as exc:
         logger.exception(
             "worker failed; the platform will retry",
             extra={"action": worker.action, "request": _brief(request.to_dict())},
         )
+        text = str(exc)
+        cleaned = redaction.redact(text)
+        if cleaned != text:  # the platform logs what is raised, and the failure record keeps it
+            raise PassingError(f"{type(exc).__name__}: {cleaned}") from None
         raise
     send_to_mediator(reply)
     logger.info(
@@ -78,13 +102,19 @@ def run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str |
 def _answer_failure(
     worker: Worker, exc: Exception, request: Any, extras: dict[str, Any], started: float
 ) -> dict[str, Any]:
-    reply = failure(worker.action, exc, request, **extras)
+    passed_on = {key: value for key, value in extras.items() if key not in _DID_FAIL_KEYS}
+    reply = failure(worker.action, exc, request, **passed_on)
+    redactor = redaction.active()
+    reply = reply.model_copy(update={"error": redactor(reply.error), "request": redactor.scrub(reply.request)})
     send_to_mediator(reply)
     logger.error(
-        f"{worker.action} can never succeed: {exc}",
+        f"{worker.action} can never succeed: {reply.error}",
         extra={"action": worker.action, "error_type": type(exc).__name__, "ms": _ms(started)},
     )
     return reply.to_dict()
+
+
+_DID_FAIL_KEYS = {name for name in DidFail.model_fields} | {f.alias for f in DidFail.model_fields.values() if f.alias}
 
 
 def _as_data(raw: str | dict[str, Any]) -> Any:
