@@ -20,8 +20,20 @@ NAMES = names()
 
 @app.on_sqs_message(queue=NAMES.mediator_queue, batch_size=10)
 def mediate(event):
-    """Every did-message: record it, decide, ask the workers (reports batch item failures)."""
+    """Every did-message: record it, decide, ask the workers (no record lost, however deployed)."""
     return entry.mediate(event)
+
+
+@app.on_sqs_message(queue=NAMES.dead_letter_queue, batch_size=10)
+def keep_dead_letters(event):
+    """Messages the mediator gave up on: kept in its table, shown and redrivable."""
+    return entry.keep_dead_letters(event)
+
+
+@app.on_sqs_message(queue=NAMES.worker_failure_queue, batch_size=10)
+def worker_failed(event):
+    """A worker's invocation that failed for good (after Lambda's retries): did-fail to the mediator."""
+    return entry.worker_failed(event)
 
 
 @app.schedule(Rate(FETCH_EVERY_MINUTES, unit=Rate.MINUTES))
@@ -101,7 +113,7 @@ def list_animations():
 
 @app.route("/animations/{image_id}", methods=["GET"])
 def get_animation(image_id):
-    return entry.api("get_animation", image_id)
+    return entry.api("get_animation", app.current_request, image_id)
 
 
 @app.route("/animations/{image_id}", methods=["PUT"], authorizer=token)
@@ -155,12 +167,17 @@ def animation_failures(image_id):
     return entry.api("failures", app.current_request, image_id)
 
 
-@app.route("/runs/{run_id}", methods=["GET"])
+@app.route("/animations/{image_id}/failures/redrive", methods=["POST"], authorizer=token)
+def redrive_failures(image_id):
+    return entry.api("redrive_failures", image_id)
+
+
+@app.route("/runs/{run_id}", methods=["GET"], authorizer=token)
 def timeline(run_id):
     return entry.api("timeline", run_id)
 
 
-@app.route("/failures", methods=["GET"])
+@app.route("/failures", methods=["GET"], authorizer=token)
 def dead_letters():
     return entry.api("dead_letters")
 

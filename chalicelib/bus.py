@@ -8,10 +8,14 @@ from .settings import names
 
 
 def send_to_mediator(message: Message) -> str:
+    return resend_to_mediator(message.to_json(), message.type)
+
+
+def resend_to_mediator(body: str, message_type: str = "") -> str:
+    """A message body as it was (a dead letter's, redriven) to the mediator's queue."""
+    attributes = {"type": {"DataType": "String", "StringValue": message_type}} if message_type else {}
     response = client("sqs").send_message(
-        QueueUrl=queue_url(names().mediator_queue),
-        MessageBody=message.to_json(),
-        MessageAttributes={"type": {"DataType": "String", "StringValue": message.type}},
+        QueueUrl=queue_url(names().mediator_queue), MessageBody=body, MessageAttributes=attributes
     )
     return response["MessageId"]
 

@@ -38,7 +38,19 @@ def thumbnail_upload(event: Any) -> list[dict[str, Any]]:
 def mediate(event: Any) -> dict[str, Any]:
     from .mediator import handler
 
-    return handler.handle_batch(event.to_dict(), event.context)
+    return handler.handle_messages(event.to_dict(), event.context)
+
+
+def keep_dead_letters(event: Any) -> dict[str, Any]:
+    from .mediator import handler
+
+    return handler.handle_dead_letters(event.to_dict(), event.context)
+
+
+def worker_failed(event: Any) -> dict[str, Any]:
+    from .workers import failures
+
+    return failures.handle(event.to_dict(), event.context)
 
 
 def fetch_due_frames(event: Any) -> dict[str, Any]:

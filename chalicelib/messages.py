@@ -25,6 +25,8 @@ from .errors import PermanentError
 
 ACTIONS = ("fetch-amp-image", "create-thumbnail", "create-gif", "send-email")
 MAX_SIDE = 4096
+MAX_ERROR = 2000  # characters of a did-fail's error
+MAX_REQUEST_COPY = 64_000  # characters of JSON of the request a did-fail carries back
 
 
 class MessageError(PermanentError, ValueError):
@@ -42,7 +44,8 @@ def _no_line_breaks(value: str) -> str:
     return value
 
 
-ImageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+IMAGE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
+ImageId = Annotated[str, StringConstraints(pattern=f"^{IMAGE_ID_PATTERN}$")]
 Layer = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:.()\-]{0,63}$")]
 Center = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ,.'\-]{0,99}$")]
 Side = Annotated[int, Field(ge=1, le=MAX_SIDE)]
@@ -235,10 +238,24 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def failure(action: str, error: BaseException | str, request: Any, **extras: Any) -> DidFail:
+def failure(action: str, error: BaseException | str, request: Any, *, error_type: str | None = None,
+            **extras: Any) -> DidFail:
     """The did-fail-<action> reply for a request that can never succeed."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     reason = error if isinstance(error, str) else str(error)
-    error_type = "Error" if isinstance(error, str) else type(error).__name__
-    return DidFail(type=f"did-fail-{action}", error=reason, error_type=error_type, request=request, **extras)
+    error_type = error_type or ("Error" if isinstance(error, str) else type(error).__name__)
+    passed_on = {key: value for key, value in extras.items() if len(json.dumps(value, default=str)) <= 1000}
+    return DidFail(type=f"did-fail-{action}", error=reason[:MAX_ERROR], error_type=error_type[:200],
+                   request=bounded(request), **passed_on)
+
+
+def bounded(request: Any) -> Any:
+    """A failed request as a did-fail carries it: whole up to MAX_REQUEST_COPY characters of JSON,
+    else only what names it (a request may be as large as SNS takes, and its reply must still fit SQS)."""
+    text = json.dumps(request, default=str)
+    if len(text) <= MAX_REQUEST_COPY:
+        return request
+    names = {k: v for k, v in request.items() if k in ("type", "imageId", "validTime", "correlationId", "runId")
+             and isinstance(v, (str, int)) and len(str(v)) <= 200} if isinstance(request, dict) else {}
+    return {**names, "truncated": f"{len(text)} characters, over {MAX_REQUEST_COPY}"}

@@ -26,13 +26,23 @@ def gif_key(image_id: str, valid_time: int) -> str:
     return f"{image_id}/{valid_time}.gif"
 
 
+# What S3 answers for an object that is not there, or for a key or bucket it can never hold.
+_NOT_THERE = {"NoSuchKey", "404", "NotFound"}
+_NEVER = {"NoSuchBucket", "InvalidArgument", "KeyTooLongError", "InvalidBucketName"}
+
+
 def get_bytes(location: Location) -> bytes:
+    from botocore.exceptions import ClientError
+
     try:
         response = client("s3").get_object(Bucket=location.bucket, Key=location.key)
-    except client("s3").exceptions.NoSuchKey:
-        raise MissingObject(f"s3://{location.bucket}/{location.key} does not exist") from None
-    except client("s3").exceptions.NoSuchBucket:
-        raise MissingObject(f"bucket {location.bucket} does not exist") from None
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _NOT_THERE:
+            raise MissingObject(f"s3://{location.bucket}/{location.key} does not exist") from None
+        if code in _NEVER:
+            raise MissingObject(f"s3://{location.bucket}/{location.key!r} cannot be read: {code}") from None
+        raise  # throttling, a 5xx, access denied: may pass
     return response["Body"].read()
 
 

@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 
 APP = "weathergif"
 WORKERS = ("fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload")
-FUNCTIONS = (*WORKERS, "mediate", "fetch_due_frames", "rebuild_gifs", "api_handler", "token")
+FUNCTIONS = (*WORKERS, "mediate", "keep_dead_letters", "worker_failed", "fetch_due_frames", "rebuild_gifs",
+             "api_handler", "token")
 TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                     "dynamodb:Query", "dynamodb:ConditionCheckItem"]
 WORKER_TOPICS = ("FETCH_TOPIC", "THUMBNAIL_TOPIC", "GIF_TOPIC", "EMAIL_TOPIC")
@@ -71,7 +72,7 @@ class Stage(NamedTuple):
 
     @property
     def dead_letter_queue(self) -> str:
-        return self.arn("sqs", f"{self.env['MEDIATOR_QUEUE']}-dlq")
+        return self.arn("sqs", self.env["DEAD_LETTER_QUEUE"])
 
     @property
     def worker_failure_queue(self) -> str:
@@ -89,6 +90,8 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
     reply = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.mediator_queue)
     on_failure = _allow(["sqs:SendMessage"], stage.worker_failure_queue)
     table = _allow(TABLE_READ_WRITE, stage.table)
+    consume = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+               "sqs:GetQueueUrl"]
     statements: dict[str, list[dict[str, Any]]] = {
         "fetch_amp_image": [
             _allow(["s3:PutObject"], stage.s3("FRAMES_BUCKET")),
@@ -117,11 +120,15 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
         ],
         "mediate": [
             table,
-            _allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueUrl"], stage.mediator_queue),
+            _allow(consume, stage.mediator_queue),
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),
             _allow(["s3:GetObject"], [stage.s3("GIFS_BUCKET"), stage.s3("THUMBNAILS_BUCKET")]),  # presigned links
         ],
+        "keep_dead_letters": [
+            _allow(consume, stage.dead_letter_queue),
+            _allow(["dynamodb:PutItem", "dynamodb:Query"], stage.table),
+        ],
+        "worker_failed": [_allow(consume, stage.worker_failure_queue), reply],
         "fetch_due_frames": [table, _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS])],
         "rebuild_gifs": [table, _allow(["sns:Publish"], stage.topic("GIF_TOPIC"))],
         "api_handler": [
@@ -131,8 +138,7 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             _allow(["s3:ListBucket"],
                    [stage.bucket(b) for b in ("FRAMES_BUCKET", "THUMBNAILS_BUCKET", "GIFS_BUCKET", "UPLOADS_BUCKET")]),
             _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
-            _allow(["sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage"], stage.dead_letter_queue),
-            _allow(["sns:Publish"], [stage.topic("FETCH_TOPIC"), stage.topic("GIF_TOPIC")]),
+            _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives
         ],
         "token": [_allow(["ssm:GetParameter"], stage.parameter("API_TOKEN_PARAMETER"))],
     }

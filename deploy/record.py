@@ -28,6 +28,7 @@ OUTPUT_ENVIRONMENT = {
     "UploadsBucket": "UPLOADS_BUCKET",
     "TableName": "TABLE_NAME",
     "MediatorQueue": "MEDIATOR_QUEUE",
+    "MediatorDeadLetterQueue": "DEAD_LETTER_QUEUE",
     "WorkerFailureQueue": "WORKER_FAILURE_QUEUE",
     "FetchTopic": "FETCH_TOPIC",
     "ThumbnailTopic": "THUMBNAIL_TOPIC",

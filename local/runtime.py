@@ -8,23 +8,26 @@ events to the same handlers, in the shapes Lambda uses, through the emulated ser
 - SQS messages: the handler's own queue, in batches up to its batch size.
 - Schedules: on a timer, with a speed-up factor; the event's time is the simulated time.
 
-Lambda-like semantics: a handler that raises leaves its messages to come back after
+Lambda-like semantics: an SQS handler that raises leaves its messages to come back after
 the visibility timeout; `batchItemFailures` is honoured (or, as a mapping without
 ReportBatchItemFailures does, ignored: the whole batch is deleted); after the queue's receive
-limit a message goes to the dead-letter queue; handlers run concurrently.
+limit a message goes to the queue's dead-letter queue. An S3 or SNS event (which Lambda
+invokes asynchronously) that fails is tried twice more, then its invocation record goes to
+the on-failure destination. Handlers run concurrently.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalice.app import Chalice, Rate, S3EventConfig, ScheduledEventConfig, SNSEventConfig, SQSEventConfig
 
@@ -84,7 +87,8 @@ class Runtime:
         workers: int = 4,
         speed: float = 1.0,
         visibility_timeout: int = 30,
-        max_receives: int = 3,
+        async_retries: int = 2,
+        on_failure_queue: str | None = None,
         prefix: str = "local",
         report_batch_item_failures: bool = True,
     ):
@@ -92,7 +96,11 @@ class Runtime:
         self.workers = workers
         self.speed = speed
         self.visibility_timeout = visibility_timeout
-        self.max_receives = max_receives
+        # As Lambda's asynchronous invocation (SNS, S3): a failed event is tried again this many
+        # times (after the visibility timeout, Lambda's back-off), then its invocation record goes
+        # to the on-failure destination: this queue, or else the runtime's own dead-letter queue.
+        self.async_retries = async_retries
+        self.on_failure_queue = on_failure_queue
         self.prefix = prefix
         # As the SQS event source mapping's FunctionResponseTypes: without ReportBatchItemFailures,
         # Lambda deletes the whole batch when the handler returns, whatever it returns.
@@ -115,17 +123,18 @@ class Runtime:
         from chalicelib.aws import client
 
         sqs, sns, s3 = client("sqs"), client("sns"), client("s3")
-        self.dead_letter_url, dlq_arn = self._queue(f"{self.prefix}-dead-letters", {})
-        redrive = {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receives})}
+        self.dead_letter_url, _ = self._queue(f"{self.prefix}-dead-letters", {})
+        self.on_failure_url = (sqs.get_queue_url(QueueName=self.on_failure_queue)["QueueUrl"] if self.on_failure_queue
+                               else self.dead_letter_url)
         notifications: dict[str, list[dict[str, Any]]] = {}
         for config in self.app.event_sources:
             if isinstance(config, SNSEventConfig):
-                url, arn = self._queue(f"{self.prefix}-{config.name}", redrive)
+                url, arn = self._queue(f"{self.prefix}-{config.name}", {})
                 topic_arn = sns.create_topic(Name=config.topic)["TopicArn"] if not config.topic.startswith("arn:") else config.topic
                 sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
                 self.sources.append(Source(config.name, "sns", url, arn))
             elif isinstance(config, S3EventConfig):
-                url, arn = self._queue(f"{self.prefix}-{config.name}", redrive)
+                url, arn = self._queue(f"{self.prefix}-{config.name}", {})
                 rules = [{"Name": "prefix", "Value": config.prefix}] if config.prefix else []
                 rules += [{"Name": "suffix", "Value": config.suffix}] if config.suffix else []
                 queue_config: dict[str, Any] = {"QueueArn": arn, "Events": config.events}
@@ -320,7 +329,7 @@ class Runtime:
         sqs = client("sqs")
         if source.kind == "sqs":
             result = self._invoke(source, {"Records": [_sqs_record(m, source.queue_arn) for m in messages]}, len(messages))
-            if result is _FAILED:
+            if isinstance(result, _Failed):
                 done = []
             elif not self.report_batch_item_failures:
                 done = messages
@@ -335,7 +344,11 @@ class Runtime:
                 if source.kind == "s3" and event.get("Event") == "s3:TestEvent":
                     done.append(message)
                     continue
-                if self._invoke(source, event, 1) is not _FAILED:
+                result = self._invoke(source, event, 1)
+                if not isinstance(result, _Failed):
+                    done.append(message)
+                elif int(message["Attributes"].get("ApproximateReceiveCount", 1)) > self.async_retries:
+                    self._send_to_on_failure(source, event, result.error, message)
                     done.append(message)
         for message in done:
             sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -353,13 +366,36 @@ class Runtime:
             ms = (time.perf_counter() - started) * 1000
             self.stats.add(Invocation(source.name, ms, "error", f"{type(exc).__name__}: {exc}", records))
             log.warning("%s %.0f ms error %s: %s", source.name, ms, type(exc).__name__, exc)
-            return _FAILED
+            return _Failed(exc)
         ms = (time.perf_counter() - started) * 1000
         failures = len(result.get("batchItemFailures", [])) if isinstance(result, dict) else 0
         outcome = "partial" if failures else "ok"
         self.stats.add(Invocation(source.name, ms, outcome, f"{failures} of {records} failed" if failures else "", records))
         log.info("%s %.0f ms %s (%d records%s)", source.name, ms, outcome, records, f", {failures} failed" if failures else "")
         return result
+
+    def _send_to_on_failure(self, source: Source, event: dict[str, Any], error: Exception,
+                            message: dict[str, Any]) -> None:
+        """Lambda's invocation record of an asynchronous event that failed every attempt."""
+        from chalicelib.aws import client
+
+        function = f"{self.app.app_name}-{os.environ.get('STAGE', 'dev')}-{source.name}"
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{function}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": int(message["Attributes"].get("ApproximateReceiveCount", 1)),
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+        }
+        client("sqs").send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(record))
+        log.warning("%s failed %s times: its event went to the on-failure destination", source.name,
+                    record["requestContext"]["approximateInvokeCount"])
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Messages in the local dead-letter queue (not consumed)."""
@@ -371,7 +407,8 @@ class Runtime:
         return got.get("Messages", [])
 
 
-_FAILED = object()
+class _Failed(NamedTuple):
+    error: Exception
 
 
 def _period(expression: Any) -> float:

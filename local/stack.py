@@ -66,7 +66,8 @@ class Local:
 
         from .runtime import Runtime
 
-        self.runtime = Runtime(app, workers=self.workers, speed=self.speed).setup()
+        self.runtime = Runtime(app, workers=self.workers, speed=self.speed,
+                               on_failure_queue=self.outputs["WorkerFailureQueue"]).setup()
         if self.clock_start is not None:
             self.runtime.set_clock(self.clock_start, self.clock_until)
         self.runtime.start(schedules=self.schedules)

@@ -122,7 +122,7 @@ def runtime(emulator: Emulator) -> Iterator[Any]:
     from app import app
 
     emulator.reset()
-    provision(sender="wx@example.com", visibility_timeout=1, max_receives=3)
-    rt = Runtime(app, workers=4, visibility_timeout=1, max_receives=3).setup()
+    outputs = provision(sender="wx@example.com", visibility_timeout=1, max_receives=3)
+    rt = Runtime(app, workers=4, visibility_timeout=1, on_failure_queue=outputs["WorkerFailureQueue"]).setup()
     yield rt
     rt.stop()

@@ -110,6 +110,144 @@ class TestAnimations:
         assert api("DELETE", "/animations/x?images=maybe")[1]["field"] == "images"
 
 
+class TestStrictInput:
+    """Every malformed input is a 4xx naming the field, never a 500; no type is coerced."""
+
+    @pytest.mark.parametrize(
+        "change, field",
+        [
+            ({"width": True}, "width"),
+            ({"width": "800"}, "width"),
+            ({"width": 800.0}, "width"),
+            ({"width": 800.5}, "width"),
+            ({"zoom": None}, "zoom"),
+            ({"enabled": "yes"}, "enabled"),
+            ({"enabled": 1}, "enabled"),
+            ({"every": "2"}, "every"),
+            ({"layers": "radar"}, "layers"),
+            ({"layers": [1]}, "layers.0"),
+            ({"thumbnails": [{"width": True, "height": 60}]}, "thumbnails.0.width"),
+            ({"thumbnails": [{"width": 80, "height": "60"}]}, "thumbnails.0.height"),
+            ({"thumbnails": {"width": 80, "height": 60}}, "thumbnails"),
+            ({"gifLoop": False}, "gifLoop"),
+            ({"frames": 4, "every": 9}, "every"),
+            ({"gif_delay": 100}, "gif_delay"),  # camelCase keys only
+            ({"email": {"to": ["not-an-address"], "from": "wx@example.com"}}, "email.to.0"),
+            ({"email": {"to": ["a@example.com, b@example.com"], "from": "wx@example.com"}}, "email.to.0"),
+            ({"email": {"to": ["desk@example.com"], "from": "Weather Desk"}}, "email.from"),
+            ({"email": {"to": ["desk@example.com"], "from": "wx@example.com", "subject": 5}}, "email.subject"),
+            ({"email": {"to": "desk@example.com", "from": "wx@example.com"}}, "email.to"),
+            ({"email": {"to": [True], "from": "wx@example.com"}}, "email.to.0"),
+        ],
+    )
+    def test_types_are_strict_and_addresses_checked(self, api, change, field):
+        status, body = api("PUT", "/animations/temps", {**CONFIG, **change})
+        assert (status, body["field"]) == (400, field), body
+        assert api("GET", "/animations/temps")[0] == 404
+
+    def test_display_names_are_allowed_and_addresses_kept_as_given(self, api):
+        email = {"to": ["Forecast Desk <desk@example.com>", "ops@example.com"], "from": "Weather Desk <wx@example.com>"}
+        status, body = api("PUT", "/animations/temps", {**CONFIG, "email": email})
+        assert status == 201 and body["email"]["to"] == email["to"] and body["email"]["from"] == email["from"]
+
+    def test_a_stored_configuration_reads_back_as_it_was_put(self, api):
+        config = {**CONFIG, "gifLastDelay": None, "every": 1, "enabled": False, "email": {"to": ["d@example.com"], "from": "w@example.com"}}
+        put = api("PUT", "/animations/temps", config)[1]
+        got = api("GET", "/animations/temps")[1]
+        assert got == put and got["gifLastDelay"] is None and got["every"] == 1 and got["enabled"] is False
+
+    @pytest.mark.parametrize("raw, field, reason", [
+        (b"[" * 1000, "body", "nested too deeply"),
+        (b'{"a":' * 1000 + b"1" + b"}" * 1000, "body", "nested too deeply"),
+        (b'{"layers": ' + b"[" * 50 + b"]" * 50 + b"}", "layers.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0", "nested too deeply"),
+        (b'{"width": 1, "width": 2}', "width", "given twice"),
+        (b'{"email": {"to": [], "to": []}}', "email.to", "given twice"),
+        (b'{"width": NaN}', "body", "not JSON"),
+        (b'{"width": Infinity}', "body", "not JSON"),
+        (b'{"width": ' + b"9" * 5000 + b"}", "body", "not JSON"),
+        (b'{"center": "\\ud800"}', "center", "unpaired surrogate"),
+        (b'{"\\udc00": 1}', "body", "unpaired surrogate"),
+        (b"\xff\xfe\x00", "body", "not JSON"),
+        (b'"a string"', "body", "must be a JSON object"),
+        (b"null", "body", "must be a JSON object"),
+    ])
+    def test_malformed_bodies(self, api, chalice_client, raw, field, reason):
+        response = chalice_client.http.request("PUT", "/animations/temps", headers=AUTH, body=raw)
+        body = json.loads(response.body)
+        assert (response.status_code, body["field"]) == (400, field), body
+        assert reason in body["error"]
+
+    def test_a_body_over_64_kb_is_413(self, api, chalice_client):
+        raw = json.dumps({**CONFIG, "center": "x" * 70_000}).encode()
+        response = chalice_client.http.request("PUT", "/animations/temps", headers=AUTH, body=raw)
+        assert response.status_code == 413 and json.loads(response.body)["field"] == "body"
+
+    @pytest.mark.parametrize("path", ["/animations", "/animations/temps/frames", "/animations/temps/gifs",
+                                      "/animations/temps/failures"])
+    @pytest.mark.parametrize("query, field", [
+        ("limit=%C2%B2", "limit"),  # '²'
+        ("limit=%E2%91%A0", "limit"),  # '①'
+        ("limit=%D9%A3", "limit"),  # an Arabic-Indic three
+        ("limit=%EF%BC%91", "limit"),  # a fullwidth one
+        ("limit=" + "9" * 5000, "limit"),
+        ("limit=", "limit"),
+        ("limit", "limit"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=+5", "limit"),
+        ("limit=5&limit=6", "limit"),
+        ("lmit=5", "lmit"),
+        ("=5", "query"),
+    ])
+    def test_malformed_query_strings(self, api, path, query, field):
+        create(api)
+        status, body = api("GET", f"{path}?{query}", headers={})
+        assert (status, body["field"]) == (400, field), body
+        assert len(body["error"]) < 300
+
+    def test_other_parameters(self, api):
+        create(api)
+        assert api("GET", "/animations?after=-x")[1]["field"] == "after"
+        assert api("GET", "/animations?after=a&after=b")[1]["field"] == "after"
+        assert api("DELETE", "/animations/temps?images=keep&images=remove")[1]["field"] == "images"
+        assert api("DELETE", "/animations/temps?image=remove")[1]["field"] == "image"
+        assert api("GET", "/animations/temps/frames?limit=0012")[0] == 200  # ASCII digits, up to 4
+        assert api("GET", "/animations/temps?cachebuster=1")[0] == 200  # a route that takes none ignores them
+
+    def test_concurrent_creates_answer_201_once(self, api, chalice_client):
+        import threading
+
+        start, statuses = threading.Barrier(10), []
+
+        def put():
+            start.wait()
+            statuses.append(api("PUT", "/animations/race", CONFIG)[0])
+
+        threads = [threading.Thread(target=put) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200] * 9 + [201]
+
+    def test_the_store_tells_exactly_one_concurrent_writer_it_created(self, aws):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from chalicelib.mediator.animation import Animation
+
+        animation = Animation.model_validate({**CONFIG, "imageId": "race"})
+        with ThreadPoolExecutor(10) as pool:
+            created = list(pool.map(lambda _: store.put_animation(animation), range(10)))
+        assert created.count(True) == 1
+        assert store.put_animation(animation) is False
+
+    def test_replacing_keeps_the_counts(self, api):
+        create(api)
+        store.apply(Decision("f", (RecordFrame("temps", 600, Location(Bucket="b-b", Key="temps/600.png"), None, 600),)))
+        status, body = api("PUT", "/animations/temps", {**CONFIG, "zoom": 3})
+        assert status == 200 and body["state"]["frameCount"] == 1
+
+
 class TestActions:
     def test_fetch_now_answers_202_with_the_request(self, api):
         create(api)
@@ -167,6 +305,56 @@ class TestAuthentication:
     def test_reading_is_open(self, api):
         create(api)
         assert api("GET", "/animations/temps", headers={})[0] == 200
+
+
+class TestWhoReadsWhat:
+    """A stranger sees the gallery; addresses, email failures' reasons and run timelines need the token."""
+
+    EMAIL = {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"}
+
+    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN[:-1]}"}])
+    def test_recipients_only_with_the_token(self, api, headers):
+        create(api, email=self.EMAIL)
+        assert "email" not in api("GET", "/animations/temps", headers=headers)[1]
+        assert "email" not in api("GET", "/animations", headers=headers)[1]["animations"][0]
+        assert api("GET", "/animations/temps")[1]["email"]["to"] == self.EMAIL["to"]
+        assert api("GET", "/animations")[1]["animations"][0]["email"]["from"] == self.EMAIL["from"]
+
+    def test_a_runs_timeline_needs_the_token(self, api):
+        create(api)
+        store.log_event("out", {"type": "please-send-email", "to": ["desk@example.com"], "body": "<p>hi</p>"}, "run-1")
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            assert api("GET", "/runs/run-1", headers=headers)[0] in (401, 403)
+        status, body = api("GET", "/runs/run-1")
+        assert status == 200 and body["events"][0]["message"]["to"] == ["desk@example.com"]
+
+    def test_an_email_failures_reason_only_with_the_token(self, api, aws):
+        put_images(api, aws)  # a GIF to 600, whose email fails
+        store.apply(Decision("x", (
+            RecordFailure("temps", 600, "send-email", "SES refused the email: desk@example.com is not verified", "run-1"),)))
+        store.apply(Decision("y", (RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),)))
+        public = {f["action"]: f for f in api("GET", "/animations/temps/failures", headers={})[1]["failures"]}
+        assert public["send-email"]["error"] is None and "token" in public["send-email"]["errorHidden"]
+        assert public["fetch-amp-image"]["error"] == "answered 404"
+        private = {f["action"]: f for f in api("GET", "/animations/temps/failures")[1]["failures"]}
+        assert "desk@example.com" in private["send-email"]["error"] and "errorHidden" not in private["send-email"]
+
+    def test_reads_change_nothing(self, api, aws):
+        from chalicelib.aws import client
+
+        put_images(api, aws)
+
+        def items():
+            return sorted(json.dumps(i, sort_keys=True) for i in client("dynamodb").scan(TableName=aws.names.table)["Items"])
+
+        before = items()
+        for path in ["/", "/health", "/openapi.json", "/animations", "/animations/temps", "/animations/temps/frames",
+                     "/animations/temps/gifs", "/animations/temps/failures", "/runs/run-1",
+                     "/animations/temps/gifs/600/image", "/animations/temps/frames/600/image",
+                     "/animations/temps/frames/600/thumbnails/80x60-cover"]:
+            for headers in ({}, AUTH):
+                assert api("GET", path, headers=headers)[0] < 500
+        assert items() == before
 
 
 class TestResults:
@@ -360,15 +548,33 @@ class TestBaseUrl:
 
 class TestDeadLetters:
     def test_listed_with_their_errors_and_redriven(self, api, aws):
-        dlq = aws.sqs.get_queue_url(QueueName=f"{aws.names.mediator_queue}-dlq")["QueueUrl"]
-        sent = aws.sqs.send_message(QueueUrl=dlq, MessageBody='{"type": "did-create-gif"}')
-        store.log_event("error", {"type": "error", "error": "TimeoutError: throttled"}, f"sqs-{sent['MessageId']}")
+        store.log_event("error", {"type": "error", "error": "TimeoutError: throttled"}, "sqs-m-1")
+        store.record_dead_letter("m-1", '{"type": "did-create-gif"}', 1_700_000_000, store.last_error("m-1"))
         [letter] = api("GET", "/failures")[1]["deadLetters"]
-        assert letter["messageId"] == sent["MessageId"] and letter["error"] == "TimeoutError: throttled"
-        assert letter["message"] == {"type": "did-create-gif"}
+        assert letter == {"messageId": "m-1", "message": {"type": "did-create-gif"}, "error": "TimeoutError: throttled",
+                          "sent": "2023-11-14T22:13:20Z", "dead": letter["dead"]}
+        assert api("GET", "/failures", headers={})[0] == 401  # whole messages: the token's holder only
+        assert api("GET", "/failures")[1]["deadLetters"] == [letter]  # reading changes nothing
         assert api("POST", "/failures/redrive") == (202, {"redriven": 1})
         assert api("GET", "/failures")[1]["deadLetters"] == []
         assert [m["type"] for m in aws.replies()] == ["did-create-gif"]
+
+    def test_an_animations_failures_are_redriven(self, api, aws):
+        from chalicelib.mediator import service
+        from chalicelib.messages import DidFail
+
+        api("PUT", "/animations/temps", {"layers": ["radar"], "width": 64, "height": 48, "center": "tulsa,ok",
+                                         "zoom": 4})
+        request = {"type": "please-fetch-amp-image", "imageId": "temps", "layers": ["radar"], "width": 64,
+                   "height": 48, "center": "tulsa,ok", "zoom": 4, "validTime": 600}
+        service.handle(DidFail(type="did-fail-fetch-amp-image", error="timed out", request=request), 700)
+        service.handle(DidFail(type="did-fail-create-gif", error="bad", request="not a request"), 700)
+        failures = api("GET", "/animations/temps/failures")[1]["failures"]
+        assert [f["redrivable"] for f in failures] == [True]
+        assert api("POST", "/animations/temps/failures/redrive", headers={})[0] == 401
+        assert api("POST", "/animations/temps/failures/redrive") == (202, {"redriven": 1, "kept": 0})
+        assert api("GET", "/animations/temps/failures")[1]["failures"] == []
+        assert api("POST", "/animations/nope/failures/redrive")[0] == 404
 
 
 class TestService:
@@ -387,6 +593,34 @@ class TestService:
         assert "<title>weathergif</title>" in page
         assert "http://" not in page and "https://" not in page and "src=\"//" not in page
 
+    def test_the_page_sends_a_content_security_policy(self, chalice_client, monkeypatch):
+        import base64
+        import hashlib
+        import re
+
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4567")
+        response = chalice_client.http.get("/")
+        headers = response.headers
+        policy = dict(part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";"))
+        page = response.body.decode()
+        [script] = re.findall(r"<script>(.*?)</script>", page, re.S)
+        [style] = re.findall(r"<style>(.*?)</style>", page, re.S)
+
+        def sha(text):
+            return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
+
+        assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+        assert policy["script-src"] == sha(script) and policy["style-src"] == sha(style)
+        assert policy["img-src"] == "'self' data: https: http://127.0.0.1:4567" and policy["connect-src"] == "'self'"
+        assert policy["base-uri"] == "'none'" and policy["form-action"] == "'self'"
+        assert "unsafe" not in headers["Content-Security-Policy"]
+        assert re.search(r"\son[a-z]+=", page) is None  # no inline event handlers
+        assert (headers["X-Frame-Options"], headers["X-Content-Type-Options"], headers["Referrer-Policy"]) == (
+            "DENY", "nosniff", "no-referrer")
+        monkeypatch.delenv("AWS_ENDPOINT_URL")
+        monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+        assert "img-src 'self' data: https:;" in chalice_client.http.get("/").headers["Content-Security-Policy"]
+
 
 def test_the_openapi_document_matches_the_routes(chalice_client):
     from app import app
@@ -396,16 +630,16 @@ def test_the_openapi_document_matches_the_routes(chalice_client):
     documented = {
         (path, method.upper()) for path, item in document["paths"].items() for method in item if method != "parameters"
     }
-    declared = {
-        (path.replace("{image_id}", "{imageId}").replace("{run_id}", "{runId}").replace("{valid_time}", "{validTime}"), method)
-        for path, methods in app.routes.items() for method in methods
-    }
+    def camel(path: str) -> str:
+        return path.replace("{image_id}", "{imageId}").replace("{run_id}", "{runId}").replace("{valid_time}", "{validTime}")
+
+    declared = {(camel(path), method) for path, methods in app.routes.items() for method in methods}
     assert documented == declared
     secured = {(p, m.upper()) for p, item in document["paths"].items() for m, op in item.items()
                if m != "parameters" and op.get("security")}
     needs_token = {
-        (path.replace("{image_id}", "{imageId}"), method)
-        for path, methods in app.routes.items() for method, entry in methods.items() if entry.authorizer
+        (camel(path), method) for path, methods in app.routes.items() for method, entry in methods.items() if entry.authorizer
     }
     assert secured == needs_token
+    assert ("/runs/{runId}", "GET") in needs_token  # a run's timeline holds whole messages: addresses, bodies
     assert document["components"]["schemas"]["Animation"]["properties"]["imageId"]

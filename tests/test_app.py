@@ -23,7 +23,7 @@ def test_every_handler_is_declared():
     sources = {name: source for name, source in ((s.name, s) for s in app.event_sources)}
     assert {name for name in sources} == {
         "fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload",
-        "mediate", "fetch_due_frames", "rebuild_gifs",
+        "mediate", "keep_dead_letters", "worker_failed", "fetch_due_frames", "rebuild_gifs",
     }
     assert sources["mediate"].queue.endswith("-mediator") and sources["mediate"].batch_size == 10
     assert sources["thumbnail_upload"].bucket.endswith("-uploads")

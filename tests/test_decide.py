@@ -127,7 +127,20 @@ def test_failures_are_recorded_against_their_request():
         request={"type": "please-fetch-amp-image", "imageId": "temps", "validTime": 600},
     )
     [change] = decide.on_failure(failure).changes
-    assert change == decide.RecordFailure("temps", 600, "fetch-amp-image", "answered 404", "run-3")
+    assert change == decide.RecordFailure("temps", 600, "fetch-amp-image", "answered 404", "run-3", failure.request)
+
+
+@pytest.mark.parametrize(("request_", "recorded"), [
+    ({"imageId": "x" * 5000, "validTime": 600}, ("unknown", 600)),
+    ({"imageId": ["temps"], "validTime": "600"}, ("unknown", 0)),
+    ({"imageId": "../etc", "validTime": 10**15}, ("unknown", 0)),
+    ({"imageId": "temps", "validTime": True}, ("temps", 0)),
+])
+def test_a_failure_of_a_request_that_names_no_frame_is_recorded_as_unknown(request_, recorded):
+    """The request comes back from a worker that could not read it: it names no table key."""
+    failure = DidFail(type="did-fail-create-gif", error="bad", request=request_)
+    [change] = decide.on_failure(failure).changes
+    assert (change.image_id, change.valid_time) == recorded
 
 
 class TestAnimationConfig:

@@ -266,10 +266,9 @@ def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue
         sqs.send_message(QueueUrl=mediator_queue(), MessageBody=json.dumps(message))
     runtime.drain(timeout=60)
     assert runtime.stats.count("mediate", "partial") + runtime.stats.count("mediate", "error") >= 3
-    assert queue_depth(f"{names().mediator_queue}-dlq") == 1
-    dead = sqs.receive_message(QueueUrl=runtime_client("sqs").get_queue_url(
-        QueueName=f"{names().mediator_queue}-dlq")["QueueUrl"])["Messages"][0]
-    assert json.loads(dead["Body"])["poison"] is True
+    assert queue_depth(names().dead_letter_queue) == 0  # read by its handler, which keeps the letter
+    [dead] = store.dead_letters()
+    assert json.loads(dead["body"])["poison"] is True and "the table timed out" in dead["error"]
     assert len([e for e in store.timeline("none") if e["type"] == "did-create-thumbnail"]) == 2
 
 
@@ -277,6 +276,7 @@ def test_a_failed_record_leaves_the_batch_after_the_done_ones_are_deleted(monkey
     """Each record on its own; when one fails, the others are deleted from their queue and the
     handler raises, so only the failed one comes back, with or without ReportBatchItemFailures
     (tests/test_batches.py shows both through the runtime)."""
+    from chalicelib import batch
     from chalicelib.mediator import handler
 
     calls, deleted = [], []
@@ -287,7 +287,7 @@ def test_a_failed_record_leaves_the_batch_after_the_done_ones_are_deleted(monkey
             raise TimeoutError("throttled")
 
     monkeypatch.setattr(service, "handle", handle)
-    monkeypatch.setattr(handler, "delete_from_queue", lambda arn, handles: deleted.append((arn, handles)))
+    monkeypatch.setattr(batch, "delete_from_queue", lambda arn, handles: deleted.append((arn, handles)))
     records = [
         {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": json.dumps({
             "type": "did-create-thumbnail", "imageId": "temps", "validTime": i,
@@ -296,8 +296,8 @@ def test_a_failed_record_leaves_the_batch_after_the_done_ones_are_deleted(monkey
          "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
         for i in range(1, 5)
     ]
-    with pytest.raises(handler.BatchIncomplete, match="1 of 4 records failed"):
-        handler.handle_batch({"Records": records})
+    with pytest.raises(batch.BatchIncomplete, match="1 of 4 records failed"):
+        handler.handle_messages({"Records": records})
     assert calls == [1, 2, 3, 4]
     assert deleted == [("arn:aws:sqs:us-east-1:123456789012:q", ["r1", "r3", "r4"])]
 

@@ -63,7 +63,7 @@ def make_app(seen: dict, lock: threading.Lock) -> Chalice:
 @pytest.fixture
 def rt(resources):
     seen, lock = {}, threading.Lock()
-    runtime = Runtime(make_app(seen, lock), workers=4, visibility_timeout=1, max_receives=2, prefix="rt").setup()
+    runtime = Runtime(make_app(seen, lock), workers=4, visibility_timeout=1, async_retries=1, prefix="rt").setup()
     runtime.seen = seen
     yield runtime
     runtime.stop()
@@ -89,10 +89,13 @@ def test_a_handler_that_raises_is_retried_then_dead_lettered(rt, resources):
     sns = resources("sns")
     sns.publish(TopicArn=sns.create_topic(Name="rt-topic")["TopicArn"], Message="poison")
     rt.drain(timeout=30)
-    assert rt.seen["sns"] == ["poison", "poison"]  # max_receives = 2
+    assert rt.seen["sns"] == ["poison", "poison"]  # async_retries = 1: tried twice
     assert rt.stats.count("on_message", "error") == 2
-    [dead] = rt.dead_letters()
-    assert json.loads(dead["Body"])["Message"] == "poison"
+    [dead] = rt.dead_letters()  # Lambda's invocation record, as an on-failure destination gets it
+    record = json.loads(dead["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "poison"
+    assert record["responsePayload"] == {"errorMessage": "never works", "errorType": "RuntimeError"}
 
 
 def test_batch_item_failures_are_honoured(rt, resources):

@@ -1,8 +1,9 @@
-"""Who may change things: a bearer token from configuration (API_TOKEN, or the SSM
-parameter API_TOKEN_PARAMETER names).
+"""Who may change things, and read what reveals people: a bearer token from configuration
+(API_TOKEN, or the SSM parameter API_TOKEN_PARAMETER names).
 
 Works the same under `chalice local` and API Gateway (a Chalice built-in authorizer).
-With no token configured, nothing that changes state is allowed.
+With no token configured, nothing that changes state is allowed. Public routes that show
+more to the token's holder (email recipients) check the same token with `holds_token`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from chalice import AuthResponse
 from ..settings import api_token
 
 
-def authorize(auth_request: Any) -> AuthResponse:
+def token_matches(header: str | None) -> bool:
+    """An Authorization header value ("Bearer <token>") that carries the configured token."""
     try:
         expected = api_token()
     except Exception as exc:  # no token to be had: nobody may change anything
@@ -23,7 +25,16 @@ def authorize(auth_request: Any) -> AuthResponse:
 
         logger.error(f"no API token configured: {type(exc).__name__}: {exc}")
         expected = ""
-    given = (auth_request.token or "").removeprefix("Bearer ").strip()
-    if expected and given and hmac.compare_digest(given.encode(), expected.encode()):
+    given = (header or "").removeprefix("Bearer ").strip()
+    return bool(expected and given) and hmac.compare_digest(given.encode(errors="replace"), expected.encode())
+
+
+def authorize(auth_request: Any) -> AuthResponse:
+    if token_matches(auth_request.token):
         return AuthResponse(routes=["*"], principal_id="api-token")
     return AuthResponse(routes=[], principal_id="anonymous")
+
+
+def holds_token(request: Any) -> bool:
+    """Whether a request to a public route carries the valid token (else it sees the public view)."""
+    return token_matches((request.headers or {}).get("authorization"))

@@ -9,7 +9,8 @@ from ..mediator.animation import Animation
 from .routes import IMAGE_LINK_SECONDS
 
 ID = {"name": "imageId", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}$"}}
-LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
+LIMIT = {"name": "limit", "in": "query", "description": "ASCII digits; each parameter once, and none a route does not take (400)",
+         "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
 AUTH = [{"token": []}]
 VALID_TIME = {"name": "validTime", "in": "path", "required": True, "description": "the frame's or the GIF's validTime (epoch seconds)",
               "schema": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,11})$"}}
@@ -36,6 +37,9 @@ NO_IMAGE = {
 }
 CONFLICT = {"409": {"description": "the animation's state does not allow it now", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
 DENIED = {"401": {"description": "no token"}, "403": {"description": "a wrong token"}}
+TOO_LARGE = {"413": {"description": "a body of over 64 KB", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+WITH_TOKEN = ("Public; `email` (the recipients and sender) is included only when the request carries the token "
+              "(Authorization: Bearer)")
 
 
 def document() -> dict[str, Any]:
@@ -60,14 +64,18 @@ def document() -> dict[str, Any]:
                                 "responses": {**_ok("healthy"), "503": {"description": "something does not answer"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": _ok("OpenAPI 3.1")}},
             "/animations": {"get": {
-                "summary": "Animations, a page at a time", "parameters": [LIMIT, {"name": "after", "in": "query", "schema": {"type": "string"}}],
+                "summary": "Animations, a page at a time", "description": WITH_TOKEN,
+                "parameters": [LIMIT, {"name": "after", "in": "query", "schema": {"type": "string"}}],
                 "responses": {**_ok("animations and the id to continue after (next)"), **ERRORS}}},
             "/animations/{imageId}": {
                 "parameters": [ID],
-                "get": {"summary": "One animation: configuration and counts", "responses": {**_ok("the animation", {"$ref": "#/components/schemas/Animation"}), **ERRORS}},
+                "get": {"summary": "One animation: configuration and counts", "description": WITH_TOKEN, "responses": {**_ok("the animation", {"$ref": "#/components/schemas/Animation"}), **ERRORS}},
                 "put": {"summary": "Create or replace an animation", "security": AUTH,
+                        "description": "A JSON object of at most 64 KB, camelCase keys, strict types (true is not 1, "
+                                       "\"800\" is not 800), each key once; email addresses are checked. Of concurrent "
+                                       "creates of one id, exactly one answers 201.",
                         "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Animation"}}}},
-                        "responses": {**_ok("replaced"), **_ok("created", status="201"), **ERRORS, **DENIED}},
+                        "responses": {**_ok("replaced"), **_ok("created", status="201"), **ERRORS, **DENIED, **TOO_LARGE}},
                 "delete": {"summary": "Delete an animation (its schedule stops); keep or remove its images", "security": AUTH,
                            "parameters": [{"name": "images", "in": "query", "schema": {"enum": ["keep", "remove"]}}],
                            "responses": {**_ok("deleted"), **ERRORS, **DENIED}},
@@ -91,10 +99,17 @@ def document() -> dict[str, Any]:
             "/animations/{imageId}/frames/{validTime}/thumbnails/{label}": {"parameters": [ID, VALID_TIME, LABEL], "get": {
                 "summary": "A frame's thumbnail: a redirect to it", "responses": {**REDIRECT, **NO_IMAGE}}},
             "/animations/{imageId}/failures": {"parameters": [ID], "get": {
-                "summary": "What failed for good", "parameters": [LIMIT], "responses": {**_ok("failures"), **ERRORS}}},
+                "summary": "What failed for good",
+                "description": "Public, but the error of a send-email failure (it may name addresses) only with the token",
+                "parameters": [LIMIT], "responses": {**_ok("failures"), **ERRORS}}},
             "/runs/{runId}": {"parameters": [{"name": "runId", "in": "path", "required": True, "schema": {"type": "string"}}], "get": {
-                "summary": "A run's timeline: each message in and out, when, how long between", "responses": {**_ok("events"), **ERRORS}}},
-            "/failures": {"get": {"summary": "The mediator's dead letters, with their errors", "responses": _ok("dead letters")}},
+                "summary": "A run's timeline: each message in and out (whole, addresses and bodies too), when, how long between",
+                "security": AUTH, "responses": {**_ok("events"), **ERRORS, **DENIED}}},
+            "/animations/{imageId}/failures/redrive": {"parameters": [ID], "post": {
+                "summary": "Each failure whose request was kept: that request to its worker again, the failure forgotten",
+                "security": AUTH, "responses": {**_ok("how many were redriven and kept", status="202"), **ERRORS, **DENIED}}},
+            "/failures": {"get": {"summary": "The mediator's dead letters (whole messages), with their errors",
+                                  "security": AUTH, "responses": {**_ok("dead letters"), **DENIED}}},
             "/failures/redrive": {"post": {"summary": "Every dead letter back to the mediator's queue", "security": AUTH,
                                            "responses": {**_ok("how many", status="202"), **DENIED}}},
         },

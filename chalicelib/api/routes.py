@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import re
 import time
 from datetime import datetime, timezone
@@ -18,6 +21,7 @@ from ..mediator.animation import Animation
 from ..mediator.decide import AnimationState
 from ..messages import ImageId
 from ..settings import names, public_url
+from .auth import holds_token
 from .errors import BadRequest, Conflict, NotFound, answers_json, json_body
 
 PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
@@ -28,6 +32,10 @@ VALID_TIME = re.compile(r"0|[1-9][0-9]{0,11}")  # epoch seconds; store keys hold
 LABEL = re.compile(r"[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?")  # as thumbnail records store it
 HOST = re.compile(r"([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")  # a stage or a custom domain's base path
+NUMBER = re.compile(r"[0-9]{1,4}")  # a query string's whole number: ASCII digits only (not '²', '①' or 5000 nines)
+INLINE = re.compile(r"<(script|style)\b[^>]*>(.*?)</\1>", re.S)  # the page's inline blocks, hashed for its CSP
+NONE = "'none'"
+HIDDEN = "the reason is shown with the API token (it may name email addresses)"
 
 
 # Animations ---------------------------------------------------------------------------
@@ -35,37 +43,39 @@ PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")  # a stage or a custom domain's bas
 
 @answers_json
 def list_animations(request: Any) -> dict[str, Any]:
-    params = request.query_params or {}
+    params = _query(request, "limit", "after")
     limit = _int_param(params, "limit", 20, 1, MAX_PAGE)
     after = params.get("after")
     if after is not None:
         _image_id(after, "after")
     states, next_after = store.list_animations(limit, after)
-    return {"animations": [_animation(state) for state in states], "next": next_after}
+    private = holds_token(request)
+    return {"animations": [_animation(state, private) for state in states], "next": next_after}
 
 
 @answers_json
-def get_animation(image_id: str) -> dict[str, Any]:
-    return _animation(_state(image_id))
+def get_animation(request: Any, image_id: str) -> dict[str, Any]:
+    return _animation(_state(image_id), holds_token(request))
 
 
 @answers_json
 def put_animation(request: Any, image_id: str) -> Response:
     _image_id(image_id)
     body = json_body(request)
-    if body.get("imageId", image_id) != image_id:
-        raise BadRequest(f"imageId {body['imageId']!r} in the body differs from {image_id!r} in the path", "imageId")
-    animation = Animation.model_validate({**body, "imageId": image_id})
-    existed = store.get_animation(image_id) is not None
-    store.put_animation(animation)
-    return Response(body=_animation(store.get_animation(image_id, consistent=True)), status_code=200 if existed else 201)
+    if "imageId" in body and body["imageId"] != image_id:
+        raise BadRequest(f"imageId {_show(body['imageId'])} in the body differs from {image_id!r} in the path", "imageId")
+    # camelCase keys only, strict types: a body in the API's own terms, as openapi.json describes it
+    animation = Animation.model_validate({**body, "imageId": image_id}, by_alias=True, by_name=False)
+    created = store.put_animation(animation)  # atomic: of concurrent creates, exactly one is told it created
+    state = store.get_animation(image_id, consistent=True) or AnimationState(animation)  # (deleted meanwhile)
+    return Response(body=_animation(state, True), status_code=201 if created else 200)
 
 
 @answers_json
 def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
-    images = (request.query_params or {}).get("images", "keep")
+    images = _query(request, "images").get("images", "keep")
     if images not in ("keep", "remove"):
-        raise BadRequest(f"images must be 'keep' or 'remove', not {images!r}", "images")
+        raise BadRequest(f"images must be 'keep' or 'remove', not {_show(images)}", "images")
     _state(image_id)
     store.delete_animation(image_id)  # no configuration: the schedule asks for nothing more
     removed = {"records": 0, "objects": 0}
@@ -105,7 +115,7 @@ def _ask(action: Any, image_id: str) -> Response:
 @answers_json
 def frames(request: Any, image_id: str) -> dict[str, Any]:
     _state(image_id)
-    limit = _int_param(request.query_params or {}, "limit", 12, 1, MAX_PAGE)
+    limit = _int_param(_query(request, "limit"), "limit", 12, 1, MAX_PAGE)
     base = base_url(request)
     out = []
     for item in store.items(image_id, "FRAME", limit=limit):
@@ -126,7 +136,7 @@ def frames(request: Any, image_id: str) -> dict[str, Any]:
 @answers_json
 def gifs(request: Any, image_id: str) -> dict[str, Any]:
     _state(image_id)
-    limit = _int_param(request.query_params or {}, "limit", 10, 1, MAX_PAGE)
+    limit = _int_param(_query(request, "limit"), "limit", 10, 1, MAX_PAGE)
     base = base_url(request)
     out = []
     for item in store.items(image_id, "GIF", limit=limit):
@@ -146,12 +156,16 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
 @answers_json
 def failures(request: Any, image_id: str) -> dict[str, Any]:
     _state(image_id)
-    limit = _int_param(request.query_params or {}, "limit", 20, 1, MAX_PAGE)
+    limit = _int_param(_query(request, "limit"), "limit", 20, 1, MAX_PAGE)
+    private = holds_token(request)
     return {
         "imageId": image_id,
         "failures": [
-            {"validTime": f["validTime"], "time": _iso(f["validTime"]), "action": f["action"], "error": f["error"],
-             "runId": f.get("correlationId"), "failedAt": _iso(f["failedAt"])}
+            {"validTime": f["validTime"], "time": _iso(f["validTime"]), "action": f["action"],
+             # an email's failure may quote its addresses (a refused recipient): the token's holder reads it
+             "error": f["error"] if private or f["action"] != "send-email" else None,
+             **({} if private or f["action"] != "send-email" else {"errorHidden": HIDDEN}),
+             "runId": f.get("correlationId"), "failedAt": _iso(f["failedAt"]), "redrivable": bool(f.get("request"))}
             for f in store.items(image_id, "FAIL", limit=limit)
         ],
     }
@@ -206,7 +220,7 @@ def thumbnail_image(image_id: str, valid_time: str, label: str) -> Response:
     _image_id(image_id)
     when = _valid_time(valid_time)
     if not LABEL.fullmatch(label):
-        raise BadRequest(f"{label!r} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label")
+        raise BadRequest(f"{_show(label)} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label")
     item = store.record(image_id, "FRAME", when)
     if item is None:
         raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
@@ -232,7 +246,7 @@ def _gif_done(item: dict[str, Any]) -> bool:
 
 def _valid_time(value: str) -> int:
     if not VALID_TIME.fullmatch(value):
-        raise BadRequest(f"{value!r} is not a validTime (epoch seconds: up to 12 digits, no leading zeros)", "validTime")
+        raise BadRequest(f"{_show(value)} is not a validTime (epoch seconds: up to 12 digits, no leading zeros)", "validTime")
     return int(value)
 
 
@@ -274,45 +288,25 @@ def base_url(request: Any) -> str:
 
 @answers_json
 def dead_letters() -> dict[str, Any]:
-    sqs = client("sqs")
-    url = queue_url(f"{names().mediator_queue}-dlq")
-    seen: dict[str, dict[str, Any]] = {}
-    for _ in range(10):  # up to 100 messages, looked at without taking them
-        got = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
-        ).get("Messages", [])
-        fresh = [m for m in got if m["MessageId"] not in seen]
-        if not fresh:
-            break
-        for message in fresh:
-            seen[message["MessageId"]] = message
-    out = []
-    for message_id, message in seen.items():
-        errors = [e for e in store.timeline(f"sqs-{message_id}") if e["direction"] == "error"]
-        out.append({
-            "messageId": message_id,
-            "message": _json_or_text(message["Body"]),
-            "receives": int(message["Attributes"].get("ApproximateReceiveCount", 0)),
-            "firstReceived": _iso(int(message["Attributes"].get("ApproximateFirstReceiveTimestamp", 0)) // 1000),
-            "error": json.loads(errors[-1]["message"])["error"] if errors else None,
-        })
-    return {"deadLetters": out}
+    """The messages the mediator gave up on, as its dead-letter handler kept them (reading changes nothing)."""
+    return {"deadLetters": [
+        {"messageId": letter["sk"], "message": _json_or_text(letter["body"]), "error": letter.get("error"),
+         "sent": _iso(letter.get("sentAt", 0)), "dead": _iso(letter.get("deadAt", 0))}
+        for letter in store.dead_letters()
+    ]}
 
 
 @answers_json
 def redrive() -> Response:
     """Every dead letter back to the mediator's queue."""
-    sqs = client("sqs")
-    source, target = queue_url(f"{names().mediator_queue}-dlq"), queue_url(names().mediator_queue)
-    moved = 0
-    while True:
-        got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
-        if not got:
-            return Response(body={"redriven": moved}, status_code=202)
-        for message in got:
-            sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
-            sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
+    return Response(body={"redriven": service.redrive_dead_letters()}, status_code=202)
+
+
+@answers_json
+def redrive_failures(image_id: str) -> Response:
+    """Each recorded failure of an animation whose request was kept: that request to its worker again."""
+    _state(image_id)
+    return Response(body=service.redrive_failures(image_id), status_code=202)
 
 
 # Health and the page ------------------------------------------------------------------
@@ -338,15 +332,67 @@ def health() -> Response:
 
 
 def page() -> Response:
-    return Response(body=PAGE.read_text(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+    html = PAGE.read_text()
+    return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", **page_headers(html)})
+
+
+def page_headers(html: str) -> dict[str, str]:
+    """The page's Content-Security-Policy and framing, sniffing and referrer protection.
+
+    Its inline script and style are allowed by their sha256 hashes (no 'unsafe-inline'), made
+    from the page as served. Images come from the API (the links) and from where they redirect:
+    S3 over https, or the emulator AWS_ENDPOINT_URL names; its icon is an empty data: URL, so
+    the browser asks for no /favicon.ico (which answers 403). It calls only its own API.
+    """
+    hashes: dict[str, list[str]] = {"script": [], "style": []}
+    for tag, content in INLINE.findall(html):
+        digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
+        hashes[tag].append(f"'sha256-{digest}'")
+    images = " ".join(["'self'", "data:", "https:", *_emulator_origin()])  # data: for its empty icon (no /favicon.ico route)
+    policy = "; ".join([
+        "default-src 'none'",
+        f"script-src {' '.join(hashes['script']) or NONE}",
+        f"style-src {' '.join(hashes['style']) or NONE}",
+        f"img-src {images}",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ])
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+def _emulator_origin() -> list[str]:
+    """The origin of an S3 emulator (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL), where image links redirect."""
+    from urllib.parse import urlsplit
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return []
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError:
+        return []
+    if parts.scheme not in ("http", "https") or not HOST.fullmatch(parts.netloc):
+        return []
+    return [f"{parts.scheme}://{parts.netloc}"]
 
 
 # Helpers ------------------------------------------------------------------------------
 
 
-def _animation(state: AnimationState) -> dict[str, Any]:
+def _animation(state: AnimationState, private: bool) -> dict[str, Any]:
+    """An animation as answered: its email recipients and sender only to the token's holder."""
+    config = state.animation.to_dict()
+    if not private:
+        config.pop("email", None)
     return {
-        **state.animation.to_dict(),
+        **config,
         "state": {
             "frameCount": state.frame_count,
             "lastRequested": state.last_requested or None,
@@ -370,16 +416,42 @@ def _image_id(value: str, field: str = "imageId") -> str:
     try:
         return TypeAdapter(ImageId).validate_python(value)
     except ValidationError:
-        raise BadRequest(f"{value!r} is not an animation id (letters, digits, '.', '_', '-'; 1..64)", field) from None
+        raise BadRequest(f"{_show(value)} is not an animation id (letters, digits, '.', '_', '-'; 1..64)", field) from None
+
+
+def _query(request: Any, *allowed: str) -> dict[str, str]:
+    """The query parameters of a route that takes some: each at most once, and no others (400 naming it).
+
+    Routes that take none ignore the query string (a mail client's or a cache-buster's additions).
+    """
+    given = request.query_params
+    if not given:
+        return {}
+    out: dict[str, str] = {}
+    for name in given:
+        if name not in allowed:
+            raise BadRequest(f"unknown query parameter {_show(name)}: this route takes {', '.join(allowed)}",
+                             name[:100] or "query")
+        values = given.getlist(name)
+        if len(values) != 1:
+            raise BadRequest(f"{name} is given {len(values)} times: give it once", name)
+        out[name] = values[0]
+    return out
 
 
 def _int_param(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw!r}", name)
+    if not NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {_show(raw)}", name)
     return int(raw)
+
+
+def _show(value: Any, most: int = 40) -> str:
+    """A value for an error message: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _iso(epoch: int) -> str:

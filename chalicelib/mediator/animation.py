@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
+from ..addresses import mailbox
 from ..messages import Address, Center, HeaderText, ImageId, Layer, Side
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+def _one_mailbox(value: str, info: ValidationInfo) -> str:
+    """Checked as the emailer checks it, so a bad address is refused when configured, not when sent.
 
-    def to_dict(self) -> dict:
-        return self.model_dump(by_alias=True, mode="json", exclude_none=True)
+    A configuration read back from the store (context {"stored": True}) is not checked again:
+    one stored before addresses were checked still loads, and its email fails when sent, as it did.
+    """
+    if not (info.context or {}).get("stored"):
+        mailbox(value)
+    return value  # kept as given: the emailer normalizes it when it sends
+
+
+Mailbox = Annotated[Address, AfterValidator(_one_mailbox)]
+
+
+class _Model(BaseModel):
+    """Strict: JSON types as they are (true is not 1, "800" is not 800, 800.0 is not 800).
+
+    The REST API validates camelCase keys only (`model_validate(..., by_alias=True, by_name=False)`);
+    Python code may use the field names too.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True,
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, camelCase keys. A None is left out where it is the default (nothing set),
+        and kept where it is a choice (gifLastDelay: null), so the stored configuration reads back the same."""
+        data = self.model_dump(by_alias=True, mode="json")
+        for name, field in type(self).model_fields.items():
+            if field.default is None and getattr(self, name) is None:
+                data.pop(field.alias or name, None)
+        return data
 
 
 class ThumbnailSpec(_Model):
@@ -28,8 +57,8 @@ class ThumbnailSpec(_Model):
 
 
 class EmailSpec(_Model):
-    to: Annotated[list[Address], Field(min_length=1, max_length=50)]
-    from_: Address = Field(alias="from")
+    to: Annotated[list[Mailbox], Field(min_length=1, max_length=50)]
+    from_: Mailbox = Field(alias="from")
     subject: HeaderText = "{imageId}: new animation to {time}"
 
 
@@ -57,11 +86,13 @@ class Animation(_Model):
     )] = 604_800
     enabled: bool = True
 
-    @model_validator(mode="after")
-    def _every_within_frames(self) -> Animation:
-        if self.every is not None and self.every > self.frames:
-            raise ValueError(f"every ({self.every}) cannot exceed frames ({self.frames})")
-        return self
+    @field_validator("every")
+    @classmethod
+    def _every_within_frames(cls, every: int | None, info: ValidationInfo) -> int | None:
+        frames = info.data.get("frames")  # absent when frames itself is invalid: that error is reported
+        if every is not None and frames is not None and every > frames:
+            raise ValueError(f"every ({every}) cannot exceed frames ({frames})")
+        return every
 
     @property
     def gif_every(self) -> int:

@@ -8,10 +8,12 @@ to send when they do. Nothing here reads a clock, a table or a queue.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from ..messages import (
+    IMAGE_ID_PATTERN,
     DidCreateGif,
     DidCreateThumbnail,
     DidFail,
@@ -25,6 +27,8 @@ from ..messages import (
     PleaseSendEmail,
 )
 from .animation import Animation
+
+IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
 
 class AnimationState(NamedTuple):
     animation: Animation
@@ -104,11 +108,14 @@ class RecordEmail(NamedTuple):
 
 
 class RecordFailure(NamedTuple):
+    """Once per (imageId, validTime, action): the error, and the request to send again (a redrive)."""
+
     image_id: str
     valid_time: int
     action: str
     error: str
     correlation_id: str | None
+    request: dict | None = None
 
 
 Change = RecordFrame | ClaimFetch | RecordFetchRequest | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
@@ -284,15 +291,20 @@ def on_email(email: DidSendEmail) -> Decision:
 
 
 def on_failure(failure: DidFail) -> Decision:
-    """Record what failed against its frame or GIF, so its run shows as failed."""
+    """Record what failed against its frame or GIF, so its run shows as failed.
+
+    The request comes back from a worker that could not read it, so it is hostile: an
+    image id or valid time that is not one is recorded under "unknown" and 0."""
     request = failure.request if isinstance(failure.request, dict) else {}
-    image_id = request.get("imageId") or failure.extras.get("imageId") or "unknown"
+    image_id = request.get("imageId") or failure.extras.get("imageId")
+    image_id = image_id if isinstance(image_id, str) and IMAGE_ID.fullmatch(image_id) else "unknown"
     valid_time = request.get("validTime") or failure.extras.get("validTime") or 0
-    valid_time = valid_time if isinstance(valid_time, int) else 0
+    valid_time = valid_time if type(valid_time) is int and 0 <= valid_time < 10**12 else 0
     correlation = failure.extras.get("correlationId") or request.get("correlationId")
+    correlation = correlation if isinstance(correlation, str) and len(correlation) <= 200 else None
     return Decision(
         key=f"failure:{failure.action}:{image_id}:{valid_time}",
-        changes=(RecordFailure(str(image_id), valid_time, failure.action, failure.error, correlation),),
+        changes=(RecordFailure(image_id, valid_time, failure.action, failure.error, correlation, request or None),),
     )
 
 

@@ -1,50 +1,30 @@
-"""The mediator's SQS batch: each record on its own, and no record lost however it is deployed.
+"""The mediator's SQS queues: its did-messages, and the dead letters among them.
 
-Powertools' BatchProcessor handles each record and collects the ones that raised.
-What Lambda does with the handler's answer depends on the event source mapping:
-
-- with `ReportBatchItemFailures` (post-deploy switches it on), only the records named
-  in {"batchItemFailures": [...]} come back;
-- without it (a plain `chalice deploy`), Lambda deletes the whole batch when the
-  handler returns, whatever it returns, and keeps the whole batch when it raises.
-
-So when some records fail, the ones that succeeded are deleted from the queue here,
-and then the handler raises: in both setups the failed records come back after the
-visibility timeout (and after the queue's receive limit go to its dead-letter queue),
-and the good ones are applied once. Invalid messages never raise: they are recorded
-and dropped.
+Each batch goes through chalicelib.batch: every record on its own, and no record lost
+whether or not the event source mapping reports batch item failures. Invalid messages
+never raise: they are recorded and dropped. A message that failed the queue's receive
+limit of times lands in its dead-letter queue, whose handler keeps it in the table
+(GET /failures shows it, POST /failures/redrive sends it back): nothing waits in a
+queue nobody reads.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ..bus import delete_from_queue
+from ..batch import handle_batch
 from ..log import logger
 from . import service, store
 
 
-class BatchIncomplete(Exception):
-    """Some records of the batch failed: they stay on the queue to be tried again."""
+def handle_messages(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return handle_batch(event, _record, context)
 
 
-def handle_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    records = event.get("Records", [])
-    processor = BatchProcessor(event_type=EventType.SQS)  # one per batch: it keeps the batch's results
-    with processor(records=records, handler=_record, lambda_context=context):
-        processor.process()
-    response = processor.response()
-    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
-    if failed:
-        done = [record for record in records if record["messageId"] not in failed]
-        for queue_arn in {record["eventSourceARN"] for record in done}:
-            delete_from_queue(queue_arn, [r["receiptHandle"] for r in done if r["eventSourceARN"] == queue_arn])
-        raise BatchIncomplete(f"{len(failed)} of {len(records)} records failed and stay on the queue; "
-                              f"the {len(done)} done were deleted from it")
-    return response
+def handle_dead_letters(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return handle_batch(event, _dead_letter, context)
 
 
 def _record(record: SQSRecord) -> None:
@@ -56,8 +36,19 @@ def _record(record: SQSRecord) -> None:
         raise
 
 
+def _dead_letter(record: SQSRecord) -> None:
+    """Keep a dead letter with the last error the mediator logged for it (SQS keeps its message id)."""
+    store.record_dead_letter(
+        message_id=record.message_id,
+        body=record.body,
+        sent_at=int(record.attributes.sent_timestamp or 0) // 1000,  # when it first reached the mediator's queue
+        error=store.last_error(record.message_id),
+    )
+    logger.warning(f"dead letter {record.message_id} kept: {record.body[:200]}")
+
+
 def _note_error(message_id: str, exc: Exception) -> None:
-    """Keep the error where the dead-letter listing finds it, by the message's id (best effort:
+    """Keep the error where the dead-letter handler finds it, by the message's id (best effort:
     when the table itself is what failed, the original error is what must propagate)."""
     try:
         store.log_event("error", {"type": "error", "error": f"{type(exc).__name__}: {exc}"}, f"sqs-{message_id}")

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..aws import client
-from ..bus import publish
+from ..bus import publish, resend_to_mediator
 from ..log import logger
 from ..messages import (
     DidCreateGif,
@@ -163,6 +163,36 @@ def gif_now(image_id: str, now: int) -> Message:
         newest = decision.messages[0].valid_time
         raise Refused(f"a GIF of the newest {state.animation.frames} frames (to {decide.utc(newest)}) exists already")
     return decision.messages[0]
+
+
+def redrive_failures(image_id: str) -> dict[str, int]:
+    """Send each recorded failure's request to its worker again, and forget the failure (a new one
+    can then be recorded). A failure whose request was not kept, or is no valid request, stays."""
+    redriven = kept = 0
+    for failure in store.failures(image_id, limit=100):
+        try:
+            message = parse(failure["request"] or {})
+        except MessageError:
+            kept += 1
+            continue
+        if not message.type.startswith("please-"):
+            kept += 1
+            continue
+        publish(message)
+        store.log_event("out", message, message.extras.get("correlationId"))
+        store.forget_failure(image_id, failure["validTime"], failure["action"])
+        redriven += 1
+    return {"redriven": redriven, "kept": kept}
+
+
+def redrive_dead_letters() -> int:
+    """Every dead letter back to the mediator's queue, each then forgotten (sent at least once)."""
+    moved = 0
+    for letter in store.dead_letters():
+        resend_to_mediator(letter["body"])
+        store.forget_dead_letter(letter["sk"])
+        moved += 1
+    return moved
 
 
 # Decisions ----------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from .decide import (
 
 ANIMATIONS = "ANIMATIONS"
 OUTBOX = "OUTBOX"
+DEAD = "DEAD"
+MAX_REQUEST = 64_000  # characters of a failed request kept for a redrive
 WIDTH = 12  # validTime digits in sort keys, so they sort as numbers
 
 
@@ -109,15 +111,30 @@ def log_days() -> float:
 # Animations -------------------------------------------------------------------------
 
 
-def put_animation(animation: Animation) -> None:
-    """Create or replace the configuration; counters are kept."""
-    _ddb().update_item(
-        TableName=_table(),
-        Key=_key(ANIMATIONS, animation.image_id),
-        UpdateExpression="SET #config = :config, updatedAt = :now",
-        ExpressionAttributeNames={"#config": "config"},
-        ExpressionAttributeValues=_wire({":config": animation.to_dict(), ":now": int(time.time())}),
-    )
+def put_animation(animation: Animation) -> bool:
+    """Create or replace the configuration; counters are kept. True if this call created it.
+
+    A conditional write decides it: "create if absent", else "replace if present", so of any
+    number of concurrent first writes exactly one is told it created the animation. (An
+    unconditional update answering its old item would do on DynamoDB, but moto reads that old
+    item outside the write, so two writers could both see none.) A delete in between is retried.
+    """
+    ddb = _ddb()
+    update = {
+        "TableName": _table(),
+        "Key": _key(ANIMATIONS, animation.image_id),
+        "UpdateExpression": "SET #config = :config, updatedAt = :now",
+        "ExpressionAttributeNames": {"#config": "config"},
+        "ExpressionAttributeValues": _wire({":config": animation.to_dict(), ":now": int(time.time())}),
+    }
+    for _ in range(5):
+        for condition, created in (("attribute_not_exists(pk)", True), ("attribute_exists(pk)", False)):
+            try:
+                ddb.update_item(**update, ConditionExpression=condition)
+                return created
+            except ddb.exceptions.ConditionalCheckFailedException:
+                continue
+    raise RuntimeError(f"animation {animation.image_id!r} was created and deleted under every write: giving up")
 
 
 def get_animation(image_id: str, consistent: bool = False) -> AnimationState | None:
@@ -184,7 +201,7 @@ def all_animations() -> Iterator[AnimationState]:
 
 def _state(item: dict[str, Any]) -> AnimationState:
     return AnimationState(
-        animation=Animation.model_validate(item["config"]),
+        animation=Animation.model_validate(item["config"], context={"stored": True}),
         frame_count=item.get("frameCount", 0),
         gif_frame_count=item.get("gifFrameCount", 0),
         last_requested=item.get("lastRequested", 0),
@@ -396,6 +413,7 @@ def _writes(change: Change) -> list[dict[str, Any]]:
             "ExpressionAttributeValues": _wire({":sent": "sent", ":id": change.message_id, ":now": now}),
         }}]
     if isinstance(change, RecordFailure):
+        request = json.dumps(change.request, separators=(",", ":"), default=str) if change.request else None
         return [
             {"Put": {
                 "TableName": table,
@@ -403,15 +421,30 @@ def _writes(change: Change) -> list[dict[str, Any]]:
                     "pk": _anim_pk(change.image_id), "sk": f"FAIL#{_at(change.valid_time)}#{change.action}",
                     "validTime": change.valid_time, "action": change.action, "error": change.error[:2000],
                     "correlationId": change.correlation_id, "failedAt": now,
+                    "request": request if request and len(request) <= MAX_REQUEST else None,
                 }),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }},
-            *(
-                [_fetch_outcome(change.image_id, change.valid_time, "failed", change.correlation_id, change.error)]
-                if change.action == "fetch-amp-image" else []
-            ),
+            *_failed_outcome(change),
         ]
     raise TypeError(f"no writes for {change!r}")
+
+
+def _failed_outcome(change: RecordFailure) -> list[dict[str, Any]]:
+    """What the failure ends: the fetch request, the GIF claim, or the GIF's email."""
+    if change.action == "fetch-amp-image":
+        return [_fetch_outcome(change.image_id, change.valid_time, "failed", change.correlation_id, change.error)]
+    if change.action not in ("create-gif", "send-email") or change.image_id == "unknown":
+        return []
+    field, unless = ("status", "done") if change.action == "create-gif" else ("emailStatus", "sent")
+    return [{"Update": {
+        "TableName": _table(),
+        "Key": _key(_anim_pk(change.image_id), f"GIF#{_at(change.valid_time)}"),
+        "UpdateExpression": "SET #field = :failed",
+        "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(#field) OR #field <> :unless)",
+        "ExpressionAttributeNames": {"#field": field},
+        "ExpressionAttributeValues": _wire({":failed": "failed", ":unless": unless}),
+    }}]
 
 
 def _fetch_request(image_id: str, valid_time: int, now: int) -> dict[str, Any]:
@@ -458,7 +491,7 @@ def log_event(direction: str, message: Message | dict[str, Any], correlation_id:
     _ddb().put_item(
         TableName=_table(),
         Item=_wire({
-            "pk": f"LOG#{correlation_id or 'none'}",
+            "pk": f"LOG#{_run_key(correlation_id)}",
             "sk": f"{now_ms:013d}#{uuid.uuid4().hex[:8]}",
             "at": now_ms,
             "direction": direction,
@@ -470,6 +503,13 @@ def log_event(direction: str, message: Message | dict[str, Any], correlation_id:
     )
 
 
+def _run_key(correlation_id: Any) -> str:
+    """A run's log key; a correlation id that cannot be one (it came with a message) logs as 'none'."""
+    if isinstance(correlation_id, str) and 0 < len(correlation_id) <= 200:
+        return correlation_id
+    return "none"
+
+
 def timeline(correlation_id: str, limit: int = 200) -> list[dict[str, Any]]:
     page = _ddb().query(
         TableName=_table(),
@@ -478,3 +518,58 @@ def timeline(correlation_id: str, limit: int = 200) -> list[dict[str, Any]]:
         Limit=limit,
     )
     return [_plain(item) for item in page.get("Items", [])]
+
+
+# Failures: requests that failed for good, and the mediator's dead letters -------------------
+
+
+def failures(image_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """An animation's recorded failures, newest first, each with its request when it was kept."""
+    return [{**item, "request": json.loads(item["request"]) if item.get("request") else None}
+            for item in items(image_id, "FAIL", limit=limit)]
+
+
+def forget_failure(image_id: str, valid_time: int, action: str) -> bool:
+    """Delete a failure record (it was redriven: a new failure can be recorded); True if it was there."""
+    try:
+        _ddb().delete_item(TableName=_table(), Key=_key(_anim_pk(image_id), f"FAIL#{_at(valid_time)}#{action}"),
+                           ConditionExpression="attribute_exists(pk)")
+    except _ddb().exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def record_dead_letter(message_id: str, body: str, sent_at: int, error: str | None) -> None:
+    """A message the mediator gave up on, kept until it is redriven (once, however often it is delivered)."""
+    try:
+        _ddb().put_item(
+            TableName=_table(),
+            Item=_wire({
+                "pk": DEAD, "sk": message_id, "body": body, "sentAt": sent_at, "error": error,
+                "deadAt": int(time.time()),
+            }),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except _ddb().exceptions.ConditionalCheckFailedException:
+        pass
+
+
+def dead_letters(limit: int = 100) -> list[dict[str, Any]]:
+    page = _ddb().query(
+        TableName=_table(),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": DEAD}},
+        Limit=limit,
+        ConsistentRead=True,
+    )
+    return [_plain(item) for item in page.get("Items", [])]
+
+
+def forget_dead_letter(message_id: str) -> None:
+    _ddb().delete_item(TableName=_table(), Key=_key(DEAD, message_id))
+
+
+def last_error(message_id: str) -> str | None:
+    """The latest error the mediator logged for an SQS message (by its message id)."""
+    errors = [e for e in timeline(f"sqs-{message_id}") if e["direction"] == "error"]
+    return json.loads(errors[-1]["message"]).get("error") if errors else None

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from email.headerregistry import Address
-from email.utils import parseaddr
 from typing import Any
 
 from botocore.exceptions import ClientError
-from email_validator import EmailNotValidError, validate_email
 
+from ..addresses import mailbox
 from ..aws import client
 from ..errors import PermanentError
 from ..htmltext import html_to_text
@@ -28,21 +26,6 @@ _REFUSALS = {
     "ConfigurationSetDoesNotExistException",
     "AccountSendingPausedException",
 }
-
-
-def mailbox(value: str, field: str) -> str:
-    """A validated address, optionally with a display name ("Name <a@b.example>")."""
-    name, address = parseaddr(value)
-    if not address or "," in value or ";" in value:
-        raise PermanentError(f"'{field}' {value!r} is not one email address")
-    try:
-        checked = validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise PermanentError(f"'{field}' {value!r} is not a valid address: {exc}") from None
-    if not name:
-        return checked.normalized
-    local, domain = checked.normalized.rsplit("@", 1)
-    return str(Address(display_name=name, username=local, domain=domain))
 
 
 def send_email(request: PleaseSendEmail) -> DidSendEmail:

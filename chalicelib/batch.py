@@ -1,0 +1,46 @@
+"""An SQS batch, each record on its own, and no record lost however the mapping is set.
+
+Powertools' BatchProcessor handles each record and collects the ones that raised.
+What Lambda does with the handler's answer depends on the event source mapping:
+
+- with `ReportBatchItemFailures` (post-deploy switches it on), only the records named
+  in {"batchItemFailures": [...]} come back;
+- without it (a plain `chalice deploy`), Lambda deletes the whole batch when the
+  handler returns, whatever it returns, and keeps the whole batch when it raises.
+
+So when some records fail, the ones that succeeded are deleted from the queue here,
+and then the handler raises: in both setups the failed records come back after the
+visibility timeout (and after the queue's receive limit go to its dead-letter queue,
+where it has one), and the good ones are done once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from .bus import delete_from_queue
+
+
+class BatchIncomplete(Exception):
+    """Some records of the batch failed: they stay on the queue to be tried again."""
+
+
+def handle_batch(event: dict[str, Any], handle: Callable[[SQSRecord], None], context: Any = None) -> dict[str, Any]:
+    """`handle` each record; returns {"batchItemFailures": []} or raises BatchIncomplete."""
+    records = event.get("Records", [])
+    processor = BatchProcessor(event_type=EventType.SQS)  # one per batch: it keeps the batch's results
+    with processor(records=records, handler=handle, lambda_context=context):
+        processor.process()
+    response = processor.response()
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    if failed:
+        done = [record for record in records if record["messageId"] not in failed]
+        for queue_arn in {record["eventSourceARN"] for record in done}:
+            delete_from_queue(queue_arn, [r["receiptHandle"] for r in done if r["eventSourceARN"] == queue_arn])
+        raise BatchIncomplete(f"{len(failed)} of {len(records)} records failed and stay on the queue; "
+                              f"the {len(done)} done were deleted from it")
+    return response
