@@ -65,6 +65,10 @@ class Location(BaseModel):
     key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(alias="Key")
 
 
+RunId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_line_breaks)]
+Label = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?$")]
+
+
 class Message(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -76,6 +80,10 @@ class Message(BaseModel):
 
     type: str
     date_created: Annotated[int, Field(strict=False, ge=0)] = Field(default_factory=lambda: int(time.time()))
+    # The run a message belongs to: the mediator sets it on a request, every reply carries it on,
+    # every log line is tagged with it, and the event log keeps the run's timeline under it.
+    correlation_id: RunId | None = None
+    run_id: RunId | None = None  # a caller's own id for the run, carried on as it was
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, camelCase keys; optional keys that are unset (None) left out."""
@@ -90,8 +98,14 @@ class Message(BaseModel):
 
     @property
     def extras(self) -> dict[str, Any]:
-        """The keys this contract does not define, passed on from request to reply."""
+        """The keys this contract does not define, passed on from request to reply untouched
+        (nothing reads them: every key anything reads is a field)."""
         return dict(self.model_extra or {})
+
+    def run(self) -> dict[str, str]:
+        """The run ids to carry on to what this message leads to (as keyword arguments)."""
+        return {key: value for key, value in (("correlation_id", self.correlation_id), ("run_id", self.run_id))
+                if value is not None}
 
 
 class PleaseFetchAmpImage(Message):
@@ -108,8 +122,11 @@ class PleaseFetchAmpImage(Message):
 class DidFetchAmpImage(Message):
     type: Literal["did-fetch-amp-image"] = "did-fetch-amp-image"
     image_id: ImageId
-    valid_time: EpochSeconds
+    valid_time: EpochSeconds  # the frame's, as the source said (it may differ from the one asked for)
     location: Location
+    requested_valid_time: EpochSeconds | None = None  # the request's validTime
+    width: Side | None = None
+    height: Side | None = None
 
 
 class PleaseCreateThumbnail(Message):
@@ -128,6 +145,10 @@ class DidCreateThumbnail(Message):
     image_id: ImageId
     valid_time: EpochSeconds
     location: Location
+    width: Side | None = None
+    height: Side | None = None
+    label: Label | None = None  # WxH-mode: which of the animation's thumbnail sizes this is
+    source: Location | None = None  # set for an upload's thumbnail: the upload it was made of
 
 
 class PleaseCreateGif(Message):
@@ -138,6 +159,7 @@ class PleaseCreateGif(Message):
     delay: Annotated[int, Field(ge=20, le=60_000, description="milliseconds per frame")] = 250
     last_delay: Annotated[int | None, Field(ge=20, le=60_000, description="ms on the newest frame")] = None
     loop: Annotated[int, Field(ge=0, le=65535, description="0 loops forever")] = 0
+    reason: Literal["count", "rebuild", "manual"] | None = None  # which rule asked for it
 
 
 class DidCreateGif(Message):
@@ -145,6 +167,10 @@ class DidCreateGif(Message):
     image_id: ImageId
     valid_time: EpochSeconds
     location: Location
+    frames: Annotated[int, Field(ge=1)] | None = None
+    width: Side | None = None
+    height: Side | None = None
+    bytes: Annotated[int, Field(ge=0)] | None = None
 
 
 class PleaseSendEmail(Message):
@@ -153,6 +179,10 @@ class PleaseSendEmail(Message):
     from_: Address = Field(alias="from")
     subject: HeaderText
     body: Annotated[str, StringConstraints(min_length=1, max_length=256_000)]
+    # An animation's email: sent once per emailId; its GIF (imageId, validTime) gets the answer.
+    email_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    image_id: ImageId | None = None
+    valid_time: EpochSeconds | None = None
 
 
 class DidSendEmail(Message):
@@ -161,6 +191,10 @@ class DidSendEmail(Message):
     from_: str = Field(alias="from")
     subject: str
     body: str
+    email_id: str | None = None
+    image_id: ImageId | None = None
+    valid_time: EpochSeconds | None = None
+    ses_message_id: str | None = None
 
 
 class DidFail(Message):
@@ -236,6 +270,16 @@ def describe(exc: ValidationError) -> str:
             text = error["msg"].removeprefix("Value error, ")
             problems.append(f"'{path}' {text[:1].lower()}{text[1:]}")
     return "; ".join(problems)
+
+
+def run_ids(data: Any) -> dict[str, str]:
+    """The run ids of a message that could not be read (a raw object), as keyword arguments for
+    its did-fail: each only if it is one (a string of 1..200 characters on one line)."""
+    if not isinstance(data, dict):
+        return {}
+    found = {"correlation_id": data.get("correlationId"), "run_id": data.get("runId")}
+    return {name: value for name, value in found.items()
+            if isinstance(value, str) and 0 < len(value) <= 200 and "\n" not in value and "\r" not in value}
 
 
 def failure(action: str, error: BaseException | str, request: Any, *, error_type: str | None = None,

@@ -6,7 +6,6 @@ Standard library only, so app.py can read resource names at import time
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import NamedTuple
 
@@ -147,12 +146,11 @@ def api_token() -> str:
     return token if token or not parameter else secret(parameter).strip()
 
 
-@functools.cache
 def secret(parameter: str) -> str:
     """An SSM SecureString, read once per container: secrets do not change while it lives."""
-    from .aws import client
+    from .aws import parameters
 
-    return client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    return parameters().secret(parameter)
 
 
 def public_url() -> str | None:

@@ -25,6 +25,8 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from chalicelib.mediator.records import Gif
+
 from .stack import SENDER, Local, wait_for
 
 IMAGE_ID = "radar-demo"
@@ -107,20 +109,20 @@ class Demo:
         from chalicelib.mediator import store
 
         state = store.get_animation(IMAGE_ID, consistent=True)
-        frames = store.items(IMAGE_ID, "FRAME", limit=100)
-        thumbs = sum(len(frame.get("thumbnails", {})) for frame in frames)
-        failures = store.items(IMAGE_ID, "FAIL")
+        frames = store.frames(IMAGE_ID, limit=100)
+        thumbs = sum(len(frame.thumbnails) for frame in frames)
+        failures = store.failures(IMAGE_ID)
         if failures:
-            return f"{failures[0]['action']} failed: {failures[0]['error']}"
+            return f"{failures[0].action} failed: {failures[0].error}"
         if state and state.frame_count:
             self.mark("first frame")
-        gifs = [g for g in store.items(IMAGE_ID, "GIF", newest_first=False) if g["status"] == "done"]
+        gifs = [g for g in store.gifs(IMAGE_ID, newest_first=False) if g.done]
         upload_done = _exists(local.outputs["ThumbnailsBucket"], f"uploads/{UPLOAD_KEY}")
         if upload_done:
             self.mark("upload thumbnail")
         if gifs:
             self.mark("GIF")
-        emailed = [g for g in gifs if g.get("emailStatus") == "sent"]
+        emailed = [g for g in gifs if g.email_status == "sent"]
         if emailed:
             self.mark("email")
         self.progress(
@@ -130,12 +132,12 @@ class Demo:
         )
         if emailed and upload_done:
             gif = emailed[0]
-            window = [f for f in frames if f["validTime"] in gif["frameTimes"]]
-            if all(len(f.get("thumbnails", {})) == 2 for f in window):
+            window = [f for f in frames if f.valid_time in gif.frame_times]
+            if all(len(f.thumbnails) == 2 for f in window):
                 return gif
         return None
 
-    def write(self, local: Local, gif: dict[str, Any]) -> None:
+    def write(self, local: Local, gif: Gif) -> None:
         from chalicelib.aws import client
         from chalicelib.mediator import store
 
@@ -151,11 +153,12 @@ class Demo:
             saved[(bucket, key)] = name
             return path
 
-        save(gif["location"]["Bucket"], gif["location"]["Key"], f"{IMAGE_ID}.gif")
-        for frame in store.items(IMAGE_ID, "FRAME", limit=100):
-            if frame["validTime"] in gif["frameTimes"]:
-                for label, location in sorted(frame["thumbnails"].items()):
-                    save(location["Bucket"], location["Key"], f"thumbnails/{frame['validTime']}-{label}.jpg")
+        assert gif.location is not None
+        save(gif.location.bucket, gif.location.key, f"{IMAGE_ID}.gif")
+        for frame in store.frames(IMAGE_ID, limit=100):
+            if frame.valid_time in gif.frame_times:
+                for label, location in sorted(frame.thumbnails.items()):
+                    save(location.bucket, location.key, f"thumbnails/{frame.valid_time}-{label}.jpg")
         save(local.outputs["ThumbnailsBucket"], f"uploads/{UPLOAD_KEY}", UPLOAD_KEY)
         from .emulator import sent_emails
 
@@ -166,7 +169,7 @@ class Demo:
         (self.out / "email.html").write_text(html)
         (self.out / "email.eml").write_bytes(_eml(sent, html))
 
-    def summary(self, local: Local, gif: dict[str, Any]) -> None:
+    def summary(self, local: Local, gif: Gif) -> None:
         image = Image.open(self.out / f"{IMAGE_ID}.gif")
         size = (self.out / f"{IMAGE_ID}.gif").stat().st_size
         thumbs = len(list((self.out / "thumbnails").iterdir()))
@@ -250,11 +253,11 @@ def _local_links(html: str, saved: dict[tuple[str, str], str], save: Any) -> str
         route = ROUTE_LINK.search(path)
         if route:
             image_id, kind, valid_time, label = route.groups()
-            item = store.record(image_id, "GIF" if kind == "gifs" else "FRAME", int(valid_time)) or {}
-            location = item.get("thumbnails", {}).get(label) if label else item.get("location")
+            record = (store.gif if kind == "gifs" else store.frame)(image_id, int(valid_time))
+            location = (record.thumbnails.get(label) if label else record.location) if record else None
             if location is None:
                 raise RuntimeError(f"the email links to {url}, and no record holds that image")
-            bucket, key = location["Bucket"], location["Key"]
+            bucket, key = location.bucket, location.key
         else:
             bucket, _, key = path.lstrip("/").partition("/")
         if (bucket, key) not in saved:

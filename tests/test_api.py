@@ -292,15 +292,15 @@ class TestAuthentication:
         assert api("PUT", "/animations/temps", CONFIG)[0] in (401, 403)
 
     def test_the_token_can_come_from_a_secure_parameter(self, api, monkeypatch):
-        from chalicelib import settings
+        from chalicelib.aws import parameters
         from chalicelib.aws import client
 
         monkeypatch.setenv("API_TOKEN", "")
         monkeypatch.setenv("API_TOKEN_PARAMETER", "/weathergif/dev/api-token")
-        settings.secret.cache_clear()
+        parameters.cache_clear()  # secrets are read once per container
         client("ssm").put_parameter(Name="/weathergif/dev/api-token", Type="SecureString", Value=TOKEN)
         assert api("PUT", "/animations/temps", CONFIG)[0] == 201
-        settings.secret.cache_clear()
+        parameters.cache_clear()  # secrets are read once per container
 
     def test_reading_is_open(self, api):
         create(api)

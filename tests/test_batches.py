@@ -65,9 +65,9 @@ def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime,
     runtime.drain(timeout=30)  # the failed record comes back until the receive limit
     assert store.get_animation("temps", consistent=True).frame_count == 2
     for good in ("run-1", "run-2"):  # applied once: one arrival each in the event log
-        assert [e["direction"] for e in store.timeline(good)] == ["in"]
+        assert [e.direction for e in store.timeline(good)] == ["in"]
     [dead] = store.dead_letters()  # not lost: in the dead-letter queue, then kept by its handler
-    assert json.loads(dead["body"])["poison"] is True and dead["error"] == "ConnectionError: the table timed out"
+    assert dead.message["poison"] is True and dead.error == "ConnectionError: the table timed out"
 
 
 def test_a_batch_that_passes_returns_no_failures_and_deletes_nothing_itself(runtime, monkeypatch):

@@ -69,9 +69,9 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
     start = int(time.time()) // 600 * 600 - 3 * 600
     for i in range(3):  # three frames: the count rule makes a GIF of them
         stack.runtime.fire("fetch_due_frames", start + i * 600)
-    assert wait_for(lambda: [g for g in store.items("radar", "GIF") if g["status"] == "done"], timeout=30)
+    assert wait_for(lambda: [g for g in store.gifs("radar") if g.done], timeout=30)
     stack.runtime.fire("fetch_due_frames", start + 3 * 600)  # a fourth: one of K=3 towards the next
-    assert wait_for(lambda: len([f for f in store.items("radar", "FRAME") if f["thumbnails"]]) == 4, timeout=30)
+    assert wait_for(lambda: len([f for f in store.frames("radar") if f.thumbnails]) == 4, timeout=30)
 
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
@@ -147,5 +147,5 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         expect(failure).to_have_count(0, timeout=15_000)
         page.get_by_role("button", name="Redrive dead letters").click()
         expect(page.locator("#dead-letters")).to_have_text("None.", timeout=15_000)
-        assert wait_for(lambda: store.record("radar", "FRAME", start - 600), timeout=30)  # the redriven fetch came
+        assert wait_for(lambda: store.frame("radar", start - 600), timeout=30)  # the redriven fetch came
         browser.close()

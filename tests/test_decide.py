@@ -7,7 +7,7 @@ import pytest
 from chalicelib.mediator import decide
 from chalicelib.mediator.animation import Animation
 from chalicelib.mediator.decide import AnimationState, Frame, Links
-from chalicelib.messages import DidCreateGif, DidFail, DidFetchAmpImage, Location, MessageError
+from chalicelib.messages import DidCreateGif, DidCreateThumbnail, DidFail, DidFetchAmpImage, Location, MessageError
 from pydantic import ValidationError
 
 TEMPS = Animation(
@@ -33,7 +33,7 @@ class TestFetchSchedule:
         assert request.type == "please-fetch-amp-image"
         assert request.valid_time == 1_699_999_800  # 1_700_000_123 rounded down to 600 s
         assert (request.layers, request.width, request.center) == (["flat-dk", "temperatures"], 800, "tulsa,ok")
-        assert request.extras["correlationId"] == "run-temps-1699999800"
+        assert request.correlation_id == "run-temps-1699999800"
         [claim] = decision.changes
         assert claim == decide.ClaimFetch("temps", 1_699_999_800, 0)
 
@@ -58,7 +58,7 @@ class TestFrame:
         assert decision.changes == (decide.RecordFrame("temps", 1200, frame.location, "run-1", 1190),)
         sizes = [(m.width, m.height, m.mode) for m in decision.messages]
         assert sizes == [(200, 150, "cover"), (64, 64, "contain")]
-        assert all(m.location == frame.location and m.extras["correlationId"] == "run-1" for m in decision.messages)
+        assert all(m.location == frame.location and m.correlation_id == "run-1" for m in decision.messages)
 
 
 class TestGifRules:
@@ -103,7 +103,7 @@ class TestGifDone:
         [email] = decision.messages
         assert email.type == "please-send-email" and email.to == ["desk@example.com"]
         assert email.subject == "temps: new animation to 1970-01-01 00:50 UTC"
-        assert email.extras["emailId"] == "temps:3000" and email.extras["correlationId"] == "run-7"
+        assert email.email_id == "temps:3000" and email.correlation_id == "run-7"
         assert 'src="https://s3/gif?sig"' in email.body and "https://s3/t1?a=1&amp;b=2" in email.body
         assert decision.changes[0].email_id == "temps:3000"
 
@@ -160,3 +160,14 @@ class TestAnimationConfig:
 
 def test_message_errors_are_value_errors():
     assert issubclass(MessageError, ValueError)
+
+
+def test_an_uploads_thumbnail_is_no_frames():
+    """An upload's did-create-thumbnail names its source: it is logged, and no frame is touched."""
+    upload = DidCreateThumbnail(image_id="upload", valid_time=1_700_000_000, location=Location(Bucket="t-b", Key="k"),
+                                width=40, height=30, source=Location(Bucket="u-b", Key="canyon-40x30.jpg"))
+    decision = decide.on_thumbnail(upload)
+    assert decision.changes == () and decision.messages == () and decision.key == "upload:u-b/canyon-40x30.jpg"
+    labelled = upload.model_copy(update={"source": None, "label": "40x30-cover", "image_id": "temps"})
+    [change] = decide.on_thumbnail(labelled).changes
+    assert change.label == "40x30-cover"

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from chalicelib import storage
+from chalicelib.aws import objects
 from chalicelib.messages import DidFail, DidFetchAmpImage
 from chalicelib.mediator import service, store
 from chalicelib.mediator.animation import Animation
@@ -42,7 +42,7 @@ class TestInvocationRecords:
                    "locations": [{"Bucket": "b-b", "Key": "k"}]}
         failed = failures.did_fail(invocation("weathergif-prod-eu-create_gif", sns(request)))
         assert isinstance(failed, DidFail) and failed.type == "did-fail-create-gif"
-        assert failed.request == request and failed.extras == {"correlationId": "run-1"}
+        assert failed.request == request and failed.correlation_id == "run-1" and failed.extras == {}
         assert failed.error == "RetriesExhausted after 3 attempts: ConnectionError: source down"
         assert failed.error_type == "ConnectionError"
 
@@ -75,15 +75,15 @@ def test_a_fetch_that_fails_every_attempt_is_recorded_and_redriven(runtime, monk
 
     assert runtime.stats.count("fetch_amp_image", "error") == 3  # once, then Lambda's two retries
     assert runtime.stats.count("worker_failed", "ok") == 1
-    [fetch] = store.items("temps", "FETCH")
-    assert fetch["status"] == "failed"
+    [fetch] = store.fetches("temps")
+    assert fetch.status == "failed"
     [failure] = store.failures("temps")
-    assert failure["action"] == "fetch-amp-image" and failure["correlationId"] == f"run-temps-{T0}"
-    assert failure["error"] == "RetriesExhausted after 3 attempts: ConnectionError: the source did not answer"
-    assert failure["request"]["type"] == "please-fetch-amp-image" and failure["request"]["validTime"] == T0
+    assert failure.action == "fetch-amp-image" and failure.correlation_id == f"run-temps-{T0}"
+    assert failure.error == "RetriesExhausted after 3 attempts: ConnectionError: the source did not answer"
+    assert failure.request["type"] == "please-fetch-amp-image" and failure.request["validTime"] == T0
 
     def up(request):  # the source answers again
-        location = storage.put_bytes(names().frames_bucket, f"temps/64x48/{request.valid_time}.png",
+        location = objects().put(names().frames_bucket, f"temps/64x48/{request.valid_time}.png",
                                      encode(radar_frame(0, 64, 48)), "image/png")
         return reply(DidFetchAmpImage, request, image_id=request.image_id, valid_time=request.valid_time,
                      location=location)
@@ -92,8 +92,8 @@ def test_a_fetch_that_fails_every_attempt_is_recorded_and_redriven(runtime, monk
     assert service.redrive_failures("temps") == {"redriven": 1, "kept": 0}
     runtime.drain(timeout=60)
     assert store.failures("temps") == [] and store.get_animation("temps", consistent=True).frame_count == 1
-    [fetch] = store.items("temps", "FETCH")
-    assert fetch["status"] == "done"
+    [fetch] = store.fetches("temps")
+    assert fetch.status == "done"
 
 
 def test_a_gif_that_fails_every_attempt_marks_its_gif_failed(runtime, monkeypatch):
@@ -103,7 +103,7 @@ def test_a_gif_that_fails_every_attempt_marks_its_gif_failed(runtime, monkeypatc
                                   interval=600, frames=2))
     for i in range(2):
         t = T0 + 600 * i
-        location = storage.put_bytes(names().frames_bucket, f"temps/64x48/{t}.png", encode(radar_frame(i, 64, 48)),
+        location = objects().put(names().frames_bucket, f"temps/64x48/{t}.png", encode(radar_frame(i, 64, 48)),
                                      "image/png")
         service.handle(DidFetchAmpImage(image_id="temps", valid_time=t, location=location), T0 + 1200)
 
@@ -112,10 +112,10 @@ def test_a_gif_that_fails_every_attempt_marks_its_gif_failed(runtime, monkeypatc
 
     monkeypatch.setattr(gifmaker, "WORKER", gifmaker.WORKER._replace(work=broken))
     runtime.drain(timeout=60)
-    [gif] = store.items("temps", "GIF")
-    assert gif["status"] == "failed"
+    [gif] = store.gifs("temps")
+    assert gif.status == "failed"
     [failure] = store.failures("temps")
-    assert failure["action"] == "create-gif" and "MemoryError: out of memory" in failure["error"]
+    assert failure.action == "create-gif" and "MemoryError: out of memory" in failure.error
 
 
 def test_dead_letters_are_kept_and_redriven_once(runtime):
@@ -126,11 +126,11 @@ def test_dead_letters_are_kept_and_redriven_once(runtime):
     sqs.send_message(QueueUrl=dead_letter_queue, MessageBody='{"type": "did-create-gif", "poison": 1}')
     runtime.drain()
     [letter] = store.dead_letters()
-    assert json.loads(letter["body"]) == {"type": "did-create-gif", "poison": 1} and letter["sentAt"] > 0
+    assert letter.message == {"type": "did-create-gif", "poison": 1} and letter.sent_at > 0
     assert service.redrive_dead_letters() == 1
     assert store.dead_letters() == [] and service.redrive_dead_letters() == 0
     runtime.drain()  # back on the mediator's queue: invalid, so recorded and dropped this time
-    assert "did-create-gif" in store.timeline("invalid")[0]["message"]
+    assert "did-create-gif" in store.timeline("invalid")[0].message["body"]
 
 
 def test_a_did_fail_stays_small_whatever_its_request():
@@ -141,4 +141,4 @@ def test_a_did_fail_stays_small_whatever_its_request():
     reply = failure("create-gif", "too big", huge, **{k: huge[k] for k in ("correlationId", "note")})
     assert len(reply.to_json()) < MAX_REQUEST_COPY
     assert reply.request["imageId"] == "temps" and reply.request["validTime"] == T0 and "truncated" in reply.request
-    assert reply.extras == {"correlationId": "run-9"}  # a long extra is not passed on
+    assert reply.correlation_id == "run-9" and reply.extras == {}  # a long extra is not passed on

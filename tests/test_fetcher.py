@@ -396,20 +396,20 @@ class TestKeys:
 
     @pytest.mark.parametrize("value, error", [(None, "ParameterNotFound"), ("no-colon-here", "client_secret")])
     def test_missing_or_unusable_keys_are_a_did_fail(self, aws, invoke_sns, source, monkeypatch, value, error):
-        from chalicelib import settings
+        from chalicelib.aws import parameters
         from chalicelib.aws import client
 
         monkeypatch.delenv("MAP_CLIENT_ID")
         monkeypatch.delenv("MAP_CLIENT_SECRET")
         # The dev stage's configuration names this parameter (chalice's test client sets it).
         monkeypatch.setenv("MAP_KEYS_PARAMETER", "/weathergif/dev/map-keys")
-        settings.secret.cache_clear()
+        parameters.cache_clear()  # secrets are read once per container
         if value is not None:
             client("ssm").put_parameter(Name="/weathergif/dev/map-keys", Type="SecureString", Value=value)
         try:
             invoke_sns("fetch_amp_image", FETCH)
         finally:
-            settings.secret.cache_clear()
+            parameters.cache_clear()  # secrets are read once per container
         reply = assert_failed(aws, error)
         assert "no-colon-here" not in json.dumps(reply)
         assert source.paths == []

@@ -68,14 +68,14 @@ def test_schedule_to_email(runtime, emulator, source, monkeypatch):
     assert [f.valid_time for f in frames] == [T0 + i * 600 for i in range(4, -1, -1)]
     assert all(set(f.thumbnails) == {"80x60-cover", "32x32-cover"} for f in frames)
 
-    gifs = store.items("temps", "GIF", newest_first=False)
-    assert [(g["validTime"], g["status"], g["emailStatus"]) for g in gifs] == [
+    gifs = store.gifs("temps", newest_first=False)
+    assert [(g.valid_time, g.status, g.email_status) for g in gifs] == [
         (T0 + 1200, "done", "sent"),  # the first GIF once N=3 frames exist
         (T0 + 2400, "done", "sent"),  # then one per K=2 new frames
     ]
-    assert gifs[1]["frameTimes"] == [T0 + 1200, T0 + 1800, T0 + 2400]
+    assert gifs[1].frame_times == (T0 + 1200, T0 + 1800, T0 + 2400)
     s3 = runtime_client("s3")
-    gif = s3.get_object(**gifs[1]["location"])["Body"].read()
+    gif = s3.get_object(**gifs[1].location.model_dump(by_alias=True))["Body"].read()
     assert gif_frames(gif) == 3
 
     sent = emulator.sent_emails()
@@ -89,7 +89,7 @@ def test_schedule_to_email(runtime, emulator, source, monkeypatch):
     assert_link_redirects_to(gif_link, gif)
 
     # a run's timeline: the fetch asked for, the frame, its thumbnails, the GIF it triggered, the email
-    timeline = [(e["direction"], e["type"]) for e in store.timeline(f"run-temps-{T0 + 2400}")]
+    timeline = [(e.direction, e.type) for e in store.timeline(f"run-temps-{T0 + 2400}")]
     assert timeline[0] == ("out", "please-fetch-amp-image")
     for step in [("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail"), ("in", "did-create-thumbnail"),
                  ("out", "please-create-gif"), ("in", "did-create-gif"), ("out", "please-send-email"),
@@ -166,22 +166,22 @@ def test_the_hourly_rebuild_catches_up_and_never_builds_a_window_twice(runtime, 
     for tick in range(4):
         runtime.fire("fetch_due_frames", T0 + tick * 600)
         runtime.drain()
-    assert [g["validTime"] for g in store.items("temps", "GIF")] == [T0 + 1200]  # 4th frame: 1 of K=3
+    assert [g.valid_time for g in store.gifs("temps")] == [T0 + 1200]  # 4th frame: 1 of K=3
 
     runtime.fire("rebuild_gifs", T0 + 3600)
     runtime.drain()
     runtime.fire("rebuild_gifs", T0 + 7200)  # nothing newer: nothing built
     runtime.drain()
-    gifs = store.items("temps", "GIF", newest_first=False)
-    assert [(g["validTime"], g["reason"]) for g in gifs] == [(T0 + 1200, "count"), (T0 + 1800, "rebuild")]
+    gifs = store.gifs("temps", newest_first=False)
+    assert [(g.valid_time, g.reason) for g in gifs] == [(T0 + 1200, "count"), (T0 + 1800, "rebuild")]
     assert len(emulator.sent_emails()) == 2
 
     for tick in (4, 5, 6):  # the count restarts from the rebuild: K=3 new frames make the next GIF
         runtime.fire("fetch_due_frames", T0 + tick * 600)
         runtime.drain()
-    gifs = store.items("temps", "GIF", newest_first=False)
-    assert [g["validTime"] for g in gifs] == [T0 + 1200, T0 + 1800, T0 + 3600]
-    assert gifs[-1]["frameTimes"] == [T0 + 2400, T0 + 3000, T0 + 3600]
+    gifs = store.gifs("temps", newest_first=False)
+    assert [g.valid_time for g in gifs] == [T0 + 1200, T0 + 1800, T0 + 3600]
+    assert gifs[-1].frame_times == (T0 + 2400, T0 + 3000, T0 + 3600)
 
 
 def test_a_failed_fetch_is_recorded_and_nothing_waits(runtime, source):
@@ -189,10 +189,10 @@ def test_a_failed_fetch_is_recorded_and_nothing_waits(runtime, source):
     source.respond = lambda path: Answer(404, b"no such layer", {"Content-Type": "text/plain"})
     runtime.fire("fetch_due_frames", T0)
     runtime.drain()
-    [fetch] = store.items("temps", "FETCH")
-    assert (fetch["status"], fetch["validTime"]) == ("failed", T0) and "answered 404" in fetch["error"]
-    [failure] = store.items("temps", "FAIL")
-    assert failure["correlationId"] == f"run-temps-{T0}"
+    [fetch] = store.fetches("temps")
+    assert (fetch.status, fetch.valid_time) == ("failed", T0) and "answered 404" in fetch.error
+    [failure] = store.failures("temps")
+    assert failure.correlation_id == f"run-temps-{T0}"
     assert store.get_animation("temps").frame_count == 0
 
 
@@ -222,15 +222,15 @@ def test_every_message_twice_shuffled_by_four_concurrent_mediators(runtime, emul
     runtime.drain(timeout=120)
 
     state = store.get_animation("temps", consistent=True)
-    frames = store.items("temps", "FRAME", limit=100)
+    frames = store.frames("temps", limit=100)
     assert len(frames) == 12 and state.frame_count == 12  # none lost, none counted twice
-    assert all(len(f["thumbnails"]) == 1 for f in frames)
-    gifs = store.items("temps", "GIF", limit=100)
-    windows = [tuple(g["frameTimes"]) for g in gifs]
+    assert all(len(f.thumbnails) == 1 for f in frames)
+    gifs = store.gifs("temps", limit=100)
+    windows = [g.frame_times for g in gifs]
     assert len(windows) == len(set(windows)) >= 1
-    assert all(g["status"] == "done" and g["emailStatus"] == "sent" for g in gifs)
+    assert all(g.status == "done" and g.email_status == "sent" for g in gifs)
     assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=names().gifs_bucket)["Contents"]) == sorted(
-        f"temps/{g['validTime']}.gif" for g in gifs
+        f"temps/{g.valid_time}.gif" for g in gifs
     )
     sent = emulator.sent_emails()
     assert len(sent) == len(gifs)  # one email per GIF, though each was asked for at least twice
@@ -245,7 +245,7 @@ def test_an_invalid_message_is_recorded_and_dropped(runtime):
     runtime.drain()
     assert runtime.stats.count("mediate", "error") == 0
     logged = store.timeline("invalid")
-    assert len(logged) == 2 and "unknown message type 'did-nothing'" in logged[0]["message"]
+    assert len(logged) == 2 and "unknown message type 'did-nothing'" in logged[0].message["error"]
     assert queue_depth(f"{names().mediator_queue}-dlq") == 0
 
 
@@ -268,8 +268,8 @@ def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue
     assert runtime.stats.count("mediate", "partial") + runtime.stats.count("mediate", "error") >= 3
     assert queue_depth(names().dead_letter_queue) == 0  # read by its handler, which keeps the letter
     [dead] = store.dead_letters()
-    assert json.loads(dead["body"])["poison"] is True and "the table timed out" in dead["error"]
-    assert len([e for e in store.timeline("none") if e["type"] == "did-create-thumbnail"]) == 2
+    assert dead.message["poison"] is True and "the table timed out" in dead.error
+    assert len([e for e in store.timeline("none") if e.type == "did-create-thumbnail"]) == 2
 
 
 def test_a_failed_record_leaves_the_batch_after_the_done_ones_are_deleted(monkeypatch):

@@ -65,8 +65,20 @@ def test_date_created_defaults_to_now():
 def test_extra_keys_pass_through_untouched():
     data = {"type": "did-create-gif", **VALID["did-create-gif"], "runId": "r-1", "trace": {"a": [1, 2]}}
     message = m.parse(data)
-    assert message.extras == {"runId": "r-1", "trace": {"a": [1, 2]}}
-    assert message.to_dict()["trace"] == {"a": [1, 2]}
+    assert message.extras == {"trace": {"a": [1, 2]}} and message.run_id == "r-1"  # the run ids are fields
+    assert message.to_dict()["trace"] == {"a": [1, 2]} and message.to_dict()["runId"] == "r-1"
+
+
+def test_every_key_the_contract_reads_is_typed():
+    """What crosses a boundary and is read is a field: nothing the mediator or a worker reads is an extra."""
+    frame = m.parse({"type": "did-fetch-amp-image", "imageId": "t", "validTime": 600, "requestedValidTime": 300,
+                     "location": {"Bucket": "b-b", "Key": "k"}, "correlationId": "run-1"})
+    assert (frame.requested_valid_time, frame.correlation_id, frame.extras) == (300, "run-1", {})
+    thumb = m.parse({"type": "did-create-thumbnail", "imageId": "upload", "validTime": 1, "label": "40x30-cover",
+                     "location": {"Bucket": "b-b", "Key": "k"}, "source": {"Bucket": "u-p", "Key": "c-4x4.jpg"}})
+    assert thumb.label == "40x30-cover" and thumb.source.key == "c-4x4.jpg" and thumb.extras == {}
+    with pytest.raises(m.MessageError, match="correlationId"):
+        m.parse({"type": "did-create-gif", **VALID["did-create-gif"], "correlationId": 42})  # a run id that is none is refused, not carried on
 
 
 @pytest.mark.parametrize(

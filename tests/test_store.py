@@ -93,8 +93,8 @@ def test_gif_claims_race_one_winner(store):
     assert sum(o is None for o in outcomes) == 1
     after = store.get_animation("temps", consistent=True)
     assert (after.gif_frame_count, after.latest_gif) == (3, 1800)
-    [gif] = store.items("temps", "GIF")
-    assert (gif["status"], gif["frameTimes"]) == ("claimed", [600, 1200, 1800])
+    [gif] = store.gifs("temps")
+    assert (gif.status, gif.frame_times) == ("claimed", (600, 1200, 1800))
 
 
 def test_a_stale_claim_loses_to_a_newer_one(store):
@@ -107,7 +107,7 @@ def test_a_stale_claim_loses_to_a_newer_one(store):
     older_window = store.newest_frames("temps", 4)[1:]
     with pytest.raises(store.AlreadyDecided):
         store.apply(decide.gif_of(stale, older_window, 0, "count"))
-    assert [gif["validTime"] for gif in store.items("temps", "GIF")] == [2400]
+    assert [gif.valid_time for gif in store.gifs("temps")] == [2400]
 
 
 def test_fetch_claims_move_forward_once(store):
@@ -117,8 +117,8 @@ def test_fetch_claims_move_forward_once(store):
     outcomes = race(4, lambda i: store.apply(decision))
     assert sum(o is None for o in outcomes) == 1
     assert store.get_animation("temps").last_requested == 6000
-    [fetch] = store.items("temps", "FETCH")
-    assert fetch["status"] == "requested"
+    [fetch] = store.fetches("temps")
+    assert fetch.status == "requested"
 
 
 def test_the_outbox_keeps_a_decisions_messages_until_sent(store):
@@ -143,9 +143,9 @@ def test_thumbnails_and_failures_are_recorded_on_their_frame(store):
         store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "200x150-cover", thumb),)))
     assert store.newest_frames("temps", 1)[0].thumbnails == {"200x150-cover": thumb}
     store.apply(decide.Decision("f", (decide.RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-9"),)))
-    [failure] = store.items("temps", "FAIL")
-    assert (failure["action"], failure["error"], failure["correlationId"]) == ("fetch-amp-image", "answered 404", "run-9")
-    fetches = {fetch["validTime"]: fetch["status"] for fetch in store.items("temps", "FETCH")}
+    [failure] = store.failures("temps")
+    assert (failure.action, failure.error, failure.correlation_id) == ("fetch-amp-image", "answered 404", "run-9")
+    fetches = {fetch.valid_time: fetch.status for fetch in store.fetches("temps")}
     assert fetches == {600: "done", 1200: "failed"}
 
 
@@ -153,21 +153,21 @@ def test_the_event_log_is_a_timeline_with_a_ttl(store):
     store.log_event("in", {"type": "did-fetch-amp-image", "imageId": "temps"}, "run-1")
     store.log_event("out", {"type": "please-create-thumbnail", "imageId": "temps"}, "run-1")
     entries = store.timeline("run-1")
-    assert [(e["direction"], e["type"]) for e in entries] == [("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail")]
-    assert all(e["expiresAt"] > e["at"] / 1000 + 13 * 86400 for e in entries)
+    assert [(e.direction, e.type) for e in entries] == [("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail")]
+    from chalicelib.aws import table
+
+    items = table().query("LOG#run-1").items  # the TTL: the table's own attribute
+    assert all(item["expiresAt"] > item["at"] / 1000 + 13 * 86400 for item in items)
 
 
 def test_the_emulator_keeps_concurrent_counter_updates_atomic(store):
     """DynamoDB never loses an ADD; the embedded moto must not either (local/emulator.py)."""
     store.put_animation(TEMPS)
-    from chalicelib.aws import client
+    from chalicelib.aws import table
 
     def add(i: int) -> None:
         for _ in range(5):
-            client("dynamodb").update_item(
-                TableName=store._table(), Key=store._key(store.ANIMATIONS, "temps"),
-                UpdateExpression="ADD frameCount :one", ExpressionAttributeValues={":one": {"N": "1"}},
-            )
+            table().update("ANIMATIONS", "temps", "ADD frameCount :one", values={":one": 1})
 
     race(8, add)
     assert store.get_animation("temps", consistent=True).frame_count == 40

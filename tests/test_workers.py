@@ -350,16 +350,16 @@ def test_html_to_text():
 
 
 def test_the_fetcher_reads_its_keys_from_a_secure_parameter(aws, invoke_sns, source, monkeypatch):
-    from chalicelib import settings
+    from chalicelib.aws import parameters
     from chalicelib.aws import client
 
     monkeypatch.delenv("MAP_CLIENT_ID")
     monkeypatch.delenv("MAP_CLIENT_SECRET")
     monkeypatch.setenv("MAP_KEYS_PARAMETER", "/weathergif/dev/map-keys")
-    settings.secret.cache_clear()
+    parameters.cache_clear()  # secrets are read once per container
     client("ssm").put_parameter(Name="/weathergif/dev/map-keys", Type="SecureString", Value="ssm-id:ssm-secret")
     source.answer(Answer(body=encode(radar_frame(0))))
     invoke_sns("fetch_amp_image", FETCH)
     assert aws.reply()["type"] == "did-fetch-amp-image"
     assert source.paths[0].startswith("/ssm-id_ssm-secret/")
-    settings.secret.cache_clear()
+    parameters.cache_clear()  # secrets are read once per container

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 import time
@@ -15,11 +14,11 @@ from typing import Any
 from chalice import Response
 
 from .. import __version__
-from ..aws import client, queue_url
+from ..aws import objects, queues, table
 from ..mediator import service, store
 from ..mediator.animation import Animation
 from ..mediator.decide import AnimationState
-from ..messages import ImageId
+from ..messages import ImageId, Location
 from ..settings import names, public_url
 from .auth import holds_token
 from .errors import BadRequest, Conflict, NotFound, answers_json, json_body
@@ -118,17 +117,14 @@ def frames(request: Any, image_id: str) -> dict[str, Any]:
     limit = _int_param(_query(request, "limit"), "limit", 12, 1, MAX_PAGE)
     base = base_url(request)
     out = []
-    for item in store.items(image_id, "FRAME", limit=limit):
-        valid_time = item["validTime"]
+    for frame in store.frames(image_id, limit=limit):
         out.append({
-            "validTime": valid_time,
-            "time": _iso(valid_time),
-            "url": service.frame_link(base, image_id, valid_time),
-            "thumbnails": {
-                label: service.thumbnail_link(base, image_id, valid_time, label)
-                for label in sorted(item.get("thumbnails", {}))
-            },
-            "runId": item.get("correlationId"),
+            "validTime": frame.valid_time,
+            "time": _iso(frame.valid_time),
+            "url": service.frame_link(base, image_id, frame.valid_time),
+            "thumbnails": {label: service.thumbnail_link(base, image_id, frame.valid_time, label)
+                           for label in sorted(frame.thumbnails)},
+            "runId": frame.correlation_id,
         })
     return {"imageId": image_id, "frames": out}
 
@@ -139,16 +135,16 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
     limit = _int_param(_query(request, "limit"), "limit", 10, 1, MAX_PAGE)
     base = base_url(request)
     out = []
-    for item in store.items(image_id, "GIF", limit=limit):
+    for gif in store.gifs(image_id, limit=limit):
         out.append({
-            "validTime": item["validTime"],
-            "time": _iso(item["validTime"]),
-            "status": item["status"],
-            "reason": item.get("reason"),
-            "frames": len(item.get("frameTimes", [])),
-            "url": service.gif_link(base, image_id, item["validTime"]) if _gif_done(item) else None,
-            "emailStatus": item.get("emailStatus"),
-            "runId": item.get("correlationId"),
+            "validTime": gif.valid_time,
+            "time": _iso(gif.valid_time),
+            "status": gif.status,
+            "reason": gif.reason,
+            "frames": len(gif.frame_times),
+            "url": service.gif_link(base, image_id, gif.valid_time) if gif.done else None,
+            "emailStatus": gif.email_status,
+            "runId": gif.correlation_id,
         })
     return {"imageId": image_id, "gifs": out}
 
@@ -161,12 +157,12 @@ def failures(request: Any, image_id: str) -> dict[str, Any]:
     return {
         "imageId": image_id,
         "failures": [
-            {"validTime": f["validTime"], "time": _iso(f["validTime"]), "action": f["action"],
+            {"validTime": f.valid_time, "time": _iso(f.valid_time), "action": f.action,
              # an email's failure may quote its addresses (a refused recipient): the token's holder reads it
-             "error": f["error"] if private or f["action"] != "send-email" else None,
-             **({} if private or f["action"] != "send-email" else {"errorHidden": HIDDEN}),
-             "runId": f.get("correlationId"), "failedAt": _iso(f["failedAt"]), "redrivable": bool(f.get("request"))}
-            for f in store.items(image_id, "FAIL", limit=limit)
+             "error": f.error if private or f.action != "send-email" else None,
+             **({} if private or f.action != "send-email" else {"errorHidden": HIDDEN}),
+             "runId": f.correlation_id, "failedAt": _iso(f.failed_at), "redrivable": f.request is not None}
+            for f in store.failures(image_id, limit=limit)
         ],
     }
 
@@ -178,18 +174,18 @@ def timeline(run_id: str) -> dict[str, Any]:
     entries = store.timeline(run_id)
     if not entries:
         raise NotFound(f"no events for run {run_id!r} (the log keeps {store.log_days():g} days)", "runId")
-    start, previous, events = entries[0]["at"], entries[0]["at"], []
+    start, previous, events = entries[0].at, entries[0].at, []
     for entry in entries:
         events.append({
-            "time": datetime.fromtimestamp(entry["at"] / 1000, timezone.utc).isoformat(timespec="milliseconds"),
-            "direction": entry["direction"],
-            "type": entry["type"],
-            "sinceStartMs": entry["at"] - start,
-            "sincePreviousMs": entry["at"] - previous,
-            "message": json.loads(entry["message"]),
+            "time": datetime.fromtimestamp(entry.at / 1000, timezone.utc).isoformat(timespec="milliseconds"),
+            "direction": entry.direction,
+            "type": entry.type,
+            "sinceStartMs": entry.at - start,
+            "sincePreviousMs": entry.at - previous,
+            "message": entry.message,
         })
-        previous = entry["at"]
-    return {"runId": run_id, "events": events, "tookMs": entries[-1]["at"] - start}
+        previous = entry.at
+    return {"runId": run_id, "events": events, "tookMs": entries[-1].at - start}
 
 
 # Images: the links in emails and answers, redirected to a freshly presigned URL -------
@@ -199,20 +195,20 @@ def timeline(run_id: str) -> dict[str, Any]:
 def gif_image(image_id: str, valid_time: str) -> Response:
     _image_id(image_id)
     when = _valid_time(valid_time)
-    item = store.record(image_id, "GIF", when)
-    if item is None or not _gif_done(item):
+    gif = store.gif(image_id, when)
+    if gif is None or gif.location is None or not gif.done:
         raise NotFound(f"no GIF of {image_id!r} to {when} (or it is not made yet)", "validTime")
-    return _redirect(item["location"])
+    return _redirect(gif.location)
 
 
 @answers_json
 def frame_image(image_id: str, valid_time: str) -> Response:
     _image_id(image_id)
     when = _valid_time(valid_time)
-    item = store.record(image_id, "FRAME", when)
-    if item is None:
+    frame = store.frame(image_id, when)
+    if frame is None:
         raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
-    return _redirect(item["location"])
+    return _redirect(frame.location)
 
 
 @answers_json
@@ -221,27 +217,23 @@ def thumbnail_image(image_id: str, valid_time: str, label: str) -> Response:
     when = _valid_time(valid_time)
     if not LABEL.fullmatch(label):
         raise BadRequest(f"{_show(label)} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label")
-    item = store.record(image_id, "FRAME", when)
-    if item is None:
+    frame = store.frame(image_id, when)
+    if frame is None:
         raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
-    location = item.get("thumbnails", {}).get(label)
+    location = frame.thumbnails.get(label)
     if location is None:
         raise NotFound(f"no {label} thumbnail of the frame of {image_id!r} at {when}", "label")
     return _redirect(location)
 
 
-def _redirect(location: dict[str, str]) -> Response:
+def _redirect(location: Location) -> Response:
     """302 to a presigned URL made now: used at once by the browser or mail client that asked."""
-    url = service.presign(location["Bucket"], location["Key"], IMAGE_LINK_SECONDS)
+    url = service.presign(location, IMAGE_LINK_SECONDS)
     return Response(
         body={"location": url},
         status_code=302,
         headers={"Location": url, "Cache-Control": f"private, max-age={IMAGE_CACHE_SECONDS}"},
     )
-
-
-def _gif_done(item: dict[str, Any]) -> bool:
-    return item.get("status") == "done" and "location" in item
 
 
 def _valid_time(value: str) -> int:
@@ -290,8 +282,8 @@ def base_url(request: Any) -> str:
 def dead_letters() -> dict[str, Any]:
     """The messages the mediator gave up on, as its dead-letter handler kept them (reading changes nothing)."""
     return {"deadLetters": [
-        {"messageId": letter["sk"], "message": _json_or_text(letter["body"]), "error": letter.get("error"),
-         "sent": _iso(letter.get("sentAt", 0)), "dead": _iso(letter.get("deadAt", 0))}
+        {"messageId": letter.message_id, "message": letter.message, "error": letter.error,
+         "sent": _iso(letter.sent_at), "dead": _iso(letter.dead_at)}
         for letter in store.dead_letters()
     ]}
 
@@ -323,10 +315,10 @@ def health() -> Response:
         except Exception as exc:  # a health check reports, it does not fail
             checks[name] = f"{type(exc).__name__}: {exc}"[:200]
 
-    check("table", lambda: client("dynamodb").describe_table(TableName=n.table))
+    check("table", lambda: table().describe())
     for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket, n.uploads_bucket):
-        check(bucket, lambda b=bucket: client("s3").head_bucket(Bucket=b))
-    check("queue", lambda: client("sqs").get_queue_attributes(QueueUrl=queue_url(n.mediator_queue), AttributeNames=["QueueArn"]))
+        check(bucket, lambda b=bucket: objects().check(b))
+    check("queue", lambda: queues().check(n.mediator_queue))
     healthy = all(v == "ok" for v in checks.values())
     return Response(body={"version": __version__, "ok": healthy, "checks": checks}, status_code=200 if healthy else 503)
 
@@ -458,20 +450,7 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _json_or_text(body: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body
-
-
 def _delete_objects(image_id: str) -> int:
-    s3, n, count = client("s3"), names(), 0
-    for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket):
-        paginator = s3.get_paginator("list_objects_v2")
-        for page_ in paginator.paginate(Bucket=bucket, Prefix=f"{image_id}/"):
-            keys = [{"Key": item["Key"]} for item in page_.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-                count += len(keys)
-    return count
+    n = names()
+    return sum(objects().delete_prefix(bucket, f"{image_id}/") for bucket in (n.frames_bucket, n.thumbnails_bucket,
+                                                                                n.gifs_bucket))

@@ -25,8 +25,10 @@ from ..messages import (
     PleaseCreateThumbnail,
     PleaseFetchAmpImage,
     PleaseSendEmail,
+    run_ids,
 )
 from .animation import Animation
+from .records import Frame
 
 IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
 
@@ -37,12 +39,6 @@ class AnimationState(NamedTuple):
     last_requested: int = 0  # validTime of the newest fetch asked for
     newest_frame: int = 0  # validTime of the newest frame recorded
     latest_gif: int = 0  # validTime (newest frame) of the latest GIF claimed
-
-
-class Frame(NamedTuple):
-    valid_time: int
-    location: Location
-    thumbnails: dict[str, Location] = {}
 
 
 # State changes ---------------------------------------------------------------------
@@ -167,15 +163,14 @@ def _fetch_request(animation: Animation, valid_time: int, now: int, correlation_
         center=animation.center,
         zoom=animation.zoom,
         valid_time=valid_time,
-        correlationId=correlation_id,
+        correlation_id=correlation_id,
     )
 
 
 def on_frame(animation: Animation, frame: DidFetchAmpImage, now: int) -> Decision:
     """Record the frame once; fork it into each configured thumbnail."""
-    correlation = frame.extras.get("correlationId")
-    requested = frame.extras.get("requestedValidTime")
-    requested = requested if isinstance(requested, int) else frame.valid_time
+    correlation = frame.correlation_id
+    requested = frame.requested_valid_time if frame.requested_valid_time is not None else frame.valid_time
     thumbnails = tuple(
         PleaseCreateThumbnail(
             date_created=now,
@@ -185,7 +180,7 @@ def on_frame(animation: Animation, frame: DidFetchAmpImage, now: int) -> Decisio
             height=spec.height,
             mode=spec.mode,
             valid_time=frame.valid_time,
-            **_correlation(correlation),
+            correlation_id=correlation,
         )
         for spec in animation.thumbnails
     )
@@ -225,7 +220,7 @@ def gif_of(
         delay=animation.gif_delay,
         last_delay=animation.gif_last_delay,
         loop=animation.gif_loop,
-        correlationId=correlation,
+        correlation_id=correlation,
         reason=reason,
     )
     claim = ClaimGif(
@@ -261,10 +256,10 @@ def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, 
         from_=email_spec.from_,
         subject=email_spec.subject.replace("{imageId}", gif.image_id).replace("{time}", when),
         body=email_html(gif, links),
-        emailId=email_id,
-        imageId=gif.image_id,
-        validTime=gif.valid_time,
-        **_correlation(gif.extras.get("correlationId")),
+        email_id=email_id,
+        image_id=gif.image_id,
+        valid_time=gif.valid_time,
+        correlation_id=gif.correlation_id,
     )
     return Decision(
         key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email_id),), messages=(email,)
@@ -272,8 +267,13 @@ def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, 
 
 
 def on_thumbnail(thumbnail: DidCreateThumbnail) -> Decision:
-    """Record the thumbnail on its frame, under its spec's label (WxH-mode)."""
-    label = str(thumbnail.extras.get("label") or f"{thumbnail.extras.get('width')}x{thumbnail.extras.get('height')}")
+    """Record the thumbnail on its frame, under its spec's label (WxH-mode). An upload's thumbnail
+    (it names its source) belongs to no animation: there is nothing to record but the log line."""
+    if thumbnail.source is not None:
+        return Decision(key=f"upload:{thumbnail.source.bucket}/{thumbnail.source.key}")
+    label = thumbnail.label or (f"{thumbnail.width}x{thumbnail.height}" if thumbnail.width and thumbnail.height else None)
+    if label is None:
+        return Decision(key=f"thumbnail:{thumbnail.image_id}:{thumbnail.valid_time}:unlabelled")
     return Decision(
         key=f"thumbnail:{thumbnail.image_id}:{thumbnail.valid_time}:{label}",
         changes=(RecordThumbnail(thumbnail.image_id, thumbnail.valid_time, label, thumbnail.location),),
@@ -281,12 +281,12 @@ def on_thumbnail(thumbnail: DidCreateThumbnail) -> Decision:
 
 
 def on_email(email: DidSendEmail) -> Decision:
-    image_id, valid_time = email.extras.get("imageId"), email.extras.get("validTime")
-    if not isinstance(image_id, str) or not isinstance(valid_time, int):
+    """Record that a GIF's email went out (an email of no GIF: nothing to record)."""
+    if email.image_id is None or email.valid_time is None:
         return Decision(key="email:untracked")
     return Decision(
-        key=f"email-sent:{image_id}:{valid_time}",
-        changes=(RecordEmail(image_id, valid_time, str(email.extras.get("sesMessageId", ""))),),
+        key=f"email-sent:{email.image_id}:{email.valid_time}",
+        changes=(RecordEmail(email.image_id, email.valid_time, email.ses_message_id or ""),),
     )
 
 
@@ -296,12 +296,11 @@ def on_failure(failure: DidFail) -> Decision:
     The request comes back from a worker that could not read it, so it is hostile: an
     image id or valid time that is not one is recorded under "unknown" and 0."""
     request = failure.request if isinstance(failure.request, dict) else {}
-    image_id = request.get("imageId") or failure.extras.get("imageId")
+    image_id = request.get("imageId")
     image_id = image_id if isinstance(image_id, str) and IMAGE_ID.fullmatch(image_id) else "unknown"
-    valid_time = request.get("validTime") or failure.extras.get("validTime") or 0
+    valid_time = request.get("validTime") or 0
     valid_time = valid_time if type(valid_time) is int and 0 <= valid_time < 10**12 else 0
-    correlation = failure.extras.get("correlationId") or request.get("correlationId")
-    correlation = correlation if isinstance(correlation, str) and len(correlation) <= 200 else None
+    correlation = failure.correlation_id or run_ids(request).get("correlation_id")
     return Decision(
         key=f"failure:{failure.action}:{image_id}:{valid_time}",
         changes=(RecordFailure(image_id, valid_time, failure.action, failure.error, correlation, request or None),),
@@ -336,7 +335,3 @@ def email_html(gif: DidCreateGif, links: Links) -> str:
         + f'<p style="font-size:12px;color:#555"><a href="{gif_url}">Open the animation</a>. '
         "weathergif makes a new animation as new frames arrive.</p></body></html>"
     )
-
-
-def _correlation(correlation_id: object) -> dict[str, object]:
-    return {"correlationId": correlation_id} if correlation_id else {}

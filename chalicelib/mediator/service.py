@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..aws import client
+from ..aws import objects
 from ..bus import publish, resend_to_mediator
 from ..log import logger
 from ..messages import (
@@ -24,6 +24,7 @@ from ..messages import (
     DidFail,
     DidFetchAmpImage,
     DidSendEmail,
+    Location,
     Message,
     MessageError,
     parse,
@@ -52,13 +53,13 @@ def handle_record(body: str) -> None:
         logger.error(f"invalid message dropped: {exc}")
         store.log_event("invalid", {"type": "invalid", "error": str(exc), "body": body[:2000]}, "invalid")
         return
-    correlation = message.extras.get("correlationId")
+    correlation = message.correlation_id
     logger.set_correlation_id(correlation)
     handle(message, int(time.time()))
 
 
 def handle(message: Message, now: int) -> None:
-    store.log_event("in", message, message.extras.get("correlationId"))
+    store.log_event("in", message, message.correlation_id)
     if isinstance(message, DidFetchAmpImage):
         frame_arrived(message, now)
     elif isinstance(message, DidCreateThumbnail):
@@ -79,7 +80,7 @@ def frame_arrived(frame: DidFetchAmpImage, now: int) -> None:
         return
     carry_out(decide.on_frame(state.animation, frame, now))
     store.note_newest_frame(frame.image_id, frame.valid_time)
-    consider_gif(frame.image_id, now, "count", decide.gif_due, frame.extras.get("correlationId"))
+    consider_gif(frame.image_id, now, "count", decide.gif_due, frame.correlation_id)
 
 
 def gif_made(gif: DidCreateGif, now: int) -> None:
@@ -171,7 +172,7 @@ def redrive_failures(image_id: str) -> dict[str, int]:
     redriven = kept = 0
     for failure in store.failures(image_id, limit=100):
         try:
-            message = parse(failure["request"] or {})
+            message = parse(failure.request or {})
         except MessageError:
             kept += 1
             continue
@@ -179,8 +180,8 @@ def redrive_failures(image_id: str) -> dict[str, int]:
             kept += 1
             continue
         publish(message)
-        store.log_event("out", message, message.extras.get("correlationId"))
-        store.forget_failure(image_id, failure["validTime"], failure["action"])
+        store.log_event("out", message, message.correlation_id)
+        store.forget_failure(image_id, failure.valid_time, failure.action)
         redriven += 1
     return {"redriven": redriven, "kept": kept}
 
@@ -189,8 +190,8 @@ def redrive_dead_letters() -> int:
     """Every dead letter back to the mediator's queue, each then forgotten (sent at least once)."""
     moved = 0
     for letter in store.dead_letters():
-        resend_to_mediator(letter["body"])
-        store.forget_dead_letter(letter["sk"])
+        resend_to_mediator(letter.body)
+        store.forget_dead_letter(letter.message_id)
         moved += 1
     return moved
 
@@ -214,7 +215,7 @@ def send(key: str, messages: list[Message]) -> None:
         return
     for message in messages:
         publish(message)
-        store.log_event("out", message, message.extras.get("correlationId"))
+        store.log_event("out", message, message.correlation_id)
     store.sent(key)
 
 
@@ -261,10 +262,10 @@ def email_links(state: AnimationState, gif: DidCreateGif) -> Links:
             location = frame.thumbnails.get(labels[0])
             if location is not None:
                 url = (thumbnail_link(base, gif.image_id, frame.valid_time, labels[0]) if base
-                       else presign(location.bucket, location.key, FALLBACK_LINK_SECONDS))
+                       else presign(location, FALLBACK_LINK_SECONDS))
                 thumbnails.append((frame.valid_time, url))
     gif_url = (gif_link(base, gif.image_id, gif.valid_time) if base
-               else presign(gif.location.bucket, gif.location.key, FALLBACK_LINK_SECONDS))
+               else presign(gif.location, FALLBACK_LINK_SECONDS))
     return Links(gif_url, sorted(thumbnails))
 
 
@@ -295,7 +296,5 @@ def thumbnail_link(base: str, image_id: str, valid_time: int, label: str) -> str
     return f"{base}animations/{quote(image_id, safe='')}/frames/{int(valid_time)}/thumbnails/{quote(label, safe='')}"
 
 
-def presign(bucket: str, key: str, expiry: int) -> str:
-    return client("s3").generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expiry
-    )
+def presign(location: Location, expiry: int) -> str:
+    return objects().presign(location, expiry)

@@ -6,11 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..addresses import mailbox
-from ..aws import client
-from ..errors import PermanentError
+from ..aws import mail, table
 from ..htmltext import html_to_text
 from ..messages import DidSendEmail, PleaseSendEmail
 from ..settings import names
@@ -18,27 +15,19 @@ from .runner import Worker, lambda_context, reply
 
 ONCE_FOR_DAYS = 7
 
-# SES errors that no retry can mend; anything else (throttling, 5xx) is retried.
-_REFUSALS = {
-    "MessageRejected",
-    "MailFromDomainNotVerifiedException",
-    "InvalidParameterValue",
-    "ConfigurationSetDoesNotExistException",
-    "AccountSendingPausedException",
-}
 
 
 def send_email(request: PleaseSendEmail) -> DidSendEmail:
     recipients = [mailbox(address, f"to.{i}") for i, address in enumerate(request.to)]
     sender = mailbox(request.from_, "from")
     email = {
-        "emailId": request.extras.get("emailId"),
+        "emailId": request.email_id,
         "to": recipients,
         "from": sender,
         "subject": request.subject,
         "html": request.body,
     }
-    deliver = _deliver_once(names().table, client("dynamodb")) if email["emailId"] else _deliver
+    deliver = _deliver_once(names().table, table().client) if email["emailId"] else _deliver
     response = deliver(email=email)
     return reply(
         DidSendEmail,
@@ -47,29 +36,17 @@ def send_email(request: PleaseSendEmail) -> DidSendEmail:
         from_=sender,
         subject=request.subject,
         body=request.body,
-        sesMessageId=response["messageId"],
+        ses_message_id=response["messageId"],
+        email_id=request.email_id,  # the GIF whose email this was, for the mediator to record it sent
+        image_id=request.image_id,
+        valid_time=request.valid_time,
     )
 
 
 def _deliver(email: dict[str, Any]) -> dict[str, str]:
-    try:
-        response = client("ses").send_email(
-            Source=email["from"],
-            Destination={"ToAddresses": email["to"]},
-            Message={
-                "Subject": {"Data": email["subject"], "Charset": "UTF-8"},
-                "Body": {
-                    "Html": {"Data": email["html"], "Charset": "UTF-8"},
-                    "Text": {"Data": html_to_text(email["html"]), "Charset": "UTF-8"},
-                },
-            },
-        )
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _REFUSALS:
-            raise PermanentError(f"SES refused the email: {code}: {exc.response['Error'].get('Message', '')}") from None
-        raise
-    return {"messageId": response["MessageId"]}
+    """Send through SES; a refusal no retry can mend is a PermanentError (a did-fail)."""
+    text = html_to_text(email["html"])
+    return {"messageId": mail().send(email["from"], email["to"], email["subject"], email["html"], text)}
 
 
 @functools.cache

@@ -20,8 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from ..batch import handle_batch
 from ..bus import send_to_mediator
 from ..log import logger
-from ..messages import DidFail, failure
-from .runner import CORRELATION_KEYS
+from ..messages import DidFail, failure, run_ids
 
 # The function a record names (weathergif-{stage}-{handler}) -> the action it failed at.
 ACTIONS = {
@@ -48,7 +47,7 @@ def _record(record: SQSRecord) -> None:
         logger.error(f"not a worker's invocation record, dropped: {type(exc).__name__}: {exc}",
                      extra={"body": record.body[:500]})
         return
-    logger.set_correlation_id(reply.extras.get("correlationId") or record.message_id)
+    logger.set_correlation_id(reply.correlation_id or record.message_id)
     send_to_mediator(reply)
     logger.warning(f"{reply.type}: {reply.error}")
 
@@ -68,8 +67,7 @@ def did_fail(invocation: dict[str, Any]) -> DidFail:
     message = str(response.get("errorMessage") or "no error message")
     attempts = context.get("approximateInvokeCount")
     error = f"{context.get('condition', 'failed')} after {attempts} attempts: {error_type}: {message}"
-    extras = {key: request[key] for key in CORRELATION_KEYS if isinstance(request, dict) and key in request}
-    return failure(ACTIONS[handler], error, request, error_type=error_type, **extras)
+    return failure(ACTIONS[handler], error, request, error_type=error_type, **run_ids(request))
 
 
 def _request(payload: Any) -> Any:

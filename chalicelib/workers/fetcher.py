@@ -28,6 +28,8 @@ from urllib.parse import quote, urljoin
 import requests
 
 from .. import redaction, safehttp, storage
+from ..aws import objects
+from ..aws.clients import error_code
 from ..errors import PermanentError, SourceError
 from ..imaging.decode import probe_frame
 from ..messages import DidFetchAmpImage, Location, PleaseFetchAmpImage
@@ -85,7 +87,7 @@ def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
         width=request.width,
         height=request.height,
     )
-    storage.put_bytes(bucket, key, body, frame.content_type, valid_time=valid_time, layers=",".join(request.layers))
+    objects().put(bucket, key, body, frame.content_type, valid_time=valid_time, layers=",".join(request.layers))
     return answer
 
 
@@ -110,7 +112,7 @@ def template_keys(template: str) -> dict[str, str]:
     try:
         client_id, client_secret = map_keys()
     except Exception as exc:
-        code = _aws_error_code(exc)
+        code = error_code(exc)
         if code in _UNREADABLE_PARAMETER:
             raise PermanentError(f"the map keys cannot be read from MAP_KEYS_PARAMETER: {code}") from None
         raise  # throttling, a timeout: worth retrying
@@ -132,13 +134,6 @@ def template_keys(template: str) -> dict[str, str]:
 
 def _env_key(name: str) -> str:
     return os.environ.get(name, "")
-
-
-def _aws_error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 def build_url(

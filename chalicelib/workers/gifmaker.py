@@ -7,6 +7,7 @@ import os
 from PIL import Image
 
 from .. import storage
+from ..aws import objects
 from ..imaging.decode import load, open_image
 from ..imaging.gif import encode_gif
 from ..messages import DidCreateGif, PleaseCreateGif
@@ -28,11 +29,11 @@ def create_gif(request: PleaseCreateGif) -> DidCreateGif:
         what = f"frame {index} ({request.locations[index].key}) of a {count}-frame GIF"
         return load(open_image(data, per_frame, what), what)
 
-    frames = storage.read_all(request.locations, decode)
+    frames = objects().read_all(request.locations, decode)
     width, height = frames[0].size
     data = encode_gif(frames, delay=request.delay, loop=request.loop, last_delay=request.last_delay)
     key = storage.gif_key(request.image_id, request.valid_time)
-    location = storage.put_bytes(names().gifs_bucket, key, data, "image/gif", frames=count)
+    location = objects().put(names().gifs_bucket, key, data, "image/gif", frames=count)
     return reply(
         DidCreateGif,
         request,

@@ -22,9 +22,8 @@ from .. import redaction
 from ..bus import send_to_mediator
 from ..errors import PermanentError
 from ..log import logger
-from ..messages import DidFail, Message, MessageError, describe, failure, parse
+from ..messages import DidFail, Message, MessageError, describe, failure, parse, run_ids
 
-CORRELATION_KEYS = ("correlationId", "runId")
 M = TypeVar("M", bound=Message)
 
 # The Lambda context of the invocation being served (remaining time, request id).
@@ -42,10 +41,10 @@ class Worker(NamedTuple):
 
 
 def reply(model: type[M], request: Message, **fields: Any) -> M:
-    """A did-message: `fields`, plus the request's extra keys that the reply does not define."""
+    """A did-message: `fields`, the request's run ids, and its extra keys the reply does not define."""
     defined = {field.alias or name for name, field in model.model_fields.items()} | set(fields)
     passed_on = {key: value for key, value in request.extras.items() if key not in defined}
-    return model(**fields, **passed_on)
+    return model(**{**request.run(), **passed_on, **fields})
 
 
 def run_sns(worker: Worker, event: Any) -> dict[str, Any]:
@@ -69,18 +68,19 @@ def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str 
         request = parse(raw, expect=worker.request)
     except PermanentError as exc:
         received = _as_data(raw)
-        passed_on = {k: received[k] for k in CORRELATION_KEYS if isinstance(received, dict) and k in received}
-        logger.set_correlation_id(passed_on.get("correlationId") or default_correlation_id)
-        return _answer_failure(worker, exc, received, passed_on, started)
+        ids = run_ids(received)
+        logger.set_correlation_id(ids.get("correlation_id") or default_correlation_id)
+        return _answer_failure(worker, exc, received, ids, started)
 
-    logger.set_correlation_id(request.extras.get("correlationId") or default_correlation_id)
+    logger.set_correlation_id(request.correlation_id or default_correlation_id)
+    passed_on = {**request.extras, **request.run()}
     try:
         reply = worker.work(request)
     except PermanentError as exc:
-        return _answer_failure(worker, exc, request.to_dict(), request.extras, started)
+        return _answer_failure(worker, exc, request.to_dict(), passed_on, started)
     except ValidationError as exc:  # a reply (or a location) that breaks the contract: retrying gives the same
         error = MessageError(describe(exc), exc.title)
-        return _answer_failure(worker, error, request.to_dict(), request.extras, started)
+        return _answer_failure(worker, error, request.to_dict(), passed_on, started)
     except Exception as exc:
         logger.exception(
             "worker failed; the platform will retry",
@@ -114,7 +114,9 @@ def _answer_failure(
     return reply.to_dict()
 
 
-_DID_FAIL_KEYS = {name for name in DidFail.model_fields} | {f.alias for f in DidFail.model_fields.values() if f.alias}
+# A did-fail's own keys: a request's extra key of the same name is not passed on (the run ids are).
+_DID_FAIL_KEYS = ({name for name in DidFail.model_fields} | {f.alias for f in DidFail.model_fields.values() if f.alias}) - {
+    "correlation_id", "run_id"}
 
 
 def _as_data(raw: str | dict[str, Any]) -> Any:

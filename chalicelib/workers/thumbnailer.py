@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import storage
+from ..aws import objects
 from ..imaging.thumbnail import make_thumbnail
 from ..messages import DidCreateThumbnail, PleaseCreateThumbnail
 from ..settings import max_image_pixels, names
@@ -10,14 +11,14 @@ from .runner import Worker, reply
 
 
 def create_thumbnail(request: PleaseCreateThumbnail) -> DidCreateThumbnail:
-    source = storage.get_bytes(request.location)
+    source = objects().get(request.location)
     thumb = make_thumbnail(
         source, request.width, request.height, mode=request.mode, fmt=request.format, max_pixels=max_image_pixels()
     )
     key = storage.thumbnail_key(
         request.image_id, request.valid_time, request.width, request.height, request.mode, thumb.extension
     )
-    location = storage.put_bytes(names().thumbnails_bucket, key, thumb.data, thumb.content_type)
+    location = objects().put(names().thumbnails_bucket, key, thumb.data, thumb.content_type)
     return reply(
         DidCreateThumbnail,
         request,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .. import storage
+from ..aws import objects
 from ..bus import send_to_mediator
 from ..errors import PermanentError
 from ..imaging.thumbnail import make_thumbnail
@@ -54,14 +55,14 @@ def thumbnail_upload(bucket: str, key: str, when: int) -> dict[str, Any] | None:
             logger.info(f"skipped s3://{bucket}/{key}: its name does not end in -WxH.jpg, .jpeg or .png")
             return None
         width, height, fmt = size
-        thumb = make_thumbnail(storage.get_bytes(source), width, height, fmt=fmt, max_pixels=max_image_pixels())
+        thumb = make_thumbnail(objects().get(source), width, height, fmt=fmt, max_pixels=max_image_pixels())
     except PermanentError as exc:
         reply = failure("create-thumbnail", exc, {"source": source.model_dump(by_alias=True)})
         send_to_mediator(reply)
         logger.error(f"no thumbnail of s3://{bucket}/{key}: {exc}")
         return reply.to_dict()
-    stem = key[: key.rindex(".")]
-    location = storage.put_bytes(names().thumbnails_bucket, f"uploads/{stem}.{thumb.extension}", thumb.data, thumb.content_type)
+    location = objects().put(names().thumbnails_bucket, storage.upload_thumbnail_key(key, thumb.extension), thumb.data,
+                             thumb.content_type)
     reply = DidCreateThumbnail(
         image_id=UPLOAD_IMAGE_ID,
         valid_time=when,

@@ -1,7 +1,7 @@
-"""AWS clients: created lazily, once per container, endpoints from the environment.
+"""boto3 clients: created lazily, once per container, endpoints from the environment.
 
-boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) by itself, so the
-same code talks to AWS, to moto's server or to LocalStack.
+boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) by itself, so the same
+code talks to AWS, to moto's server or to LocalStack. The only module that imports boto3.
 """
 
 from __future__ import annotations
@@ -49,21 +49,13 @@ def _custom_endpoint(service: str) -> bool:
     return bool(os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL"))
 
 
-def reset() -> None:
-    """Forget all clients (tests that switch endpoints or credentials)."""
+def forget() -> None:
     with _lock:
         _client.cache_clear()
         _session.cache_clear()
-        queue_url.cache_clear()
-        account_id.cache_clear()
 
 
-@functools.cache
-def queue_url(name: str) -> str:
-    return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-
-
-@functools.cache
-def account_id() -> str:
-    """The caller's account (STS answers it without any permission)."""
-    return client("sts").get_caller_identity()["Account"]
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""

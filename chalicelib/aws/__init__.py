@@ -1,0 +1,84 @@
+"""The one door to AWS: every call chalicelib makes goes through an adapter here, one module
+per service, each handed its client (made lazily, once per container, endpoints from the
+environment: AWS, moto's server or LocalStack alike).
+
+    objects()     S3: chalicelib.aws.s3.Objects
+    queues()      SQS: chalicelib.aws.sqs.Queues
+    topics()      SNS: chalicelib.aws.sns.Topics
+    table()       DynamoDB, the app's table: chalicelib.aws.dynamodb.Table
+    parameters()  SSM: chalicelib.aws.ssm.Parameters
+    mail()        SES: chalicelib.aws.ses.Mail
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from .clients import client, forget
+
+if TYPE_CHECKING:
+    from .dynamodb import Table
+    from .s3 import Objects
+    from .ses import Mail
+    from .sns import Topics
+    from .sqs import Queues
+    from .ssm import Parameters
+
+__all__ = ["client", "objects", "queues", "topics", "table", "parameters", "mail", "account_id", "reset"]
+
+
+@functools.cache
+def objects() -> Objects:
+    from .s3 import Objects
+
+    return Objects(client("s3"))
+
+
+@functools.cache
+def queues() -> Queues:
+    from .sqs import Queues
+
+    return Queues(client("sqs"))
+
+
+@functools.cache
+def topics() -> Topics:
+    from .sns import Topics
+
+    return Topics(client("sns"), account_id)
+
+
+@functools.cache
+def table() -> Table:
+    from ..settings import names
+    from .dynamodb import Table
+
+    return Table(client("dynamodb"), names().table)
+
+
+@functools.cache
+def parameters() -> Parameters:
+    from .ssm import Parameters
+
+    return Parameters(client("ssm"))
+
+
+@functools.cache
+def mail() -> Mail:
+    from .ses import Mail
+
+    return Mail(client("ses"))
+
+
+@functools.cache
+def account_id() -> str:
+    """The caller's account (STS answers it without any permission)."""
+    return client("sts").get_caller_identity()["Account"]
+
+
+def reset() -> None:
+    """Forget every client and adapter (tests and tools that switch endpoints, credentials or names)."""
+    forget()
+    for made in (objects, queues, topics, table, parameters, mail, account_id):
+        made.cache_clear()

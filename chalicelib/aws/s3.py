@@ -1,0 +1,84 @@
+"""S3: objects read and written by location, concurrent reads, presigned GETs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import MissingObject
+from ..messages import Location
+from .clients import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+T = TypeVar("T")
+READ_THREADS = 8
+# What S3 answers for an object that is not there, or for a key or bucket it can never hold.
+_NOT_THERE = {"NoSuchKey", "404", "NotFound"}
+_NEVER = {"NoSuchBucket", "InvalidArgument", "KeyTooLongError", "InvalidBucketName"}
+
+
+class Objects:
+    def __init__(self, client: S3Client):
+        self._s3 = client
+
+    def get(self, location: Location) -> bytes:
+        """The object's bytes; MissingObject (never retried) when it is not there or cannot be."""
+        try:
+            response = self._s3.get_object(Bucket=location.bucket, Key=location.key)
+        except Exception as exc:
+            code = error_code(exc)
+            if code in _NOT_THERE:
+                raise MissingObject(f"s3://{location.bucket}/{location.key} does not exist") from None
+            if code in _NEVER:
+                raise MissingObject(f"s3://{location.bucket}/{location.key!r} cannot be read: {code}") from None
+            raise  # throttling, a 5xx, access denied: may pass
+        return response["Body"].read()
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str, **metadata: Any) -> Location:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type,
+                            Metadata={name: str(value) for name, value in metadata.items()})
+        return Location(Bucket=bucket, Key=key)
+
+    def read_all(self, locations: Sequence[Location], then: Callable[[int, bytes], T]) -> list[T]:
+        """Read every object concurrently and apply `then(index, data)`, keeping order."""
+
+        def one(indexed: tuple[int, Location]) -> T:
+            index, location = indexed
+            return then(index, self.get(location))
+
+        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(locations)) or 1) as pool:
+            return list(pool.map(one, enumerate(locations)))
+
+    def presign(self, location: Location, expiry: int) -> str:
+        """A GET URL for the object, signed with this function's credentials (it ends with them)."""
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": location.bucket, "Key": location.key}, ExpiresIn=expiry
+        )
+
+    def exists(self, location: Location) -> bool:
+        try:
+            self._s3.head_object(Bucket=location.bucket, Key=location.key)
+        except Exception as exc:
+            if error_code(exc) in _NOT_THERE:
+                return False
+            raise
+        return True
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under `prefix`; how many there were."""
+        count = 0
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                count += len(keys)
+        return count
+
+    def check(self, bucket: str) -> None:
+        """Raises unless the bucket answers (the health route)."""
+        self._s3.head_bucket(Bucket=bucket)

@@ -1,0 +1,42 @@
+"""SQS: send to a queue by name, delete what a Lambda event delivered, look at a queue."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+else:
+    SQSClient = Any
+
+
+class Queues:
+    def __init__(self, client: SQSClient):
+        self._sqs = client
+
+    @functools.cache  # noqa: B019 (one Queues per container: aws.queues())
+    def url(self, name: str, account: str | None = None) -> str:
+        options = {"QueueOwnerAWSAccountId": account} if account else {}
+        return self._sqs.get_queue_url(QueueName=name, **options)["QueueUrl"]
+
+    def send(self, queue: str, body: str, message_type: str = "") -> str:
+        """`body` to the queue named `queue`; the message's id. `message_type` goes in an attribute."""
+        attributes = {"type": {"DataType": "String", "StringValue": message_type}} if message_type else {}
+        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body,
+                                      MessageAttributes=attributes)["MessageId"]
+
+    def delete(self, queue_arn: str, receipt_handles: list[str]) -> None:
+        """Delete received messages (an SQS event's records) from the queue `queue_arn` names.
+
+        A message whose receipt handle has expired stays and comes back: handlers are idempotent."""
+        *_, account, name = queue_arn.split(":")
+        url = self.url(name, account)
+        for start in range(0, len(receipt_handles), 10):
+            chunk = receipt_handles[start:start + 10]
+            self._sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h}
+                                                                  for i, h in enumerate(chunk)])
+
+    def check(self, queue: str) -> None:
+        """Raises unless the queue answers (the health route)."""
+        self._sqs.get_queue_attributes(QueueUrl=self.url(queue), AttributeNames=["QueueArn"])
