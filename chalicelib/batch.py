@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .bus import delete_from_queue
+from .log import logger
 
 
 class BatchIncomplete(Exception):
@@ -40,7 +41,9 @@ def handle_batch(event: dict[str, Any], handle: Callable[[SQSRecord], None], con
     if failed:
         done = [record for record in records if record["messageId"] not in failed]
         for queue_arn in {record["eventSourceARN"] for record in done}:
-            delete_from_queue(queue_arn, [r["receiptHandle"] for r in done if r["eventSourceARN"] == queue_arn])
+            kept = delete_from_queue(queue_arn, [r["receiptHandle"] for r in done if r["eventSourceARN"] == queue_arn])
+            if kept:
+                logger.warning(f"{len(kept)} done records could not be deleted: they come back, to be done again")
         raise BatchIncomplete(f"{len(failed)} of {len(records)} records failed and stay on the queue; "
                               f"the {len(done)} done were deleted from it")
     return response

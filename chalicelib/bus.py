@@ -29,6 +29,7 @@ def publish(message: Message) -> str:
     return topics().publish(getattr(names(), _TOPIC_OF[message.type]), message.to_json(), message.type)
 
 
-def delete_from_queue(queue_arn: str, receipt_handles: list[str]) -> None:
-    """Delete received messages (an SQS event's records) from the queue `queue_arn` names."""
-    queues().delete(queue_arn, receipt_handles)
+def delete_from_queue(queue_arn: str, receipt_handles: list[str]) -> list[str]:
+    """Delete received messages (an SQS event's records) from the queue `queue_arn` names; the
+    receipt handles that were not (their messages come back, and are handled again, idempotently)."""
+    return queues().delete(queue_arn, receipt_handles)

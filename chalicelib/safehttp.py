@@ -31,6 +31,8 @@ import ipaddress
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -231,6 +233,21 @@ class Guard:
             _current.reset(self._token)
 
 
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+
+
+def _resolve(host: str, port: int, guard: Guard) -> list[Any]:
+    """getaddrinfo, within the deadline: a resolver that hangs is left behind in its thread
+    (getaddrinfo cannot be interrupted), and the fetch ends at its deadline all the same."""
+    pending = _RESOLVER.submit(getaddrinfo, host, port, allowed_gai_family(), socket.SOCK_STREAM)
+    try:
+        return pending.result(timeout=max(guard.remaining(), 0.01))
+    except FuturesTimeout:
+        pending.cancel()
+        guard.check()  # raises DeadlineExceeded
+        raise
+
+
 def _new_guarded_conn(conn: HTTPConnection, scheme: str) -> socket.socket:
     """A connection's socket, under the guard in force: its origin allowed, its name resolved
     once, every address public (or allowed), connected to a checked address."""
@@ -243,7 +260,7 @@ def _new_guarded_conn(conn: HTTPConnection, scheme: str) -> socket.socket:
         raise Refused(f"{where} is not on the fetch allow-list")
     guard.check()
     try:
-        infos = getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+        infos = _resolve(host, port, guard)
     except socket.gaierror as exc:
         raise NameResolutionError(host, conn, exc) from exc
     usable = [info for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]

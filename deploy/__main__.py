@@ -27,7 +27,8 @@ def steps(stage: str, action: str) -> list[str]:
         f"chalice deploy --stage {stage}: the functions, their layer, the REST API, subscriptions and schedules",
         "post-deploy: the mediator's SQS event source reports batch item failures; "
         "workers retry twice, then the worker failure queue",
-        f"record the API's URL as PUBLIC_URL (stage {stage}; links in emails) and chalice deploy again if it changed",
+        f"record the API's URL as the mediator's PUBLIC_URL (stage {stage}; links in emails) and chalice deploy "
+        "again if it changed",
     ]
     return {
         "resources": resources,
@@ -159,10 +160,11 @@ def _api_url(stage: str) -> str | None:
 
 
 def _record_public_url(stage: str, url: str) -> bool:
-    """PUBLIC_URL in the stage's environment; True if it changed."""
+    """PUBLIC_URL in the mediator's environment (it writes the emails; the API answers with the
+    address each request came to, so `chalice local` keeps its own); True if it changed."""
     path = ROOT / ".chalice" / "config.json"
     config = json.loads(path.read_text())
-    environment = config["stages"][stage]["environment_variables"]
+    environment = config["stages"][stage]["lambda_functions"]["mediate"].setdefault("environment_variables", {})
     if environment.get("PUBLIC_URL") == url:
         return False
     environment["PUBLIC_URL"] = url

@@ -139,6 +139,8 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
                    [stage.bucket(b) for b in ("FRAMES_BUCKET", "THUMBNAILS_BUCKET", "GIFS_BUCKET", "UPLOADS_BUCKET")]),
             _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives
+            # the public reads that show more to the token's holder (email settings) check it too
+            _allow(["ssm:GetParameter"], stage.parameter("API_TOKEN_PARAMETER")),
         ],
         "token": [_allow(["ssm:GetParameter"], stage.parameter("API_TOKEN_PARAMETER"))],
     }

@@ -1,8 +1,9 @@
 """After `chalice deploy`: what Chalice has no setting for.
 
-- The mediator's SQS event source reports batch item failures, so the handler's
-  {"batchItemFailures": [...]} retries only the records that failed. (The mediator loses
-  nothing without it either: see chalicelib/mediator/handler.py.)
+- The mediator's SQS event source reports batch item failures. The mediator does not rely on
+  it (when records fail, it deletes the done ones and raises: chalicelib/batch.py), so this
+  only keeps the mapping's behaviour the documented one should a handler answer with
+  {"batchItemFailures": [...]}.
 - The asynchronously invoked workers (SNS topics, the S3 upload) retry twice, then
   leave the event in the worker failure queue instead of dropping it.
 
@@ -11,9 +12,11 @@ Both are idempotent: running them again changes nothing.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalicelib.aws import client
+from chalicelib.aws.clients import error_code
 
 from .policies import WORKERS, function_name
 
@@ -22,6 +25,19 @@ WORKER_RETRIES = 2
 
 class NotDeployed(RuntimeError):
     """What post-deploy configures is not there: `chalice deploy` has not run (or failed)."""
+
+
+def _when_settled(call: Any, seconds: float = 120, every: float = 3) -> Any:
+    """`call`, again while Lambda says the resource is still being made or changed (a mapping
+    that `chalice deploy` just created is CREATING for a while: ResourceInUseException)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if error_code(exc) != "ResourceInUseException" or time.monotonic() > deadline:
+                raise
+            time.sleep(every)
 
 
 def post_deploy(stage: str, outputs: dict[str, str]) -> list[str]:
@@ -36,7 +52,8 @@ def post_deploy(stage: str, outputs: dict[str, str]) -> list[str]:
         raise NotDeployed(f"no event source mapping from {queue} to {mediator}: run `chalice deploy --stage {stage}`")
     for mapping in mappings:
         if "ReportBatchItemFailures" not in mapping.get("FunctionResponseTypes", []):
-            lam.update_event_source_mapping(UUID=mapping["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"])
+            _when_settled(lambda m=mapping: lam.update_event_source_mapping(
+                UUID=m["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"]))
         done.append(f"{mediator}: the SQS event source {mapping['UUID']} reports batch item failures")
     for name in WORKERS:
         function = function_name(stage, name)
@@ -46,7 +63,7 @@ def post_deploy(stage: str, outputs: dict[str, str]) -> list[str]:
             "DestinationConfig": {"OnFailure": {"Destination": outputs["WorkerFailureQueueArn"]}},
         }
         try:
-            lam.put_function_event_invoke_config(**settings)
+            _when_settled(lambda settings=settings: lam.put_function_event_invoke_config(**settings))
         except lam.exceptions.ResourceNotFoundException:
             raise NotDeployed(f"no function {function}: run `chalice deploy --stage {stage}`") from None
         done.append(f"{function}: {WORKER_RETRIES} retries, then the worker failure queue")

@@ -45,17 +45,13 @@ LAYER_SITE = f"python/lib/{PYTHON}/site-packages"
 MAX_ZIPPED = 50 * 2**20
 MAX_UNZIPPED = 250 * 2**20
 
-# Libraries a manylinux2014 wheel may take from the system: auditwheel's policy
-# (auditwheel 6.8.2, auditwheel/policy/manylinux-policy.json, "manylinux_2_17"
-# lib_whitelist), less libatomic.so.1, libanl.so.1 and libexpat.so.1, which later
-# auditwheel releases added and Lambda's images are not known to ship; plus the dynamic
-# loader. libz.so.1 (also a later addition) stays: CPython's own zlib module links to it
-# on every Lambda runtime, and numpy's wheels need it (numpy.libs/libgfortran-*.so).
+# Libraries a bundle may take from the Lambda runtime: glibc's own, the C++ and GCC runtimes, and
+# zlib (CPython's zlib module links to it on every Lambda runtime; numpy's bundled libgfortran
+# needs it). Narrower than auditwheel's manylinux2014 list, whose X11, GL and GLib libraries
+# Lambda's Amazon Linux images do not ship (lambci/docker-lambda#318).
 RUNTIME_LIBS = frozenset({
-    "libgcc_s.so.1", "libstdc++.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libc.so.6", "libnsl.so.1",
-    "libutil.so.1", "libpthread.so.0", "libresolv.so.2", "libX11.so.6", "libXext.so.6", "libXrender.so.1",
-    "libICE.so.6", "libSM.so.6", "libGL.so.1", "libgobject-2.0.so.0", "libgthread-2.0.so.0", "libglib-2.0.so.0",
-    "libz.so.1", "ld-linux-x86-64.so.2",
+    "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1", "libnsl.so.1",
+    "libresolv.so.2", "ld-linux-x86-64.so.2", "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1",
 })
 # Amazon Linux 2 (python3.8 to 3.11 runtimes) ships GCC 7's libstdc++, Amazon Linux 2023
 # (python3.12+) GCC 11's; libgcc_s defines versions up to GCC_7.0.0 in both.
@@ -99,8 +95,9 @@ def runtime_cxx(glibc: tuple[int, int]) -> dict[str, tuple[int, ...]]:
 
 
 def fresh_clone(target: Path) -> Path:
-    """What a clone of the repository holds: the files git tracks, or would (not the ignored)."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+    """What a clone of the repository holds: the files git tracks (as they are in the working tree, so
+    a change can be tried before it is committed; a file never added is not there, as in a clone)."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "-z"], cwd=ROOT,
                             capture_output=True, check=True).stdout.decode().split("\0")
     for name in filter(None, listed):
         source = ROOT / name

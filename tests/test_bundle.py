@@ -145,6 +145,14 @@ def test_b_flags_a_newer_glibc_or_libstdcxx_and_a_missing_library(built, fake_ou
     assert not any("GLIBC_2.28" in p for p in bundle.check_elves(out, glibc=(2, 34)))  # python3.12+ has 2.34
 
 
+def test_b_flags_a_system_library_lambda_does_not_ship(built, fake_out):
+    """pydantic-core made to link libGL (on auditwheel's manylinux list; not on Lambda's images)."""
+    core = LAYER + "pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so"
+    out = fake_out({bundle.LAYER_ZIP: {core: patched(read(built.out, bundle.LAYER_ZIP, core), b"librt.so.1",
+                                                     b"libGL.so.1")}})
+    assert any("libGL.so.1" in p and "neither in the bundle nor in the runtime" in p for p in bundle.check_elves(out))
+
+
 def test_b_flags_the_host_libc(fake_out):
     """This machine's libc needs glibc's private symbols from its loader, like anything built for it."""
     maps = Path("/proc/self/maps").read_text().split()
@@ -206,6 +214,10 @@ def test_the_terraform_extras_name_what_chalice_made_and_keep_stages_apart(built
     for name, extra in extras.items():
         referred = set(re.findall(r"\$\{aws_lambda_function\.(\w+)\.", json.dumps(extra)))
         assert referred and referred <= set(functions), name
+    for config in extras["weathergif.tf.json"]["resource"]["aws_lambda_function_event_invoke_config"].values():
+        for dependency in config["depends_on"]:  # made after the role's policy that lets it send
+            kind, resource = dependency.split(".")
+            assert resource in resources[kind], dependency
     # Chalice's own rule names carry no stage (two stages in one account collide); the override's do.
     rules = resources["aws_cloudwatch_event_rule"]
     assert {rule["name"] for rule in rules.values()} == {"fetch_due_frames-event", "rebuild_gifs-event"}

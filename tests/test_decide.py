@@ -131,9 +131,9 @@ def test_failures_are_recorded_against_their_request():
 
 
 @pytest.mark.parametrize(("request_", "recorded"), [
-    ({"imageId": "x" * 5000, "validTime": 600}, ("unknown", 600)),
-    ({"imageId": ["temps"], "validTime": "600"}, ("unknown", 0)),
-    ({"imageId": "../etc", "validTime": 10**15}, ("unknown", 0)),
+    ({"imageId": "x" * 5000, "validTime": 600}, ("-unattributed", 0)),
+    ({"imageId": ["temps"], "validTime": "600"}, ("-unattributed", 0)),
+    ({"imageId": "../etc", "validTime": 10**15}, ("-unattributed", 0)),
     ({"imageId": "temps", "validTime": True}, ("temps", 0)),
 ])
 def test_a_failure_of_a_request_that_names_no_frame_is_recorded_as_unknown(request_, recorded):

@@ -116,8 +116,8 @@ def test_the_committed_policy_files_are_what_policies_py_generates(stage):
     functions = CONFIG["stages"][stage]["lambda_functions"]
     for name, document in policies(Stage.from_config(CONFIG, stage)).items():
         path = ROOT / ".chalice" / functions[name]["iam_policy_file"]
-        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=ROOT).returncode == 0
-        assert not ignored, f"{path.name} is ignored by git: a fresh clone would not have it"
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(path)], cwd=ROOT, capture_output=True)
+        assert tracked.returncode == 0, f"{path.name} is not in the repository: a fresh clone would not have it"
         assert json.loads(path.read_text()) == document, f"{path.name}: run `python -m deploy policies`"
 
 
@@ -158,7 +158,7 @@ def test_no_wildcard_a_function_does_not_need(function):
         if not resource.startswith("arn:aws:s3:::"):  # regional: any region and account, this name
             assert resource.split(":")[3:5] == ["*", "*"], resource
         if action == "ssm:GetParameter":  # a secret of its own, and nothing else
-            secret = {"fetch_amp_image": "map-keys", "token": "api-token"}[function]
+            secret = {"fetch_amp_image": "map-keys", "token": "api-token", "api_handler": "api-token"}[function]
             assert resource.endswith(f":parameter/weathergif/dev/{secret}")
             continue
         if action.startswith("logs:"):
@@ -311,7 +311,7 @@ def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
     notification = client("s3").get_bucket_notification_configuration(Bucket="weathergif-dev-uploads")
     [upload] = notification["LambdaFunctionConfigurations"]
     assert upload["LambdaFunctionArn"].endswith(":weathergif-dev-thumbnail_upload")
-    url = config["stages"]["dev"]["environment_variables"]["PUBLIC_URL"]
+    url = config["stages"]["dev"]["lambda_functions"]["mediate"]["environment_variables"]["PUBLIC_URL"]
     assert re.fullmatch(r"https://\w+\.execute-api\.us-east-1\.amazonaws\.com/api/", url)
     assert deployed["weathergif-dev-mediate"]["Environment"]["Variables"]["PUBLIC_URL"] == url  # deployed again
 

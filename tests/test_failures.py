@@ -142,3 +142,25 @@ def test_a_did_fail_stays_small_whatever_its_request():
     assert len(reply.to_json()) < MAX_REQUEST_COPY
     assert reply.request["imageId"] == "temps" and reply.request["validTime"] == T0 and "truncated" in reply.request
     assert reply.correlation_id == "run-9" and reply.extras == {}  # a long extra is not passed on
+
+
+def test_each_thumbnail_size_of_a_frame_fails_on_its_own(aws, monkeypatch):
+    """Two sizes of one frame fail: two failures, both redriven (the label tells them apart)."""
+    published = []
+    monkeypatch.setattr(service, "publish", published.append)
+    store.put_animation(Animation(image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4))
+    for width, height in ((20, 15), (40, 30)):
+        request = {"type": "please-create-thumbnail", "imageId": "temps", "validTime": T0, "width": width,
+                   "height": height, "location": {"Bucket": "b-b", "Key": "k"}}
+        service.handle(DidFail(type="did-fail-create-thumbnail", error="out of memory", request=request), T0)
+    assert sorted(f.detail for f in store.failures("temps")) == ["20x15-cover", "40x30-cover"]
+    assert service.redrive_failures("temps") == {"redriven": 2, "kept": 0}
+    assert sorted(m.width for m in published) == [20, 40]
+
+
+def test_a_failure_that_names_no_animation_is_kept_and_shown(aws):
+    upload = {"source": {"Bucket": "u-p", "Key": "canyon-400x400.jpg"}}
+    for error in ("one", "two", "two"):  # distinct failures each kept; the same one twice, once
+        service.handle(DidFail(type="did-fail-create-thumbnail", error=error, request=upload), T0)
+    kept = store.failures("-unattributed")
+    assert sorted(f.error for f in kept) == ["one", "two"] and all(f.request == upload for f in kept)

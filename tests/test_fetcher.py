@@ -289,6 +289,19 @@ class TestDeadline:
         assert time.monotonic() - started < 2.5
         assert_failed(aws, "fetch deadline of 0.5 s")
 
+    def test_a_resolver_that_hangs_is_cut_off_at_the_deadline(self, aws, invoke_sns, source, monkeypatch):
+        monkeypatch.setenv("FETCH_DEADLINE", "0.5")
+
+        def hangs(*args, **kwargs):
+            time.sleep(3)
+            raise socket.gaierror("too late")
+
+        monkeypatch.setattr(safehttp, "getaddrinfo", hangs)
+        started = time.monotonic()
+        invoke_sns("fetch_amp_image", FETCH)
+        assert time.monotonic() - started < 2.5
+        assert_failed(aws, "fetch deadline of 0.5 s")
+
     def test_the_deadline_never_passes_the_invocations_time(self, monkeypatch):
         from chalicelib.settings import fetch_settings
 
@@ -643,3 +656,18 @@ class TestTls:
         port, ca, _ = https("other.example.test")
         with pytest.raises(requests.exceptions.SSLError):
             self.get(port, ca)
+
+
+def test_the_sdk_never_logs_a_secure_parameters_value_even_at_debug(aws, caplog):
+    """botocore logs whole responses at DEBUG, before the fetcher knows what to redact in them."""
+    import logging
+
+    import chalicelib.log  # noqa: F401 (its import sets the SDK's loggers)
+    from chalicelib.aws import client, parameters
+
+    client("ssm").put_parameter(Name="/weathergif/dev/map-keys", Type="SecureString", Value="myclientid:Sup3rS3cret")
+    parameters.cache_clear()
+    with caplog.at_level(logging.DEBUG):
+        assert parameters().secret("/weathergif/dev/map-keys").endswith("Sup3rS3cret")
+    parameters.cache_clear()
+    assert "Sup3rS3cret" not in caplog.text

@@ -1,5 +1,6 @@
 """Who may change things, and read what reveals people: a bearer token from configuration
-(API_TOKEN, or the SSM parameter API_TOKEN_PARAMETER names).
+(API_TOKEN, or the SSM parameter API_TOKEN_PARAMETER names, which the authorizer and the
+API's own function may read).
 
 Works the same under `chalice local` and API Gateway (a Chalice built-in authorizer).
 With no token configured, nothing that changes state is allowed. Public routes that show
@@ -18,6 +19,9 @@ from ..settings import api_token
 
 def token_matches(header: str | None) -> bool:
     """An Authorization header value ("Bearer <token>") that carries the configured token."""
+    given = (header or "").removeprefix("Bearer ").strip()
+    if not given:  # nothing to compare: no need to read the secret
+        return False
     try:
         expected = api_token()
     except Exception as exc:  # no token to be had: nobody may change anything
@@ -25,8 +29,7 @@ def token_matches(header: str | None) -> bool:
 
         logger.error(f"no API token configured: {type(exc).__name__}: {exc}")
         expected = ""
-    given = (header or "").removeprefix("Bearer ").strip()
-    return bool(expected and given) and hmac.compare_digest(given.encode(errors="replace"), expected.encode())
+    return bool(expected) and hmac.compare_digest(given.encode(errors="replace"), expected.encode())
 
 
 def authorize(auth_request: Any) -> AuthResponse:

@@ -15,9 +15,10 @@ from chalice import Response
 
 from .. import __version__
 from ..aws import objects, queues, table
+from ..aws.clients import error_code
 from ..mediator import service, store
 from ..mediator.animation import Animation
-from ..mediator.decide import AnimationState
+from ..mediator.decide import UNATTRIBUTED, AnimationState
 from ..messages import ImageId, Location
 from ..settings import names, public_url
 from .auth import holds_token
@@ -280,12 +281,20 @@ def base_url(request: Any) -> str:
 
 @answers_json
 def dead_letters() -> dict[str, Any]:
-    """The messages the mediator gave up on, as its dead-letter handler kept them (reading changes nothing)."""
-    return {"deadLetters": [
-        {"messageId": letter.message_id, "message": letter.message, "error": letter.error,
-         "sent": _iso(letter.sent_at), "dead": _iso(letter.dead_at)}
-        for letter in store.dead_letters()
-    ]}
+    """The messages the mediator gave up on, as its dead-letter handler kept them, and the failures
+    that name no animation (an upload's, a garbled request's). Reading changes nothing."""
+    return {
+        "deadLetters": [
+            {"messageId": letter.message_id, "message": letter.message, "error": letter.error,
+             "sent": _iso(letter.sent_at), "dead": _iso(letter.dead_at)}
+            for letter in store.dead_letters()
+        ],
+        "unattributed": [
+            {"action": f.action, "error": f.error, "request": f.request, "failedAt": _iso(f.failed_at),
+             "runId": f.correlation_id}
+            for f in store.failures(UNATTRIBUTED, limit=MAX_PAGE)
+        ],
+    }
 
 
 @answers_json
@@ -312,8 +321,9 @@ def health() -> Response:
         try:
             call()
             checks[name] = "ok"
-        except Exception as exc:  # a health check reports, it does not fail
-            checks[name] = f"{type(exc).__name__}: {exc}"[:200]
+        except Exception as exc:  # a health check reports, it does not fail; its page is public, so it
+            # names the error's kind, never its text (an AccessDenied names the role, and the account)
+            checks[name] = error_code(exc) or type(exc).__name__
 
     check("table", lambda: table().describe())
     for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket, n.uploads_bucket):

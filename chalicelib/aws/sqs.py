@@ -26,16 +26,17 @@ class Queues:
         return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body,
                                       MessageAttributes=attributes)["MessageId"]
 
-    def delete(self, queue_arn: str, receipt_handles: list[str]) -> None:
-        """Delete received messages (an SQS event's records) from the queue `queue_arn` names.
-
-        A message whose receipt handle has expired stays and comes back: handlers are idempotent."""
+    def delete(self, queue_arn: str, receipt_handles: list[str]) -> list[str]:
+        """Delete received messages (an SQS event's records) from the queue `queue_arn` names; the
+        receipt handles SQS did not delete (an expired one: that message comes back)."""
         *_, account, name = queue_arn.split(":")
-        url = self.url(name, account)
+        url, kept = self.url(name, account), []
         for start in range(0, len(receipt_handles), 10):
             chunk = receipt_handles[start:start + 10]
-            self._sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h}
-                                                                  for i, h in enumerate(chunk)])
+            answer = self._sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h}
+                                                                           for i, h in enumerate(chunk)])
+            kept += [chunk[int(failed["Id"])] for failed in answer.get("Failed", [])]
+        return kept
 
     def check(self, queue: str) -> None:
         """Raises unless the queue answers (the health route)."""

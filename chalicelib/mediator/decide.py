@@ -7,7 +7,9 @@ to send when they do. Nothing here reads a clock, a table or a queue.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import re
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -31,6 +33,7 @@ from .animation import Animation
 from .records import Frame
 
 IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
+UNATTRIBUTED = "-unattributed"  # where failures that name no animation are kept (no image id starts so)
 
 class AnimationState(NamedTuple):
     animation: Animation
@@ -104,7 +107,8 @@ class RecordEmail(NamedTuple):
 
 
 class RecordFailure(NamedTuple):
-    """Once per (imageId, validTime, action): the error, and the request to send again (a redrive)."""
+    """Once per (imageId, validTime, action, detail): the error, and the request to send again (a redrive).
+    The detail tells apart what one frame can fail more than once at: each thumbnail size."""
 
     image_id: str
     valid_time: int
@@ -112,6 +116,7 @@ class RecordFailure(NamedTuple):
     error: str
     correlation_id: str | None
     request: dict | None = None
+    detail: str = ""
 
 
 Change = RecordFrame | ClaimFetch | RecordFetchRequest | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
@@ -293,18 +298,32 @@ def on_email(email: DidSendEmail) -> Decision:
 def on_failure(failure: DidFail) -> Decision:
     """Record what failed against its frame or GIF, so its run shows as failed.
 
-    The request comes back from a worker that could not read it, so it is hostile: an
-    image id or valid time that is not one is recorded under "unknown" and 0."""
+    The request comes back from a worker that could not read it, so it is hostile: one that
+    names no animation and valid time (an upload's, a garbled one) is recorded as unattributed,
+    each distinct failure on its own."""
     request = failure.request if isinstance(failure.request, dict) else {}
-    image_id = request.get("imageId")
-    image_id = image_id if isinstance(image_id, str) and IMAGE_ID.fullmatch(image_id) else "unknown"
-    valid_time = request.get("validTime") or 0
+    image_id, valid_time = request.get("imageId"), request.get("validTime")
+    named = isinstance(image_id, str) and IMAGE_ID.fullmatch(image_id) is not None
     valid_time = valid_time if type(valid_time) is int and 0 <= valid_time < 10**12 else 0
     correlation = failure.correlation_id or run_ids(request).get("correlation_id")
-    return Decision(
-        key=f"failure:{failure.action}:{image_id}:{valid_time}",
-        changes=(RecordFailure(image_id, valid_time, failure.action, failure.error, correlation, request or None),),
-    )
+    if named and failure.action == "create-thumbnail":
+        detail = _label(request)
+    elif named:
+        detail = ""
+    else:
+        image_id, valid_time = UNATTRIBUTED, 0
+        seen = json.dumps([failure.error, failure.request], sort_keys=True, default=str)
+        detail = hashlib.sha256(seen.encode()).hexdigest()[:16]
+    change = RecordFailure(str(image_id), valid_time, failure.action, failure.error, correlation, request or None, detail)
+    return Decision(key=f"failure:{failure.action}:{image_id}:{valid_time}:{detail}", changes=(change,))
+
+
+def _label(request: dict) -> str:
+    """A thumbnail request's size and mode (WxH-mode), as its frame's record labels it."""
+    width, height, mode = request.get("width"), request.get("height"), request.get("mode", "cover")
+    if type(width) is int and type(height) is int and mode in ("cover", "contain"):
+        return f"{width}x{height}-{mode}"
+    return "unsized"
 
 
 # Helpers ------------------------------------------------------------------------------

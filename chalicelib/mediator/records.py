@@ -55,6 +55,7 @@ class Failure(NamedTuple):
     failed_at: int = 0
     correlation_id: str | None = None
     request: dict[str, Any] | None = None
+    detail: str = ""  # a thumbnail's label; a digest for a failure that names no animation
 
 
 class LogEntry(NamedTuple):
@@ -114,7 +115,7 @@ def failure(item: dict[str, Any]) -> Failure:
     request = json.loads(item["request"]) if item.get("request") else None
     return Failure(valid_time=item["validTime"], action=item["action"], error=item["error"],
                    failed_at=item.get("failedAt", 0), correlation_id=item.get("correlationId"),
-                   request=request if isinstance(request, dict) else None)
+                   request=request if isinstance(request, dict) else None, detail=item.get("detail") or "")
 
 
 def log_entry(item: dict[str, Any]) -> LogEntry:

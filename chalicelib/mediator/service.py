@@ -181,7 +181,7 @@ def redrive_failures(image_id: str) -> dict[str, int]:
             continue
         publish(message)
         store.log_event("out", message, message.correlation_id)
-        store.forget_failure(image_id, failure.valid_time, failure.action)
+        store.forget_failure(image_id, failure)
         redriven += 1
     return {"redriven": redriven, "kept": kept}
 

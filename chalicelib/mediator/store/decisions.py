@@ -15,6 +15,7 @@ from typing import Any
 from ...aws import table
 from ...aws.dynamodb import Cancelled, Put, Update, Write
 from ..decide import (
+    UNATTRIBUTED,
     Change,
     ClaimFetch,
     ClaimGif,
@@ -116,8 +117,9 @@ def _record_email(change: RecordEmail, now: int) -> list[Write]:
 def _record_failure(change: RecordFailure, now: int) -> list[Write]:
     request = json.dumps(change.request, separators=(",", ":"), default=str) if change.request else None
     return [
-        Put({"pk": keys.animation(change.image_id), "sk": keys.failure(change.valid_time, change.action),
-             "validTime": change.valid_time, "action": change.action, "error": change.error[:MAX_ERROR],
+        Put({"pk": keys.animation(change.image_id), "sk": keys.failure(change.valid_time, change.action, change.detail),
+             "validTime": change.valid_time, "action": change.action, "detail": change.detail or None,
+             "error": change.error[:MAX_ERROR],
              "correlationId": change.correlation_id, "failedAt": now,
              "request": request if request and len(request) <= MAX_REQUEST else None}, "attribute_not_exists(pk)"),
         *_failed_outcome(change, now),
@@ -128,7 +130,7 @@ def _failed_outcome(change: RecordFailure, now: int) -> list[Write]:
     """What the failure ends: the fetch request, the GIF claim, or the GIF's email."""
     if change.action == "fetch-amp-image":
         return [_fetch_outcome(change.image_id, change.valid_time, "failed", change.correlation_id, now, change.error)]
-    if change.action not in ("create-gif", "send-email") or change.image_id == "unknown":
+    if change.action not in ("create-gif", "send-email") or change.image_id == UNATTRIBUTED:
         return []
     field, unless = ("status", "done") if change.action == "create-gif" else ("emailStatus", "sent")
     return [Update(keys.animation(change.image_id), keys.record("GIF", change.valid_time), "SET #field = :failed",

@@ -51,10 +51,11 @@ def gif(image_id: str, valid_time: int) -> Gif | None:
     return records.gif(item) if item else None
 
 
-def forget_failure(image_id: str, valid_time: int, action: str) -> bool:
+def forget_failure(image_id: str, failure: Failure) -> bool:
     """Delete a failure record (it was redriven: a new failure can be recorded); True if it was there."""
     try:
-        table().delete(keys.animation(image_id), keys.failure(valid_time, action), condition="attribute_exists(pk)")
+        table().delete(keys.animation(image_id), keys.failure(failure.valid_time, failure.action, failure.detail),
+                       condition="attribute_exists(pk)")
     except ConditionFailed:
         return False
     return True

@@ -5,7 +5,8 @@
     ANIM#{imageId}     FRAME#{validTime}         a frame: location, thumbnails
     ANIM#{imageId}     FETCH#{validTime}         a fetch asked for, and how it ended
     ANIM#{imageId}     GIF#{validTime}           a GIF (by its newest frame): claimed, done, emailed
-    ANIM#{imageId}     FAIL#{validTime}#{action} a failure of a request, and the request
+    ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
+    ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
     OUTBOX             {decision key}            messages of a decision not yet all sent
     LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
     DEAD               {messageId}               a dead letter of the mediator's queue
@@ -34,8 +35,8 @@ def record(kind: str, valid_time: int) -> str:
     return f"{kind}#{at(valid_time)}"
 
 
-def failure(valid_time: int, action: str) -> str:
-    return f"FAIL#{at(valid_time)}#{action}"
+def failure(valid_time: int, action: str, detail: str = "") -> str:
+    return f"FAIL#{at(valid_time)}#{action}" + (f"#{detail}" if detail else "")
 
 
 def run(correlation_id: object) -> str:
