@@ -8,13 +8,14 @@ STAGE ?= dev
 PORT ?= 8000
 AWS_PORT ?= 4567
 
-.PHONY: test demo serve aws bench importtime resources deploy post-deploy destroy plan package clean help
+.PHONY: test test-unit demo serve aws bench importtime resources deploy post-deploy destroy plan package clean help
 
 help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
 	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000)"
 	@echo "make aws         embedded AWS + resources + event runtime for a 'chalice local' of your own (AWS_PORT=4567)"
-	@echo "make test        create .venv if needed, install, run the tests"
+	@echo "make test        create .venv if needed, install, run every test (about 4 min)"
+	@echo "make test-unit   the tests that need no network, server or subprocess (under 10 s)"
 	@echo "make bench       speed and memory figures against their baselines"
 	@echo "make importtime  how long 'import app' takes (a Lambda cold start)"
 	@echo "make resources STAGE=dev  just the stack (buckets, table, queues, topics), its names and policies recorded"
@@ -27,6 +28,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
+
+test-unit: $(STAMP)
+	TEST_EXAMPLES=0.2 $(BIN)/python -m pytest -q -m unit -p no:cacheprovider $(PYTEST_ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check app.py chalicelib local deploy bench tests

@@ -46,4 +46,4 @@ def handle_batch(event: dict[str, Any], handle: Callable[[SQSRecord], None], con
                 logger.warning(f"{len(kept)} done records could not be deleted: they come back, to be done again")
         raise BatchIncomplete(f"{len(failed)} of {len(records)} records failed and stay on the queue; "
                               f"the {len(done)} done were deleted from it")
-    return response
+    return dict(response)

@@ -161,6 +161,13 @@ def _comment(html: str, pos: int) -> int:
     return len(html) if found is None else found.end()
 
 
+def _match(pattern: re.Pattern[str], text: str, pos: int) -> re.Match[str]:
+    """`pattern` at `pos`, for patterns that match the empty string too (so always match)."""
+    found = pattern.match(text, pos)
+    assert found is not None
+    return found
+
+
 def _tag(html: str, pos: int) -> tuple[int, str, dict[str, str]] | None:
     """A tag whose name starts at `pos`: (just past its `>`, its name, its attributes,
     first of each name, values unescaped), or None if the input ends inside it."""
@@ -170,17 +177,17 @@ def _tag(html: str, pos: int) -> tuple[int, str, dict[str, str]] | None:
     name = html[pos:i].lower()
     attributes: dict[str, str] = {}
     while True:
-        i = _BEFORE_ATTRIBUTE.match(html, i).end()
+        i = _match(_BEFORE_ATTRIBUTE, html, i).end()
         if i >= n:
             return None
         if html[i] == ">":
             return i + 1, name, attributes
-        attribute = _ATTRIBUTE_NAME.match(html, i)
+        attribute = _match(_ATTRIBUTE_NAME, html, i)
         key, i = attribute.group().lower(), attribute.end()
         value = ""
-        j = _SPACES.match(html, i).end()
+        j = _match(_SPACES, html, i).end()
         if j < n and html[j] == "=":
-            j = _SPACES.match(html, j + 1).end()
+            j = _match(_SPACES, html, j + 1).end()
             if j >= n:
                 return None
             if html[j] in "\"'":
@@ -189,7 +196,7 @@ def _tag(html: str, pos: int) -> tuple[int, str, dict[str, str]] | None:
                     return None
                 value, i = html[j + 1 : close], close + 1
             else:
-                unquoted = _UNQUOTED.match(html, j)
+                unquoted = _match(_UNQUOTED, html, j)
                 value, i = unquoted.group(), unquoted.end()
         else:
             i = j

@@ -65,6 +65,7 @@ class Location(BaseModel):
     key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(alias="Key")
 
 
+GifReason = Literal["count", "rebuild", "manual"]  # the count rule, the hourly rebuild, a person
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_line_breaks)]
 Label = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?$")]
 
@@ -159,7 +160,7 @@ class PleaseCreateGif(Message):
     delay: Annotated[int, Field(ge=20, le=60_000, description="milliseconds per frame")] = 250
     last_delay: Annotated[int | None, Field(ge=20, le=60_000, description="ms on the newest frame")] = None
     loop: Annotated[int, Field(ge=0, le=65535, description="0 loops forever")] = 0
-    reason: Literal["count", "rebuild", "manual"] | None = None  # which rule asked for it
+    reason: GifReason | None = None  # which rule asked for it
 
 
 class DidCreateGif(Message):

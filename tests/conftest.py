@@ -19,6 +19,28 @@ from local.emulator import Emulator  # noqa: E402
 SENDER = "Weather Desk <wx@example.com>"
 
 
+# Tests in tiers: `make test-unit` runs the unit tests (no network, no server, no subprocess: under
+# 10 s); `make test` runs all. A test is an integration test when it uses one of these fixtures
+# (the embedded AWS, a local map source, a built bundle, a clone, a served page) or its module says so.
+INTEGRATION_FIXTURES = {"emulator", "source", "built", "clone", "stack"}
+
+
+def examples(n: int) -> int:
+    """How many examples a property test generates: `n`, scaled by TEST_EXAMPLES (make test-unit, the
+    quick tier, asks for a fifth; make test, all of them)."""
+    return max(10, round(n * float(os.environ.get("TEST_EXAMPLES") or 1)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        on_dynamodb = "world" in fixtures and "dynamodb" in item.name  # tests/test_exactly_once.py
+        if item.get_closest_marker("integration") is None and (fixtures & INTEGRATION_FIXTURES or on_dynamodb):
+            item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     emu = Emulator().start()

@@ -38,14 +38,14 @@ def runtime(request, emulator):
 def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime, monkeypatch):
     store.put_animation(Animation(image_id="temps", layers=["radar"], width=32, height=24, center="tulsa,ok", zoom=4,
                                   frames=3))
-    handle = service.handle
+    handle = service.Mediator.handle
 
-    def flaky(message, now):
+    def flaky(self, message, now):
         if message.extras.get("poison"):
             raise ConnectionError("the table timed out")
-        handle(message, now)
+        handle(self, message, now)
 
-    monkeypatch.setattr(service, "handle", flaky)
+    monkeypatch.setattr(service.Mediator, "handle", flaky)
     sqs = client("sqs")
     queue = sqs.get_queue_url(QueueName=names().mediator_queue)["QueueUrl"]
     sqs.send_message_batch(QueueUrl=queue, Entries=[
@@ -73,7 +73,7 @@ def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime,
 def test_a_batch_that_passes_returns_no_failures_and_deletes_nothing_itself(runtime, monkeypatch):
     deleted = []
     monkeypatch.setattr(batch, "delete_from_queue", lambda arn, handles: deleted.append(handles))
-    monkeypatch.setattr(service, "handle", lambda message, now: None)
+    monkeypatch.setattr(service.Mediator, "handle", lambda self, message, now: None)
     record = {"messageId": "m1", "receiptHandle": "r1", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
               "body": json.dumps({"type": "did-create-thumbnail", "imageId": "temps", "validTime": 1,
                                   "location": {"Bucket": "b-b", "Key": "k"}}),

@@ -14,7 +14,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
 
 CLEAN = ("AWS_", "MAP_", "FETCH_", "API_TOKEN", "PUBLIC_URL", "STAGE")
 

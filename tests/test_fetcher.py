@@ -569,6 +569,7 @@ def test_the_runner_answers_every_message_exactly_once(aws, source, message):
     event(replies[0]["type"] + (f" ({replies[0]['errorType']})" if failed else ""))
 
 
+@pytest.mark.integration  # TLS servers on loopback
 class TestTls:
     """The connection goes to the checked address, but TLS still speaks to the name: SNI
     carries it and the certificate must be for it."""

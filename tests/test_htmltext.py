@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.htmltext import html_to_text
+from tests.conftest import examples
 
 # Markup, as the output must never hold it:
 # - `<` before an ASCII letter, `!`, `/` or `?`: the start of a tag, an end tag, a comment,
@@ -188,7 +189,7 @@ pieces = st.one_of(
 documents = st.tuples(st.lists(pieces, max_size=30), st.sampled_from(["", *UNFINISHED])).map(lambda d: "".join(d[0]) + d[1])
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(documents)
 def test_no_markup_survives(body):
     text = html_to_text(body)
@@ -204,7 +205,7 @@ words = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(words, st.data())
 def test_text_without_markup_keeps_its_words(words, data):
     gaps = data.draw(st.lists(st.sampled_from([" ", "\n", "\t", "  ", "\r\n", "\n\n\n"]), min_size=len(words), max_size=len(words)))
@@ -212,7 +213,7 @@ def test_text_without_markup_keeps_its_words(words, data):
     assert html_to_text(body).split() == words
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(st.sampled_from("<>/!?-[]&;#=\"' abpx\n"), max_size=60) | st.text(max_size=60))
 def test_any_string_is_rendered(body):
     text = html_to_text(body)

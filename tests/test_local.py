@@ -52,6 +52,7 @@ def test_temperature_layers_and_bad_paths(source):
     assert error.value.code == 400
 
 
+@pytest.mark.integration
 def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     out = tmp_path / "demo-output"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAP_", "FETCH_"))}

@@ -141,7 +141,7 @@ class TestEmailLinks:
 
     def test_route_links_under_public_url(self, made, monkeypatch):
         monkeypatch.setenv("PUBLIC_URL", "https://wx.example.com/api/")
-        links = service.email_links(store.get_animation("temps"), gif_done(T0 + 600, "temps/x.gif"))
+        links = service.mediator().email_links(store.get_animation("temps"), gif_done(T0 + 600, "temps/x.gif"))
         assert links.gif == f"https://wx.example.com/api/animations/temps/gifs/{T0 + 600}/image"
         assert links.thumbnails == [
             (t, f"https://wx.example.com/api/animations/temps/frames/{t}/thumbnails/80x60-cover") for t in (T0, T0 + 600)
@@ -154,7 +154,7 @@ class TestEmailLinks:
         monkeypatch.delenv("PUBLIC_URL", raising=False)
         aws.put(names().gifs_bucket, "temps/x.gif", b"GIF89a")
         for _ in range(2):
-            links = service.email_links(store.get_animation("temps"), gif_done(T0 + 600, "temps/x.gif"))
+            links = service.mediator().email_links(store.get_animation("temps"), gif_done(T0 + 600, "temps/x.gif"))
         assert all(word in links.gif for word in SIGNED)  # signed with the session: it ends when the session does
         assert urllib.request.urlopen(links.gif, timeout=10).read() == b"GIF89a"
         assert urllib.request.urlopen(links.thumbnails[0][1], timeout=10).read() == f"thumb {T0}".encode()
@@ -251,14 +251,14 @@ def test_an_invalid_message_is_recorded_and_dropped(runtime):
 
 def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue(runtime, monkeypatch):
     store.put_animation(animation())
-    handle = service.handle
+    handle = service.Mediator.handle
 
-    def flaky(message, now):
+    def flaky(self, message, now):
         if message.extras.get("poison"):
             raise ConnectionError("the table timed out")
-        handle(message, now)
+        handle(self, message, now)
 
-    monkeypatch.setattr(service, "handle", flaky)
+    monkeypatch.setattr(service.Mediator, "handle", flaky)
     sqs = runtime_client("sqs")
     for t, poison in ((T0, True), (T0 + 600, False), (T0 + 1200, False)):
         message = {"type": "did-create-thumbnail", "imageId": "temps", "validTime": t,
@@ -281,12 +281,12 @@ def test_a_failed_record_leaves_the_batch_after_the_done_ones_are_deleted(monkey
 
     calls, deleted = [], []
 
-    def handle(message, now):
+    def handle(self, message, now):
         calls.append(message.valid_time)
         if message.valid_time == 2:
             raise TimeoutError("throttled")
 
-    monkeypatch.setattr(service, "handle", handle)
+    monkeypatch.setattr(service.Mediator, "handle", handle)
     monkeypatch.setattr(batch, "delete_from_queue", lambda arn, handles: deleted.append((arn, handles)))
     records = [
         {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": json.dumps({

@@ -124,6 +124,13 @@ class Table:
         last = page.get("LastEvaluatedKey")
         return Page([self._plain(item) for item in page.get("Items", [])], last["sk"]["S"] if last else None)
 
+    def idempotency_store(self, partition: str) -> Any:
+        """Powertools' idempotency records in this table, in the partition `partition` (TTL on expiresAt)."""
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        return DynamoDBPersistenceLayer(table_name=self.name, key_attr="pk", sort_key_attr="sk",
+                                        static_pk_value=partition, expiry_attr="expiresAt", boto3_client=self.client)
+
     def describe(self) -> None:
         """Raises unless the table answers (the health route)."""
         self.client.describe_table(TableName=self.name)

@@ -118,7 +118,7 @@ def to_8bit_keeping_colour(image: Image.Image, profile: bytes | None) -> tuple[I
     dropped, and the conversion is Pillow's."""
     if not profile_fits(profile, image.mode):
         return to_8bit(image), None
-    if image.mode == "CMYK":
+    if image.mode == "CMYK" and profile is not None:
         converted = _cmyk_to_srgb(image, profile)
         if converted is not None:
             return converted, None
@@ -154,10 +154,11 @@ def _cmyk_transform(profile: bytes):  # -> ImageCms.ImageCmsTransform | None
 def _scale_to_l(image: Image.Image) -> Image.Image:
     """Deep greyscale to 8 bits: 16-bit by its full range, others by their extrema."""
     if image.mode.startswith("I;16"):
-        low, high = 0, 65535
+        low, high = 0.0, 65535.0
         image = image.convert("I")
     else:
-        low, high = image.getextrema()
+        extrema = image.getextrema()  # one band: (min, max)
+        low, high = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
     if high <= low:
         return Image.new("L", image.size, 0 if high <= 0 else 255)
     scale = 255.0 / (high - low)

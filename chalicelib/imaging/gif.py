@@ -148,10 +148,10 @@ def colour_histogram(frames: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndar
         found = frame.getcolors(MAX_EXACT_COLOURS)
         if found is None:
             return None
-        counts, colours = zip(*found)
-        rgb = np.array(colours, np.uint32).reshape(-1, 3)
+        frame_counts, frame_colours = zip(*found)
+        rgb = np.array(frame_colours, np.uint32).reshape(-1, 3)
         packed_parts.append(rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16))
-        count_parts.append(np.array(counts, np.int64))
+        count_parts.append(np.array(frame_counts, np.int64))
     colours, inverse = np.unique(np.concatenate(packed_parts), return_inverse=True)
     if len(colours) > MAX_EXACT_COLOURS:
         return None
@@ -170,7 +170,7 @@ def _octree_palette(frames: Sequence[Image.Image], size: int) -> np.ndarray:
         mosaic.paste(small, (0, tile[1] * i))
     quantized = mosaic.quantize(size, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     used = max(1, len(quantized.getcolors(256) or ()))
-    colours = np.asarray(quantized.getpalette()[: 3 * size], np.uint8).reshape(-1, 3)
+    colours = np.asarray((quantized.getpalette() or [])[: 3 * size], np.uint8).reshape(-1, 3)
     return colours[: max(used, 1)]
 
 

@@ -27,6 +27,7 @@ from ..messages import (
     PleaseCreateThumbnail,
     PleaseFetchAmpImage,
     PleaseSendEmail,
+    GifReason,
     run_ids,
 )
 from .animation import Animation
@@ -122,6 +123,10 @@ class RecordFailure(NamedTuple):
 Change = RecordFrame | ClaimFetch | RecordFetchRequest | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
 
 
+class AlreadyDecided(Exception):
+    """A decision's conditions failed where it was applied: it was made before (or another won)."""
+
+
 class Decision(NamedTuple):
     key: str
     changes: tuple[Change, ...] = ()
@@ -208,7 +213,7 @@ def rebuild_due(state: AnimationState) -> bool:
 
 
 def gif_of(
-    state: AnimationState, newest: list[Frame], now: int, reason: str, correlation_id: str | None = None
+    state: AnimationState, newest: list[Frame], now: int, reason: GifReason, correlation_id: str | None = None
 ) -> Decision | None:
     """A GIF of the newest N frames in time order, identified by its newest frame."""
     animation = state.animation

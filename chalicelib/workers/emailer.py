@@ -27,7 +27,7 @@ def send_email(request: PleaseSendEmail) -> DidSendEmail:
         "subject": request.subject,
         "html": request.body,
     }
-    deliver = _deliver_once(names().table, table().client) if email["emailId"] else _deliver
+    deliver = _deliver_once(names().table) if email["emailId"] else _deliver
     response = deliver(email=email)
     return reply(
         DidSendEmail,
@@ -50,26 +50,16 @@ def _deliver(email: dict[str, Any]) -> dict[str, str]:
 
 
 @functools.cache
-def _deliver_once(table: str, dynamodb: Any) -> Callable[..., dict[str, str]]:
+def _deliver_once(table_name: str) -> Callable[..., dict[str, str]]:
     """_deliver, at most once per emailId (Powertools idempotency, in the app's table).
 
     SNS may deliver a please-send-email twice, and the mediator may resend one after a
     crash: the second call answers the first one's result instead of sending again.
+    (`table_name` keys the cache: another table, as in tests, gets a store of its own.)
     """
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
-    store = DynamoDBPersistenceLayer(
-        table_name=table,
-        key_attr="pk",
-        sort_key_attr="sk",
-        static_pk_value="EMAIL",
-        expiry_attr="expiresAt",
-        boto3_client=dynamodb,
-    )
+    store = table().idempotency_store("EMAIL")
     config = IdempotencyConfig(event_key_jmespath="emailId", expires_after_seconds=ONCE_FOR_DAYS * 86400)
     once = idempotent_function(data_keyword_argument="email", persistence_store=store, config=config)(_deliver)
 

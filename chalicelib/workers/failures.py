@@ -62,7 +62,8 @@ def did_fail(invocation: dict[str, Any]) -> DidFail:
     if handler not in ACTIONS:
         raise NotAnInvocationRecord(f"{function} is not a worker")
     request = _request(invocation.get("requestPayload"))
-    response = invocation.get("responsePayload") if isinstance(invocation.get("responsePayload"), dict) else {}
+    payload = invocation.get("responsePayload")
+    response: dict[str, Any] = payload if isinstance(payload, dict) else {}
     error_type = str(response.get("errorType") or context.get("condition") or "Error")
     message = str(response.get("errorMessage") or "no error message")
     attempts = context.get("approximateInvokeCount")

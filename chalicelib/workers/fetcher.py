@@ -82,7 +82,7 @@ def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
         request,
         image_id=request.image_id,
         valid_time=valid_time,
-        location=Location(Bucket=bucket, Key=key),
+        location=Location(bucket=bucket, key=key),
         requestedValidTime=request.valid_time,
         width=request.width,
         height=request.height,

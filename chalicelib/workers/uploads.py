@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from .. import storage
@@ -48,7 +48,7 @@ def thumbnail_uploads(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def thumbnail_upload(bucket: str, key: str, when: int) -> dict[str, Any] | None:
-    source = Location(Bucket=bucket, Key=key)
+    source = Location(bucket=bucket, key=key)
     try:
         size = requested_size(key)
         if size is None:
@@ -57,10 +57,10 @@ def thumbnail_upload(bucket: str, key: str, when: int) -> dict[str, Any] | None:
         width, height, fmt = size
         thumb = make_thumbnail(objects().get(source), width, height, fmt=fmt, max_pixels=max_image_pixels())
     except PermanentError as exc:
-        reply = failure("create-thumbnail", exc, {"source": source.model_dump(by_alias=True)})
-        send_to_mediator(reply)
+        failed = failure("create-thumbnail", exc, {"source": source.model_dump(by_alias=True)})
+        send_to_mediator(failed)
         logger.error(f"no thumbnail of s3://{bucket}/{key}: {exc}")
-        return reply.to_dict()
+        return failed.to_dict()
     location = objects().put(names().thumbnails_bucket, storage.upload_thumbnail_key(key, thumb.extension), thumb.data,
                              thumb.content_type)
     reply = DidCreateThumbnail(
@@ -69,14 +69,14 @@ def thumbnail_upload(bucket: str, key: str, when: int) -> dict[str, Any] | None:
         location=location,
         width=thumb.width,
         height=thumb.height,
-        source=source.model_dump(by_alias=True),
+        source=source,
     )
     send_to_mediator(reply)
     logger.info(f"thumbnail of s3://{bucket}/{key} at s3://{location.bucket}/{location.key}")
     return reply.to_dict()
 
 
-def requested_size(key: str) -> tuple[int, int, str] | None:
+def requested_size(key: str) -> tuple[int, int, Literal["jpeg", "png"]] | None:
     """(width, height, output format) from a name like canyon-400x400.jpg, or None."""
     match = SIZED_NAME.search(key)
     if not match or match.start() == 0:

@@ -16,6 +16,7 @@ from ...aws import table
 from ...aws.dynamodb import Cancelled, Put, Update, Write
 from ..decide import (
     UNATTRIBUTED,
+    AlreadyDecided,
     Change,
     ClaimFetch,
     ClaimGif,
@@ -31,10 +32,6 @@ from . import keys, outbox
 
 MAX_REQUEST = 64_000  # characters of a failed request kept for a redrive
 MAX_ERROR = 2000
-
-
-class AlreadyDecided(Exception):
-    """The decision's conditions failed: it was made before (or another one won)."""
 
 
 def apply(decision: Decision) -> None:
