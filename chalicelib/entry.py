@@ -71,14 +71,9 @@ def authorize(auth_request: Any) -> Any:
     return auth.authorize(auth_request)
 
 
-def api(route: str, *args: Any) -> Any:
-    """A REST route's body: chalicelib.api.routes.<route>(*args)."""
+def api():  # -> the module chalicelib.api.routes (left to inference: tools then know its functions)
+    """The REST routes' bodies, imported on the first request: app.py calls each by its name,
+    `entry.api().list_animations(request)`, and `import app` (every function's cold start) loads none."""
     from .api import routes
 
-    return getattr(routes, route)(*args)
-
-
-def openapi() -> dict[str, Any]:
-    from .api import openapi
-
-    return openapi.document()
+    return routes

@@ -7,10 +7,12 @@ Standard library only, so app.py can read resource names at import time
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
-STAGE = os.environ.get("STAGE", "dev")
-PREFIX = f"weathergif-{STAGE}"
+APP = "weathergif"
+STAGE_VARIABLE = "STAGE"
+STAGE = os.environ.get(STAGE_VARIABLE, "dev")
+PREFIX = f"{APP}-{STAGE}"
 
 AMP_URL_TEMPLATE = (
     "https://maps.aerisapi.com/{client_id}_{client_secret}/{layers}/"
@@ -25,38 +27,65 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-class Names(NamedTuple):
-    """Names of the AWS resources the app uses, read at import for the decorators."""
+# Each environment variable that names something of the stage is written here once: the app reads
+# the names through names(), deploy/record.py records a stack's outputs as these variables in
+# .chalice/config.json (which holds the values), deploy/policies.py reads them back from there, and
+# local/stack.py hands them on to `chalice local`. (Kept lean: app.py imports this at a cold start.)
+MAP_KEYS_PARAMETER = "MAP_KEYS_PARAMETER"  # the SSM SecureStrings (/weathergif/{stage}/map-keys, ...)
+API_TOKEN_PARAMETER = "API_TOKEN_PARAMETER"
 
-    frames_bucket: str
-    thumbnails_bucket: str
-    gifs_bucket: str
-    uploads_bucket: str
-    table: str
-    mediator_queue: str
-    dead_letter_queue: str
-    worker_failure_queue: str
-    fetch_topic: str
-    thumbnail_topic: str
-    gif_topic: str
-    email_topic: str
+
+class Resource:
+    """A resource of the stage: the environment variable naming it, its default name's suffix
+    (weathergif-{stage}-{suffix}) and the output of resources/template.yaml that reports it."""
+
+    __slots__ = ("variable", "suffix", "output")
+
+    def __init__(self, variable: str, suffix: str, output: str):
+        self.variable, self.suffix, self.output = variable, suffix, output
+
+
+T = TypeVar("T")
+
+
+class Roles(NamedTuple, Generic[T]):
+    """The stage's resources by role: names() holds their names; RESOURCES, the table, a Resource each."""
+
+    frames_bucket: T
+    thumbnails_bucket: T
+    gifs_bucket: T
+    uploads_bucket: T
+    table: T
+    mediator_queue: T
+    dead_letter_queue: T
+    worker_failure_queue: T
+    fetch_topic: T
+    thumbnail_topic: T
+    gif_topic: T
+    email_topic: T
+
+
+Names = Roles[str]
+
+RESOURCES: Roles[Resource] = Roles(
+    frames_bucket=Resource("FRAMES_BUCKET", "frames", "FramesBucket"),
+    thumbnails_bucket=Resource("THUMBNAILS_BUCKET", "thumbnails", "ThumbnailsBucket"),
+    gifs_bucket=Resource("GIFS_BUCKET", "gifs", "GifsBucket"),
+    uploads_bucket=Resource("UPLOADS_BUCKET", "uploads", "UploadsBucket"),
+    table=Resource("TABLE_NAME", "state", "TableName"),
+    mediator_queue=Resource("MEDIATOR_QUEUE", "mediator", "MediatorQueue"),
+    dead_letter_queue=Resource("DEAD_LETTER_QUEUE", "mediator-dlq", "MediatorDeadLetterQueue"),
+    worker_failure_queue=Resource("WORKER_FAILURE_QUEUE", "worker-failures", "WorkerFailureQueue"),
+    fetch_topic=Resource("FETCH_TOPIC", "please-fetch-amp-image", "FetchTopic"),
+    thumbnail_topic=Resource("THUMBNAIL_TOPIC", "please-create-thumbnail", "ThumbnailTopic"),
+    gif_topic=Resource("GIF_TOPIC", "please-create-gif", "GifTopic"),
+    email_topic=Resource("EMAIL_TOPIC", "please-send-email", "EmailTopic"),
+)
 
 
 def names() -> Names:
-    return Names(
-        frames_bucket=_env("FRAMES_BUCKET", f"{PREFIX}-frames"),
-        thumbnails_bucket=_env("THUMBNAILS_BUCKET", f"{PREFIX}-thumbnails"),
-        gifs_bucket=_env("GIFS_BUCKET", f"{PREFIX}-gifs"),
-        uploads_bucket=_env("UPLOADS_BUCKET", f"{PREFIX}-uploads"),
-        table=_env("TABLE_NAME", f"{PREFIX}-state"),
-        mediator_queue=_env("MEDIATOR_QUEUE", f"{PREFIX}-mediator"),
-        dead_letter_queue=_env("DEAD_LETTER_QUEUE", f"{PREFIX}-mediator-dlq"),
-        worker_failure_queue=_env("WORKER_FAILURE_QUEUE", f"{PREFIX}-worker-failures"),
-        fetch_topic=_env("FETCH_TOPIC", f"{PREFIX}-please-fetch-amp-image"),
-        thumbnail_topic=_env("THUMBNAIL_TOPIC", f"{PREFIX}-please-create-thumbnail"),
-        gif_topic=_env("GIF_TOPIC", f"{PREFIX}-please-create-gif"),
-        email_topic=_env("EMAIL_TOPIC", f"{PREFIX}-please-send-email"),
-    )
+    """The resources' names, read at import for app.py's decorators: each its variable's value, else its default."""
+    return Roles(*(_env(r.variable, f"{PREFIX}-{r.suffix}") for r in RESOURCES))
 
 
 class FetchSettings(NamedTuple):
@@ -133,7 +162,7 @@ def map_keys() -> tuple[str, str]:
     SecureString parameter MAP_KEYS_PARAMETER names, holding "client_id:client_secret".
     The fetcher asks only when its URL template has a key placeholder."""
     client_id, client_secret = os.environ.get("MAP_CLIENT_ID", ""), os.environ.get("MAP_CLIENT_SECRET", "")
-    parameter = os.environ.get("MAP_KEYS_PARAMETER", "")
+    parameter = os.environ.get(MAP_KEYS_PARAMETER, "")
     if client_id or not parameter:
         return client_id, client_secret
     client_id, _, client_secret = secret(parameter).partition(":")
@@ -142,7 +171,7 @@ def map_keys() -> tuple[str, str]:
 
 def api_token() -> str:
     """The REST API's token: API_TOKEN, or else the SSM SecureString API_TOKEN_PARAMETER names."""
-    token, parameter = os.environ.get("API_TOKEN", ""), os.environ.get("API_TOKEN_PARAMETER", "")
+    token, parameter = os.environ.get("API_TOKEN", ""), os.environ.get(API_TOKEN_PARAMETER, "")
     return token if token or not parameter else secret(parameter).strip()
 
 
@@ -153,13 +182,16 @@ def secret(parameter: str) -> str:
     return parameters().secret(parameter)
 
 
+PUBLIC_URL_VARIABLE = "PUBLIC_URL"  # recorded for the mediator's function alone by `make deploy`
+
+
 def public_url() -> str | None:
     """PUBLIC_URL: the REST API's address as people reach it (for example
     https://abc123.execute-api.us-east-1.amazonaws.com/api/), always ending in "/";
     None when unset. Links in emails are routes under it that redirect to the image."""
     from urllib.parse import urlsplit
 
-    raw = os.environ.get("PUBLIC_URL", "").strip()
+    raw = os.environ.get(PUBLIC_URL_VARIABLE, "").strip()
     if not raw:
         return None
     parts = urlsplit(raw)

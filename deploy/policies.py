@@ -1,7 +1,8 @@
 """Least-privilege IAM policies, one per Lambda function, from a stage's resource names.
 
 The names are the stage's environment variables in `.chalice/config.json`, the same
-ones the functions read, so a policy names exactly what its function touches. Each
+ones the functions read (chalicelib/settings.py says which variable names which
+resource), so a policy names exactly what its function touches. Each
 worker reads and writes only its own bucket prefixes and sends only to the mediator's
 queue; the mediator reads and writes the table and publishes to the worker topics.
 
@@ -22,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-APP = "weathergif"
+from chalicelib.settings import API_TOKEN_PARAMETER, APP, MAP_KEYS_PARAMETER, RESOURCES, Resource
+
+R = RESOURCES
 WORKERS = ("fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload")
 FUNCTIONS = (*WORKERS, "mediate", "keep_dead_letters", "worker_failed", "fetch_due_frames", "rebuild_gifs",
              "api_handler", "token")
 TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                     "dynamodb:Query", "dynamodb:ConditionCheckItem"]
-WORKER_TOPICS = ("FETCH_TOPIC", "THUMBNAIL_TOPIC", "GIF_TOPIC", "EMAIL_TOPIC")
+WORKER_TOPICS = (R.fetch_topic, R.thumbnail_topic, R.gif_topic, R.email_topic)
 # Wildcard resources a function needs, and why; the policy test allows these and no others.
 NEEDED_WILDCARDS = {
     ("xray:PutTraceSegments", "*"): "X-Ray trace actions support no resource-level permission",
@@ -52,11 +55,15 @@ class Stage(NamedTuple):
     def from_config(cls, config: Mapping[str, Any], name: str, partition: str = "aws") -> Stage:
         return cls(name, config["stages"][name]["environment_variables"], partition)
 
-    def s3(self, bucket: str, prefix: str = "") -> str:
-        return f"arn:{self.partition}:s3:::{self.env[bucket]}/{prefix}*"
+    def name_of(self, resource: Resource) -> str:
+        """A resource's name in this stage: its variable's recorded value."""
+        return self.env[resource.variable]
 
-    def bucket(self, bucket: str) -> str:
-        return f"arn:{self.partition}:s3:::{self.env[bucket]}"
+    def s3(self, bucket: Resource, prefix: str = "") -> str:
+        return f"arn:{self.partition}:s3:::{self.name_of(bucket)}/{prefix}*"
+
+    def bucket(self, bucket: Resource) -> str:
+        return f"arn:{self.partition}:s3:::{self.name_of(bucket)}"
 
     def arn(self, service: str, resource: str) -> str:
         """A regional resource of this account, in whichever region the stage runs."""
@@ -64,24 +71,25 @@ class Stage(NamedTuple):
 
     @property
     def table(self) -> str:
-        return self.arn("dynamodb", f"table/{self.env['TABLE_NAME']}")
+        return self.arn("dynamodb", f"table/{self.name_of(R.table)}")
 
     @property
     def mediator_queue(self) -> str:
-        return self.arn("sqs", self.env["MEDIATOR_QUEUE"])
+        return self.arn("sqs", self.name_of(R.mediator_queue))
 
     @property
     def dead_letter_queue(self) -> str:
-        return self.arn("sqs", self.env["DEAD_LETTER_QUEUE"])
+        return self.arn("sqs", self.name_of(R.dead_letter_queue))
 
     @property
     def worker_failure_queue(self) -> str:
-        return self.arn("sqs", self.env["WORKER_FAILURE_QUEUE"])
+        return self.arn("sqs", self.name_of(R.worker_failure_queue))
 
-    def topic(self, variable: str) -> str:
-        return self.arn("sns", self.env[variable])
+    def topic(self, topic: Resource) -> str:
+        return self.arn("sns", self.name_of(topic))
 
     def parameter(self, variable: str) -> str:
+        """The SSM parameter the stage's `variable` names."""
         return self.arn("ssm", f"parameter{self.env[variable]}")
 
 
@@ -94,23 +102,23 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
                "sqs:GetQueueUrl"]
     statements: dict[str, list[dict[str, Any]]] = {
         "fetch_amp_image": [
-            _allow(["s3:PutObject"], stage.s3("FRAMES_BUCKET")),
-            _allow(["ssm:GetParameter"], stage.parameter("MAP_KEYS_PARAMETER")),
+            _allow(["s3:PutObject"], stage.s3(R.frames_bucket)),
+            _allow(["ssm:GetParameter"], stage.parameter(MAP_KEYS_PARAMETER)),
             reply, on_failure,
         ],
         "create_thumbnail": [
-            _allow(["s3:GetObject"], stage.s3("FRAMES_BUCKET")),
-            _allow(["s3:PutObject"], stage.s3("THUMBNAILS_BUCKET")),
+            _allow(["s3:GetObject"], stage.s3(R.frames_bucket)),
+            _allow(["s3:PutObject"], stage.s3(R.thumbnails_bucket)),
             reply, on_failure,
         ],
         "thumbnail_upload": [
-            _allow(["s3:GetObject"], stage.s3("UPLOADS_BUCKET")),
-            _allow(["s3:PutObject"], stage.s3("THUMBNAILS_BUCKET", "uploads/")),
+            _allow(["s3:GetObject"], stage.s3(R.uploads_bucket)),
+            _allow(["s3:PutObject"], stage.s3(R.thumbnails_bucket, "uploads/")),
             reply, on_failure,
         ],
         "create_gif": [
-            _allow(["s3:GetObject"], stage.s3("FRAMES_BUCKET")),
-            _allow(["s3:PutObject"], stage.s3("GIFS_BUCKET")),
+            _allow(["s3:GetObject"], stage.s3(R.frames_bucket)),
+            _allow(["s3:PutObject"], stage.s3(R.gifs_bucket)),
             reply, on_failure,
         ],
         "send_email": [
@@ -122,7 +130,7 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             table,
             _allow(consume, stage.mediator_queue),
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),
-            _allow(["s3:GetObject"], [stage.s3("GIFS_BUCKET"), stage.s3("THUMBNAILS_BUCKET")]),  # presigned links
+            _allow(["s3:GetObject"], [stage.s3(R.gifs_bucket), stage.s3(R.thumbnails_bucket)]),  # presigned links
         ],
         "keep_dead_letters": [
             _allow(consume, stage.dead_letter_queue),
@@ -130,19 +138,19 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
         ],
         "worker_failed": [_allow(consume, stage.worker_failure_queue), reply],
         "fetch_due_frames": [table, _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS])],
-        "rebuild_gifs": [table, _allow(["sns:Publish"], stage.topic("GIF_TOPIC"))],
+        "rebuild_gifs": [table, _allow(["sns:Publish"], stage.topic(R.gif_topic))],
         "api_handler": [
             _allow([*TABLE_READ_WRITE, "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"], stage.table),
             _allow(["s3:GetObject", "s3:DeleteObject"],
-                   [stage.s3("FRAMES_BUCKET"), stage.s3("THUMBNAILS_BUCKET"), stage.s3("GIFS_BUCKET")]),
+                   [stage.s3(R.frames_bucket), stage.s3(R.thumbnails_bucket), stage.s3(R.gifs_bucket)]),
             _allow(["s3:ListBucket"],
-                   [stage.bucket(b) for b in ("FRAMES_BUCKET", "THUMBNAILS_BUCKET", "GIFS_BUCKET", "UPLOADS_BUCKET")]),
+                   [stage.bucket(b) for b in (R.frames_bucket, R.thumbnails_bucket, R.gifs_bucket, R.uploads_bucket)]),
             _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives
             # the public reads that show more to the token's holder (email settings) check it too
-            _allow(["ssm:GetParameter"], stage.parameter("API_TOKEN_PARAMETER")),
+            _allow(["ssm:GetParameter"], stage.parameter(API_TOKEN_PARAMETER)),
         ],
-        "token": [_allow(["ssm:GetParameter"], stage.parameter("API_TOKEN_PARAMETER"))],
+        "token": [_allow(["ssm:GetParameter"], stage.parameter(API_TOKEN_PARAMETER))],
     }
     return {name: _document(stage, name, rules) for name, rules in statements.items()}
 

@@ -14,32 +14,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chalicelib.settings import API_TOKEN_PARAMETER, MAP_KEYS_PARAMETER, RESOURCES, STAGE_VARIABLE
+
 from .policies import FUNCTIONS, Stage, policies
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = ROOT / ".chalice"
 TERRAFORM = Path(__file__).resolve().parent / "terraform"  # files to put beside chalice.tf.json
-
-# Stack output -> the environment variable the functions read it from.
-OUTPUT_ENVIRONMENT = {
-    "FramesBucket": "FRAMES_BUCKET",
-    "ThumbnailsBucket": "THUMBNAILS_BUCKET",
-    "GifsBucket": "GIFS_BUCKET",
-    "UploadsBucket": "UPLOADS_BUCKET",
-    "TableName": "TABLE_NAME",
-    "MediatorQueue": "MEDIATOR_QUEUE",
-    "MediatorDeadLetterQueue": "DEAD_LETTER_QUEUE",
-    "WorkerFailureQueue": "WORKER_FAILURE_QUEUE",
-    "FetchTopic": "FETCH_TOPIC",
-    "ThumbnailTopic": "THUMBNAIL_TOPIC",
-    "GifTopic": "GIF_TOPIC",
-    "EmailTopic": "EMAIL_TOPIC",
-}
+# What a stage's section of .chalice/config.json sets: the stage, its resources' names, its secrets' names.
+STAGE_VARIABLES = frozenset((STAGE_VARIABLE, *(r.variable for r in RESOURCES), MAP_KEYS_PARAMETER, API_TOKEN_PARAMETER))
 
 
 def environment(outputs: dict[str, str]) -> dict[str, str]:
-    """The functions' environment variables for a stack's outputs."""
-    return {variable: outputs[output] for output, variable in OUTPUT_ENVIRONMENT.items() if output in outputs}
+    """The functions' environment variables for a stack's outputs: each resource's variable, from the
+    output that reports it (chalicelib/settings.py's RESOURCES)."""
+    return {resource.variable: outputs[resource.output] for resource in RESOURCES if resource.output in outputs}
 
 
 def record(stage: str, outputs: dict[str, str], chalice_dir: Path = CHALICE, partition: str = "aws") -> list[Path]:

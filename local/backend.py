@@ -34,8 +34,9 @@ def main(port: int = 4567, api_port: int = 8000, stage: str = "dev") -> int:
         signal.signal(signum, lambda *_: stop.set())
     with Local(stage=stage, port=port) as local:
         from chalicelib.aws import client
+        from chalicelib.settings import API_TOKEN_PARAMETER
 
-        parameter = stage_environment(stage)["API_TOKEN_PARAMETER"]
+        parameter = stage_environment(stage)[API_TOKEN_PARAMETER]
         token = os.environ.get("API_TOKEN") or secrets.token_urlsafe(16)
         client("ssm").put_parameter(Name=parameter, Value=token, Type="SecureString", Overwrite=True)
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in chalice_local_environment(local).items())

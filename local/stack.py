@@ -8,6 +8,8 @@ import os
 import time
 from typing import Any
 
+from chalicelib.settings import RESOURCES, STAGE_VARIABLE
+
 from .emulator import FAKE_CREDENTIALS, Emulator
 from .mapsource import DemoMapSource
 from .provision import provision
@@ -46,7 +48,7 @@ class Local:
 
     def start(self) -> Local:
         self._saved_environment = dict(os.environ)
-        os.environ["STAGE"] = self.stage
+        os.environ[STAGE_VARIABLE] = self.stage
         if self.endpoint:  # an emulator already running (LocalStack, a moto_server)
             os.environ["AWS_ENDPOINT_URL"] = self.endpoint
             for name, value in FAKE_CREDENTIALS.items():
@@ -67,18 +69,17 @@ class Local:
         from .runtime import Runtime
 
         self.runtime = Runtime(app, workers=self.workers, speed=self.speed,
-                               on_failure_queue=self.outputs["WorkerFailureQueue"]).setup()
+                               on_failure_queue=self.outputs[RESOURCES.worker_failure_queue.output]).setup()
         if self.clock_start is not None:
             self.runtime.set_clock(self.clock_start, self.clock_until)
         self.runtime.start(schedules=self.schedules)
         return self
 
     def environment(self) -> dict[str, str]:
-        """What another process (chalice local) needs to use this stack."""
-        from deploy.record import OUTPUT_ENVIRONMENT
-
-        names = ("AWS_ENDPOINT_URL", "STAGE", *FAKE_CREDENTIALS, "MAP_URL_TEMPLATE", "MAP_CLIENT_ID",
-                 "MAP_CLIENT_SECRET", "FETCH_ALLOWED_HOSTS", *OUTPUT_ENVIRONMENT.values())
+        """What another process (chalice local) needs to use this stack: where AWS is, the stage and
+        its resources' names (chalicelib/settings.py's table) and the demo map source's configuration."""
+        source = self.map_source.environment() if self.map_source else {}
+        names = ("AWS_ENDPOINT_URL", *FAKE_CREDENTIALS, STAGE_VARIABLE, *(r.variable for r in RESOURCES), *source)
         return {name: os.environ[name] for name in names if name in os.environ}
 
     def stop(self) -> None:

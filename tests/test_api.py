@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -639,24 +640,71 @@ class TestService:
         assert "img-src 'self' data: https:;" in chalice_client.http.get("/").headers["Content-Security-Policy"]
 
 
-def test_the_openapi_document_matches_the_routes(chalice_client):
+def _camel(path: str) -> str:
+    return path.replace("{image_id}", "{imageId}").replace("{run_id}", "{runId}").replace("{valid_time}", "{validTime}")
+
+
+def _operations(document):
+    return {(path, method.upper()): operation for path, item in document["paths"].items()
+            for method, operation in item.items() if method != "parameters"}
+
+
+def test_the_openapi_document_is_valid_and_made_from_the_routes(chalice_client):
+    from openapi_spec_validator import validate  # comes with moto[server]
+
     from app import app
 
     document = json.loads(chalice_client.http.get("/openapi.json").body)
-    assert document["openapi"].startswith("3.")
-    documented = {
-        (path, method.upper()) for path, item in document["paths"].items() for method in item if method != "parameters"
-    }
-    def camel(path: str) -> str:
-        return path.replace("{image_id}", "{imageId}").replace("{run_id}", "{runId}").replace("{valid_time}", "{validTime}")
-
-    declared = {(camel(path), method) for path, methods in app.routes.items() for method in methods}
-    assert documented == declared
-    secured = {(p, m.upper()) for p, item in document["paths"].items() for m, op in item.items()
-               if m != "parameters" and op.get("security")}
+    validate(document)  # OpenAPI 3.1, its schemas JSON Schema 2020-12
+    assert document["openapi"] == "3.1.0"
+    operations = _operations(document)
+    declared = {(_camel(path), method) for path, methods in app.routes.items() for method in methods}
+    assert set(operations) == declared
+    secured = {key for key, operation in operations.items() if operation.get("security")}
     needs_token = {
-        (camel(path), method) for path, methods in app.routes.items() for method, entry in methods.items() if entry.authorizer
+        (_camel(path), method) for path, methods in app.routes.items() for method, entry in methods.items() if entry.authorizer
     }
     assert secured == needs_token
     assert ("/runs/{runId}", "GET") in needs_token  # a run's timeline holds whole messages: addresses, bodies
+    assert all(set(operations[key]["responses"]) >= {"401", "403"} for key in needs_token)
+    for key, operation in operations.items():
+        assert operation["summary"], key
+        assert any(status < "400" for status in operation["responses"]), key  # what it answers when it works
+    for path, item in document["paths"].items():  # every path parameter, with a schema that bounds it
+        assert [p["name"] for p in item.get("parameters", [])] == re.findall(r"\{(\w+)\}", path)
+        for parameter in item.get("parameters", []):
+            schema = parameter["schema"]
+            assert parameter["required"] and ("pattern" in schema or "maxLength" in schema), (path, parameter)
+    image_id = document["paths"]["/animations/{imageId}"]["parameters"][0]["schema"]["pattern"]
+    assert re.fullmatch(image_id, "temps") and not re.fullmatch(image_id, "-temps")
+    label = document["paths"]["/animations/{imageId}/frames/{validTime}/thumbnails/{label}"]["parameters"][2]
+    assert re.fullmatch(label["schema"]["pattern"], "200x150-cover") and not re.fullmatch(label["schema"]["pattern"], "0x1")
+    put = operations[("/animations/{imageId}", "PUT")]
+    assert put["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Animation"}
+    assert {"400", "413"} <= set(put["responses"])
     assert document["components"]["schemas"]["Animation"]["properties"]["imageId"]
+    assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+
+
+def test_the_documented_query_parameters_are_the_ones_each_route_takes(api):
+    """What openapi.json lists for a route is what it accepts: each documented parameter is taken,
+    anything else refused (400 naming it); a route that documents none ignores the query string."""
+    create(api)
+    document = api("GET", "/openapi.json")[1]
+    filled = {"imageId": "temps", "validTime": "600", "label": "80x60-cover", "runId": "run-1"}
+    for (path, method), operation in _operations(document).items():
+        if method not in ("GET", "DELETE"):
+            continue  # the others act: asked nothing here
+        target = re.sub(r"\{(\w+)\}", lambda m: filled[m.group(1)], path)
+        if method == "DELETE":
+            target = target.replace("temps", "nope")  # refuses the query first, then finds no such animation
+        documented = {p["name"]: p["schema"] for p in operation.get("parameters", [])}
+        status, body = api(method, f"{target}?unknown=1")
+        if documented:
+            assert (status, body["field"]) == (400, "unknown"), (path, method, status, body)
+        else:
+            assert status != 400, (path, method, body)
+        for name, schema in documented.items():
+            value = schema.get("default", schema.get("enum", ["a"])[0])
+            status, body = api(method, f"{target}?{name}={value}")
+            assert status < 400 or status == 404, (path, method, name, status, body)

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chalicelib.settings import API_TOKEN_PARAMETER, MAP_KEYS_PARAMETER, PUBLIC_URL_VARIABLE, RESOURCES, STAGE_VARIABLE
 from deploy.policies import FUNCTIONS, NEEDED_WILDCARDS, WORKERS, Stage, function_name, policies
-from deploy.record import OUTPUT_ENVIRONMENT, record, terraform_extras, write_policies
+from deploy.record import STAGE_VARIABLES, environment, record, terraform_extras, write_policies
 from tests.bundle import fresh_clone
 from tests.conftest import ROOT
 
@@ -68,7 +69,31 @@ def test_the_template_holds_what_the_app_needs():
     log_groups = {r["Properties"]["LogGroupName"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"}
     assert log_groups == {f"/aws/lambda/{function_name('${Stage}', name)}" for name in functions}  # Chalice's names
     assert "/aws/lambda/weathergif-${Stage}" in log_groups  # the REST API's function is named after the app
-    assert set(OUTPUT_ENVIRONMENT) | {"MediatorQueueArn", "WorkerFailureQueueArn"} <= set(TEMPLATE["Outputs"])
+    assert {"MediatorQueueArn", "WorkerFailureQueueArn"} <= set(TEMPLATE["Outputs"])
+
+
+def test_the_template_reports_every_resource_of_the_table():
+    """Each resource of chalicelib/settings.py's table is an output of the template, and the table
+    gives each output and each variable once."""
+    outputs = [resource.output for resource in RESOURCES]
+    variables = [resource.variable for resource in RESOURCES]
+    assert set(outputs) <= set(TEMPLATE["Outputs"])
+    assert len(set(outputs)) == len(outputs) and len(STAGE_VARIABLES) == len(variables) + 3
+    recorded = environment({output: f"name-of-{output}" for output in TEMPLATE["Outputs"]})
+    assert recorded == {resource.variable: f"name-of-{resource.output}" for resource in RESOURCES}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_variable_a_stage_sets_is_one_the_table_knows(stage):
+    """.chalice/config.json holds the values; chalicelib/settings.py names the variables. A stage sets
+    each variable of the table (the policies read them all) and no other."""
+    section = CONFIG["stages"][stage]
+    assert set(section["environment_variables"]) == STAGE_VARIABLES
+    for name, function in section["lambda_functions"].items():
+        assert set(function.get("environment_variables", {})) <= {PUBLIC_URL_VARIABLE}, name  # by make deploy
+    assert section["environment_variables"][STAGE_VARIABLE] == stage
+    for variable, leaf in ((MAP_KEYS_PARAMETER, "map-keys"), (API_TOKEN_PARAMETER, "api-token")):
+        assert section["environment_variables"][variable] == f"/weathergif/{stage}/{leaf}"
 
 
 def test_the_mediator_queue_hides_a_message_six_times_the_mediators_timeout():
@@ -181,7 +206,8 @@ def test_workers_write_only_their_own_buckets_and_answer_only_the_mediator(worke
 
 def test_the_mediator_publishes_to_the_worker_topics_and_writes_no_objects():
     published = {r for a, r in statements("mediate") if a == "sns:Publish"}
-    assert published == {STAGE.topic(t) for t in ("FETCH_TOPIC", "THUMBNAIL_TOPIC", "GIF_TOPIC", "EMAIL_TOPIC")}
+    published_to = (RESOURCES.fetch_topic, RESOURCES.thumbnail_topic, RESOURCES.gif_topic, RESOURCES.email_topic)
+    assert published == {STAGE.topic(t) for t in published_to}
     assert {r for a, r in statements("mediate") if a.startswith("dynamodb:")} == {STAGE.table}
     assert not any(a in ("s3:PutObject", "s3:DeleteObject") for a, _ in statements("mediate"))
     assert {a for a, _ in statements("token")} == {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter",

@@ -1,48 +1,120 @@
-"""The API's OpenAPI 3.1 document, served at /openapi.json (a test keeps it in step with app.py)."""
+"""The API's OpenAPI 3.1 document, served at /openapi.json, generated from the one route table.
+
+Chalice's `app.routes` (app.py's decorators) gives each path, its methods and whether an
+authorizer guards it; routes.py says the rest beside each route's body with @documented:
+its docstring (summary, then description), its query parameters, its request body and its
+answers. A route with an authorizer is marked secured and may answer 401 and 403; path
+parameters are described once each, by the name app.py's paths give them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 from .. import __version__
 from ..mediator.animation import Animation
-from .routes import IMAGE_LINK_SECONDS
 
-ID = {"name": "imageId", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}$"}}
-LIMIT = {"name": "limit", "in": "query", "description": "ASCII digits; each parameter once, and none a route does not take (400)",
-         "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
-AUTH = [{"token": []}]
-VALID_TIME = {"name": "validTime", "in": "path", "required": True, "description": "the frame's or the GIF's validTime (epoch seconds)",
-              "schema": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,11})$"}}
-LABEL = {"name": "label", "in": "path", "required": True, "description": "a thumbnail's label, as its frame lists it (200x150-cover)",
-         "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?$"}}
-REDIRECT = {"302": {
-    "description": f"to a presigned URL of the image, made now and good for {IMAGE_LINK_SECONDS // 60} minutes",
-    "headers": {"Location": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
-}}
-
-
-def _ok(description: str, schema: dict[str, Any] | None = None, status: str = "200") -> dict[str, Any]:
-    content = {"application/json": {"schema": schema or {"type": "object"}}}
-    return {status: {"description": description, "content": content}}
-
-
-ERRORS = {
-    "400": {"description": "a bad body or parameter: the field and the reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "404": {"description": "no such animation or run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+JSON = "application/json"
+ANIMATION = {"$ref": "#/components/schemas/Animation"}
+ERROR = {"$ref": "#/components/schemas/Error"}
+ERRORS = {  # what an error the app makes means, by status, unless a route says otherwise
+    400: "a bad body, parameter or path part: the field and the reason",
+    404: "no such animation",
+    409: "the animation's state does not allow it now",
 }
-NO_IMAGE = {
-    "400": ERRORS["400"],
-    "404": {"description": "no such image (or the GIF is not made yet)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-}
-CONFLICT = {"409": {"description": "the animation's state does not allow it now", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+# A route's authorizer (auth.py): a bearer token, which API Gateway refuses before the route runs.
+BEARER = {"type": "http", "scheme": "bearer", "description": "API_TOKEN: `Authorization: Bearer <token>`"}
 DENIED = {"401": {"description": "no token"}, "403": {"description": "a wrong token"}}
-TOO_LARGE = {"413": {"description": "a body of over 64 KB", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
-WITH_TOKEN = ("Public; `email` (the recipients and sender) is included only when the request carries the token "
-              "(Authorization: Bearer)")
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def document() -> dict[str, Any]:
+class Operation(NamedTuple):
+    """What openapi.json says of a route besides its path, method and authorizer."""
+
+    summary: str
+    description: str
+    query: tuple[dict[str, Any], ...]
+    body: dict[str, Any] | None  # the request body's schema
+    responses: dict[str, Any]
+
+    @classmethod
+    def of(cls, function: Callable[..., Any], responses: Iterable[dict[str, Any]], query: Iterable[dict[str, Any]] = (),
+           body: dict[str, Any] | None = None) -> Operation:
+        """A route body's description: its docstring's first paragraph the summary, the rest the description."""
+        paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", function.__doc__ or "") if p.strip()]
+        if not paragraphs:
+            raise ValueError(f"{function.__name__}: a documented route needs a docstring (its summary)")
+        merged: dict[str, Any] = {}
+        for part in responses:
+            merged.update(part)
+        return cls(paragraphs[0], "\n\n".join(paragraphs[1:]), tuple(query), body, merged)
+
+    def openapi(self, route: Any) -> dict[str, Any]:
+        """The operation object for a route of Chalice's table (a RouteEntry)."""
+        out: dict[str, Any] = {"summary": self.summary}
+        if self.description:
+            out["description"] = self.description
+        if self.query:
+            out["parameters"] = [{"in": "query", **parameter} for parameter in self.query]
+        if self.body is not None:
+            out["requestBody"] = {"required": True,
+                                  "content": {media: {"schema": self.body} for media in route.content_types}}
+        out["responses"] = dict(self.responses)
+        if route.authorizer is not None:
+            out["security"] = [{route.authorizer.name: []}]
+            out["responses"].update(DENIED)
+        return out
+
+
+def answer(description: str, schema: dict[str, Any] | None = None, status: int = 200, media: str = JSON,
+           headers: Iterable[str] = ()) -> dict[str, Any]:
+    """An answer of the route's own: {status: response}, JSON (an object) unless media says otherwise."""
+    response: dict[str, Any] = {"description": description}
+    if headers:
+        response["headers"] = {name: {"schema": {"type": "string"}} for name in headers}
+    if media:
+        response["content"] = {media: {"schema": schema or ({"type": "object"} if media == JSON else {"type": "string"})}}
+    return {str(status): response}
+
+
+def errors(*statuses: int) -> dict[str, Any]:
+    """The app's own errors, {"error", "field"}, as ERRORS describes them."""
+    return {k: v for status in statuses for k, v in error(status, ERRORS[status]).items()}
+
+
+def error(status: int, description: str) -> dict[str, Any]:
+    """One of the app's own errors, described for a route."""
+    return {str(status): {"description": description, "content": {JSON: {"schema": ERROR}}}}
+
+
+def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    """A query parameter (each once, and none a route does not take: 400)."""
+    return {"name": name, **({"description": description} if description else {}), "schema": schema}
+
+
+def document(table: Mapping[str, Mapping[str, Any]], operations: Mapping[str, Operation],
+             path_parameters: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The document for Chalice's route table (app.routes): each route described by the Operation
+    of its view's name (app.py's handler and its body in routes.py share it), each path parameter
+    by path_parameters (keyed by the name in the table's path, holding the documented name)."""
+    paths: dict[str, dict[str, Any]] = {}
+    schemes: dict[str, dict[str, Any]] = {}
+    for path, methods in table.items():
+        placeholders = PLACEHOLDER.findall(path)
+        unknown = [name for name in placeholders if name not in path_parameters]
+        if unknown:
+            raise LookupError(f"{path}: no description of the path parameters {unknown}")
+        item = paths.setdefault(PLACEHOLDER.sub(lambda m: "{%s}" % path_parameters[m.group(1)]["name"], path), {})
+        if placeholders:
+            item["parameters"] = [{**path_parameters[name], "in": "path", "required": True} for name in placeholders]
+        for method, route in methods.items():
+            if route.view_name not in operations:
+                raise LookupError(f"{method} {path}: its body, routes.{route.view_name}, is not @documented")
+            item[method.lower()] = operations[route.view_name].openapi(route)
+            if route.authorizer is not None:
+                schemes[route.authorizer.name] = BEARER
     schemas = Animation.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
     definitions = schemas.pop("$defs", {})
     return {
@@ -50,7 +122,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "weathergif", "version": __version__,
                  "description": "Weather map frames to animated GIFs, thumbnails and emails."},
         "components": {
-            "securitySchemes": {"token": {"type": "http", "scheme": "bearer", "description": "API_TOKEN"}},
+            "securitySchemes": schemes,
             "schemas": {
                 "Animation": schemas,
                 **definitions,
@@ -58,59 +130,5 @@ def document() -> dict[str, Any]:
                           "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
             },
         },
-        "paths": {
-            "/": {"get": {"summary": "The web page", "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
-            "/health": {"get": {"summary": "Version, and whether the table, buckets and queue answer",
-                                "responses": {**_ok("healthy"), "503": {"description": "something does not answer"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": _ok("OpenAPI 3.1")}},
-            "/animations": {"get": {
-                "summary": "Animations, a page at a time", "description": WITH_TOKEN,
-                "parameters": [LIMIT, {"name": "after", "in": "query", "schema": {"type": "string"}}],
-                "responses": {**_ok("animations and the id to continue after (next)"), **ERRORS}}},
-            "/animations/{imageId}": {
-                "parameters": [ID],
-                "get": {"summary": "One animation: configuration and counts", "description": WITH_TOKEN, "responses": {**_ok("the animation", {"$ref": "#/components/schemas/Animation"}), **ERRORS}},
-                "put": {"summary": "Create or replace an animation", "security": AUTH,
-                        "description": "A JSON object of at most 64 KB, camelCase keys, strict types (true is not 1, "
-                                       "\"800\" is not 800), each key once; email addresses are checked. Of concurrent "
-                                       "creates of one id, exactly one answers 201.",
-                        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Animation"}}}},
-                        "responses": {**_ok("replaced"), **_ok("created", status="201"), **ERRORS, **DENIED, **TOO_LARGE}},
-                "delete": {"summary": "Delete an animation (its schedule stops); keep or remove its images", "security": AUTH,
-                           "parameters": [{"name": "images", "in": "query", "schema": {"enum": ["keep", "remove"]}}],
-                           "responses": {**_ok("deleted"), **ERRORS, **DENIED}},
-            },
-            "/animations/{imageId}/fetch": {"parameters": [ID], "post": {
-                "summary": "Fetch a frame now", "security": AUTH,
-                "responses": {**_ok("asked for (the please-fetch-amp-image message)", status="202"), **ERRORS, **CONFLICT, **DENIED}}},
-            "/animations/{imageId}/gif": {"parameters": [ID], "post": {
-                "summary": "Build a GIF of the newest N frames now", "security": AUTH,
-                "responses": {**_ok("asked for (the please-create-gif message)", status="202"), **ERRORS, **CONFLICT, **DENIED}}},
-            "/animations/{imageId}/frames": {"parameters": [ID], "get": {
-                "summary": "Newest frames, with links to them and their thumbnails (routes that redirect to the image)", "parameters": [LIMIT],
-                "responses": {**_ok("frames"), **ERRORS}}},
-            "/animations/{imageId}/gifs": {"parameters": [ID], "get": {
-                "summary": "GIFs, newest first, with links", "parameters": [LIMIT], "responses": {**_ok("GIFs"), **ERRORS}}},
-            "/animations/{imageId}/gifs/{validTime}/image": {"parameters": [ID, VALID_TIME], "get": {
-                "summary": "A GIF: a redirect to it (the links in emails and answers; they last as long as the GIF)",
-                "responses": {**REDIRECT, **NO_IMAGE}}},
-            "/animations/{imageId}/frames/{validTime}/image": {"parameters": [ID, VALID_TIME], "get": {
-                "summary": "A frame: a redirect to it", "responses": {**REDIRECT, **NO_IMAGE}}},
-            "/animations/{imageId}/frames/{validTime}/thumbnails/{label}": {"parameters": [ID, VALID_TIME, LABEL], "get": {
-                "summary": "A frame's thumbnail: a redirect to it", "responses": {**REDIRECT, **NO_IMAGE}}},
-            "/animations/{imageId}/failures": {"parameters": [ID], "get": {
-                "summary": "What failed for good",
-                "description": "Public, but the error of a send-email failure (it may name addresses) only with the token",
-                "parameters": [LIMIT], "responses": {**_ok("failures"), **ERRORS}}},
-            "/runs/{runId}": {"parameters": [{"name": "runId", "in": "path", "required": True, "schema": {"type": "string"}}], "get": {
-                "summary": "A run's timeline: each message in and out (whole, addresses and bodies too), when, how long between",
-                "security": AUTH, "responses": {**_ok("events"), **ERRORS, **DENIED}}},
-            "/animations/{imageId}/failures/redrive": {"parameters": [ID], "post": {
-                "summary": "Each failure whose request was kept: that request to its worker again, the failure forgotten",
-                "security": AUTH, "responses": {**_ok("how many were redriven and kept", status="202"), **ERRORS, **DENIED}}},
-            "/failures": {"get": {"summary": "The mediator's dead letters (whole messages), with their errors",
-                                  "security": AUTH, "responses": {**_ok("dead letters"), **DENIED}}},
-            "/failures/redrive": {"post": {"summary": "Every dead letter back to the mediator's queue", "security": AUTH,
-                                           "responses": {**_ok("how many", status="202"), **DENIED}}},
-        },
+        "paths": paths,
     }

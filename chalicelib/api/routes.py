@@ -1,4 +1,7 @@
-"""The bodies of app.py's REST routes: configure animations, trigger runs, show results."""
+"""The bodies of app.py's REST routes: configure animations, trigger runs, show results.
+
+Each is named as its handler in app.py, which calls it by that name, and says beside it (@documented)
+what openapi.json tells of it besides its path, method and authorizer, which come from app.routes."""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chalice import Response
 
@@ -19,10 +23,11 @@ from ..aws.clients import error_code
 from ..mediator import service, store
 from ..mediator.animation import Animation
 from ..mediator.decide import UNATTRIBUTED, AnimationState
-from ..messages import ImageId, Location
+from ..messages import IMAGE_ID_PATTERN, ImageId, Location
 from ..settings import names, public_url
 from .auth import holds_token
-from .errors import BadRequest, Conflict, NotFound, answers_json, json_body
+from .errors import MAX_BODY, BadRequest, Conflict, NotFound, answers_json, json_body
+from .openapi import ANIMATION, Operation, answer, document, error, errors, query
 
 PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
 MAX_PAGE = 100
@@ -38,11 +43,57 @@ NONE = "'none'"
 HIDDEN = "the reason is shown with the API token (it may name email addresses)"
 
 
+# openapi.json: app.py's route table, and what is said here of each route's body ------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+OPERATIONS: dict[str, Operation] = {}  # by the body's name, which is its handler's in app.py
+
+
+def documented(*responses: dict[str, Any], query: tuple[dict[str, Any], ...] = (),
+               body: dict[str, Any] | None = None) -> Callable[[F], F]:
+    """Describe a route's body for openapi.json: its docstring (summary, then description), the query
+    parameters it takes, its request body's schema and its answers (401 and 403 come with an authorizer)."""
+
+    def register(function: F) -> F:
+        OPERATIONS[function.__name__] = Operation.of(function, responses, query, body)
+        return function
+
+    return register
+
+
+# The path parameters, by the names app.py's paths give them: their names and schemas in openapi.json.
+PATH_PARAMETERS = {
+    "image_id": {"name": "imageId", "description": "an animation's id",
+                 "schema": {"type": "string", "pattern": f"^{IMAGE_ID_PATTERN}$"}},
+    "valid_time": {"name": "validTime", "description": "the frame's or the GIF's validTime (epoch seconds)",
+                   "schema": {"type": "string", "pattern": f"^({VALID_TIME.pattern})$"}},
+    "label": {"name": "label", "description": "a thumbnail's label, as its frame lists it (200x150-cover)",
+              "schema": {"type": "string", "pattern": f"^({LABEL.pattern})$"}},
+    "run_id": {"name": "runId", "description": "a run's id (runId in the answers)",
+               "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
+}
+
+
+def _limit(default: int) -> dict[str, Any]:
+    return query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": default},
+                 "a whole number in ASCII digits")
+
+
+REDIRECT = answer(f"to a presigned URL of the image, made now and good for {IMAGE_LINK_SECONDS // 60} minutes",
+              status=302, media="", headers=("Location", "Cache-Control"))
+NO_IMAGE = {**errors(400), **error(404, "no such image (or the GIF is not made yet)")}
+
+
 # Animations ---------------------------------------------------------------------------
 
 
+@documented(answer("animations and the id to continue after (next)"), errors(400),
+            query=(_limit(20), query("after", {"type": "string"}, "the imageId to continue after")))
 @answers_json
 def list_animations(request: Any) -> dict[str, Any]:
+    """Animations, a page at a time.
+
+    Public; `email` (the recipients and sender) is included only when the request carries the token."""
     params = _query(request, "limit", "after")
     limit = _int_param(params, "limit", 20, 1, MAX_PAGE)
     after = params.get("after")
@@ -53,13 +104,25 @@ def list_animations(request: Any) -> dict[str, Any]:
     return {"animations": [_animation(state, private) for state in states], "next": next_after}
 
 
+@documented(answer("the animation", ANIMATION), errors(400, 404))
 @answers_json
 def get_animation(request: Any, image_id: str) -> dict[str, Any]:
+    """One animation: configuration and counts.
+
+    Public; `email` (the recipients and sender) is included only when the request carries the token."""
     return _animation(_state(image_id), holds_token(request))
 
 
+@documented(answer("replaced", ANIMATION), answer("created", ANIMATION, status=201), errors(400),
+            error(413, f"a body of over {MAX_BODY // 1024} KB"),
+            {"415": {"description": "a body sent as anything but application/json (Chalice's own answer: Code, Message)"}},
+            body=ANIMATION)
 @answers_json
 def put_animation(request: Any, image_id: str) -> Response:
+    """Create or replace an animation.
+
+    A JSON object of at most 64 KB, camelCase keys, strict types (true is not 1, "800" is not 800), each
+    key once; email addresses are checked. Of concurrent creates of one id, exactly one answers 201."""
     _image_id(image_id)
     body = json_body(request)
     if "imageId" in body and body["imageId"] != image_id:
@@ -71,8 +134,11 @@ def put_animation(request: Any, image_id: str) -> Response:
     return Response(body=_animation(state, True), status_code=201 if created else 200)
 
 
+@documented(answer("deleted"), errors(400, 404),
+            query=(query("images", {"enum": ["keep", "remove"], "default": "keep"}, "its frames, thumbnails and GIFs"),))
 @answers_json
 def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
+    """Delete an animation (its schedule stops); keep or remove its images."""
     images = _query(request, "images").get("images", "keep")
     if images not in ("keep", "remove"):
         raise BadRequest(f"images must be 'keep' or 'remove', not {_show(images)}", "images")
@@ -87,13 +153,18 @@ def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
 # Actions ------------------------------------------------------------------------------
 
 
+@documented(answer("asked for (the please-fetch-amp-image message)", status=202), errors(400, 404, 409))
 @answers_json
 def fetch_now(image_id: str) -> Response:
+    """Fetch a frame now."""
     return _ask(service.fetch_now, image_id)
 
 
+@documented(answer("asked for (the please-create-gif message)", status=202), errors(400, 404),
+            error(409, "too few frames, or a GIF of the newest frames exists"))
 @answers_json
 def gif_now(image_id: str) -> Response:
+    """Build a GIF of the newest N frames now."""
     return _ask(service.gif_now, image_id)
 
 
@@ -112,8 +183,10 @@ def _ask(action: Any, image_id: str) -> Response:
 # Results ------------------------------------------------------------------------------
 
 
+@documented(answer("frames"), errors(400, 404), query=(_limit(12),))
 @answers_json
 def frames(request: Any, image_id: str) -> dict[str, Any]:
+    """Newest frames, with links to them and their thumbnails (routes that redirect to the image)."""
     _state(image_id)
     limit = _int_param(_query(request, "limit"), "limit", 12, 1, MAX_PAGE)
     base = base_url(request)
@@ -130,8 +203,10 @@ def frames(request: Any, image_id: str) -> dict[str, Any]:
     return {"imageId": image_id, "frames": out}
 
 
+@documented(answer("GIFs"), errors(400, 404), query=(_limit(10),))
 @answers_json
 def gifs(request: Any, image_id: str) -> dict[str, Any]:
+    """GIFs, newest first, with links."""
     _state(image_id)
     limit = _int_param(_query(request, "limit"), "limit", 10, 1, MAX_PAGE)
     base = base_url(request)
@@ -150,8 +225,12 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
     return {"imageId": image_id, "gifs": out}
 
 
+@documented(answer("failures"), errors(400, 404), query=(_limit(20),))
 @answers_json
-def failures(request: Any, image_id: str) -> dict[str, Any]:
+def animation_failures(request: Any, image_id: str) -> dict[str, Any]:
+    """What failed for good.
+
+    Public, but the error of a send-email failure (it may name addresses) only with the token."""
     _state(image_id)
     limit = _int_param(_query(request, "limit"), "limit", 20, 1, MAX_PAGE)
     private = holds_token(request)
@@ -168,8 +247,10 @@ def failures(request: Any, image_id: str) -> dict[str, Any]:
     }
 
 
+@documented(answer("events"), errors(400), error(404, "no events for the run (the event log keeps them EVENT_LOG_DAYS)"))
 @answers_json
 def timeline(run_id: str) -> dict[str, Any]:
+    """A run's timeline: each message in and out (whole, addresses and bodies too), when, how long between."""
     if not run_id or len(run_id) > 200:
         raise BadRequest("a run id is 1..200 characters", "runId")
     entries = store.timeline(run_id)
@@ -192,8 +273,10 @@ def timeline(run_id: str) -> dict[str, Any]:
 # Images: the links in emails and answers, redirected to a freshly presigned URL -------
 
 
+@documented(REDIRECT, NO_IMAGE)
 @answers_json
 def gif_image(image_id: str, valid_time: str) -> Response:
+    """A GIF: a redirect to it (the links in emails and answers; they last as long as the GIF)."""
     _image_id(image_id)
     when = _valid_time(valid_time)
     gif = store.gif(image_id, when)
@@ -202,8 +285,10 @@ def gif_image(image_id: str, valid_time: str) -> Response:
     return _redirect(gif.location)
 
 
+@documented(REDIRECT, NO_IMAGE)
 @answers_json
 def frame_image(image_id: str, valid_time: str) -> Response:
+    """A frame: a redirect to it."""
     _image_id(image_id)
     when = _valid_time(valid_time)
     frame = store.frame(image_id, when)
@@ -212,8 +297,10 @@ def frame_image(image_id: str, valid_time: str) -> Response:
     return _redirect(frame.location)
 
 
+@documented(REDIRECT, NO_IMAGE)
 @answers_json
 def thumbnail_image(image_id: str, valid_time: str, label: str) -> Response:
+    """A frame's thumbnail: a redirect to it."""
     _image_id(image_id)
     when = _valid_time(valid_time)
     if not LABEL.fullmatch(label):
@@ -279,9 +366,12 @@ def base_url(request: Any) -> str:
 # Dead letters -------------------------------------------------------------------------
 
 
+@documented(answer("dead letters"))
 @answers_json
 def dead_letters() -> dict[str, Any]:
-    """The messages the mediator gave up on, as its dead-letter handler kept them, and the failures
+    """The mediator's dead letters (whole messages), with their errors.
+
+    The messages the mediator gave up on, as its dead-letter handler kept them, and the failures
     that name no animation (an upload's, a garbled request's). Reading changes nothing."""
     return {
         "deadLetters": [
@@ -297,23 +387,27 @@ def dead_letters() -> dict[str, Any]:
     }
 
 
+@documented(answer("how many", status=202))
 @answers_json
 def redrive() -> Response:
     """Every dead letter back to the mediator's queue."""
     return Response(body={"redriven": service.redrive_dead_letters()}, status_code=202)
 
 
+@documented(answer("how many were redriven and kept", status=202), errors(400, 404))
 @answers_json
 def redrive_failures(image_id: str) -> Response:
-    """Each recorded failure of an animation whose request was kept: that request to its worker again."""
+    """Each failure whose request was kept: that request to its worker again, the failure forgotten."""
     _state(image_id)
     return Response(body=service.redrive_failures(image_id), status_code=202)
 
 
-# Health and the page ------------------------------------------------------------------
+# Health, the page and openapi.json ----------------------------------------------------
 
 
+@documented(answer("healthy"), answer("something does not answer", status=503))
 def health() -> Response:
+    """Version, and whether the table, buckets and queue answer."""
     n = names()
     checks: dict[str, str] = {}
 
@@ -333,9 +427,21 @@ def health() -> Response:
     return Response(body={"version": __version__, "ok": healthy, "checks": checks}, status_code=200 if healthy else 503)
 
 
+@documented(answer("the page", media="text/html"))
 def page() -> Response:
+    """The web page.
+
+    Every animation's latest GIF, thumbnails, runs and failures; a form to create one."""
     html = PAGE.read_text()
     return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", **page_headers(html)})
+
+
+@documented(answer("OpenAPI 3.1"))
+def openapi(route_table: dict[str, Any]) -> dict[str, Any]:
+    """This document.
+
+    Every route of the app's table (app.routes), each described beside its body here."""
+    return document(route_table, OPERATIONS, PATH_PARAMETERS)
 
 
 def page_headers(html: str) -> dict[str, str]:
