@@ -34,6 +34,8 @@ test-unit: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check app.py chalicelib local deploy bench tests
+	$(BIN)/ruff format --check app.py chalicelib local deploy bench tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -74,8 +74,17 @@ def pillow_only(frames, method) -> bytes:
             indexed.append(mapped)
         previous = indices
     buffer = io.BytesIO()
-    indexed[0].save(buffer, "GIF", save_all=True, append_images=indexed[1:], duration=DELAY, loop=0,
-                    optimize=False, transparency=TRANSPARENT, disposal=1)
+    indexed[0].save(
+        buffer,
+        "GIF",
+        save_all=True,
+        append_images=indexed[1:],
+        duration=DELAY,
+        loop=0,
+        optimize=False,
+        transparency=TRANSPARENT,
+        disposal=1,
+    )
     return share_global_table(buffer.getvalue())
 
 
@@ -130,8 +139,12 @@ def measure_48() -> None:
     print(json.dumps({"peak_mb": max_rss_mb(), "frames": len(names), "kb": len(gif) // 1024}))
 
 
-ENCODERS = {"imageio-defaults": baseline, "weathergif": weathergif,
-            "pillow-mediancut": pillow_mediancut, "pillow-fastoctree": pillow_fastoctree}
+ENCODERS = {
+    "imageio-defaults": baseline,
+    "weathergif": weathergif,
+    "pillow-mediancut": pillow_mediancut,
+    "pillow-fastoctree": pillow_fastoctree,
+}
 
 
 def main() -> None:
@@ -146,16 +159,20 @@ def main() -> None:
     for name in ENCODERS:
         cpu, wall = times[name]
         size = len(outputs[name])
-        print(f"  {name:18s} {cpu:6.0f} ms {wall:6.0f} ms {size / 1024:5.0f} KB {quality[name]:5.2f} dB"
-              f"   {cpu / base_cpu:4.2f}x t {size / base_size:4.2f}x s"
-              f"   {cpu / ours_cpu:4.2f}x t {size / ours_size:4.2f}x s {quality[name] - quality['weathergif']:+6.2f} dB")
+        print(
+            f"  {name:18s} {cpu:6.0f} ms {wall:6.0f} ms {size / 1024:5.0f} KB {quality[name]:5.2f} dB"
+            f"   {cpu / base_cpu:4.2f}x t {size / base_size:4.2f}x s"
+            f"   {cpu / ours_cpu:4.2f}x t {size / ours_size:4.2f}x s {quality[name] - quality['weathergif']:+6.2f} dB"
+        )
     print(f"  time ratio {ours_cpu / base_cpu:.2f}x (target <= 0.20): {verdict(ours_cpu / base_cpu <= 0.20)}")
     print(f"  size ratio {ours_size / base_size:.2f}x (target <= 0.65): {verdict(ours_size / base_size <= 0.65)}")
     psnr = quality["weathergif"]
     print(f"  mean PSNR {psnr:.2f} dB (target >= 41.5, aim 42.8): {verdict(psnr >= 41.5)}")
     big = peak_rss_mb(__file__)
-    print(f"  {big['frames']} frames -> {big['kb']} KB GIF, process peak RSS {big['peak_mb']:.0f} MB "
-          f"(target < 200): {verdict(big['peak_mb'] < 200)}")
+    print(
+        f"  {big['frames']} frames -> {big['kb']} KB GIF, process peak RSS {big['peak_mb']:.0f} MB "
+        f"(target < 200): {verdict(big['peak_mb'] < 200)}"
+    )
 
 
 if __name__ == "__main__":

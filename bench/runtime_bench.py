@@ -65,20 +65,33 @@ def main() -> None:
         from chalicelib.mediator.animation import Animation
         from local.stack import SENDER, wait_for
 
-        store.put_animation(Animation(
-            image_id="bench", layers=["flat-dk", "radar"], width=800, height=600, center="tulsa,ok", zoom=6,
-            interval=interval, frames=frames, thumbnails=[{"width": 200, "height": 150}],
-            email={"to": ["desk@example.com"], "from": SENDER},
-        ))
+        store.put_animation(
+            Animation(
+                image_id="bench",
+                layers=["flat-dk", "radar"],
+                width=800,
+                height=600,
+                center="tulsa,ok",
+                zoom=6,
+                interval=interval,
+                frames=frames,
+                thumbnails=[{"width": 200, "height": 150}],
+                email={"to": ["desk@example.com"], "from": SENDER},
+            )
+        )
         emailed = wait_for(
             lambda: [g for g in store.items("bench", "GIF") if g.get("emailStatus") == "sent"], timeout=120, every=0.1
         )
         elapsed = time.perf_counter() - started
         schedule_span = (frames - 1) * interval / speed
-        print(f"schedule -> email, {frames} frames of 800x600 (the schedule replays {frames - 1} intervals "
-              f"in {schedule_span:.1f} s):")
-        print(f"  {'email sent' if emailed else 'NO EMAIL'} {elapsed:.1f} s after start, "
-              f"{elapsed - schedule_span:.1f} s after the schedule's last tick")
+        print(
+            f"schedule -> email, {frames} frames of 800x600 (the schedule replays {frames - 1} intervals "
+            f"in {schedule_span:.1f} s):"
+        )
+        print(
+            f"  {'email sent' if emailed else 'NO EMAIL'} {elapsed:.1f} s after start, "
+            f"{elapsed - schedule_span:.1f} s after the schedule's last tick"
+        )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ def handle_batch(event: dict[str, Any], handle: Callable[[SQSRecord], None], con
             kept = delete_from_queue(queue_arn, [r["receiptHandle"] for r in done if r["eventSourceARN"] == queue_arn])
             if kept:
                 logger.warning(f"{len(kept)} done records could not be deleted: they come back, to be done again")
-        raise BatchIncomplete(f"{len(failed)} of {len(records)} records failed and stay on the queue; "
-                              f"the {len(done)} done were deleted from it")
+        raise BatchIncomplete(
+            f"{len(failed)} of {len(records)} records failed and stay on the queue; "
+            f"the {len(done)} done were deleted from it"
+        )
     return dict(response)

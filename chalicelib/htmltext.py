@@ -210,6 +210,8 @@ def _url(href: str) -> str | None:
     if not _LINK.match(href):
         return None
     return "".join(
-        "".join(f"%{byte:02X}" for byte in char.encode()) if char in _URL_UNSAFE or not char.isprintable() or char == " " else char
+        "".join(f"%{byte:02X}" for byte in char.encode())
+        if char in _URL_UNSAFE or not char.isprintable() or char == " "
+        else char
         for char in href
     )

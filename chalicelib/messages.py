@@ -59,9 +59,7 @@ class Location(BaseModel):
 
     model_config = ConfigDict(frozen=True, strict=True, populate_by_name=True, extra="forbid")
 
-    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")] = Field(
-        alias="Bucket"
-    )
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")] = Field(alias="Bucket")
     key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(alias="Key")
 
 
@@ -105,8 +103,11 @@ class Message(BaseModel):
 
     def run(self) -> dict[str, str]:
         """The run ids to carry on to what this message leads to (as keyword arguments)."""
-        return {key: value for key, value in (("correlation_id", self.correlation_id), ("run_id", self.run_id))
-                if value is not None}
+        return {
+            key: value
+            for key, value in (("correlation_id", self.correlation_id), ("run_id", self.run_id))
+            if value is not None
+        }
 
 
 class PleaseFetchAmpImage(Message):
@@ -279,20 +280,29 @@ def run_ids(data: Any) -> dict[str, str]:
     if not isinstance(data, dict):
         return {}
     found = {"correlation_id": data.get("correlationId"), "run_id": data.get("runId")}
-    return {name: value for name, value in found.items()
-            if isinstance(value, str) and 0 < len(value) <= 200 and "\n" not in value and "\r" not in value}
+    return {
+        name: value
+        for name, value in found.items()
+        if isinstance(value, str) and 0 < len(value) <= 200 and "\n" not in value and "\r" not in value
+    }
 
 
-def failure(action: str, error: BaseException | str, request: Any, *, error_type: str | None = None,
-            **extras: Any) -> DidFail:
+def failure(
+    action: str, error: BaseException | str, request: Any, *, error_type: str | None = None, **extras: Any
+) -> DidFail:
     """The did-fail-<action> reply for a request that can never succeed."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     reason = error if isinstance(error, str) else str(error)
     error_type = error_type or ("Error" if isinstance(error, str) else type(error).__name__)
     passed_on = {key: value for key, value in extras.items() if len(json.dumps(value, default=str)) <= 1000}
-    return DidFail(type=f"did-fail-{action}", error=reason[:MAX_ERROR], error_type=error_type[:200],
-                   request=bounded(request), **passed_on)
+    return DidFail(
+        type=f"did-fail-{action}",
+        error=reason[:MAX_ERROR],
+        error_type=error_type[:200],
+        request=bounded(request),
+        **passed_on,
+    )
 
 
 def bounded(request: Any) -> Any:
@@ -301,6 +311,15 @@ def bounded(request: Any) -> Any:
     text = json.dumps(request, default=str)
     if len(text) <= MAX_REQUEST_COPY:
         return request
-    names = {k: v for k, v in request.items() if k in ("type", "imageId", "validTime", "correlationId", "runId")
-             and isinstance(v, (str, int)) and len(str(v)) <= 200} if isinstance(request, dict) else {}
+    names = (
+        {
+            k: v
+            for k, v in request.items()
+            if k in ("type", "imageId", "validTime", "correlationId", "runId")
+            and isinstance(v, (str, int))
+            and len(str(v)) <= 200
+        }
+        if isinstance(request, dict)
+        else {}
+    )
     return {**names, "truncated": f"{len(text)} characters, over {MAX_REQUEST_COPY}"}

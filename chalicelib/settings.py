@@ -15,8 +15,7 @@ STAGE = os.environ.get(STAGE_VARIABLE, "dev")
 PREFIX = f"{APP}-{STAGE}"
 
 AMP_URL_TEMPLATE = (
-    "https://maps.aerisapi.com/{client_id}_{client_secret}/{layers}/"
-    "{width}x{height}/{center},{zoom}/{time}.png"
+    "https://maps.aerisapi.com/{client_id}_{client_secret}/{layers}/{width}x{height}/{center},{zoom}/{time}.png"
 )
 FETCH_EVERY_MINUTES = int(os.environ.get("FETCH_EVERY_MINUTES") or 5)
 # Aeris AMP is Xweather now: maps.api.xweather.com is its current host, maps.aerisapi.com its old one.

@@ -43,8 +43,9 @@ def steps(stage: str, action: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
-    parser.add_argument("action", choices=["plan", "resources", "deploy", "post-deploy", "destroy", "package",
-                                           "policies"])
+    parser.add_argument(
+        "action", choices=["plan", "resources", "deploy", "post-deploy", "destroy", "package", "policies"]
+    )
     parser.add_argument("stage", nargs="?", default="dev")
     parser.add_argument("--bucket-prefix", default="", help="bucket names start with this (they are global)")
     parser.add_argument("--yes", action="store_true", help="do not ask before destroying")
@@ -128,10 +129,15 @@ def package(stage: str, out: Path) -> int:
     _chalice("package", "--pkg-format", "terraform", "--stage", stage, str(out))
     for extra in sorted(TERRAFORM.glob("*.tf.json")):
         shutil.copy(extra, out / extra.name)
-    sizes = {name: (out / name).stat().st_size for name in ("deployment.zip", "layer-deployment.zip")
-             if (out / name).exists()}
-    print(", ".join(f"{out}/{name}: {size / 1e6:.1f} MB" for name, size in sizes.items())
-          + " zipped (Lambda allows 50 MB each)")
+    sizes = {
+        name: (out / name).stat().st_size
+        for name in ("deployment.zip", "layer-deployment.zip")
+        if (out / name).exists()
+    }
+    print(
+        ", ".join(f"{out}/{name}: {size / 1e6:.1f} MB" for name, size in sizes.items())
+        + " zipped (Lambda allows 50 MB each)"
+    )
     return 0 if all(size < 50e6 for size in sizes.values()) else 1
 
 

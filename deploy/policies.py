@@ -27,10 +27,24 @@ from chalicelib.settings import API_TOKEN_PARAMETER, APP, MAP_KEYS_PARAMETER, RE
 
 R = RESOURCES
 WORKERS = ("fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload")
-FUNCTIONS = (*WORKERS, "mediate", "keep_dead_letters", "worker_failed", "fetch_due_frames", "rebuild_gifs",
-             "api_handler", "token")
-TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                    "dynamodb:Query", "dynamodb:ConditionCheckItem"]
+FUNCTIONS = (
+    *WORKERS,
+    "mediate",
+    "keep_dead_letters",
+    "worker_failed",
+    "fetch_due_frames",
+    "rebuild_gifs",
+    "api_handler",
+    "token",
+)
+TABLE_READ_WRITE = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+]
 WORKER_TOPICS = (R.fetch_topic, R.thumbnail_topic, R.gif_topic, R.email_topic)
 # Wildcard resources a function needs, and why; the policy test allows these and no others.
 NEEDED_WILDCARDS = {
@@ -98,33 +112,43 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
     reply = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.mediator_queue)
     on_failure = _allow(["sqs:SendMessage"], stage.worker_failure_queue)
     table = _allow(TABLE_READ_WRITE, stage.table)
-    consume = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
-               "sqs:GetQueueUrl"]
+    consume = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+    ]
     statements: dict[str, list[dict[str, Any]]] = {
         "fetch_amp_image": [
             _allow(["s3:PutObject"], stage.s3(R.frames_bucket)),
             _allow(["ssm:GetParameter"], stage.parameter(MAP_KEYS_PARAMETER)),
-            reply, on_failure,
+            reply,
+            on_failure,
         ],
         "create_thumbnail": [
             _allow(["s3:GetObject"], stage.s3(R.frames_bucket)),
             _allow(["s3:PutObject"], stage.s3(R.thumbnails_bucket)),
-            reply, on_failure,
+            reply,
+            on_failure,
         ],
         "thumbnail_upload": [
             _allow(["s3:GetObject"], stage.s3(R.uploads_bucket)),
             _allow(["s3:PutObject"], stage.s3(R.thumbnails_bucket, "uploads/")),
-            reply, on_failure,
+            reply,
+            on_failure,
         ],
         "create_gif": [
             _allow(["s3:GetObject"], stage.s3(R.frames_bucket)),
             _allow(["s3:PutObject"], stage.s3(R.gifs_bucket)),
-            reply, on_failure,
+            reply,
+            on_failure,
         ],
         "send_email": [
             _allow(["ses:SendEmail"], stage.arn("ses", "identity/*")),
             _allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], stage.table),
-            reply, on_failure,
+            reply,
+            on_failure,
         ],
         "mediate": [
             table,
@@ -141,10 +165,14 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
         "rebuild_gifs": [table, _allow(["sns:Publish"], stage.topic(R.gif_topic))],
         "api_handler": [
             _allow([*TABLE_READ_WRITE, "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"], stage.table),
-            _allow(["s3:GetObject", "s3:DeleteObject"],
-                   [stage.s3(R.frames_bucket), stage.s3(R.thumbnails_bucket), stage.s3(R.gifs_bucket)]),
-            _allow(["s3:ListBucket"],
-                   [stage.bucket(b) for b in (R.frames_bucket, R.thumbnails_bucket, R.gifs_bucket, R.uploads_bucket)]),
+            _allow(
+                ["s3:GetObject", "s3:DeleteObject"],
+                [stage.s3(R.frames_bucket), stage.s3(R.thumbnails_bucket), stage.s3(R.gifs_bucket)],
+            ),
+            _allow(
+                ["s3:ListBucket"],
+                [stage.bucket(b) for b in (R.frames_bucket, R.thumbnails_bucket, R.gifs_bucket, R.uploads_bucket)],
+            ),
             _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives
             # the public reads that show more to the token's holder (email settings) check it too

@@ -46,14 +46,20 @@ def post_deploy(stage: str, outputs: dict[str, str]) -> list[str]:
     mediator = function_name(stage, "mediate")
     queue = outputs["MediatorQueueArn"]
     # Found by the queue's ARN: a function name does not find a mapping made with the function's ARN.
-    mappings = [m for m in lam.list_event_source_mappings(EventSourceArn=queue)["EventSourceMappings"]
-                if m["FunctionArn"].split(":")[6] == mediator]
+    mappings = [
+        m
+        for m in lam.list_event_source_mappings(EventSourceArn=queue)["EventSourceMappings"]
+        if m["FunctionArn"].split(":")[6] == mediator
+    ]
     if not mappings:
         raise NotDeployed(f"no event source mapping from {queue} to {mediator}: run `chalice deploy --stage {stage}`")
     for mapping in mappings:
         if "ReportBatchItemFailures" not in mapping.get("FunctionResponseTypes", []):
-            _when_settled(lambda m=mapping: lam.update_event_source_mapping(
-                UUID=m["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"]))
+            _when_settled(
+                lambda m=mapping: lam.update_event_source_mapping(
+                    UUID=m["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"]
+                )
+            )
         done.append(f"{mediator}: the SQS event source {mapping['UUID']} reports batch item failures")
     for name in WORKERS:
         function = function_name(stage, name)

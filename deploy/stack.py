@@ -66,11 +66,14 @@ def delete_stack(stack: str, timeout: float = 900) -> None:
         if key not in found:
             continue
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=found[key]):
-            objects = [{"Key": o["Key"], "VersionId": o["VersionId"]}
-                       for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            objects = [
+                {"Key": o["Key"], "VersionId": o["VersionId"]}
+                for o in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             if objects:
                 s3.delete_objects(Bucket=found[key], Delete={"Objects": objects, "Quiet": True})
     cloudformation = client("cloudformation")
     cloudformation.delete_stack(StackName=stack)
     cloudformation.get_waiter("stack_delete_complete").wait(
-        StackName=stack, WaiterConfig={"Delay": 2, "MaxAttempts": int(timeout / 2)})
+        StackName=stack, WaiterConfig={"Delay": 2, "MaxAttempts": int(timeout / 2)}
+    )

@@ -40,13 +40,16 @@ def main(port: int = 4567, api_port: int = 8000, stage: str = "dev") -> int:
         token = os.environ.get("API_TOKEN") or secrets.token_urlsafe(16)
         client("ssm").put_parameter(Name=parameter, Value=token, Type="SecureString", Overwrite=True)
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in chalice_local_environment(local).items())
-        print(f"weathergif's AWS is running at {local.endpoint}: stage {stage}'s resources, the event runtime and "
-              f"the demo map source.\n"
-              f"In another shell, in {ROOT}:\n"
-              f"  export {exports}\n"
-              f"  chalice local --stage {stage} --port {api_port}\n"
-              f"API token (SSM {parameter}; for changes: Authorization: Bearer ...): {token}\n"
-              "Ctrl-C stops it.", flush=True)
+        print(
+            f"weathergif's AWS is running at {local.endpoint}: stage {stage}'s resources, the event runtime and "
+            f"the demo map source.\n"
+            f"In another shell, in {ROOT}:\n"
+            f"  export {exports}\n"
+            f"  chalice local --stage {stage} --port {api_port}\n"
+            f"API token (SSM {parameter}; for changes: Authorization: Bearer ...): {token}\n"
+            "Ctrl-C stops it.",
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
         print("stopping...", flush=True)

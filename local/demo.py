@@ -35,7 +35,7 @@ INTERVAL = 600
 SPEED = 1200  # simulated seconds per real second: the 5-minute schedule fires every 0.25 s
 UPLOAD_KEY = "canyon-400x400.jpg"
 RECIPIENT = "forecast-desk@example.com"
-TIMEOUT = 55
+TIMEOUT = 150  # seconds; it takes about 15 s on an idle machine, more on a loaded one
 PUBLIC_URL = "http://127.0.0.1:8000/"  # where `make serve` answers the email's links
 ROUTE_LINK = re.compile(r"/animations/([^/]+)/(gifs|frames)/([0-9]+)/(?:image|thumbnails/([^/]+))$")
 
@@ -84,14 +84,24 @@ class Demo:
             from chalicelib.mediator import store
             from chalicelib.mediator.animation import Animation
 
-            store.put_animation(Animation(
-                image_id=IMAGE_ID, layers=["flat-dk", "radar"], width=800, height=600, center="tulsa,ok", zoom=6,
-                interval=INTERVAL, frames=FRAMES,
-                thumbnails=[{"width": 200, "height": 150}, {"width": 96, "height": 96, "mode": "cover"}],
-                email={"to": [RECIPIENT], "from": SENDER, "subject": "{imageId}: radar to {time}"},
-            ))
-            self.say(f"animation {IMAGE_ID!r}: {FRAMES} frames every {INTERVAL // 60} min, 2 thumbnail sizes, "
-                     f"email to {RECIPIENT}")
+            store.put_animation(
+                Animation(
+                    image_id=IMAGE_ID,
+                    layers=["flat-dk", "radar"],
+                    width=800,
+                    height=600,
+                    center="tulsa,ok",
+                    zoom=6,
+                    interval=INTERVAL,
+                    frames=FRAMES,
+                    thumbnails=[{"width": 200, "height": 150}, {"width": 96, "height": 96, "mode": "cover"}],
+                    email={"to": [RECIPIENT], "from": SENDER, "subject": "{imageId}: radar to {time}"},
+                )
+            )
+            self.say(
+                f"animation {IMAGE_ID!r}: {FRAMES} frames every {INTERVAL // 60} min, 2 thumbnail sizes, "
+                f"email to {RECIPIENT}"
+            )
             upload(local.outputs["UploadsBucket"])
             self.say(f"uploaded {UPLOAD_KEY} to {local.outputs['UploadsBucket']}")
             outcome = wait_for(lambda: self.check(local), TIMEOUT, every=0.25)
@@ -175,19 +185,25 @@ class Demo:
         thumbs = len(list((self.out / "thumbnails").iterdir()))
         print()
         print(f"weathergif demo done in {time.perf_counter() - self.started:.1f} s")
-        print(f"  GIF       {self.out / (IMAGE_ID + '.gif')}: {image.n_frames} frames of {image.width}x{image.height}, "
-              f"{size // 1024} KB")
+        print(
+            f"  GIF       {self.out / (IMAGE_ID + '.gif')}: {image.n_frames} frames of {image.width}x{image.height}, "
+            f"{size // 1024} KB"
+        )
         print(f"  thumbnails {self.out / 'thumbnails'}/: {thumbs} files (200x150 and 96x96 of each frame)")
-        print(f"  upload    {self.out / UPLOAD_KEY}: {Image.open(self.out / UPLOAD_KEY).size[0]}x"
-              f"{Image.open(self.out / UPLOAD_KEY).size[1]} thumbnail of a 1600x1200 photo")
+        print(
+            f"  upload    {self.out / UPLOAD_KEY}: {Image.open(self.out / UPLOAD_KEY).size[0]}x"
+            f"{Image.open(self.out / UPLOAD_KEY).size[1]} thumbnail of a 1600x1200 photo"
+        )
         print(f"  email     {self.out / 'email.eml'} and {self.out / 'email.html'}: to {RECIPIENT}")
         print("  timings   " + ", ".join(f"{name} at {at:.1f} s" for name, at in self.marks.items()))
         stats = local.runtime.stats
         rows = {}
         for invocation in stats.invocations:
             rows.setdefault(invocation.handler, []).append(invocation.ms)
-        print("  handlers  " + ", ".join(
-            f"{name} x{len(ms)} (p50 {statistics.median(ms):.0f} ms)" for name, ms in sorted(rows.items())))
+        print(
+            "  handlers  "
+            + ", ".join(f"{name} x{len(ms)} (p50 {statistics.median(ms):.0f} ms)" for name, ms in sorted(rows.items()))
+        )
 
     def fail(self, local: Local, reason: str) -> int:
         errors = [i for i in local.runtime.stats.invocations if i.outcome == "error"]
@@ -215,16 +231,21 @@ def canyon_photo(width: int = 1600, height: int = 1200) -> Image.Image:
     image = Image.fromarray(sky.astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)
     x = np.arange(width)
-    for band, (colour, base) in enumerate([((168, 92, 60), 0.30), ((190, 120, 80), 0.42), ((150, 80, 55), 0.55),
-                                            ((120, 64, 48), 0.68)]):
+    for band, (colour, base) in enumerate(
+        [((168, 92, 60), 0.30), ((190, 120, 80), 0.42), ((150, 80, 55), 0.55), ((120, 64, 48), 0.68)]
+    ):
         ridge = base * height + 40 * np.sin(x / (90 + 30 * band) + band) + 25 * np.sin(x / 23.0 + band * 2)
         for side in (-1, 1):
             wall = ridge + side * 0
             points = [(int(xi), int(yi)) for xi, yi in zip(x[::8], wall[::8])] + [(width, height), (0, height)]
             draw.polygon(points, fill=colour)
-    river = [(int(width / 2 + 120 * np.sin(t / 140) + (t - height) * 0.1), t) for t in range(int(height * 0.78), height, 6)]
+    river = [
+        (int(width / 2 + 120 * np.sin(t / 140) + (t - height) * 0.1), t) for t in range(int(height * 0.78), height, 6)
+    ]
     draw.line(river, fill=(70, 120, 150), width=40)
-    noisy = np.asarray(image.filter(ImageFilter.GaussianBlur(1.2)), np.int16) + rng.integers(-12, 12, (height, width, 3))
+    noisy = np.asarray(image.filter(ImageFilter.GaussianBlur(1.2)), np.int16) + rng.integers(
+        -12, 12, (height, width, 3)
+    )
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
 
 

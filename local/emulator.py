@@ -34,8 +34,15 @@ def _atomic_dynamodb_writes() -> None:
     if getattr(DynamoDBBackend, "_weathergif_atomic", False):
         return
     lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "execute_statement",
-                 "execute_transaction", "batch_execute_statement"):
+    for name in (
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+        "execute_statement",
+        "execute_transaction",
+        "batch_execute_statement",
+    ):
         original = getattr(DynamoDBBackend, name)
 
         @functools.wraps(original)

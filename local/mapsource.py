@@ -29,12 +29,29 @@ PATH = re.compile(
     r"(?P<center>[^/]+),(?P<zoom>\d{1,2})/(?P<time>\d{14}|current)\.png$"
 )
 RADAR = [  # dBZ-like levels: light rain to hail
-    (4, 233, 231), (1, 159, 244), (3, 0, 244), (2, 253, 2), (1, 197, 1),
-    (0, 142, 0), (253, 248, 2), (229, 188, 0), (253, 149, 0),
+    (4, 233, 231),
+    (1, 159, 244),
+    (3, 0, 244),
+    (2, 253, 2),
+    (1, 197, 1),
+    (0, 142, 0),
+    (253, 248, 2),
+    (229, 188, 0),
+    (253, 149, 0),
 ]
 TEMPERATURE = [  # -20 C to 40 C in 5-degree bands
-    (145, 0, 200), (90, 40, 220), (40, 90, 240), (30, 160, 240), (60, 200, 200), (90, 210, 120),
-    (170, 220, 80), (240, 220, 60), (250, 170, 40), (240, 110, 30), (220, 50, 30), (170, 20, 30),
+    (145, 0, 200),
+    (90, 40, 220),
+    (40, 90, 240),
+    (30, 160, 240),
+    (60, 200, 200),
+    (90, 210, 120),
+    (170, 220, 80),
+    (240, 220, 60),
+    (250, 170, 40),
+    (240, 110, 30),
+    (220, 50, 30),
+    (170, 20, 30),
 ]
 
 
@@ -79,7 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         match = PATH.match(self.path.split("?")[0])
         if not match:
-            return self._answer(400, b'{"error": "not a map URL: /{id}_{secret}/{layers}/{w}x{h}/{center},{zoom}/{time}.png"}')
+            return self._answer(
+                400, b'{"error": "not a map URL: /{id}_{secret}/{layers}/{w}x{h}/{center},{zoom}/{time}.png"}'
+            )
         width, height, zoom = int(match["width"]), int(match["height"]), int(match["zoom"])
         if not (16 <= width <= 2000 and 16 <= height <= 2000 and zoom <= 20):
             return self._answer(400, b'{"error": "size must be 16..2000 px and zoom 0..20"}')
@@ -95,7 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        for name, value in {"Content-Type": "application/json", **(headers or {}), "Content-Length": str(len(body))}.items():
+        for name, value in {
+            "Content-Type": "application/json",
+            **(headers or {}),
+            "Content-Length": str(len(body)),
+        }.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)

@@ -124,13 +124,20 @@ class Runtime:
 
         sqs, sns, s3 = client("sqs"), client("sns"), client("s3")
         self.dead_letter_url, _ = self._queue(f"{self.prefix}-dead-letters", {})
-        self.on_failure_url = (sqs.get_queue_url(QueueName=self.on_failure_queue)["QueueUrl"] if self.on_failure_queue
-                               else self.dead_letter_url)
+        self.on_failure_url = (
+            sqs.get_queue_url(QueueName=self.on_failure_queue)["QueueUrl"]
+            if self.on_failure_queue
+            else self.dead_letter_url
+        )
         notifications: dict[str, list[dict[str, Any]]] = {}
         for config in self.app.event_sources:
             if isinstance(config, SNSEventConfig):
                 url, arn = self._queue(f"{self.prefix}-{config.name}", {})
-                topic_arn = sns.create_topic(Name=config.topic)["TopicArn"] if not config.topic.startswith("arn:") else config.topic
+                topic_arn = (
+                    sns.create_topic(Name=config.topic)["TopicArn"]
+                    if not config.topic.startswith("arn:")
+                    else config.topic
+                )
                 sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
                 self.sources.append(Source(config.name, "sns", url, arn))
             elif isinstance(config, S3EventConfig):
@@ -328,7 +335,9 @@ class Runtime:
 
         sqs = client("sqs")
         if source.kind == "sqs":
-            result = self._invoke(source, {"Records": [_sqs_record(m, source.queue_arn) for m in messages]}, len(messages))
+            result = self._invoke(
+                source, {"Records": [_sqs_record(m, source.queue_arn) for m in messages]}, len(messages)
+            )
             if isinstance(result, _Failed):
                 done = []
             elif not self.report_batch_item_failures:
@@ -370,12 +379,22 @@ class Runtime:
         ms = (time.perf_counter() - started) * 1000
         failures = len(result.get("batchItemFailures", [])) if isinstance(result, dict) else 0
         outcome = "partial" if failures else "ok"
-        self.stats.add(Invocation(source.name, ms, outcome, f"{failures} of {records} failed" if failures else "", records))
-        log.info("%s %.0f ms %s (%d records%s)", source.name, ms, outcome, records, f", {failures} failed" if failures else "")
+        self.stats.add(
+            Invocation(source.name, ms, outcome, f"{failures} of {records} failed" if failures else "", records)
+        )
+        log.info(
+            "%s %.0f ms %s (%d records%s)",
+            source.name,
+            ms,
+            outcome,
+            records,
+            f", {failures} failed" if failures else "",
+        )
         return result
 
-    def _send_to_on_failure(self, source: Source, event: dict[str, Any], error: Exception,
-                            message: dict[str, Any]) -> None:
+    def _send_to_on_failure(
+        self, source: Source, event: dict[str, Any], error: Exception, message: dict[str, Any]
+    ) -> None:
         """Lambda's invocation record of an asynchronous event that failed every attempt."""
         from chalicelib.aws import client
 
@@ -394,8 +413,11 @@ class Runtime:
             "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
         }
         client("sqs").send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(record))
-        log.warning("%s failed %s times: its event went to the on-failure destination", source.name,
-                    record["requestContext"]["approximateInvokeCount"])
+        log.warning(
+            "%s failed %s times: its event went to the on-failure destination",
+            source.name,
+            record["requestContext"]["approximateInvokeCount"],
+        )
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Messages in the local dead-letter queue (not consumed)."""

@@ -35,14 +35,25 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
         threading.Thread(target=local.runtime.fire, args=("fetch_due_frames",), daemon=True).start()
         env = {**os.environ, **local.environment(), "API_TOKEN": os.environ["API_TOKEN"]}
         api = subprocess.Popen(
-            [str(Path(sys.executable).with_name("chalice")), "local", "--port", str(port),
-             "--stage", os.environ.get("STAGE", "dev"), "--no-autoreload"],
-            cwd=ROOT, env=env,
+            [
+                str(Path(sys.executable).with_name("chalice")),
+                "local",
+                "--port",
+                str(port),
+                "--stage",
+                os.environ.get("STAGE", "dev"),
+                "--no-autoreload",
+            ],
+            cwd=ROOT,
+            env=env,
         )
-        print(f"weathergif is running: REST on http://127.0.0.1:{port}/, AWS at {local.endpoint}, "
-              f"map source at {local.map_source.url_template.split('/{')[0]}.\n"
-              f"API token (for changes, and the page's token field): {os.environ['API_TOKEN']}\n"
-              "Ctrl-C stops it.", flush=True)
+        print(
+            f"weathergif is running: REST on http://127.0.0.1:{port}/, AWS at {local.endpoint}, "
+            f"map source at {local.map_source.url_template.split('/{')[0]}.\n"
+            f"API token (for changes, and the page's token field): {os.environ['API_TOKEN']}\n"
+            "Ctrl-C stops it.",
+            flush=True,
+        )
         while not stop.is_set():
             if api.poll() is not None:
                 print(f"chalice local ended with {api.returncode}", file=sys.stderr)
@@ -66,10 +77,19 @@ def _demo_animation() -> None:
     from chalicelib.mediator.animation import Animation
 
     if store.get_animation("radar-demo") is None:
-        store.put_animation(Animation(
-            image_id="radar-demo", layers=["flat-dk", "radar"], width=800, height=600, center="tulsa,ok", zoom=6,
-            interval=300, frames=12, every=1, thumbnails=[{"width": 200, "height": 150}],
-            email={"to": ["forecast-desk@example.com"], "from": SENDER},
-        ))
+        store.put_animation(
+            Animation(
+                image_id="radar-demo",
+                layers=["flat-dk", "radar"],
+                width=800,
+                height=600,
+                center="tulsa,ok",
+                zoom=6,
+                interval=300,
+                frames=12,
+                every=1,
+                thumbnails=[{"width": 200, "height": 150}],
+                email={"to": ["forecast-desk@example.com"], "from": SENDER},
+            )
+        )
         print("created the animation radar-demo (a frame every 5 minutes)", flush=True)
-

@@ -68,8 +68,12 @@ class Local:
 
         from .runtime import Runtime
 
-        self.runtime = Runtime(app, workers=self.workers, speed=self.speed,
-                               on_failure_queue=self.outputs[RESOURCES.worker_failure_queue.output]).setup()
+        self.runtime = Runtime(
+            app,
+            workers=self.workers,
+            speed=self.speed,
+            on_failure_queue=self.outputs[RESOURCES.worker_failure_queue.output],
+        ).setup()
         if self.clock_start is not None:
             self.runtime.set_clock(self.clock_start, self.clock_until)
         self.runtime.start(schedules=self.schedules)

@@ -49,10 +49,22 @@ MAX_UNZIPPED = 250 * 2**20
 # zlib (CPython's zlib module links to it on every Lambda runtime; numpy's bundled libgfortran
 # needs it). Narrower than auditwheel's manylinux2014 list, whose X11, GL and GLib libraries
 # Lambda's Amazon Linux images do not ship (lambci/docker-lambda#318).
-RUNTIME_LIBS = frozenset({
-    "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1", "libnsl.so.1",
-    "libresolv.so.2", "ld-linux-x86-64.so.2", "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1",
-})
+RUNTIME_LIBS = frozenset(
+    {
+        "libc.so.6",
+        "libm.so.6",
+        "libdl.so.2",
+        "librt.so.1",
+        "libpthread.so.0",
+        "libutil.so.1",
+        "libnsl.so.1",
+        "libresolv.so.2",
+        "ld-linux-x86-64.so.2",
+        "libgcc_s.so.1",
+        "libstdc++.so.6",
+        "libz.so.1",
+    }
+)
 # Amazon Linux 2 (python3.8 to 3.11 runtimes) ships GCC 7's libstdc++, Amazon Linux 2023
 # (python3.12+) GCC 11's; libgcc_s defines versions up to GCC_7.0.0 in both.
 AL2_CXX = {"GLIBCXX": (3, 4, 24), "CXXABI": (1, 3, 11), "GCC": (7, 0, 0)}
@@ -61,14 +73,28 @@ _SYSTEM_CXX_LIB = {"GLIBCXX": "libstdc++.so.6", "CXXABI": "libstdc++.so.6", "GCC
 _LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
 # What the Lambda Python runtime itself provides (after the function and its layers on sys.path).
-RUNTIME_PACKAGES = {"boto3": "boto3", "botocore": "botocore", "s3transfer": "s3transfer", "jmespath": "jmespath",
-                    "dateutil": "python_dateutil", "six": "six", "urllib3": "urllib3"}
+RUNTIME_PACKAGES = {
+    "boto3": "boto3",
+    "botocore": "botocore",
+    "s3transfer": "s3transfer",
+    "jmespath": "jmespath",
+    "dateutil": "python_dateutil",
+    "six": "six",
+    "urllib3": "urllib3",
+}
 # Every module the handlers load (chalicelib/entry.py imports each on its handler's first call).
 HANDLER_MODULES = (
-    "chalicelib.workers.fetcher", "chalicelib.workers.thumbnailer", "chalicelib.workers.gifmaker",
-    "chalicelib.workers.emailer", "chalicelib.workers.uploads", "chalicelib.workers.runner",
-    "chalicelib.mediator.handler", "chalicelib.mediator.service",
-    "chalicelib.api.routes", "chalicelib.api.auth", "chalicelib.api.openapi",
+    "chalicelib.workers.fetcher",
+    "chalicelib.workers.thumbnailer",
+    "chalicelib.workers.gifmaker",
+    "chalicelib.workers.emailer",
+    "chalicelib.workers.uploads",
+    "chalicelib.workers.runner",
+    "chalicelib.mediator.handler",
+    "chalicelib.mediator.service",
+    "chalicelib.api.routes",
+    "chalicelib.api.auth",
+    "chalicelib.api.openapi",
 )
 # Compiled modules that must come from the bundle, not from anywhere else.
 COMPILED_MODULES = ("PIL._imaging", "numpy._core._multiarray_umath", "pydantic_core._pydantic_core")
@@ -97,8 +123,11 @@ def runtime_cxx(glibc: tuple[int, int]) -> dict[str, tuple[int, ...]]:
 def fresh_clone(target: Path) -> Path:
     """What a clone of the repository holds: the files git tracks (as they are in the working tree, so
     a change can be tried before it is committed; a file never added is not there, as in a clone)."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "-z"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(["git", "ls-files", "--cached", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -116,8 +145,14 @@ def build(workdir: Path, requirements: str | None = None, timeout: float = 900) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     chalice = Path(sys.executable).with_name("chalice")  # runs on this Python: it packages for this version
-    run = subprocess.run([str(chalice), "--debug", "package", "--pkg-format", "terraform", "--stage", STAGE, str(out)],
-                         cwd=project, capture_output=True, text=True, timeout=timeout, env=env)
+    run = subprocess.run(
+        [str(chalice), "--debug", "package", "--pkg-format", "terraform", "--stage", STAGE, str(out)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     log = run.stdout + run.stderr
     if run.returncode != 0:
         raise BuildError(f"chalice package exited {run.returncode}:\n{log[-6000:]}")
@@ -145,8 +180,11 @@ def check_wheels(out: Path, log: str, glibc: tuple[int, int] | None = None) -> l
             if not name.endswith(".dist-info/WHEEL"):
                 continue
             wheels += 1
-            tags = [line.split(":", 1)[1].strip() for line in archive.read(name).decode().splitlines()
-                    if line.startswith("Tag:")]
+            tags = [
+                line.split(":", 1)[1].strip()
+                for line in archive.read(name).decode().splitlines()
+                if line.startswith("Tag:")
+            ]
             # A wheel may name several tags (charset-normalizer 3.5.3: manylinux_2_5 and manylinux_2_28);
             # it installs where one fits (PEP 425), but a host or musl tag is wrong wherever it appears.
             never = [f"{tag}: {_never_fits(tag)}" for tag in tags if _never_fits(tag)]
@@ -179,8 +217,13 @@ def _tag_problem(tag: str, glibc: tuple[int, int]) -> str | None:
         return never
     implementation, abi, platform = tag.split("-")
     minor = sys.version_info.minor
-    if not (implementation == "py3" or re.fullmatch(r"py3\d+", implementation) and int(implementation[3:]) <= minor
-            or re.fullmatch(r"cp3\d+", implementation) and int(implementation[3:]) <= minor):
+    if not (
+        implementation == "py3"
+        or re.fullmatch(r"py3\d+", implementation)
+        and int(implementation[3:]) <= minor
+        or re.fullmatch(r"cp3\d+", implementation)
+        and int(implementation[3:]) <= minor
+    ):
         return f"implementation {implementation}, not for python3.{minor}"
     if abi not in ("none", "abi3", f"cp3{minor}"):
         return f"ABI {abi}, not cp3{minor}'s"
@@ -207,8 +250,11 @@ def built_from_sdists(log: str) -> list[str]:
     lines = [line for line in log.splitlines() if "Build missing wheels from sdists" in line]
     if not lines:
         return ["no 'Build missing wheels from sdists' line: not the --debug log of a fresh build"]
-    return [f"built on the packaging host: {line.strip()}" for line in lines
-            if not re.search(r"\(C compiling (True|False)\): set\(\)\s*$", line)]
+    return [
+        f"built on the packaging host: {line.strip()}"
+        for line in lines
+        if not re.search(r"\(C compiling (True|False)\): set\(\)\s*$", line)
+    ]
 
 
 # b. every ELF file links to what Lambda has ---------------------------------------------
@@ -238,9 +284,13 @@ def elves(out: Path) -> list[Elf]:
             elf = ELFFile(io.BytesIO(archive.read(info)))
             dynamic = elf.get_section_by_name(".dynamic")
             needed = [tag.needed for tag in dynamic.iter_tags("DT_NEEDED")] if dynamic else []
-            versions = [(need.name, aux.name)
-                        for section in elf.iter_sections() if isinstance(section, GNUVerNeedSection)
-                        for need, auxiliaries in section.iter_versions() for aux in auxiliaries]
+            versions = [
+                (need.name, aux.name)
+                for section in elf.iter_sections()
+                if isinstance(section, GNUVerNeedSection)
+                for need, auxiliaries in section.iter_versions()
+                for aux in auxiliaries
+            ]
             found.append(Elf(zip_name, info.filename, elf["e_machine"], needed, versions))
     return found
 
@@ -270,11 +320,14 @@ def check_elves(out: Path, glibc: tuple[int, int] | None = None) -> list[str]:
             family, number = match.group(1), tuple(int(part) for part in match.group(2).split("."))
             if family == "GLIBC":
                 if number[:2] > glibc:
-                    problems.append(f"{where}: needs {version} from {library}; the runtime has glibc "
-                                    f"{glibc[0]}.{glibc[1]}")
+                    problems.append(
+                        f"{where}: needs {version} from {library}; the runtime has glibc {glibc[0]}.{glibc[1]}"
+                    )
             elif library == _SYSTEM_CXX_LIB[family] and library not in bundled and number > cxx[family]:
-                problems.append(f"{where}: needs {version} from the system's {library}; the runtime's goes to "
-                                f"{family}_{'.'.join(map(str, cxx[family]))}")
+                problems.append(
+                    f"{where}: needs {version} from the system's {library}; the runtime's goes to "
+                    f"{family}_{'.'.join(map(str, cxx[family]))}"
+                )
     return problems
 
 
@@ -363,13 +416,33 @@ def check_imports(out: Path, timeout: float = 120) -> list[str]:
         runtime = runtime_packages(temp_path / "runtime")
         layer_site = layer / LAYER_SITE
         roots = [str(function), str(layer), str(runtime)]
-        argument = json.dumps([str(function), str(layer_site), str(layer / "python"), str(runtime),
-                               list(HANDLER_MODULES), list(COMPILED_MODULES)])
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_DEFAULT_REGION": "us-east-1",
-               "LAMBDA_TASK_ROOT": str(function), "STAGE": STAGE, "POWERTOOLS_SERVICE_NAME": "weathergif",
-               "POWERTOOLS_LOG_LEVEL": "WARNING", "HOME": temp}
-        run = subprocess.run([sys.executable, "-I", "-S", "-c", _IMPORT_SCRIPT, argument], cwd=temp, env=env,
-                             capture_output=True, text=True, timeout=timeout)
+        argument = json.dumps(
+            [
+                str(function),
+                str(layer_site),
+                str(layer / "python"),
+                str(runtime),
+                list(HANDLER_MODULES),
+                list(COMPILED_MODULES),
+            ]
+        )
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "LAMBDA_TASK_ROOT": str(function),
+            "STAGE": STAGE,
+            "POWERTOOLS_SERVICE_NAME": "weathergif",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "HOME": temp,
+        }
+        run = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _IMPORT_SCRIPT, argument],
+            cwd=temp,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if run.returncode != 0:
             return [f"the bundle's interpreter exited {run.returncode}: {run.stderr.strip()[-3000:]}"]
         result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -399,8 +472,10 @@ class Sizes(NamedTuple):
     unzipped: dict[str, int]
 
     def __str__(self) -> str:
-        parts = [f"{name} {self.zipped[name] / 1e6:.2f} MB zipped, {self.unzipped[name] / 1e6:.2f} MB unzipped"
-                 for name in self.zipped]
+        parts = [
+            f"{name} {self.zipped[name] / 1e6:.2f} MB zipped, {self.unzipped[name] / 1e6:.2f} MB unzipped"
+            for name in self.zipped
+        ]
         return "; ".join(parts) + f"; together {sum(self.unzipped.values()) / 1e6:.2f} MB unzipped"
 
 
@@ -416,8 +491,11 @@ def check_sizes(out: Path, max_zipped: int = MAX_ZIPPED, max_unzipped: int = MAX
     """Each zip within the per-upload limit; function and layer unzipped within the total limit."""
     measured = sizes(out)
     print(f"Lambda bundle: {measured}")
-    problems = [f"{name} is {size:,} bytes zipped; Lambda takes {max_zipped:,}"
-                for name, size in measured.zipped.items() if size > max_zipped]
+    problems = [
+        f"{name} is {size:,} bytes zipped; Lambda takes {max_zipped:,}"
+        for name, size in measured.zipped.items()
+        if size > max_zipped
+    ]
     total = sum(measured.unzipped.values())
     if total > max_unzipped:
         problems.append(f"function and layer are {total:,} bytes unzipped; Lambda takes {max_unzipped:,}")

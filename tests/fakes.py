@@ -58,8 +58,14 @@ class MemoryStore:
             item = self.animations.get(image_id)
             if item is None:
                 return None
-            return AnimationState(item["config"], item.get("frameCount", 0), item.get("gifFrameCount", 0),
-                                  item.get("lastRequested", 0), item.get("newestFrame", 0), item.get("latestGif", 0))
+            return AnimationState(
+                item["config"],
+                item.get("frameCount", 0),
+                item.get("gifFrameCount", 0),
+                item.get("lastRequested", 0),
+                item.get("newestFrame", 0),
+                item.get("latestGif", 0),
+            )
 
     def all_animations(self) -> Iterator[AnimationState]:
         for image_id in sorted(self.animations):
@@ -100,9 +106,12 @@ class MemoryStore:
         with self._lock:
             writes = [write for change in decision.changes for write in self._writes(change)]
             if decision.messages:
-                writes.append((lambda: decision.key not in self.outbox,
-                               lambda: self.outbox.__setitem__(decision.key, (int(self.clock()),
-                                                                              list(decision.messages)))))
+                writes.append(
+                    (
+                        lambda: decision.key not in self.outbox,
+                        lambda: self.outbox.__setitem__(decision.key, (int(self.clock()), list(decision.messages))),
+                    )
+                )
             if not all(check() for check, _ in writes):
                 raise AlreadyDecided(decision.key)
             for _, effect in writes:
@@ -120,13 +129,18 @@ class MemoryStore:
         with self._lock:
             return [key for key, (created, _) in self.outbox.items() if created < self.clock() - older_than]
 
-    # Each change: its conditions and its effects (as chalicelib/mediator/store/decisions.py writes them)
+    # Each change: its conditions and its effects (as chalicelib/mediator/store/writes.py writes them)
 
     def _writes(self, change: Any) -> list[tuple[Check, Effect]]:
         return {
-            RecordFrame: self._record_frame, RecordFetchRequest: self._fetch_request, ClaimFetch: self._claim_fetch,
-            ClaimGif: self._claim_gif, FinishGif: self._finish_gif, RecordThumbnail: self._record_thumbnail,
-            RecordEmail: self._record_email, RecordFailure: self._record_failure,
+            RecordFrame: self._record_frame,
+            RecordFetchRequest: self._fetch_request,
+            ClaimFetch: self._claim_fetch,
+            ClaimGif: self._claim_gif,
+            FinishGif: self._finish_gif,
+            RecordThumbnail: self._record_thumbnail,
+            RecordEmail: self._record_email,
+            RecordFailure: self._record_failure,
         }[type(change)](change)
 
     def _animation(self, image_id: str) -> dict[str, Any]:
@@ -136,22 +150,35 @@ class MemoryStore:
         key = (c.image_id, c.valid_time)
         item = self._animation(c.image_id)
         return [
-            (lambda: key not in self.frames,
-             lambda: self.frames.__setitem__(key, Frame(c.valid_time, c.location, {}, c.correlation_id))),
-            (lambda: c.image_id in self.animations, lambda: item.__setitem__("frameCount", item.get("frameCount", 0) + 1)),
+            (
+                lambda: key not in self.frames,
+                lambda: self.frames.__setitem__(key, Frame(c.valid_time, c.location, {}, c.correlation_id)),
+            ),
+            (
+                lambda: c.image_id in self.animations,
+                lambda: item.__setitem__("frameCount", item.get("frameCount", 0) + 1),
+            ),
             self._fetch_outcome(c.image_id, c.requested_time, "done"),
         ]
 
     def _fetch_request(self, c: RecordFetchRequest | ClaimFetch) -> list[tuple[Check, Effect]]:
         key = (c.image_id, c.valid_time)
-        return [(lambda: key not in self.fetches,
-                 lambda: self.fetches.__setitem__(key, Fetch(c.valid_time, "requested", int(self.clock()))))]
+        return [
+            (
+                lambda: key not in self.fetches,
+                lambda: self.fetches.__setitem__(key, Fetch(c.valid_time, "requested", int(self.clock()))),
+            )
+        ]
 
     def _claim_fetch(self, c: ClaimFetch) -> list[tuple[Check, Effect]]:
         item = self._animation(c.image_id)
-        return [*self._fetch_request(c),
-                (lambda: c.image_id in self.animations and item.get("lastRequested", c.previous) == c.previous,
-                 lambda: item.__setitem__("lastRequested", c.valid_time))]
+        return [
+            *self._fetch_request(c),
+            (
+                lambda: c.image_id in self.animations and item.get("lastRequested", c.previous) == c.previous,
+                lambda: item.__setitem__("lastRequested", c.valid_time),
+            ),
+        ]
 
     def _claim_gif(self, c: ClaimGif) -> list[tuple[Check, Effect]]:
         key, item = (c.image_id, c.valid_time), self._animation(c.image_id)
@@ -160,11 +187,19 @@ class MemoryStore:
             item.update(gifFrameCount=c.frame_count, latestGif=c.valid_time)
 
         return [
-            (lambda: c.image_id in self.animations and item.get("gifFrameCount", c.seen_gif_frame_count)
-             == c.seen_gif_frame_count, claim),
-            (lambda: key not in self.gifs,
-             lambda: self.gifs.__setitem__(key, Gif(c.valid_time, "claimed", c.frame_times, c.reason,
-                                                    correlation_id=c.correlation_id))),
+            (
+                lambda: (
+                    c.image_id in self.animations
+                    and item.get("gifFrameCount", c.seen_gif_frame_count) == c.seen_gif_frame_count
+                ),
+                claim,
+            ),
+            (
+                lambda: key not in self.gifs,
+                lambda: self.gifs.__setitem__(
+                    key, Gif(c.valid_time, "claimed", c.frame_times, c.reason, correlation_id=c.correlation_id)
+                ),
+            ),
         ]
 
     def _finish_gif(self, c: FinishGif) -> list[tuple[Check, Effect]]:
@@ -180,13 +215,21 @@ class MemoryStore:
 
     def _record_thumbnail(self, c: RecordThumbnail) -> list[tuple[Check, Effect]]:
         key = (c.image_id, c.valid_time)
-        return [(lambda: key in self.frames and c.label not in self.frames[key].thumbnails,
-                 lambda: self.frames[key].thumbnails.__setitem__(c.label, c.location))]
+        return [
+            (
+                lambda: key in self.frames and c.label not in self.frames[key].thumbnails,
+                lambda: self.frames[key].thumbnails.__setitem__(c.label, c.location),
+            )
+        ]
 
     def _record_email(self, c: RecordEmail) -> list[tuple[Check, Effect]]:
         key = (c.image_id, c.valid_time)
-        return [(lambda: key in self.gifs and self.gifs[key].email_status != "sent",
-                 lambda: self.gifs.__setitem__(key, self.gifs[key]._replace(email_status="sent")))]
+        return [
+            (
+                lambda: key in self.gifs and self.gifs[key].email_status != "sent",
+                lambda: self.gifs.__setitem__(key, self.gifs[key]._replace(email_status="sent")),
+            )
+        ]
 
     def _record_failure(self, c: RecordFailure) -> list[tuple[Check, Effect]]:
         key = (c.image_id, c.valid_time, c.action, c.detail)
@@ -197,12 +240,17 @@ class MemoryStore:
             writes.append(self._fetch_outcome(c.image_id, c.valid_time, "failed", c.error))
         elif c.action in ("create-gif", "send-email") and c.image_id != UNATTRIBUTED:
             field, unless = ("status", "done") if c.action == "create-gif" else ("email_status", "sent")
-            writes.append((lambda: gif_key in self.gifs and getattr(self.gifs[gif_key], field) != unless,
-                           lambda: self.gifs.__setitem__(gif_key, self.gifs[gif_key]._replace(**{field: "failed"}))))
+            writes.append(
+                (
+                    lambda: gif_key in self.gifs and getattr(self.gifs[gif_key], field) != unless,
+                    lambda: self.gifs.__setitem__(gif_key, self.gifs[gif_key]._replace(**{field: "failed"})),
+                )
+            )
         return writes
 
-    def _fetch_outcome(self, image_id: str, valid_time: int, status: str,
-                       error: str | None = None) -> tuple[Check, Effect]:
+    def _fetch_outcome(
+        self, image_id: str, valid_time: int, status: str, error: str | None = None
+    ) -> tuple[Check, Effect]:
         key = (image_id, valid_time)
 
         def end() -> None:

@@ -70,9 +70,12 @@ def _xyz(values: tuple[float, float, float]) -> bytes:
 def _desc(text: str) -> bytes:
     ascii_text = text.encode("ascii") + b"\0"
     return (
-        b"desc\0\0\0\0" + len(ascii_text).to_bytes(4, "big") + ascii_text
+        b"desc\0\0\0\0"
+        + len(ascii_text).to_bytes(4, "big")
+        + ascii_text
         + b"\0" * 8  # no Unicode description
-        + b"\0\0\0" + b"\0" * 67  # no ScriptCode description
+        + b"\0\0\0"
+        + b"\0" * 67  # no ScriptCode description
     )
 
 
@@ -90,10 +93,19 @@ def _profile(device_class: bytes, space: bytes, pcs: bytes, tags: list[tuple[byt
         entries.append(signature + placed[id(data)].to_bytes(4, "big") + len(data).to_bytes(4, "big"))
     size = 128 + table_size + len(body)
     header = (
-        size.to_bytes(4, "big") + b"\0\0\0\0" + b"\x02\x10\0\0" + device_class + space + pcs
-        + (2024).to_bytes(2, "big") + bytes([0, 1, 0, 1, 0, 0, 0, 0, 0, 0])  # 2024-01-01 00:00:00
-        + b"acsp" + b"\0" * 24 + b"\0\0\0\0"  # platform, flags, device, attributes; perceptual
-        + b"".join(_s15(v) for v in D50) + b"\0" * 48  # creator, profile ID, reserved
+        size.to_bytes(4, "big")
+        + b"\0\0\0\0"
+        + b"\x02\x10\0\0"
+        + device_class
+        + space
+        + pcs
+        + (2024).to_bytes(2, "big")
+        + bytes([0, 1, 0, 1, 0, 0, 0, 0, 0, 0])  # 2024-01-01 00:00:00
+        + b"acsp"
+        + b"\0" * 24
+        + b"\0\0\0\0"  # platform, flags, device, attributes; perceptual
+        + b"".join(_s15(v) for v in D50)
+        + b"\0" * 48  # creator, profile ID, reserved
     )
     assert len(header) == 128
     return header + len(tags).to_bytes(4, "big") + b"".join(entries) + body
@@ -121,30 +133,48 @@ def icc_rgb_profile(
     segment holds."""
     curve = srgb_curve(curve_points)
     curves = (curve, curve, curve) if shared_curve else (curve, srgb_curve(curve_points), srgb_curve(curve_points))
-    return _profile(b"mntr", b"RGB ", b"XYZ ", [
-        (b"desc", _desc(description)),
-        (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
-        (b"wtpt", _xyz(D50)),
-        (b"rXYZ", _xyz(primaries[0])), (b"gXYZ", _xyz(primaries[1])), (b"bXYZ", _xyz(primaries[2])),
-        (b"rTRC", curves[0]), (b"gTRC", curves[1]), (b"bTRC", curves[2]),
-    ])
+    return _profile(
+        b"mntr",
+        b"RGB ",
+        b"XYZ ",
+        [
+            (b"desc", _desc(description)),
+            (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
+            (b"wtpt", _xyz(D50)),
+            (b"rXYZ", _xyz(primaries[0])),
+            (b"gXYZ", _xyz(primaries[1])),
+            (b"bXYZ", _xyz(primaries[2])),
+            (b"rTRC", curves[0]),
+            (b"gTRC", curves[1]),
+            (b"bTRC", curves[2]),
+        ],
+    )
 
 
 def icc_gray_profile(gamma: float = 1.8) -> bytes:
     """A grey display profile: a gamma curve (1.8 by default, not sRGB's)."""
     curve = b"curv\0\0\0\0" + (1).to_bytes(4, "big") + round(gamma * 256).to_bytes(2, "big")
-    return _profile(b"mntr", b"GRAY", b"XYZ ", [
-        (b"desc", _desc(f"Grey, gamma {gamma} (made by weathergif's tests)")),
-        (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
-        (b"wtpt", _xyz(D50)),
-        (b"kTRC", curve),
-    ])
+    return _profile(
+        b"mntr",
+        b"GRAY",
+        b"XYZ ",
+        [
+            (b"desc", _desc(f"Grey, gamma {gamma} (made by weathergif's tests)")),
+            (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
+            (b"wtpt", _xyz(D50)),
+            (b"kTRC", curve),
+        ],
+    )
 
 
 def _lab_of_srgb(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
     """CIE Lab (D50) of an sRGB colour: linearise, to XYZ (D65), Bradford to D50, to Lab."""
     lin = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
-    to_xyz_d50 = ((0.4360747, 0.3850649, 0.1430804), (0.2225045, 0.7168786, 0.0606169), (0.0139322, 0.0971045, 0.7141733))
+    to_xyz_d50 = (
+        (0.4360747, 0.3850649, 0.1430804),
+        (0.2225045, 0.7168786, 0.0606169),
+        (0.0139322, 0.0971045, 0.7141733),
+    )
     xyz = [sum(m * c for m, c in zip(row, lin)) for row in to_xyz_d50]
 
     def f(t: float) -> float:
@@ -175,9 +205,14 @@ def icc_cmyk_profile(inks: dict[str, tuple[int, int, int]] | None = None) -> byt
     ramp = bytes(range(256))
     identity = b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
     lut = b"mft1\0\0\0\0" + bytes([4, 3, 2, 0]) + identity + ramp * 4 + clut + ramp * 3
-    return _profile(b"prtr", b"CMYK", b"Lab ", [
-        (b"desc", _desc("CMYK inks (made by weathergif's tests)")),
-        (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
-        (b"wtpt", _xyz(D50)),
-        (b"A2B0", lut),
-    ])
+    return _profile(
+        b"prtr",
+        b"CMYK",
+        b"Lab ",
+        [
+            (b"desc", _desc("CMYK inks (made by weathergif's tests)")),
+            (b"cprt", b"text\0\0\0\0No copyright, test data\0"),
+            (b"wtpt", _xyz(D50)),
+            (b"A2B0", lut),
+        ],
+    )

@@ -14,8 +14,15 @@ from chalicelib.messages import Location
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-CONFIG = {"layers": ["flat-dk", "radar"], "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 6,
-          "frames": 2, "thumbnails": [{"width": 80, "height": 60}]}
+CONFIG = {
+    "layers": ["flat-dk", "radar"],
+    "width": 320,
+    "height": 240,
+    "center": "tulsa,ok",
+    "zoom": 6,
+    "frames": 2,
+    "thumbnails": [{"width": 80, "height": 60}],
+}
 
 
 @pytest.fixture
@@ -25,7 +32,9 @@ def api(chalice_client, monkeypatch):
 
     def call(method: str, path: str, body=None, headers=None):
         response = chalice_client.http.request(
-            method, path, headers=headers if headers is not None else AUTH,
+            method,
+            path,
+            headers=headers if headers is not None else AUTH,
             body=json.dumps(body).encode() if body is not None else b"",
         )
         try:
@@ -84,7 +93,9 @@ class TestAnimations:
             assert body["field"] == field
         assert api("GET", "/animations/temps")[0] == 404  # nothing half-written
 
-    @pytest.mark.parametrize("raw, reason", [(b"", "a JSON object is required"), (b"{nope", "not JSON"), (b"[1]", "must be a JSON object")])
+    @pytest.mark.parametrize(
+        "raw, reason", [(b"", "a JSON object is required"), (b"{nope", "not JSON"), (b"[1]", "must be a JSON object")]
+    )
     def test_bodies_that_are_not_objects(self, api, chalice_client, raw, reason):
         response = chalice_client.http.request("PUT", "/animations/temps", headers=AUTH, body=raw)
         assert response.status_code == 400 and reason in json.loads(response.body)["error"]
@@ -101,7 +112,20 @@ class TestAnimations:
         create(api, "drop")
         for image_id in ("keep", "drop"):
             aws.put(aws.names.frames_bucket, f"{image_id}/320x240/600.png", b"x")
-            store.apply(Decision("k", (RecordFrame(image_id, 600, Location(Bucket=aws.names.frames_bucket, Key=f"{image_id}/320x240/600.png"), None, 600),)))
+            store.apply(
+                Decision(
+                    "k",
+                    (
+                        RecordFrame(
+                            image_id,
+                            600,
+                            Location(Bucket=aws.names.frames_bucket, Key=f"{image_id}/320x240/600.png"),
+                            None,
+                            600,
+                        ),
+                    ),
+                )
+            )
         assert api("DELETE", "/animations/keep")[1]["removed"] == {"records": 0, "objects": 0}
         status, body = api("DELETE", "/animations/drop?images=remove")
         assert status == 200 and body["removed"] == {"records": 2, "objects": 1}
@@ -152,26 +176,39 @@ class TestStrictInput:
         assert status == 201 and body["email"]["to"] == email["to"] and body["email"]["from"] == email["from"]
 
     def test_a_stored_configuration_reads_back_as_it_was_put(self, api):
-        config = {**CONFIG, "gifLastDelay": None, "every": 1, "enabled": False, "email": {"to": ["d@example.com"], "from": "w@example.com"}}
+        config = {
+            **CONFIG,
+            "gifLastDelay": None,
+            "every": 1,
+            "enabled": False,
+            "email": {"to": ["d@example.com"], "from": "w@example.com"},
+        }
         put = api("PUT", "/animations/temps", config)[1]
         got = api("GET", "/animations/temps")[1]
         assert got == put and got["gifLastDelay"] is None and got["every"] == 1 and got["enabled"] is False
 
-    @pytest.mark.parametrize("raw, field, reason", [
-        (b"[" * 1000, "body", "nested too deeply"),
-        (b'{"a":' * 1000 + b"1" + b"}" * 1000, "body", "nested too deeply"),
-        (b'{"layers": ' + b"[" * 50 + b"]" * 50 + b"}", "layers.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0", "nested too deeply"),
-        (b'{"width": 1, "width": 2}', "width", "given twice"),
-        (b'{"email": {"to": [], "to": []}}', "email.to", "given twice"),
-        (b'{"width": NaN}', "body", "not JSON"),
-        (b'{"width": Infinity}', "body", "not JSON"),
-        (b'{"width": ' + b"9" * 5000 + b"}", "body", "not JSON"),
-        (b'{"center": "\\ud800"}', "center", "unpaired surrogate"),
-        (b'{"\\udc00": 1}', "body", "unpaired surrogate"),
-        (b"\xff\xfe\x00", "body", "not JSON"),
-        (b'"a string"', "body", "must be a JSON object"),
-        (b"null", "body", "must be a JSON object"),
-    ])
+    @pytest.mark.parametrize(
+        "raw, field, reason",
+        [
+            (b"[" * 1000, "body", "nested too deeply"),
+            (b'{"a":' * 1000 + b"1" + b"}" * 1000, "body", "nested too deeply"),
+            (
+                b'{"layers": ' + b"[" * 50 + b"]" * 50 + b"}",
+                "layers.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",
+                "nested too deeply",
+            ),
+            (b'{"width": 1, "width": 2}', "width", "given twice"),
+            (b'{"email": {"to": [], "to": []}}', "email.to", "given twice"),
+            (b'{"width": NaN}', "body", "not JSON"),
+            (b'{"width": Infinity}', "body", "not JSON"),
+            (b'{"width": ' + b"9" * 5000 + b"}", "body", "not JSON"),
+            (b'{"center": "\\ud800"}', "center", "unpaired surrogate"),
+            (b'{"\\udc00": 1}', "body", "unpaired surrogate"),
+            (b"\xff\xfe\x00", "body", "not JSON"),
+            (b'"a string"', "body", "must be a JSON object"),
+            (b"null", "body", "must be a JSON object"),
+        ],
+    )
     def test_malformed_bodies(self, api, chalice_client, raw, field, reason):
         response = chalice_client.http.request("PUT", "/animations/temps", headers=AUTH, body=raw)
         body = json.loads(response.body)
@@ -183,23 +220,27 @@ class TestStrictInput:
         response = chalice_client.http.request("PUT", "/animations/temps", headers=AUTH, body=raw)
         assert response.status_code == 413 and json.loads(response.body)["field"] == "body"
 
-    @pytest.mark.parametrize("path", ["/animations", "/animations/temps/frames", "/animations/temps/gifs",
-                                      "/animations/temps/failures"])
-    @pytest.mark.parametrize("query, field", [
-        ("limit=%C2%B2", "limit"),  # '²'
-        ("limit=%E2%91%A0", "limit"),  # '①'
-        ("limit=%D9%A3", "limit"),  # an Arabic-Indic three
-        ("limit=%EF%BC%91", "limit"),  # a fullwidth one
-        ("limit=" + "9" * 5000, "limit"),
-        ("limit=", "limit"),
-        ("limit", "limit"),
-        ("limit=0", "limit"),
-        ("limit=101", "limit"),
-        ("limit=+5", "limit"),
-        ("limit=5&limit=6", "limit"),
-        ("lmit=5", "lmit"),
-        ("=5", "query"),
-    ])
+    @pytest.mark.parametrize(
+        "path", ["/animations", "/animations/temps/frames", "/animations/temps/gifs", "/animations/temps/failures"]
+    )
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ("limit=%C2%B2", "limit"),  # '²'
+            ("limit=%E2%91%A0", "limit"),  # '①'
+            ("limit=%D9%A3", "limit"),  # an Arabic-Indic three
+            ("limit=%EF%BC%91", "limit"),  # a fullwidth one
+            ("limit=" + "9" * 5000, "limit"),
+            ("limit=", "limit"),
+            ("limit", "limit"),
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("limit=+5", "limit"),
+            ("limit=5&limit=6", "limit"),
+            ("lmit=5", "lmit"),
+            ("=5", "query"),
+        ],
+    )
     def test_malformed_query_strings(self, api, path, query, field):
         create(api)
         status, body = api("GET", f"{path}?{query}", headers={})
@@ -267,7 +308,9 @@ class TestActions:
         status, body = api("POST", "/animations/temps/gif")
         assert status == 409 and "needs 2 frames; it has 0" in body["error"]
         for t in (600, 1200):
-            store.apply(Decision("f", (RecordFrame("temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None, t),)))
+            store.apply(
+                Decision("f", (RecordFrame("temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None, t),))
+            )
         status, body = api("POST", "/animations/temps/gif")
         assert status == 202 and body["asked"]["validTime"] == 1200 and len(body["asked"]["locations"]) == 2
         status, body = api("POST", "/animations/temps/gif")
@@ -279,9 +322,16 @@ class TestActions:
 
 
 class TestAuthentication:
-    @pytest.mark.parametrize("method, path", [("PUT", "/animations/temps"), ("DELETE", "/animations/temps"),
-                                              ("POST", "/animations/temps/fetch"), ("POST", "/animations/temps/gif"),
-                                              ("POST", "/failures/redrive")])
+    @pytest.mark.parametrize(
+        "method, path",
+        [
+            ("PUT", "/animations/temps"),
+            ("DELETE", "/animations/temps"),
+            ("POST", "/animations/temps/fetch"),
+            ("POST", "/animations/temps/gif"),
+            ("POST", "/failures/redrive"),
+        ],
+    )
     def test_changes_need_the_token(self, api, method, path):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN[:-1]}):
             status, _ = api(method, path, CONFIG, headers={**headers, "Content-Type": "application/json"})
@@ -322,7 +372,9 @@ class TestWhoReadsWhat:
 
     EMAIL = {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"}
 
-    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN[:-1]}"}])
+    @pytest.mark.parametrize(
+        "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN[:-1]}"}]
+    )
     def test_recipients_only_with_the_token(self, api, headers):
         create(api, email=self.EMAIL)
         assert "email" not in api("GET", "/animations/temps", headers=headers)[1]
@@ -340,8 +392,16 @@ class TestWhoReadsWhat:
 
     def test_an_email_failures_reason_only_with_the_token(self, api, aws):
         put_images(api, aws)  # a GIF to 600, whose email fails
-        store.apply(Decision("x", (
-            RecordFailure("temps", 600, "send-email", "SES refused the email: desk@example.com is not verified", "run-1"),)))
+        store.apply(
+            Decision(
+                "x",
+                (
+                    RecordFailure(
+                        "temps", 600, "send-email", "SES refused the email: desk@example.com is not verified", "run-1"
+                    ),
+                ),
+            )
+        )
         store.apply(Decision("y", (RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),)))
         public = {f["action"]: f for f in api("GET", "/animations/temps/failures", headers={})[1]["failures"]}
         assert public["send-email"]["error"] is None and "token" in public["send-email"]["errorHidden"]
@@ -355,13 +415,25 @@ class TestWhoReadsWhat:
         put_images(api, aws)
 
         def items():
-            return sorted(json.dumps(i, sort_keys=True) for i in client("dynamodb").scan(TableName=aws.names.table)["Items"])
+            return sorted(
+                json.dumps(i, sort_keys=True) for i in client("dynamodb").scan(TableName=aws.names.table)["Items"]
+            )
 
         before = items()
-        for path in ["/", "/health", "/openapi.json", "/animations", "/animations/temps", "/animations/temps/frames",
-                     "/animations/temps/gifs", "/animations/temps/failures", "/runs/run-1",
-                     "/animations/temps/gifs/600/image", "/animations/temps/frames/600/image",
-                     "/animations/temps/frames/600/thumbnails/80x60-cover"]:
+        for path in [
+            "/",
+            "/health",
+            "/openapi.json",
+            "/animations",
+            "/animations/temps",
+            "/animations/temps/frames",
+            "/animations/temps/gifs",
+            "/animations/temps/failures",
+            "/runs/run-1",
+            "/animations/temps/gifs/600/image",
+            "/animations/temps/frames/600/image",
+            "/animations/temps/frames/600/thumbnails/80x60-cover",
+        ]:
             for headers in ({}, AUTH):
                 assert api("GET", path, headers=headers)[0] < 500
         assert items() == before
@@ -371,7 +443,16 @@ class TestResults:
     def test_frames_gifs_failures_and_a_runs_timeline(self, api, aws):
         create(api)
         thumb = Location(Bucket=aws.names.thumbnails_bucket, Key="temps/80x60-cover/600.jpg")
-        store.apply(Decision("f", (RecordFrame("temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), "run-1", 600),)))
+        store.apply(
+            Decision(
+                "f",
+                (
+                    RecordFrame(
+                        "temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), "run-1", 600
+                    ),
+                ),
+            )
+        )
         store.apply(Decision("t", (RecordThumbnail("temps", 600, "80x60-cover", thumb),)))
         store.apply(Decision("x", (RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),)))
         store.log_event("out", {"type": "please-fetch-amp-image"}, "run-1")
@@ -379,13 +460,18 @@ class TestResults:
 
         [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
         assert frame["validTime"] == 600 and frame["time"] == "1970-01-01T00:10:00Z" and frame["runId"] == "run-1"
-        assert frame["thumbnails"] == {"80x60-cover": "http://localhost/animations/temps/frames/600/thumbnails/80x60-cover"}
+        assert frame["thumbnails"] == {
+            "80x60-cover": "http://localhost/animations/temps/frames/600/thumbnails/80x60-cover"
+        }
         assert frame["url"] == "http://localhost/animations/temps/frames/600/image"  # routes that redirect
         assert api("GET", "/animations/temps/gifs")[1]["gifs"] == []
         [failure] = api("GET", "/animations/temps/failures")[1]["failures"]
         assert (failure["action"], failure["error"], failure["runId"]) == ("fetch-amp-image", "answered 404", "run-2")
         run = api("GET", "/runs/run-1")[1]
-        assert [(e["direction"], e["type"]) for e in run["events"]] == [("out", "please-fetch-amp-image"), ("in", "did-fetch-amp-image")]
+        assert [(e["direction"], e["type"]) for e in run["events"]] == [
+            ("out", "please-fetch-amp-image"),
+            ("in", "did-fetch-amp-image"),
+        ]
         assert run["events"][0]["sinceStartMs"] == 0 and run["events"][1]["sincePreviousMs"] >= 0
         assert api("GET", "/runs/nothing-here")[0] == 404
 
@@ -394,7 +480,12 @@ class TestResults:
 
         create(api)
         aws.put(aws.names.frames_bucket, "temps/600.png", b"frame bytes")
-        store.apply(Decision("f", (RecordFrame("temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), None, 600),)))
+        store.apply(
+            Decision(
+                "f",
+                (RecordFrame("temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), None, 600),),
+            )
+        )
         [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
         response = chalice_client.http.get(urlsplit(frame["url"]).path)
         assert response.status_code == 302
@@ -452,18 +543,21 @@ class TestImageLinks:
             status, body = api("GET", path, headers={})
             assert (status, body["field"]) == (404, field), (path, body)
 
-    @pytest.mark.parametrize("path, field", [
-        ("/animations/temps/gifs/abc/image", "validTime"),
-        ("/animations/temps/gifs/0600/image", "validTime"),
-        ("/animations/temps/gifs/1234567890123/image", "validTime"),
-        ("/animations/temps/gifs/-600/image", "validTime"),
-        ("/animations/temps/frames/6e2/image", "validTime"),
-        ("/animations/temps/frames/600/thumbnails/80x60-crop", "label"),
-        ("/animations/temps/frames/600/thumbnails/..", "label"),
-        ("/animations/temps/frames/600/thumbnails/80x60-cover.jpg", "label"),
-        ("/animations/temps/frames/600/thumbnails/0x60", "label"),
-        ("/animations/-temps/frames/600/image", "imageId"),
-    ])
+    @pytest.mark.parametrize(
+        "path, field",
+        [
+            ("/animations/temps/gifs/abc/image", "validTime"),
+            ("/animations/temps/gifs/0600/image", "validTime"),
+            ("/animations/temps/gifs/1234567890123/image", "validTime"),
+            ("/animations/temps/gifs/-600/image", "validTime"),
+            ("/animations/temps/frames/6e2/image", "validTime"),
+            ("/animations/temps/frames/600/thumbnails/80x60-crop", "label"),
+            ("/animations/temps/frames/600/thumbnails/..", "label"),
+            ("/animations/temps/frames/600/thumbnails/80x60-cover.jpg", "label"),
+            ("/animations/temps/frames/600/thumbnails/0x60", "label"),
+            ("/animations/-temps/frames/600/image", "imageId"),
+        ],
+    )
     def test_malformed_parameters_are_400(self, api, aws, path, field):
         put_images(api, aws)
         status, body = api("GET", path, headers={})
@@ -483,18 +577,26 @@ class TestImageLinks:
         [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
         [gif] = api("GET", "/animations/temps/gifs")[1]["gifs"]
         assert frame["url"] == "https://wx.example.com/weather/animations/temps/frames/600/image"
-        assert frame["thumbnails"]["80x60-cover"] == "https://wx.example.com/weather/animations/temps/frames/600/thumbnails/80x60-cover"
+        assert (
+            frame["thumbnails"]["80x60-cover"]
+            == "https://wx.example.com/weather/animations/temps/frames/600/thumbnails/80x60-cover"
+        )
         assert gif["url"] == "https://wx.example.com/weather/animations/temps/gifs/600/image"
 
 
 def request_of(context_path: str, resource: str, params: dict, headers: dict, **context):
     from chalice.app import Request
 
-    return Request({
-        "multiValueQueryStringParameters": None, "headers": headers, "pathParameters": params, "body": None,
-        "stageVariables": None,
-        "requestContext": {"httpMethod": "GET", "resourcePath": resource, "path": context_path, **context},
-    })
+    return Request(
+        {
+            "multiValueQueryStringParameters": None,
+            "headers": headers,
+            "pathParameters": params,
+            "body": None,
+            "stageVariables": None,
+            "requestContext": {"httpMethod": "GET", "resourcePath": resource, "path": context_path, **context},
+        }
+    )
 
 
 class TestBaseUrl:
@@ -508,9 +610,13 @@ class TestBaseUrl:
         from chalicelib.api.routes import base_url
 
         request = request_of(
-            "/api/animations/temps/frames", "/animations/{image_id}/frames", {"image_id": "temps"},
+            "/api/animations/temps/frames",
+            "/animations/{image_id}/frames",
+            {"image_id": "temps"},
             {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https"},
-            stage="api", domainName="abc123.execute-api.us-east-1.amazonaws.com", apiId="abc123",
+            stage="api",
+            domainName="abc123.execute-api.us-east-1.amazonaws.com",
+            apiId="abc123",
         )
         assert base_url(request) == "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 
@@ -518,7 +624,9 @@ class TestBaseUrl:
         from chalicelib.api.routes import base_url
 
         headers = {"Host": "wx.example.com", "X-Forwarded-Proto": "https"}
-        mapped = request_of("/weather/animations/t/gifs", "/animations/{image_id}/gifs", {"image_id": "t"}, headers, stage="api")
+        mapped = request_of(
+            "/weather/animations/t/gifs", "/animations/{image_id}/gifs", {"image_id": "t"}, headers, stage="api"
+        )
         assert base_url(mapped) == "https://wx.example.com/weather/"
         root = request_of("/animations/t/gifs", "/animations/{image_id}/gifs", {"image_id": "t"}, headers, stage="api")
         assert base_url(root) == "https://wx.example.com/"
@@ -527,16 +635,22 @@ class TestBaseUrl:
         from chalicelib.api.routes import base_url
 
         # what chalice.local's LambdaEventConverter makes of GET /animations/temps/frames?limit=3
-        request = request_of("/animations/temps/frames", "/animations/{image_id}/frames", {"image_id": "temps"},
-                             {"host": "127.0.0.1:8000", "accept": "*/*"}, identity={"sourceIp": "127.0.0.1"})
+        request = request_of(
+            "/animations/temps/frames",
+            "/animations/{image_id}/frames",
+            {"image_id": "temps"},
+            {"host": "127.0.0.1:8000", "accept": "*/*"},
+            identity={"sourceIp": "127.0.0.1"},
+        )
         assert base_url(request) == "http://127.0.0.1:8000/"
 
     def test_a_bad_host_is_refused(self):
         from chalicelib.api.errors import BadRequest
         from chalicelib.api.routes import base_url
 
-        request = request_of("/animations/t/frames", "/animations/{image_id}/frames", {"image_id": "t"},
-                             {"Host": "evil.example/x?"})
+        request = request_of(
+            "/animations/t/frames", "/animations/{image_id}/frames", {"image_id": "t"}, {"Host": "evil.example/x?"}
+        )
         with pytest.raises(BadRequest):
             base_url(request)
 
@@ -561,8 +675,13 @@ class TestDeadLetters:
         store.log_event("error", {"type": "error", "error": "TimeoutError: throttled"}, "sqs-m-1")
         store.record_dead_letter("m-1", '{"type": "did-create-gif"}', 1_700_000_000, store.last_error("m-1"))
         [letter] = api("GET", "/failures")[1]["deadLetters"]
-        assert letter == {"messageId": "m-1", "message": {"type": "did-create-gif"}, "error": "TimeoutError: throttled",
-                          "sent": "2023-11-14T22:13:20Z", "dead": letter["dead"]}
+        assert letter == {
+            "messageId": "m-1",
+            "message": {"type": "did-create-gif"},
+            "error": "TimeoutError: throttled",
+            "sent": "2023-11-14T22:13:20Z",
+            "dead": letter["dead"],
+        }
         assert api("GET", "/failures", headers={})[0] == 401  # whole messages: the token's holder only
         assert api("GET", "/failures")[1]["deadLetters"] == [letter]  # reading changes nothing
         assert api("POST", "/failures/redrive") == (202, {"redriven": 1})
@@ -582,10 +701,21 @@ class TestDeadLetters:
         from chalicelib.mediator import service
         from chalicelib.messages import DidFail
 
-        api("PUT", "/animations/temps", {"layers": ["radar"], "width": 64, "height": 48, "center": "tulsa,ok",
-                                         "zoom": 4})
-        request = {"type": "please-fetch-amp-image", "imageId": "temps", "layers": ["radar"], "width": 64,
-                   "height": 48, "center": "tulsa,ok", "zoom": 4, "validTime": 600}
+        api(
+            "PUT",
+            "/animations/temps",
+            {"layers": ["radar"], "width": 64, "height": 48, "center": "tulsa,ok", "zoom": 4},
+        )
+        request = {
+            "type": "please-fetch-amp-image",
+            "imageId": "temps",
+            "layers": ["radar"],
+            "width": 64,
+            "height": 48,
+            "center": "tulsa,ok",
+            "zoom": 4,
+            "validTime": 600,
+        }
         service.handle(DidFail(type="did-fail-fetch-amp-image", error="timed out", request=request), 700)
         failures = api("GET", "/animations/temps/failures")[1]["failures"]
         assert [f["redrivable"] for f in failures] == [True]
@@ -609,7 +739,7 @@ class TestService:
         assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
         page = response.body.decode()
         assert "<title>weathergif</title>" in page
-        assert "http://" not in page and "https://" not in page and "src=\"//" not in page
+        assert "http://" not in page and "https://" not in page and 'src="//' not in page
 
     def test_the_page_sends_a_content_security_policy(self, chalice_client, monkeypatch):
         import base64
@@ -634,7 +764,10 @@ class TestService:
         assert "unsafe" not in headers["Content-Security-Policy"]
         assert re.search(r"\son[a-z]+=", page) is None  # no inline event handlers
         assert (headers["X-Frame-Options"], headers["X-Content-Type-Options"], headers["Referrer-Policy"]) == (
-            "DENY", "nosniff", "no-referrer")
+            "DENY",
+            "nosniff",
+            "no-referrer",
+        )
         monkeypatch.delenv("AWS_ENDPOINT_URL")
         monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
         assert "img-src 'self' data: https:;" in chalice_client.http.get("/").headers["Content-Security-Policy"]
@@ -645,8 +778,12 @@ def _camel(path: str) -> str:
 
 
 def _operations(document):
-    return {(path, method.upper()): operation for path, item in document["paths"].items()
-            for method, operation in item.items() if method != "parameters"}
+    return {
+        (path, method.upper()): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
 
 
 def test_the_openapi_document_is_valid_and_made_from_the_routes(chalice_client):
@@ -662,7 +799,10 @@ def test_the_openapi_document_is_valid_and_made_from_the_routes(chalice_client):
     assert set(operations) == declared
     secured = {key for key, operation in operations.items() if operation.get("security")}
     needs_token = {
-        (_camel(path), method) for path, methods in app.routes.items() for method, entry in methods.items() if entry.authorizer
+        (_camel(path), method)
+        for path, methods in app.routes.items()
+        for method, entry in methods.items()
+        if entry.authorizer
     }
     assert secured == needs_token
     assert ("/runs/{runId}", "GET") in needs_token  # a run's timeline holds whole messages: addresses, bodies
@@ -678,7 +818,9 @@ def test_the_openapi_document_is_valid_and_made_from_the_routes(chalice_client):
     image_id = document["paths"]["/animations/{imageId}"]["parameters"][0]["schema"]["pattern"]
     assert re.fullmatch(image_id, "temps") and not re.fullmatch(image_id, "-temps")
     label = document["paths"]["/animations/{imageId}/frames/{validTime}/thumbnails/{label}"]["parameters"][2]
-    assert re.fullmatch(label["schema"]["pattern"], "200x150-cover") and not re.fullmatch(label["schema"]["pattern"], "0x1")
+    assert re.fullmatch(label["schema"]["pattern"], "200x150-cover") and not re.fullmatch(
+        label["schema"]["pattern"], "0x1"
+    )
     put = operations[("/animations/{imageId}", "PUT")]
     assert put["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Animation"}
     assert {"400", "413"} <= set(put["responses"])

@@ -31,8 +31,16 @@ SETTINGS = settings(
     # one emulated world per test, shared by its examples: what they do to it is part of what is tested
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-CONFIG = {"layers": ["flat-dk", "radar"], "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 6, "frames": 2,
-          "thumbnails": [{"width": 80, "height": 60}], "email": {"to": ["desk@example.com"], "from": "Desk <wx@example.com>"}}
+CONFIG = {
+    "layers": ["flat-dk", "radar"],
+    "width": 320,
+    "height": 240,
+    "center": "tulsa,ok",
+    "zoom": 6,
+    "frames": 2,
+    "thumbnails": [{"width": 80, "height": 60}],
+    "email": {"to": ["desk@example.com"], "from": "Desk <wx@example.com>"},
+}
 
 
 def routes(*methods: str) -> list[tuple[str, str]]:
@@ -49,9 +57,10 @@ TEXT = st.text(SAFE, max_size=80)
 SEGMENT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/?#"), min_size=1, max_size=80)
 NUMBERS = st.one_of(
     st.integers(0, 200).map(str),
-    st.integers(-10**6, 10**20).map(str),
+    st.integers(-(10**6), 10**20).map(str),
     st.sampled_from(["", "²", "①", "٣", "１", "۱۲", "1e2", "0x10", " 5", "5 ", "+5", "05", "0012", "9" * 5000, "1_0"]),
 )
+
 
 def mostly(good: str, *bad: str, other: st.SearchStrategy[str] = SEGMENT) -> st.SearchStrategy[str]:
     """The value the seeded world holds most of the time (to reach deep), else a bad one or anything."""
@@ -60,7 +69,9 @@ def mostly(good: str, *bad: str, other: st.SearchStrategy[str] = SEGMENT) -> st.
 
 PARAMETERS = {
     "image_id": mostly("temps", "nope", "-temps", "..", "a" * 65, "%2F", "%"),
-    "valid_time": mostly("600", "1200", "0600", "6e2", "-600", "1234567890123", other=st.one_of(NUMBERS.filter(bool), SEGMENT)),
+    "valid_time": mostly(
+        "600", "1200", "0600", "6e2", "-600", "1234567890123", other=st.one_of(NUMBERS.filter(bool), SEGMENT)
+    ),
     "label": mostly("80x60-cover", "32x32-contain", "0x60", "80x60-crop", "80x60-cover.jpg"),
     "run_id": mostly("run-1", "run-2", "nothing-here", "x" * 201),
 }
@@ -69,59 +80,139 @@ VALUES = st.one_of(NUMBERS, TEXT, st.sampled_from(["keep", "remove", "temps", "a
 QUERY = st.one_of(
     st.sampled_from(["", "limit=5", "limit=100", "after=a", "images=keep", "images=remove"]),
     st.lists(st.tuples(NAMES, VALUES), max_size=4).map(
-        lambda pairs: "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in pairs)),
+        lambda pairs: "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in pairs)
+    ),
     st.sampled_from(["limit", "limit=", "=", "&&", "%zz=1", "limit=%ff", "limit=1&limit=2", "after=%00"]),
 )
-AUTHORIZATION = st.one_of(st.just(f"Bearer {TOKEN}"), st.sampled_from([None, "Bearer wrong", TOKEN, "Bearer ", "Basic abc"]))
-CONTENT_TYPE = st.sampled_from(["application/json"] * 6 + [None, "application/json; charset=utf-8", "text/plain",
-                                                          "application/x-www-form-urlencoded", "*/*"])
+AUTHORIZATION = st.one_of(
+    st.just(f"Bearer {TOKEN}"), st.sampled_from([None, "Bearer wrong", TOKEN, "Bearer ", "Basic abc"])
+)
+CONTENT_TYPE = st.sampled_from(
+    ["application/json"] * 6
+    + [None, "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "*/*"]
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
     max_leaves=20,
 )
-FIELDS = st.sampled_from(["layers", "width", "height", "center", "zoom", "interval", "frames", "every", "thumbnails",
-                          "gifDelay", "gifLastDelay", "gifLoop", "email", "linkExpiry", "enabled", "imageId", "gif_delay"])
+FIELDS = st.sampled_from(
+    [
+        "layers",
+        "width",
+        "height",
+        "center",
+        "zoom",
+        "interval",
+        "frames",
+        "every",
+        "thumbnails",
+        "gifDelay",
+        "gifLastDelay",
+        "gifLoop",
+        "email",
+        "linkExpiry",
+        "enabled",
+        "imageId",
+        "gif_delay",
+    ]
+)
 EMAIL_VALUES = st.one_of(
     JSON,
-    st.sampled_from(["desk@example.com", "not-an-address", "a@b.c, d@e.f", "Desk <desk@example.com>", "x@example.com\nBcc: y@z.com",
-                     "Ünïcode <ü@exämple.com>", "<>", "@", "a@b", '"quoted, name" <q@example.com>']),
+    st.sampled_from(
+        [
+            "desk@example.com",
+            "not-an-address",
+            "a@b.c, d@e.f",
+            "Desk <desk@example.com>",
+            "x@example.com\nBcc: y@z.com",
+            "Ünïcode <ü@exämple.com>",
+            "<>",
+            "@",
+            "a@b",
+            '"quoted, name" <q@example.com>',
+        ]
+    ),
 )
 NEAR_CONFIGS = st.one_of(
     # a valid configuration with some fields replaced by anything
     st.dictionaries(FIELDS, JSON, max_size=3).map(lambda change: {**CONFIG, **change}),
     # ... or its email's
-    st.fixed_dictionaries({}, optional={"to": st.one_of(st.lists(EMAIL_VALUES, max_size=3), EMAIL_VALUES),
-                                        "from": EMAIL_VALUES, "subject": JSON | TEXT}).map(lambda e: {**CONFIG, "email": e}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "to": st.one_of(st.lists(EMAIL_VALUES, max_size=3), EMAIL_VALUES),
+            "from": EMAIL_VALUES,
+            "subject": JSON | TEXT,
+        },
+    ).map(lambda e: {**CONFIG, "email": e}),
     # ... or its thumbnails'
     st.lists(st.dictionaries(st.sampled_from(["width", "height", "mode", "label"]), JSON, max_size=3), max_size=3).map(
-        lambda t: {**CONFIG, "thumbnails": t}),
+        lambda t: {**CONFIG, "thumbnails": t}
+    ),
 )
 SIDE, DELAY = st.integers(1, 4096), st.integers(20, 60_000)
 VALID_CONFIGS = st.fixed_dictionaries(
-    {"layers": st.lists(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_:.()\-]{0,20}", fullmatch=True), min_size=1, max_size=4),
-     "width": SIDE, "height": SIDE, "center": st.sampled_from(["tulsa,ok", "36.15,-95.99", "Paris"]), "zoom": st.integers(0, 22)},
+    {
+        "layers": st.lists(
+            st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_:.()\-]{0,20}", fullmatch=True), min_size=1, max_size=4
+        ),
+        "width": SIDE,
+        "height": SIDE,
+        "center": st.sampled_from(["tulsa,ok", "36.15,-95.99", "Paris"]),
+        "zoom": st.integers(0, 22),
+    },
     optional={
-        "interval": st.integers(60, 86_400), "frames": st.integers(2, 100), "every": st.none() | st.integers(1, 100),
-        "gifDelay": DELAY, "gifLastDelay": st.none() | DELAY, "gifLoop": st.integers(0, 65_535),
-        "enabled": st.booleans(), "linkExpiry": st.integers(60, 604_800),
-        "thumbnails": st.lists(st.fixed_dictionaries({"width": SIDE, "height": SIDE},
-                                                     optional={"mode": st.sampled_from(["cover", "contain"])}), max_size=8),
-        "email": st.none() | st.fixed_dictionaries(
+        "interval": st.integers(60, 86_400),
+        "frames": st.integers(2, 100),
+        "every": st.none() | st.integers(1, 100),
+        "gifDelay": DELAY,
+        "gifLastDelay": st.none() | DELAY,
+        "gifLoop": st.integers(0, 65_535),
+        "enabled": st.booleans(),
+        "linkExpiry": st.integers(60, 604_800),
+        "thumbnails": st.lists(
+            st.fixed_dictionaries(
+                {"width": SIDE, "height": SIDE}, optional={"mode": st.sampled_from(["cover", "contain"])}
+            ),
+            max_size=8,
+        ),
+        "email": st.none()
+        | st.fixed_dictionaries(
             {"to": st.lists(st.emails(), min_size=1, max_size=3), "from": st.emails()},
-            optional={"subject": st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"),
-                                         min_size=1, max_size=60)}),
+            optional={
+                "subject": st.text(
+                    st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), min_size=1, max_size=60
+                )
+            },
+        ),
     },
 )
 BODIES = st.one_of(
     VALID_CONFIGS.map(lambda body: json.dumps(body).encode()),
     NEAR_CONFIGS.map(lambda body: json.dumps(body).encode()),
     JSON.map(lambda body: json.dumps(body).encode()),
-    st.integers(1, 3000).flatmap(lambda n: st.sampled_from([b"[" * n, b"[" * n + b"]" * n, b'{"a":' * n + b"1" + b"}" * n,
-                                                           b'{"layers":' + b"[" * n + b"]" * n + b"}"])),
+    st.integers(1, 3000).flatmap(
+        lambda n: st.sampled_from(
+            [b"[" * n, b"[" * n + b"]" * n, b'{"a":' * n + b"1" + b"}" * n, b'{"layers":' + b"[" * n + b"]" * n + b"}"]
+        )
+    ),
     st.binary(max_size=300),
-    st.sampled_from([b"", b"{", b'{"width": NaN}', b'{"width": 1, "width": 2}', b'{"center": "\\ud800"}',
-                     b'{"width": ' + b"9" * 5000 + b"}", json.dumps({**CONFIG, "center": "x" * 70_000}).encode()]),
+    st.sampled_from(
+        [
+            b"",
+            b"{",
+            b'{"width": NaN}',
+            b'{"width": 1, "width": 2}',
+            b'{"center": "\\ud800"}',
+            b'{"width": ' + b"9" * 5000 + b"}",
+            json.dumps({**CONFIG, "center": "x" * 70_000}).encode(),
+        ]
+    ),
 )
 
 
@@ -180,7 +271,9 @@ def world(chalice_client, aws, monkeypatch):
 
             items, start = [], None
             while True:
-                page = client("dynamodb").scan(TableName=aws.names.table, **({"ExclusiveStartKey": start} if start else {}))
+                page = client("dynamodb").scan(
+                    TableName=aws.names.table, **({"ExclusiveStartKey": start} if start else {})
+                )
                 items += [json.dumps(item, sort_keys=True) for item in page["Items"]]
                 start = page.get("LastEvaluatedKey")
                 if not start:
@@ -190,7 +283,9 @@ def world(chalice_client, aws, monkeypatch):
 
 
 def url(template: str, values: dict[str, str], encode: bool, query: str) -> str:
-    path = re.sub(r"\{(\w+)\}", lambda m: quote(values[m.group(1)], safe="") if encode else values[m.group(1)], template)
+    path = re.sub(
+        r"\{(\w+)\}", lambda m: quote(values[m.group(1)], safe="") if encode else values[m.group(1)], template
+    )
     return f"{path}?{query}" if query else path
 
 
@@ -261,9 +356,13 @@ def test_other_writes_never_fail(world, data):
 
 
 @SETTINGS
-@given(route=st.sampled_from(["/animations", "/animations/temps/frames", "/animations/temps/gifs",
-                              "/animations/temps/failures"]),
-       limit=NUMBERS, authorization=AUTHORIZATION)
+@given(
+    route=st.sampled_from(
+        ["/animations", "/animations/temps/frames", "/animations/temps/gifs", "/animations/temps/failures"]
+    ),
+    limit=NUMBERS,
+    authorization=AUTHORIZATION,
+)
 def test_limit_is_ascii_digits_in_range_or_400(world, route, limit, authorization):
     response = world.request("GET", f"{route}?limit={quote(limit, safe='')}", authorization, None)
     good = re.fullmatch(r"[0-9]{1,4}", limit) is not None and 1 <= int(limit) <= 100
@@ -279,6 +378,11 @@ def test_strangers_never_see_addresses(world, data):
     """Whatever a stranger (no token, or a wrong one) reads, no email address of the configuration is in it."""
     template, _ = data.draw(st.sampled_from(routes("GET")))
     values = {**data.draw(st.builds(dict, **PARAMETERS)), "image_id": "temps"}
-    response = world.request("GET", url(template, values, False, ""), data.draw(st.sampled_from([None, "Bearer wrong"])), None)
+    response = world.request(
+        "GET", url(template, values, False, ""), data.draw(st.sampled_from([None, "Bearer wrong"])), None
+    )
     check(response, template)
-    assert b"desk@example.com" not in response.body and b"wx@example.com" not in response.body, (template, response.body)
+    assert b"desk@example.com" not in response.body and b"wx@example.com" not in response.body, (
+        template,
+        response.body,
+    )

@@ -22,8 +22,16 @@ def test_every_handler_is_declared():
 
     sources = {name: source for name, source in ((s.name, s) for s in app.event_sources)}
     assert {name for name in sources} == {
-        "fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload",
-        "mediate", "keep_dead_letters", "worker_failed", "fetch_due_frames", "rebuild_gifs",
+        "fetch_amp_image",
+        "create_thumbnail",
+        "create_gif",
+        "send_email",
+        "thumbnail_upload",
+        "mediate",
+        "keep_dead_letters",
+        "worker_failed",
+        "fetch_due_frames",
+        "rebuild_gifs",
     }
     assert sources["mediate"].queue.endswith("-mediator") and sources["mediate"].batch_size == 10
     assert sources["thumbnail_upload"].bucket.endswith("-uploads")
@@ -40,7 +48,9 @@ def test_each_handler_body_is_one_call_into_chalicelib():
     assert handlers
     routes = 0
     for handler in handlers:
-        body = [node for node in handler.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+        body = [
+            node for node in handler.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        ]
         assert len(body) == 1 and isinstance(body[0], ast.Return), handler.name
         call = body[0].value
         assert isinstance(call, ast.Call) and ast.unparse(call.func).startswith("entry."), handler.name

@@ -36,8 +36,9 @@ def runtime(request, emulator):
 
 
 def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime, monkeypatch):
-    store.put_animation(Animation(image_id="temps", layers=["radar"], width=32, height=24, center="tulsa,ok", zoom=4,
-                                  frames=3))
+    store.put_animation(
+        Animation(image_id="temps", layers=["radar"], width=32, height=24, center="tulsa,ok", zoom=4, frames=3)
+    )
     handle = service.Mediator.handle
 
     def flaky(self, message, now):
@@ -48,13 +49,25 @@ def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime,
     monkeypatch.setattr(service.Mediator, "handle", flaky)
     sqs = client("sqs")
     queue = sqs.get_queue_url(QueueName=names().mediator_queue)["QueueUrl"]
-    sqs.send_message_batch(QueueUrl=queue, Entries=[
-        {"Id": str(i), "MessageBody": json.dumps({
-            "type": "did-fetch-amp-image", "imageId": "temps", "validTime": T0 + 600 * i, "poison": i == 0,
-            "location": {"Bucket": names().frames_bucket, "Key": f"temps/32x24/{T0 + 600 * i}.png"},
-            "correlationId": f"run-{i}"})}
-        for i in range(3)
-    ])
+    sqs.send_message_batch(
+        QueueUrl=queue,
+        Entries=[
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps(
+                    {
+                        "type": "did-fetch-amp-image",
+                        "imageId": "temps",
+                        "validTime": T0 + 600 * i,
+                        "poison": i == 0,
+                        "location": {"Bucket": names().frames_bucket, "Key": f"temps/32x24/{T0 + 600 * i}.png"},
+                        "correlationId": f"run-{i}",
+                    }
+                ),
+            }
+            for i in range(3)
+        ],
+    )
     batch = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert len(batch) == 3
 
@@ -74,10 +87,23 @@ def test_a_batch_that_passes_returns_no_failures_and_deletes_nothing_itself(runt
     deleted = []
     monkeypatch.setattr(batch, "delete_from_queue", lambda arn, handles: deleted.append(handles))
     monkeypatch.setattr(service.Mediator, "handle", lambda self, message, now: None)
-    record = {"messageId": "m1", "receiptHandle": "r1", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-              "body": json.dumps({"type": "did-create-thumbnail", "imageId": "temps", "validTime": 1,
-                                  "location": {"Bucket": "b-b", "Key": "k"}}),
-              "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-              "awsRegion": "us-east-1"}
+    record = {
+        "messageId": "m1",
+        "receiptHandle": "r1",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+        "body": json.dumps(
+            {
+                "type": "did-create-thumbnail",
+                "imageId": "temps",
+                "validTime": 1,
+                "location": {"Bucket": "b-b", "Key": "k"},
+            }
+        ),
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "awsRegion": "us-east-1",
+    }
     assert handler.handle_messages({"Records": [record]}) == {"batchItemFailures": []}
     assert deleted == []

@@ -23,7 +23,9 @@ TOKEN = "browser-test-token"
 OUTPUT = ROOT / "test-output"
 
 if not CHROMIUM.exists() and os.environ.get("REQUIRE_BROWSER") != "1":
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True
+    )
 
 
 @pytest.fixture
@@ -49,7 +51,9 @@ def stack(monkeypatch, emulator):
 
 def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
     request = urllib.request.Request(
-        url, method=method, data=json.dumps(body).encode() if body else None,
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body else None,
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -62,10 +66,19 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
     from chalicelib.mediator import store
     from local.stack import wait_for
 
-    call(stack.url + "animations/radar", "PUT", {
-        "layers": ["flat-dk", "radar"], "width": 480, "height": 360, "center": "tulsa,ok", "zoom": 6,
-        "frames": 3, "thumbnails": [{"width": 160, "height": 120}],
-    })
+    call(
+        stack.url + "animations/radar",
+        "PUT",
+        {
+            "layers": ["flat-dk", "radar"],
+            "width": 480,
+            "height": 360,
+            "center": "tulsa,ok",
+            "zoom": 6,
+            "frames": 3,
+            "thumbnails": [{"width": 160, "height": 120}],
+        },
+    )
     start = int(time.time()) // 600 * 600 - 3 * 600
     for i in range(3):  # three frames: the count rule makes a GIF of them
         stack.runtime.fire("fetch_due_frames", start + i * 600)
@@ -77,12 +90,21 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         problems, asked = [], []  # console errors (CSP violations among them) and page errors; what the page asked for
-        page.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
+        page.on(
+            "console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None
+        )
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
         page.on("request", lambda request: asked.append(request.url))
 
@@ -96,7 +118,9 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
         expect(page.locator("section.animation[data-image-id=radar] img.thumbnail")).to_have_count(4)
         page.wait_for_function("() => [...document.querySelectorAll('img.thumbnail')].every(i => i.naturalWidth > 0)")
-        expect(page.locator("section.animation[data-image-id=radar] ol.timeline")).to_contain_text("Enter the API token")
+        expect(page.locator("section.animation[data-image-id=radar] ol.timeline")).to_contain_text(
+            "Enter the API token"
+        )
         expect(page.locator("#dead-letters")).to_contain_text("Enter the API token")
         assert page.locator("li.event").count() == 0
         page.screenshot(path=str(OUTPUT / "gallery-anonymous.png"), full_page=True)
@@ -134,10 +158,24 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         from chalicelib.mediator import service
         from chalicelib.messages import DidFail
 
-        request = {"type": "please-fetch-amp-image", "imageId": "radar", "layers": ["flat-dk", "radar"], "width": 480,
-                   "height": 360, "center": "tulsa,ok", "zoom": 6, "validTime": start - 600}
-        service.handle(DidFail(type="did-fail-fetch-amp-image", error="RetriesExhausted after 3 attempts: "
-                               "ConnectionError: the source did not answer", request=request), start)
+        request = {
+            "type": "please-fetch-amp-image",
+            "imageId": "radar",
+            "layers": ["flat-dk", "radar"],
+            "width": 480,
+            "height": 360,
+            "center": "tulsa,ok",
+            "zoom": 6,
+            "validTime": start - 600,
+        }
+        service.handle(
+            DidFail(
+                type="did-fail-fetch-amp-image",
+                error="RetriesExhausted after 3 attempts: ConnectionError: the source did not answer",
+                request=request,
+            ),
+            start,
+        )
         store.record_dead_letter("m-dead", '{"type": "did-create-gif", "imageId": "radar"}', start, "KeyError: x")
         failure = page.locator("section.animation[data-image-id=radar] pre.failure")
         expect(failure).to_contain_text("the source did not answer", timeout=15_000)

@@ -77,7 +77,9 @@ def test_the_app_goes_in_the_function_zip_and_its_dependencies_in_the_layer(buil
     with zipfile.ZipFile(built.out / bundle.LAYER_ZIP) as layer:
         layer_files = set(layer.namelist())
     assert {"app.py", "chalice/app.py", "chalicelib/web/index.html", "chalicelib/imaging/gif.py"} <= app_files
-    assert not any(name.startswith(("PIL/", "numpy/", "pydantic/", "local/", "tests/", "deploy/")) for name in app_files)
+    assert not any(
+        name.startswith(("PIL/", "numpy/", "pydantic/", "local/", "tests/", "deploy/")) for name in app_files
+    )
     assert all(name.startswith(LAYER) for name in layer_files)
     assert {LAYER + "PIL/__init__.py", LAYER + "numpy/__init__.py", IMAGING} <= layer_files
     assert not any(name.startswith((LAYER + "boto3/", LAYER + "botocore/")) for name in layer_files)  # the runtime's
@@ -92,8 +94,11 @@ def test_a_every_wheel_is_for_the_runtime_and_none_was_built_here(built):
     assert bundle.check_wheels(built.out, built.log) == []
     lines = [line for line in built.log.splitlines() if "Build missing wheels from sdists" in line]
     assert len(lines) == 2 and all(line.endswith("): set()") for line in lines)  # chalice said so, both passes
-    pillow = [name for name in zipfile.ZipFile(built.out / bundle.LAYER_ZIP).namelist()
-              if re.fullmatch(re.escape(LAYER) + r"pillow-[\d.]+\.dist-info/WHEEL", name)]
+    pillow = [
+        name
+        for name in zipfile.ZipFile(built.out / bundle.LAYER_ZIP).namelist()
+        if re.fullmatch(re.escape(LAYER) + r"pillow-[\d.]+\.dist-info/WHEEL", name)
+    ]
     assert pillow and "manylinux2014_x86_64" in read(built.out, bundle.LAYER_ZIP, pillow[0]).decode()
 
 
@@ -102,12 +107,20 @@ def test_a_flags_a_wheel_built_on_the_packaging_host(fake_out):
     host_built = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp311-cp311-linux_x86_64\n"
     too_new = "Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_27_x86_64\nTag: cp311-cp311-manylinux_2_28_x86_64\n"
     mixed = "Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_5_x86_64\nTag: cp311-cp311-manylinux_2_28_x86_64\n"
-    out = fake_out({bundle.LAYER_ZIP: {LAYER + "pillow-13.0.0.dist-info/WHEEL": host_built.encode(),
-                                       LAYER + "numpy-2.4.0.dist-info/WHEEL": too_new.encode(),
-                                       LAYER + "charset_normalizer-3.5.3.dist-info/WHEEL": mixed.encode()}})
-    log = ("chalice.deploy.packager [DEBUG] Build missing wheels from sdists (C compiling True): "
-           "{pillow==13.0.0(sdist)}\n"
-           "chalice.deploy.packager [DEBUG] Build missing wheels from sdists (C compiling False): set()\n")
+    out = fake_out(
+        {
+            bundle.LAYER_ZIP: {
+                LAYER + "pillow-13.0.0.dist-info/WHEEL": host_built.encode(),
+                LAYER + "numpy-2.4.0.dist-info/WHEEL": too_new.encode(),
+                LAYER + "charset_normalizer-3.5.3.dist-info/WHEEL": mixed.encode(),
+            }
+        }
+    )
+    log = (
+        "chalice.deploy.packager [DEBUG] Build missing wheels from sdists (C compiling True): "
+        "{pillow==13.0.0(sdist)}\n"
+        "chalice.deploy.packager [DEBUG] Build missing wheels from sdists (C compiling False): set()\n"
+    )
     problems = bundle.check_wheels(out, log, glibc=(2, 26))
     assert len(problems) == 3, problems
     assert "pillow-13.0.0.dist-info/WHEEL: cp311-cp311-linux_x86_64: built on the packaging host" in problems[0]
@@ -137,8 +150,9 @@ def test_b_flags_a_newer_glibc_or_libstdcxx_and_a_missing_library(built, fake_ou
     pocketfft = patched(read(built.out, bundle.LAYER_ZIP, POCKETFFT), b"GLIBCXX_3.4", b"GLIBCXX_9.9")
     out = fake_out({bundle.LAYER_ZIP: {IMAGING: imaging, POCKETFFT: pocketfft}})
     problems = bundle.check_elves(out, glibc=(2, 26))
-    assert any("_imaging" in p and "needs GLIBC_2.28 from libc.so.6; the runtime has glibc 2.26" in p
-               for p in problems), problems
+    assert any(
+        "_imaging" in p and "needs GLIBC_2.28 from libc.so.6; the runtime has glibc 2.26" in p for p in problems
+    ), problems
     assert any("_pocketfft_umath" in p and "GLIBCXX_9.9 from the system's libstdc++.so.6" in p for p in problems)
     missing = [p for p in problems if "neither in the bundle nor in the runtime" in p]
     assert any("libjpeg" in p for p in missing) and all("_imaging" in p for p in missing)  # pocketfft: none
@@ -148,8 +162,9 @@ def test_b_flags_a_newer_glibc_or_libstdcxx_and_a_missing_library(built, fake_ou
 def test_b_flags_a_system_library_lambda_does_not_ship(built, fake_out):
     """pydantic-core made to link libGL (on auditwheel's manylinux list; not on Lambda's images)."""
     core = LAYER + "pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so"
-    out = fake_out({bundle.LAYER_ZIP: {core: patched(read(built.out, bundle.LAYER_ZIP, core), b"librt.so.1",
-                                                     b"libGL.so.1")}})
+    out = fake_out(
+        {bundle.LAYER_ZIP: {core: patched(read(built.out, bundle.LAYER_ZIP, core), b"librt.so.1", b"libGL.so.1")}}
+    )
     assert any("libGL.so.1" in p and "neither in the bundle nor in the runtime" in p for p in bundle.check_elves(out))
 
 
@@ -174,8 +189,10 @@ def test_c_flags_a_layer_without_numpy(built, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     shutil.copy(built.out / bundle.FUNCTION_ZIP, out)
-    with zipfile.ZipFile(built.out / bundle.LAYER_ZIP) as source, \
-            zipfile.ZipFile(out / bundle.LAYER_ZIP, "w", zipfile.ZIP_STORED) as target:
+    with (
+        zipfile.ZipFile(built.out / bundle.LAYER_ZIP) as source,
+        zipfile.ZipFile(out / bundle.LAYER_ZIP, "w", zipfile.ZIP_STORED) as target,
+    ):
         for info in source.infolist():
             if not info.filename.startswith((LAYER + "numpy/", LAYER + "numpy.libs/")):
                 target.writestr(info.filename, source.read(info), zipfile.ZIP_STORED)
@@ -194,7 +211,6 @@ def test_d_function_and_layer_fit_lambdas_limits(built, capsys):
     assert measured.zipped[bundle.FUNCTION_ZIP] < 1 * 2**20 < measured.zipped[bundle.LAYER_ZIP]
     problems = bundle.check_sizes(built.out, max_zipped=10 * 2**20, max_unzipped=50 * 2**20)
     assert [p.split(" is ")[0].split(" are ")[0] for p in problems] == [bundle.LAYER_ZIP, "function and layer"]
-
 
 
 # Terraform ---------------------------------------------------------------------------------
@@ -223,13 +239,16 @@ def test_the_terraform_extras_name_what_chalice_made_and_keep_stages_apart(built
     assert {rule["name"] for rule in rules.values()} == {"fetch_due_frames-event", "rebuild_gifs-event"}
     assert functions["fetch_due_frames"]["function_name"] == "weathergif-dev-fetch_due_frames"
     assert override["resource"]["aws_cloudwatch_event_rule"]["fetch_due_frames-event"]["name"] == (
-        "${aws_lambda_function.fetch_due_frames.function_name}-event")
+        "${aws_lambda_function.fetch_due_frames.function_name}-event"
+    )
     for worker in ("fetch_amp_image", "create_gif", "thumbnail_upload"):  # the failure queue, by the variable
         assert functions[worker]["environment"]["variables"]["WORKER_FAILURE_QUEUE"] == "weathergif-dev-worker-failures"
     # Chalice pins Terraform < 1.4 and the AWS provider < 5; the override lets current Terraform in.
     assert generated["terraform"]["required_version"].endswith("< 1.4.0")
-    assert override["terraform"] == {"required_version": ">= 1.0",
-                                     "required_providers": {"aws": {"version": ">= 3.61.0, < 6.0"}}}
+    assert override["terraform"] == {
+        "required_version": ">= 1.0",
+        "required_providers": {"aws": {"version": ">= 3.61.0, < 6.0"}},
+    }
     assert not re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", (built.out / "chalice.tf.json").read_text())
 
 
@@ -240,9 +259,20 @@ def test_python_m_deploy_package_puts_the_extras_beside_chalices_output(built, t
 
     out = tmp_path / "terraform"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}  # chalice package needs a region, as deploy does
-    run = subprocess.run([sys.executable, "-m", "deploy", "package", "dev", "--out", str(out)], cwd=built.project,
-                         capture_output=True, text=True, timeout=600, env=env)  # chalice's cache in the project: quick
+    run = subprocess.run(
+        [sys.executable, "-m", "deploy", "package", "dev", "--out", str(out)],
+        cwd=built.project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )  # chalice's cache in the project: quick
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
-    assert {"chalice.tf.json", "deployment.zip", "layer-deployment.zip", "weathergif_override.tf.json",
-            "weathergif.tf.json"} <= {path.name for path in out.iterdir()}
+    assert {
+        "chalice.tf.json",
+        "deployment.zip",
+        "layer-deployment.zip",
+        "weathergif_override.tf.json",
+        "weathergif.tf.json",
+    } <= {path.name for path in out.iterdir()}
     assert "layer-deployment.zip" in run.stdout and "MB" in run.stdout

@@ -33,8 +33,9 @@ def call(url: str, method: str = "GET", body: dict | None = None, token: str | N
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(
+        url, method=method, headers=headers, data=json.dumps(body).encode() if body is not None else None
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, json.loads(answer.read() or b"null")
@@ -46,8 +47,13 @@ def test_chalice_local_answers_every_route_with_what_make_aws_prints():
     environment = {k: v for k, v in os.environ.items() if not k.startswith(CLEAN)}
     environment["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     aws_port, api_port = free_port(), free_port()
-    backend = subprocess.Popen([sys.executable, "-m", "local", "aws", "--port", str(aws_port), "--api-port",
-                                str(api_port)], cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True)
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "local", "aws", "--port", str(aws_port), "--api-port", str(api_port)],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     api = None
     try:
         printed = []
@@ -63,8 +69,13 @@ def test_chalice_local_answers_every_route_with_what_make_aws_prints():
         assert variables["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{aws_port}"
 
         chalice = str(Path(sys.executable).with_name("chalice"))
-        api = subprocess.Popen([*shlex.split(command.replace("chalice", chalice, 1)), "--no-autoreload"], cwd=ROOT,
-                               env={**environment, **variables}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        api = subprocess.Popen(
+            [*shlex.split(command.replace("chalice", chalice, 1)), "--no-autoreload"],
+            cwd=ROOT,
+            env={**environment, **variables},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{api_port}"
         deadline = time.time() + 30
         while True:
@@ -76,8 +87,16 @@ def test_chalice_local_answers_every_route_with_what_make_aws_prints():
                 time.sleep(0.2)
         assert status == 200 and health["ok"] is True, health
         assert call(f"{base}/animations") == (200, {"animations": [], "next": None})
-        radar = {"layers": ["flat-dk", "radar"], "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 6,
-                 "interval": 600, "frames": 3, "thumbnails": [{"width": 80, "height": 60}]}
+        radar = {
+            "layers": ["flat-dk", "radar"],
+            "width": 320,
+            "height": 240,
+            "center": "tulsa,ok",
+            "zoom": 6,
+            "interval": 600,
+            "frames": 3,
+            "thumbnails": [{"width": 80, "height": 60}],
+        }
         assert call(f"{base}/animations/radar", "PUT", radar)[0] == 401  # writes need the token
         assert call(f"{base}/animations/radar", "PUT", radar, token="wrong")[0] == 403
         assert call(f"{base}/animations/radar", "PUT", radar, token=token)[0] == 201

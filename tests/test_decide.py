@@ -11,8 +11,15 @@ from chalicelib.messages import DidCreateGif, DidCreateThumbnail, DidFail, DidFe
 from pydantic import ValidationError
 
 TEMPS = Animation(
-    image_id="temps", layers=["flat-dk", "temperatures"], width=800, height=600, center="tulsa,ok", zoom=4,
-    interval=600, frames=4, every=2,
+    image_id="temps",
+    layers=["flat-dk", "temperatures"],
+    width=800,
+    height=600,
+    center="tulsa,ok",
+    zoom=4,
+    interval=600,
+    frames=4,
+    every=2,
     thumbnails=[{"width": 200, "height": 150}, {"width": 64, "height": 64, "mode": "contain"}],
     email={"to": ["desk@example.com"], "from": "wx@example.com"},
 )
@@ -50,7 +57,10 @@ class TestFetchSchedule:
 class TestFrame:
     def test_records_once_and_forks_into_each_thumbnail(self):
         frame = DidFetchAmpImage(
-            image_id="temps", valid_time=1200, location=loc("temps/1200.png"), correlationId="run-1",
+            image_id="temps",
+            valid_time=1200,
+            location=loc("temps/1200.png"),
+            correlationId="run-1",
             requestedValidTime=1190,
         )
         decision = decide.on_frame(TEMPS, frame, now=5)
@@ -81,7 +91,9 @@ class TestGifRules:
 
     def test_a_gif_of_the_newest_n_frames_in_time_order(self):
         state = AnimationState(TEMPS, frame_count=6, gif_frame_count=4)
-        decision = decide.gif_of(state, frames(3000, 2400, 1800, 600, 1200), now=9, reason="count", correlation_id="run-7")
+        decision = decide.gif_of(
+            state, frames(3000, 2400, 1800, 600, 1200), now=9, reason="count", correlation_id="run-7"
+        )
         [request] = decision.messages
         assert [l.key for l in request.locations] == [f"temps/{t}.png" for t in (1200, 1800, 2400, 3000)]
         assert request.valid_time == 3000 and decision.key == "gif:temps:3000"
@@ -94,8 +106,9 @@ class TestGifRules:
 
 
 class TestGifDone:
-    gif = DidCreateGif(image_id="temps", valid_time=3000, location=Location(Bucket="gifs", Key="temps/3000.gif"),
-                       correlationId="run-7")
+    gif = DidCreateGif(
+        image_id="temps", valid_time=3000, location=Location(Bucket="gifs", Key="temps/3000.gif"), correlationId="run-7"
+    )
 
     def test_asks_for_one_email_with_links(self):
         links = Links("https://s3/gif?sig", [(2400, "https://s3/t1?a=1&b=2")])
@@ -123,19 +136,24 @@ class TestGifDone:
 
 def test_failures_are_recorded_against_their_request():
     failure = DidFail(
-        type="did-fail-fetch-amp-image", error="answered 404", correlationId="run-3",
+        type="did-fail-fetch-amp-image",
+        error="answered 404",
+        correlationId="run-3",
         request={"type": "please-fetch-amp-image", "imageId": "temps", "validTime": 600},
     )
     [change] = decide.on_failure(failure).changes
     assert change == decide.RecordFailure("temps", 600, "fetch-amp-image", "answered 404", "run-3", failure.request)
 
 
-@pytest.mark.parametrize(("request_", "recorded"), [
-    ({"imageId": "x" * 5000, "validTime": 600}, ("-unattributed", 0)),
-    ({"imageId": ["temps"], "validTime": "600"}, ("-unattributed", 0)),
-    ({"imageId": "../etc", "validTime": 10**15}, ("-unattributed", 0)),
-    ({"imageId": "temps", "validTime": True}, ("temps", 0)),
-])
+@pytest.mark.parametrize(
+    ("request_", "recorded"),
+    [
+        ({"imageId": "x" * 5000, "validTime": 600}, ("-unattributed", 0)),
+        ({"imageId": ["temps"], "validTime": "600"}, ("-unattributed", 0)),
+        ({"imageId": "../etc", "validTime": 10**15}, ("-unattributed", 0)),
+        ({"imageId": "temps", "validTime": True}, ("temps", 0)),
+    ],
+)
 def test_a_failure_of_a_request_that_names_no_frame_is_recorded_as_unknown(request_, recorded):
     """The request comes back from a worker that could not read it: it names no table key."""
     failure = DidFail(type="did-fail-create-gif", error="bad", request=request_)
@@ -148,7 +166,9 @@ class TestAnimationConfig:
         with pytest.raises(ValidationError, match=r"every \(5\) cannot exceed frames \(4\)"):
             Animation.model_validate({**TEMPS.to_dict(), "every": 5})
 
-    @pytest.mark.parametrize("change", [{"interval": 10}, {"frames": 1}, {"zoom": 30}, {"thumbnails": [{"width": 0, "height": 5}]}])
+    @pytest.mark.parametrize(
+        "change", [{"interval": 10}, {"frames": 1}, {"zoom": 30}, {"thumbnails": [{"width": 0, "height": 5}]}]
+    )
     def test_bounds(self, change):
         with pytest.raises(ValidationError):
             Animation.model_validate({**TEMPS.to_dict(), **change})
@@ -164,8 +184,14 @@ def test_message_errors_are_value_errors():
 
 def test_an_uploads_thumbnail_is_no_frames():
     """An upload's did-create-thumbnail names its source: it is logged, and no frame is touched."""
-    upload = DidCreateThumbnail(image_id="upload", valid_time=1_700_000_000, location=Location(Bucket="t-b", Key="k"),
-                                width=40, height=30, source=Location(Bucket="u-b", Key="canyon-40x30.jpg"))
+    upload = DidCreateThumbnail(
+        image_id="upload",
+        valid_time=1_700_000_000,
+        location=Location(Bucket="t-b", Key="k"),
+        width=40,
+        height=30,
+        source=Location(Bucket="u-b", Key="canyon-40x30.jpg"),
+    )
     decision = decide.on_thumbnail(upload)
     assert decision.changes == () and decision.messages == () and decision.key == "upload:u-b/canyon-40x30.jpg"
     labelled = upload.model_copy(update={"source": None, "label": "40x30-cover", "image_id": "temps"})

@@ -46,8 +46,11 @@ TEMPLATE = yaml.load((ROOT / "resources" / "template.yaml").read_text(), Loader=
 
 
 def test_the_template_passes_cfn_lint():
-    run = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(ROOT / "resources" / "template.yaml")],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(ROOT / "resources" / "template.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -58,7 +61,10 @@ def test_the_template_holds_what_the_app_needs():
     kinds = [r["Type"] for r in resources.values()]
     assert kinds.count("AWS::S3::Bucket") == 4 and kinds.count("AWS::SNS::Topic") == 4
     assert resources["StateTable"]["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert resources["StateTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert resources["StateTable"]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expiresAt",
+        "Enabled": True,
+    }
     for name, resource in resources.items():
         if resource["Type"] == "AWS::S3::Bucket":
             assert resource["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True, name
@@ -147,8 +153,11 @@ def test_the_committed_policy_files_are_what_policies_py_generates(stage):
 
 
 def test_nothing_committed_or_generated_carries_an_account_id(tmp_path):
-    files = [*(ROOT / ".chalice").glob("*.json"), *(ROOT / "deploy" / "terraform").glob("*.json"),
-             ROOT / "resources" / "template.yaml"]
+    files = [
+        *(ROOT / ".chalice").glob("*.json"),
+        *(ROOT / "deploy" / "terraform").glob("*.json"),
+        ROOT / "resources" / "template.yaml",
+    ]
     (tmp_path / "config.json").write_text(json.dumps(CONFIG))
     files += write_policies(tmp_path, partition="aws")
     for path in files:
@@ -195,8 +204,13 @@ def test_no_wildcard_a_function_does_not_need(function):
 
 @pytest.mark.parametrize("worker", WORKERS)
 def test_workers_write_only_their_own_buckets_and_answer_only_the_mediator(worker):
-    own = {"fetch_amp_image": "frames", "create_thumbnail": "thumbnails", "thumbnail_upload": "thumbnails/uploads",
-           "create_gif": "gifs", "send_email": None}[worker]
+    own = {
+        "fetch_amp_image": "frames",
+        "create_thumbnail": "thumbnails",
+        "thumbnail_upload": "thumbnails/uploads",
+        "create_gif": "gifs",
+        "send_email": None,
+    }[worker]
     writes = {r for a, r in statements(worker) if a == "s3:PutObject"}
     assert writes == ({f"arn:aws:s3:::weathergif-dev-{own}/*"} if own else set())
     sends = {r for a, r in statements(worker) if a == "sqs:SendMessage"}
@@ -210,8 +224,13 @@ def test_the_mediator_publishes_to_the_worker_topics_and_writes_no_objects():
     assert published == {STAGE.topic(t) for t in published_to}
     assert {r for a, r in statements("mediate") if a.startswith("dynamodb:")} == {STAGE.table}
     assert not any(a in ("s3:PutObject", "s3:DeleteObject") for a, _ in statements("mediate"))
-    assert {a for a, _ in statements("token")} == {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter",
-                                                    "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert {a for a, _ in statements("token")} == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ssm:GetParameter",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
 
 
 def test_recording_a_stack_with_a_bucket_prefix_rewrites_names_and_policies(tmp_path, emulator):
@@ -225,7 +244,9 @@ def test_recording_a_stack_with_a_bucket_prefix_rewrites_names_and_policies(tmp_
     assert config["dev"]["environment_variables"]["FRAMES_BUCKET"] == outputs["FramesBucket"] == "acme-wx-dev-frames"
     assert config["prod"] == CONFIG["stages"]["prod"]  # another stage is left alone
     policy = json.loads((tmp_path / "policy-dev-create_gif.json").read_text())
-    assert {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::acme-wx-dev-gifs/*"} in policy["Statement"]
+    assert {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::acme-wx-dev-gifs/*"} in policy[
+        "Statement"
+    ]
     assert len(written) == 1 + len(FUNCTIONS)
 
 
@@ -236,8 +257,9 @@ def _function(lam, name: str, role: str) -> str:
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", "def handler(event, context):\n    return None\n")
-    return lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
-                               Code={"ZipFile": code.getvalue()})["FunctionArn"]
+    return lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler", Code={"ZipFile": code.getvalue()}
+    )["FunctionArn"]
 
 
 def test_post_deploy_finds_the_mapping_by_its_queue_and_fails_loudly_without_one(emulator):
@@ -247,16 +269,25 @@ def test_post_deploy_finds_the_mapping_by_its_queue_and_fails_loudly_without_one
 
     emulator.reset()
     outputs = provision(stage="dev")
-    role = client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    role = client("iam").create_role(
+        RoleName="fn",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
     lam = client("lambda")
     arns = {name: _function(lam, function_name("dev", name), role) for name in (*WORKERS, "mediate")}
     with pytest.raises(NotDeployed, match="no event source mapping"):
         post_deploy("dev", outputs)
     # As Chalice makes it: with the function's ARN (which moto's FunctionName filter then misses).
-    lam.create_event_source_mapping(EventSourceArn=outputs["MediatorQueueArn"], FunctionName=arns["mediate"],
-                                    BatchSize=10)
+    lam.create_event_source_mapping(
+        EventSourceArn=outputs["MediatorQueueArn"], FunctionName=arns["mediate"], BatchSize=10
+    )
     done = post_deploy("dev", outputs)
     assert len(done) == 1 + len(WORKERS)
     [mapping] = lam.list_event_source_mappings(EventSourceArn=outputs["MediatorQueueArn"])["EventSourceMappings"]
@@ -278,8 +309,9 @@ class Clone:
         self.environment = environment
 
     def run(self, *command: str, timeout: float = 900) -> str:
-        done = subprocess.run(list(command), cwd=self.path, env=self.environment, capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run(
+            list(command), cwd=self.path, env=self.environment, capture_output=True, text=True, timeout=timeout
+        )
         assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
         return done.stdout
 
@@ -319,11 +351,16 @@ def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
             role = function["Role"].split("/")[-1]
             [policy_name] = client("iam").list_role_policies(RoleName=role)["PolicyNames"]
             document = client("iam").get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            committed = json.loads((ROOT / ".chalice" / stage_config["lambda_functions"][name]["iam_policy_file"]).read_text())
+            committed = json.loads(
+                (ROOT / ".chalice" / stage_config["lambda_functions"][name]["iam_policy_file"]).read_text()
+            )
             assert document == committed, (stage, name)
     rules = {r["Name"]: r["ScheduleExpression"] for r in client("events").list_rules()["Rules"]}
-    assert rules == {f"weathergif-{s}-{n}-event": e for s in ("dev", "prod")
-                     for n, e in (("fetch_due_frames", "rate(5 minutes)"), ("rebuild_gifs", "rate(1 hour)"))}
+    assert rules == {
+        f"weathergif-{s}-{n}-event": e
+        for s in ("dev", "prod")
+        for n, e in (("fetch_due_frames", "rate(5 minutes)"), ("rebuild_gifs", "rate(1 hour)"))
+    }
     groups = {g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]}
     assert {f"/aws/lambda/{name}" for name in deployed} <= groups  # every function's log group, from the template
     mappings = {m["FunctionArn"].split(":")[6]: m for m in lam.list_event_source_mappings()["EventSourceMappings"]}
@@ -331,8 +368,10 @@ def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
     assert "weathergif-prod-mediate" in mappings  # plain chalice deploy: the handler copes without it
     invoke = lam.get_function_event_invoke_config(FunctionName="weathergif-dev-create_gif")
     assert invoke["DestinationConfig"]["OnFailure"]["Destination"].endswith(":weathergif-dev-worker-failures")
-    subscribed = {s["TopicArn"].split(":")[-1]: s["Endpoint"].split(":")[-1]
-                  for s in client("sns").list_subscriptions()["Subscriptions"]}
+    subscribed = {
+        s["TopicArn"].split(":")[-1]: s["Endpoint"].split(":")[-1]
+        for s in client("sns").list_subscriptions()["Subscriptions"]
+    }
     assert subscribed["weathergif-prod-please-create-gif"] == "weathergif-prod-create_gif"
     notification = client("s3").get_bucket_notification_configuration(Bucket="weathergif-dev-uploads")
     [upload] = notification["LambdaFunctionConfigurations"]
@@ -356,7 +395,8 @@ def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
         "subscriptions": client("sns").list_subscriptions()["Subscriptions"],
         "tables": client("dynamodb").list_tables()["TableNames"],
         "log groups": client("logs").describe_log_groups()["logGroups"],
-        "stacks": [s for s in client("cloudformation").list_stacks()["StackSummaries"]
-                   if s["StackStatus"] != "DELETE_COMPLETE"],
+        "stacks": [
+            s for s in client("cloudformation").list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"
+        ],
     }
     assert {kind: found for kind, found in left.items() if found} == {}

@@ -16,9 +16,19 @@ from chalicelib.messages import DidCreateGif, DidFetchAmpImage, Location
 from tests.fakes import MemoryStore, Published
 
 T0 = 1_700_000_400
-TEMPS = Animation(image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4, interval=600,
-                  frames=4, every=4, thumbnails=[{"width": 16, "height": 12}, {"width": 8, "height": 8}],
-                  email={"to": ["desk@example.com"], "from": "wx@example.com"})
+TEMPS = Animation(
+    image_id="temps",
+    layers=["radar"],
+    width=64,
+    height=48,
+    center="tulsa,ok",
+    zoom=4,
+    interval=600,
+    frames=4,
+    every=4,
+    thumbnails=[{"width": 16, "height": 12}, {"width": 8, "height": 8}],
+    email={"to": ["desk@example.com"], "from": "wx@example.com"},
+)
 
 
 class World:
@@ -26,12 +36,17 @@ class World:
 
     def __init__(self, store, published: Published):
         self.store, self.published = store, published
-        self.mediator = service.Mediator(service.Ports(store, published, lambda location, expiry: f"s3://{location.key}",
-                                                       lambda: float(T0)))
+        self.mediator = service.Mediator(
+            service.Ports(store, published, lambda location, expiry: f"s3://{location.key}", lambda: float(T0))
+        )
 
     def frame(self, t: int) -> DidFetchAmpImage:
-        return DidFetchAmpImage(image_id="temps", valid_time=t, location=Location(Bucket="frames-b", Key=f"temps/{t}.png"),
-                                correlation_id=f"run-{t}")
+        return DidFetchAmpImage(
+            image_id="temps",
+            valid_time=t,
+            location=Location(Bucket="frames-b", Key=f"temps/{t}.png"),
+            correlation_id=f"run-{t}",
+        )
 
     def gif_records(self):
         if isinstance(self.store, MemoryStore):
@@ -110,8 +125,14 @@ def test_frames_twice_shuffled_by_four_make_each_gif_and_email_once(world):
     asked = world.published.of("please-create-gif")
     assert {m.valid_time for m in asked} == {gif.valid_time for gif in claimed}
 
-    done = [DidCreateGif(image_id="temps", valid_time=gif.valid_time,
-                         location=Location(Bucket="gifs-b", Key=f"temps/{gif.valid_time}.gif")) for gif in claimed]
+    done = [
+        DidCreateGif(
+            image_id="temps",
+            valid_time=gif.valid_time,
+            location=Location(Bucket="gifs-b", Key=f"temps/{gif.valid_time}.gif"),
+        )
+        for gif in claimed
+    ]
     assert run_at_once(*[lambda d=d: world.mediator.handle(d, T0) for d in done * 3]) == []
     emails = world.published.of("please-send-email")  # at least once each; the emailer sends once per emailId
     assert {m.email_id for m in emails} == {f"temps:{gif.valid_time}" for gif in claimed}
@@ -134,8 +155,10 @@ def test_a_send_that_fails_is_made_good_by_the_redelivery(world):
 def test_a_tick_twice_at_once_asks_once_per_animation(world):
     for i in range(20):
         world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:02d}", "email": None}))
-    assert run_at_once(lambda: world.mediator.fetch_due_frames(T0), lambda: world.mediator.fetch_due_frames(T0),
-                       threads=2) == []
+    assert (
+        run_at_once(lambda: world.mediator.fetch_due_frames(T0), lambda: world.mediator.fetch_due_frames(T0), threads=2)
+        == []
+    )
     asked = world.published.of("please-fetch-amp-image")
     assert sorted({m.image_id for m in asked}) == [f"a{i:02d}" for i in range(20)]
     assert all(m.valid_time == T0 for m in asked)

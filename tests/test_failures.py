@@ -23,9 +23,14 @@ T0 = 1_700_000_400
 def invocation(function: str, payload: dict, error: str = "source down", kind: str = "ConnectionError") -> dict:
     """Lambda's on-failure invocation record (developer guide, "Capturing records of asynchronous invocations")."""
     return {
-        "version": "1.0", "timestamp": "2026-12-01T12:00:00.000Z",
-        "requestContext": {"requestId": "r-1", "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:"
-                           f"{function}:$LATEST", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "version": "1.0",
+        "timestamp": "2026-12-01T12:00:00.000Z",
+        "requestContext": {
+            "requestId": "r-1",
+            "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{function}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
         "requestPayload": payload,
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "responsePayload": {"errorMessage": error, "errorType": kind, "stackTrace": []},
@@ -38,8 +43,13 @@ def sns(message: dict) -> dict:
 
 class TestInvocationRecords:
     def test_an_sns_workers_record_is_its_did_fail_with_the_request(self):
-        request = {"type": "please-create-gif", "imageId": "temps", "validTime": T0, "correlationId": "run-1",
-                   "locations": [{"Bucket": "b-b", "Key": "k"}]}
+        request = {
+            "type": "please-create-gif",
+            "imageId": "temps",
+            "validTime": T0,
+            "correlationId": "run-1",
+            "locations": [{"Bucket": "b-b", "Key": "k"}],
+        }
         failed = failures.did_fail(invocation("weathergif-prod-eu-create_gif", sns(request)))
         assert isinstance(failed, DidFail) and failed.type == "did-fail-create-gif"
         assert failed.request == request and failed.correlation_id == "run-1" and failed.extras == {}
@@ -52,19 +62,27 @@ class TestInvocationRecords:
         assert failed.type == "did-fail-create-thumbnail"
         assert failed.request == {"source": {"Bucket": "up", "Key": "my canyon-400x400.jpg"}}
 
-    @pytest.mark.parametrize("record", [
-        {"hello": 1}, [], "text",
-        invocation("weathergif-dev-mediate", sns({})),  # not a worker
-        {**invocation("weathergif-dev-create_gif", sns({})), "requestPayload": {"Records": []}},
-    ])
+    @pytest.mark.parametrize(
+        "record",
+        [
+            {"hello": 1},
+            [],
+            "text",
+            invocation("weathergif-dev-mediate", sns({})),  # not a worker
+            {**invocation("weathergif-dev-create_gif", sns({})), "requestPayload": {"Records": []}},
+        ],
+    )
     def test_anything_else_is_no_invocation_record(self, record):
         with pytest.raises((ValueError, KeyError, IndexError, TypeError)):
             failures.did_fail(record)
 
 
 def test_a_fetch_that_fails_every_attempt_is_recorded_and_redriven(runtime, monkeypatch):
-    store.put_animation(Animation(image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4,
-                                  interval=600, frames=3))
+    store.put_animation(
+        Animation(
+            image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4, interval=600, frames=3
+        )
+    )
 
     def down(request):
         raise ConnectionError("the source did not answer")
@@ -83,10 +101,12 @@ def test_a_fetch_that_fails_every_attempt_is_recorded_and_redriven(runtime, monk
     assert failure.request["type"] == "please-fetch-amp-image" and failure.request["validTime"] == T0
 
     def up(request):  # the source answers again
-        location = objects().put(names().frames_bucket, f"temps/64x48/{request.valid_time}.png",
-                                     encode(radar_frame(0, 64, 48)), "image/png")
-        return reply(DidFetchAmpImage, request, image_id=request.image_id, valid_time=request.valid_time,
-                     location=location)
+        location = objects().put(
+            names().frames_bucket, f"temps/64x48/{request.valid_time}.png", encode(radar_frame(0, 64, 48)), "image/png"
+        )
+        return reply(
+            DidFetchAmpImage, request, image_id=request.image_id, valid_time=request.valid_time, location=location
+        )
 
     monkeypatch.setattr(fetcher, "WORKER", fetcher.WORKER._replace(work=up))
     assert service.redrive_failures("temps") == {"redriven": 1, "kept": 0}
@@ -99,12 +119,16 @@ def test_a_fetch_that_fails_every_attempt_is_recorded_and_redriven(runtime, monk
 def test_a_gif_that_fails_every_attempt_marks_its_gif_failed(runtime, monkeypatch):
     from chalicelib.workers import gifmaker
 
-    store.put_animation(Animation(image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4,
-                                  interval=600, frames=2))
+    store.put_animation(
+        Animation(
+            image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4, interval=600, frames=2
+        )
+    )
     for i in range(2):
         t = T0 + 600 * i
-        location = objects().put(names().frames_bucket, f"temps/64x48/{t}.png", encode(radar_frame(i, 64, 48)),
-                                     "image/png")
+        location = objects().put(
+            names().frames_bucket, f"temps/64x48/{t}.png", encode(radar_frame(i, 64, 48)), "image/png"
+        )
         service.handle(DidFetchAmpImage(image_id="temps", valid_time=t, location=location), T0 + 1200)
 
     def broken(request):
@@ -136,8 +160,14 @@ def test_dead_letters_are_kept_and_redriven_once(runtime):
 def test_a_did_fail_stays_small_whatever_its_request():
     from chalicelib.messages import MAX_REQUEST_COPY, failure
 
-    huge = {"type": "please-create-gif", "imageId": "temps", "validTime": T0, "locations": ["x" * 100] * 3000,
-            "correlationId": "run-9", "note": "y" * 5000}
+    huge = {
+        "type": "please-create-gif",
+        "imageId": "temps",
+        "validTime": T0,
+        "locations": ["x" * 100] * 3000,
+        "correlationId": "run-9",
+        "note": "y" * 5000,
+    }
     reply = failure("create-gif", "too big", huge, **{k: huge[k] for k in ("correlationId", "note")})
     assert len(reply.to_json()) < MAX_REQUEST_COPY
     assert reply.request["imageId"] == "temps" and reply.request["validTime"] == T0 and "truncated" in reply.request
@@ -150,8 +180,14 @@ def test_each_thumbnail_size_of_a_frame_fails_on_its_own(aws, monkeypatch):
     monkeypatch.setattr(service, "publish", published.append)
     store.put_animation(Animation(image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4))
     for width, height in ((20, 15), (40, 30)):
-        request = {"type": "please-create-thumbnail", "imageId": "temps", "validTime": T0, "width": width,
-                   "height": height, "location": {"Bucket": "b-b", "Key": "k"}}
+        request = {
+            "type": "please-create-thumbnail",
+            "imageId": "temps",
+            "validTime": T0,
+            "width": width,
+            "height": height,
+            "location": {"Bucket": "b-b", "Key": "k"},
+        }
         service.handle(DidFail(type="did-fail-create-thumbnail", error="out of memory", request=request), T0)
     assert sorted(f.detail for f in store.failures("temps")) == ["20x15-cover", "40x30-cover"]
     assert service.redrive_failures("temps") == {"redriven": 2, "kept": 0}

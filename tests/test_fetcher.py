@@ -30,9 +30,16 @@ from tests.images import encode, radar_frame
 from tests.mapsource import Answer, MapSource
 
 FETCH = {
-    "type": "please-fetch-amp-image", "dateCreated": 123456789, "imageId": "temps",
-    "layers": ["flat-dk", "radar"], "width": 320, "height": 240,
-    "center": "tulsa,ok", "zoom": 4, "validTime": 1700000000, "correlationId": "run-42",
+    "type": "please-fetch-amp-image",
+    "dateCreated": 123456789,
+    "imageId": "temps",
+    "layers": ["flat-dk", "radar"],
+    "width": 320,
+    "height": 240,
+    "center": "tulsa,ok",
+    "zoom": 4,
+    "validTime": 1700000000,
+    "correlationId": "run-42",
 }
 CLIENT_ID, CLIENT_SECRET = "id-7f3a-client", "Sk/9+q=Zw8~xT"
 FRAME = encode(radar_frame(0))
@@ -43,11 +50,18 @@ def forms(secret: str) -> list[str]:
     """The ways a source might echo a secret back."""
     data = secret.encode()
     return [
-        secret, secret.upper(), secret.lower(),
-        quote(secret, safe=""), quote(secret), quote_plus(secret), quote(secret, safe="").lower(),
+        secret,
+        secret.upper(),
+        secret.lower(),
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        quote(secret, safe="").lower(),
         quote(quote(secret, safe=""), safe=""),
-        base64.b64encode(data).decode(), base64.b64encode(data).decode().rstrip("="),
-        base64.urlsafe_b64encode(data).decode(), base64.urlsafe_b64encode(data).decode().rstrip("="),
+        base64.b64encode(data).decode(),
+        base64.b64encode(data).decode().rstrip("="),
+        base64.urlsafe_b64encode(data).decode(),
+        base64.urlsafe_b64encode(data).decode().rstrip("="),
     ]
 
 
@@ -196,8 +210,17 @@ class TestAllowList:
 class TestAddresses:
     @pytest.mark.parametrize(
         "addresses",
-        [["127.0.0.1"], ["10.1.2.3"], ["169.254.169.254"], ["::ffff:169.254.169.254"], ["fd00:ec2::254"],
-         ["100.64.0.1"], ["0.0.0.0"], ["::1"], ["127.0.0.1", "10.0.0.1"]],
+        [
+            ["127.0.0.1"],
+            ["10.1.2.3"],
+            ["169.254.169.254"],
+            ["::ffff:169.254.169.254"],
+            ["fd00:ec2::254"],
+            ["100.64.0.1"],
+            ["0.0.0.0"],
+            ["::1"],
+            ["127.0.0.1", "10.0.0.1"],
+        ],
     )
     def test_a_name_that_resolves_to_a_private_address_is_refused(
         self, aws, invoke_sns, source, dns, monkeypatch, addresses
@@ -211,7 +234,9 @@ class TestAddresses:
         assert_failed(aws, f"{NAME} resolves to {addresses[0]}, which is not a public address")
         assert source.paths == [] and dns.calls == [NAME]  # refused before connecting; not retried
 
-    def test_loopback_is_refused_even_written_as_an_address_without_the_setting(self, aws, invoke_sns, source, monkeypatch):
+    def test_loopback_is_refused_even_written_as_an_address_without_the_setting(
+        self, aws, invoke_sns, source, monkeypatch
+    ):
         monkeypatch.delenv("FETCH_ALLOWED_NETWORKS")
         source.answer(Answer(body=FRAME))
         invoke_sns("fetch_amp_image", FETCH)
@@ -252,12 +277,31 @@ class TestAddresses:
 
     @pytest.mark.parametrize(
         "address, public",
-        [("93.184.216.34", True), ("2606:2800:220:1:248:1893:25c8:1946", True), ("127.0.0.1", False),
-         ("10.0.0.1", False), ("172.16.5.4", False), ("192.168.1.1", False), ("169.254.169.254", False),
-         ("100.64.0.1", False), ("0.0.0.0", False), ("224.0.0.1", False), ("240.0.0.1", False),
-         ("255.255.255.255", False), ("::1", False), ("::", False), ("fe80::1", False), ("fc00::1", False),
-         ("fd00:ec2::254", False), ("::ffff:127.0.0.1", False), ("::ffff:93.184.216.34", True),
-         ("2002:a9fe:a9fe::1", False), ("64:ff9b::a9fe:a9fe", False), ("ff02::1", False), ("fec0::1", False)],
+        [
+            ("93.184.216.34", True),
+            ("2606:2800:220:1:248:1893:25c8:1946", True),
+            ("127.0.0.1", False),
+            ("10.0.0.1", False),
+            ("172.16.5.4", False),
+            ("192.168.1.1", False),
+            ("169.254.169.254", False),
+            ("100.64.0.1", False),
+            ("0.0.0.0", False),
+            ("224.0.0.1", False),
+            ("240.0.0.1", False),
+            ("255.255.255.255", False),
+            ("::1", False),
+            ("::", False),
+            ("fe80::1", False),
+            ("fc00::1", False),
+            ("fd00:ec2::254", False),
+            ("::ffff:127.0.0.1", False),
+            ("::ffff:93.184.216.34", True),
+            ("2002:a9fe:a9fe::1", False),
+            ("64:ff9b::a9fe:a9fe", False),
+            ("ff02::1", False),
+            ("fec0::1", False),
+        ],
     )
     def test_public(self, address, public):
         assert safehttp.public(ipaddress.ip_address(address)) is public
@@ -451,18 +495,36 @@ class TestKeys:
 class TestValidTime:
     @pytest.mark.parametrize(
         "header",
-        ["2023-11-14T22:15:00+00:00", "2023-11-14T22:15:00Z", "2023-11-14T23:15:00+01:00", "2023-11-14T22:15:00",
-         "2023-11-14 22:15:00Z", "2023-11-14T22:15:00.250Z", "20231114T221500Z", "20231114221500", "1700000100",
-         "1700000100000", "1700000100.5", "Tue, 14 Nov 2023 22:15:00 GMT", "Tue, 14 Nov 2023 17:15:00 -0500"],
+        [
+            "2023-11-14T22:15:00+00:00",
+            "2023-11-14T22:15:00Z",
+            "2023-11-14T23:15:00+01:00",
+            "2023-11-14T22:15:00",
+            "2023-11-14 22:15:00Z",
+            "2023-11-14T22:15:00.250Z",
+            "20231114T221500Z",
+            "20231114221500",
+            "1700000100",
+            "1700000100000",
+            "1700000100.5",
+            "Tue, 14 Nov 2023 22:15:00 GMT",
+            "Tue, 14 Nov 2023 17:15:00 -0500",
+        ],
     )
     def test_every_documented_form_is_read(self, header):
         assert fetcher.answered_valid_time(header, 1700000000) == 1700000100
 
     @pytest.mark.parametrize(
         "header, error",
-        [("yesterday", "is not a time"), ("2023-13-45T00:00:00Z", "is not a time"), ("99999999999999", "is not a time"),
-         ("1" * 5000, "is not a time"), ("-5", "before 1970"), ("1700260000", "more than a day"),
-         ("1600000000", "more than a day from the requested time")],
+        [
+            ("yesterday", "is not a time"),
+            ("2023-13-45T00:00:00Z", "is not a time"),
+            ("99999999999999", "is not a time"),
+            ("1" * 5000, "is not a time"),
+            ("-5", "before 1970"),
+            ("1700260000", "more than a day"),
+            ("1600000000", "more than a day from the requested time"),
+        ],
     )
     def test_an_unreadable_or_absurd_one_is_refused(self, header, error):
         with pytest.raises(PermanentError, match=error):
@@ -497,22 +559,49 @@ _valid = st.fixed_dictionaries(
     {
         "type": st.just("please-fetch-amp-image"),
         "imageId": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,20}", fullmatch=True),
-        "layers": st.lists(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_:.()\-]{0,10}", fullmatch=True), min_size=1, max_size=3),
+        "layers": st.lists(
+            st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_:.()\-]{0,10}", fullmatch=True), min_size=1, max_size=3
+        ),
         "width": st.integers(16, 48),
         "height": st.integers(16, 48),
         "center": st.sampled_from(["tulsa,ok", "36.15,-95.99", "paris", "o'hare, il"]),
         "zoom": st.integers(0, 22),
         "validTime": st.integers(0, 32503680000),
     },
-    optional={"dateCreated": st.integers(0, 2**40), "correlationId": st.text(max_size=10), "runId": st.text(max_size=10)},
+    optional={
+        "dateCreated": st.integers(0, 2**40),
+        "correlationId": st.text(max_size=10),
+        "runId": st.text(max_size=10),
+    },
 )
 _junk = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=30), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 _keys = st.sampled_from(
-    ["type", "imageId", "layers", "width", "height", "center", "zoom", "validTime", "dateCreated", "correlationId",
-     "error", "errorType", "request", "location", "requestedValidTime", "Bucket"]
+    [
+        "type",
+        "imageId",
+        "layers",
+        "width",
+        "height",
+        "center",
+        "zoom",
+        "validTime",
+        "dateCreated",
+        "correlationId",
+        "error",
+        "errorType",
+        "request",
+        "location",
+        "requestedValidTime",
+        "Bucket",
+    ]
 )
 
 
@@ -541,13 +630,24 @@ def _answer_for(path: str) -> Answer:
     width, height, stamp = int(match[1]), int(match[2]), match[3]
     when = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
     seconds = int(when.timestamp())
-    headers = [None, stamp, str(seconds), str(seconds * 1000), when.isoformat(), format_datetime(when),
-               "garbage", "-1", "1e400"]
+    headers = [
+        None,
+        stamp,
+        str(seconds),
+        str(seconds * 1000),
+        when.isoformat(),
+        format_datetime(when),
+        "garbage",
+        "-1",
+        "1e400",
+    ]
     header = headers[zlib.crc32(path.encode()) % len(headers)]
     return Answer(body=encode(radar_frame(0, width, height)), headers={"x-aeris-valid-date": header} if header else {})
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(message=messages())
 def test_the_runner_answers_every_message_exactly_once(aws, source, message):
     """Whatever arrives, the fetch worker answers once with a did-* message (or raises only
@@ -591,8 +691,12 @@ class TestTls:
             subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
             now = datetime.datetime.now(datetime.timezone.utc)
             cert = (
-                x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
                 .not_valid_after(now + datetime.timedelta(days=1))
                 .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -601,7 +705,9 @@ class TestTls:
             cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
             cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
             key_path.write_bytes(
-                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
             )
             return str(cert_path), str(key_path)
 
@@ -635,9 +741,7 @@ class TestTls:
             server.server_close()
 
     def get(self, port: int, ca: str) -> int:
-        policy = safehttp.Policy(
-            frozenset({(NAME, port)}), networks=(ipaddress.ip_network("127.0.0.1/32"),)
-        )
+        policy = safehttp.Policy(frozenset({(NAME, port)}), networks=(ipaddress.ip_network("127.0.0.1/32"),))
         with safehttp.Client(policy, deadline=5, retries=0, connect_timeout=2, read_timeout=2) as client:
             client.session.verify = ca
             prepared, _ = client.prepare(f"https://{NAME}:{port}/x")

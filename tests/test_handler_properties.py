@@ -17,16 +17,48 @@ from chalicelib.mediator import handler, store
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
     | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
-TYPES = ["please-create-thumbnail", "please-create-gif", "please-send-email", "please-fetch-amp-image",
-         "did-fetch-amp-image", "did-create-thumbnail", "did-create-gif", "did-send-email", "did-fail-create-gif",
-         "did-fail-nothing", "", "unknown"]
-FIELDS = ["imageId", "validTime", "location", "locations", "width", "height", "mode", "format", "delay", "loop",
-          "to", "from", "subject", "body", "error", "request", "correlationId", "dateCreated"]
+TYPES = [
+    "please-create-thumbnail",
+    "please-create-gif",
+    "please-send-email",
+    "please-fetch-amp-image",
+    "did-fetch-amp-image",
+    "did-create-thumbnail",
+    "did-create-gif",
+    "did-send-email",
+    "did-fail-create-gif",
+    "did-fail-nothing",
+    "",
+    "unknown",
+]
+FIELDS = [
+    "imageId",
+    "validTime",
+    "location",
+    "locations",
+    "width",
+    "height",
+    "mode",
+    "format",
+    "delay",
+    "loop",
+    "to",
+    "from",
+    "subject",
+    "body",
+    "error",
+    "request",
+    "correlationId",
+    "dateCreated",
+]
 
 
 @st.composite
@@ -45,12 +77,21 @@ def messages(draw: Any) -> str:
 
 
 def sqs_event(body: str, index: int = 0) -> dict[str, Any]:
-    return {"Records": [{
-        "messageId": f"m-{index}", "receiptHandle": f"r-{index}", "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1",
-    }]}
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{index}",
+                "receiptHandle": f"r-{index}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
 
 
 @pytest.mark.parametrize("worker", ["create_thumbnail", "create_gif", "send_email"])
@@ -67,8 +108,10 @@ def test_a_worker_answers_every_generated_request_with_one_did_message(worker, a
 
 def test_the_upload_thumbnailer_takes_any_key(aws, chalice_client):
     @PROPERTY
-    @given(key=st.text(alphabet=string.printable + "éü☃%+", min_size=1, max_size=80),
-           suffix=st.sampled_from(["", "-400x400.jpg", "-0x10.png", "-99999x2.jpeg", ".jpg"]))
+    @given(
+        key=st.text(alphabet=string.printable + "éü☃%+", min_size=1, max_size=80),
+        suffix=st.sampled_from(["", "-400x400.jpg", "-0x10.png", "-99999x2.jpeg", ".jpg"]),
+    )
     def check(key: str, suffix: str) -> None:
         event = chalice_client.events.generate_s3_event(bucket=aws.names.uploads_bucket, key=key + suffix)
         chalice_client.lambda_.invoke("thumbnail_upload", event)  # raises only if the handler raised
@@ -101,7 +144,9 @@ def test_the_worker_failure_handler_drops_what_is_no_invocation_record(aws, chal
     @PROPERTY
     @given(body=messages() | st.builds(lambda v: json.dumps({"requestContext": v, "requestPayload": v}), json_values))
     def check(body: str) -> None:
-        event = chalice_client.events.generate_sqs_event(message_bodies=[body], queue_name=aws.names.worker_failure_queue)
+        event = chalice_client.events.generate_sqs_event(
+            message_bodies=[body], queue_name=aws.names.worker_failure_queue
+        )
         chalice_client.lambda_.invoke("worker_failed", event)
         for reply in aws.replies():
             assert reply["type"].startswith("did-fail-")

@@ -36,7 +36,7 @@ def markup_in(text: str) -> list[str]:
     [
         # unfinished markup at the end of the body: dropped, as HTML5 drops it
         ("<p>Temps <b", "Temps\n"),
-        ("<p>Temps</p><div class=\"a", "Temps\n"),
+        ('<p>Temps</p><div class="a', "Temps\n"),
         ("<p>Temps</p><a href='https://x.example/a.gif", "Temps\n"),
         ("Temps <!-- unclosed comment <b>", "Temps\n"),
         ("Temps <![CDATA[ never closed", "Temps\n"),
@@ -55,8 +55,8 @@ def markup_in(text: str) -> list[str]:
         ("a<!---->b<!-->c<!--->d", "abcd\n"),
         ("a<!-- x --!>b", "ab\n"),
         ("a<![CDATA[<b>x</b> > y]]>b", "ab\n"),
-        ("<!DOCTYPE html><!doctype html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"x>y\">a", "y\">a\n"),
-        ("<?xml version=\"1.0\"?>a<?php echo 1 ?>b", "ab\n"),
+        ('<!DOCTYPE html><!doctype html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "x>y">a', 'y">a\n'),
+        ('<?xml version="1.0"?>a<?php echo 1 ?>b', "ab\n"),
         ("a</>b</ x>c</3>d<!x>e", "abcde\n"),
         # script, style and the like: their contents are not shown, markup and all
         ("<script>if (a<b && c) { x = '</p>' }</script>ok", "ok\n"),
@@ -65,9 +65,9 @@ def markup_in(text: str) -> list[str]:
         ("<title>T</title><textarea><b>no</b></textarea>ok", "ok\n"),
         # attributes with `>` and `<` inside quotes; unquoted, repeated, odd names
         ("<div title=\"a>b\" data-x='<p>'>in</div>", "in\n"),
-        ("<p class=a>b id=\"c\">text", "b id=\"c\">text\n"),
-        ("<img alt=\"a > b\" src=x.png>", "[a > b]\n"),
-        ("<img alt=first alt=second =odd \"q=1>", "[first]\n"),
+        ('<p class=a>b id="c">text', 'b id="c">text\n'),
+        ('<img alt="a > b" src=x.png>', "[a > b]\n"),
+        ('<img alt=first alt=second =odd "q=1>', "[first]\n"),
         ("<p <b>c</b>", "c\n"),
         ("<scr<script>ipt>", "ipt>\n"),
         # references: decoded; broken ones are text, as a browser shows them
@@ -77,12 +77,14 @@ def markup_in(text: str) -> list[str]:
         ("a &amp;amp; b", "a &amp; b\n"),
         # links: http(s) URLs as text, others not; nothing in a URL can end `<url>`
         ("<a href='https://x.example/a.gif'>GIF</a>", "GIF <https://x.example/a.gif>\n"),
-        ("<A HREF=\"https://x.example/?a=1&amp;b=2\">q</A>", "q <https://x.example/?a=1&b=2>\n"),
+        ('<A HREF="https://x.example/?a=1&amp;b=2">q</A>', "q <https://x.example/?a=1&b=2>\n"),
         ("<a href=' https://x.example/a b<c>\"d|{} '>e</a>", "e <https://x.example/a%20b%3Cc%3E%22d%7C%7B%7D>\n"),
-        ("<a href=\"https://x.example/\n\tz\">f</a>", "f <https://x.example/z>\n"),
+        ('<a href="https://x.example/\n\tz">f</a>', "f <https://x.example/z>\n"),
         ("<a href='javascript:alert(1)'>j</a> <a href=t.jpg>r</a> <a href='mailto:a@b'>m</a>", "j r m\n"),
-        ("<a href='https://x.example/1'>one<a href='https://x.example/2'>two</a>",
-         "one <https://x.example/1>two <https://x.example/2>\n"),
+        (
+            "<a href='https://x.example/1'>one<a href='https://x.example/2'>two</a>",
+            "one <https://x.example/1>two <https://x.example/2>\n",
+        ),
         ("<a href='https://x.example/open'>never closed", "never closed <https://x.example/open>\n"),
         # blocks, as before
         ("a<br/>b</br>c<hr>d", "a\nb\nc\nd\n"),
@@ -97,7 +99,9 @@ def test_the_email_the_mediator_writes():
     from chalicelib.mediator.decide import Links, email_html
     from chalicelib.messages import DidCreateGif, Location
 
-    gif = DidCreateGif(image_id="temps", valid_time=1700000000, location=Location(Bucket="gifs-bucket", Key="temps/1700000000.gif"))
+    gif = DidCreateGif(
+        image_id="temps", valid_time=1700000000, location=Location(Bucket="gifs-bucket", Key="temps/1700000000.gif")
+    )
     gif_url = "https://api.example/animations/temps/gifs/1700000000/image?a=1&b=2"
     thumb_url = "https://api.example/animations/temps/frames/1700000000/thumbnails/200x150-cover"
     text = html_to_text(email_html(gif, Links(gif_url, [(1700000000, thumb_url)])))
@@ -108,8 +112,18 @@ def test_the_email_the_mediator_writes():
 
 @pytest.mark.parametrize(
     "body",
-    ["<" * 200_000, "<a " * 70_000, "<!--" * 50_000, "</" * 100_000, "<a href='" * 30_000,
-     "<![CDATA[" * 25_000, "<script>" * 25_000, "&" * 200_000, "<p>" * 70_000, "<?" * 100_000],
+    [
+        "<" * 200_000,
+        "<a " * 70_000,
+        "<!--" * 50_000,
+        "</" * 100_000,
+        "<a href='" * 30_000,
+        "<![CDATA[" * 25_000,
+        "<script>" * 25_000,
+        "&" * 200_000,
+        "<p>" * 70_000,
+        "<?" * 100_000,
+    ],
 )
 def test_hostile_bodies_take_linear_time(body):
     started = time.perf_counter()
@@ -126,19 +140,74 @@ safe_value = st.text(st.characters(blacklist_characters="<&\"'", blacklist_categ
 any_value = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
 
 STRAY = ["a < b ", "< /p> ", "1<2 ", "<3 ", "<> ", "<= ", "<<> ", "& ", "&& ", "&bogus; ", "&#; ", "&#xZZ; ", "&#x; "]
-REFERENCES = ["&eacute;", "&#233;", "&#xE9;", "&nbsp;", "&quot;", "&gt;", "&copy", "&hellip;", "&#x1F600;",
-              "&NotEqualTilde;", "&#0;", "&#x110000;", "&#128;", "&apos;"]
+REFERENCES = [
+    "&eacute;",
+    "&#233;",
+    "&#xE9;",
+    "&nbsp;",
+    "&quot;",
+    "&gt;",
+    "&copy",
+    "&hellip;",
+    "&#x1F600;",
+    "&NotEqualTilde;",
+    "&#0;",
+    "&#x110000;",
+    "&#128;",
+    "&apos;",
+]
 FIXED_MARKUP = [
-    "<!---->", "<!-->", "<!--->", "<!-- a -- b --!>", "<!--<!-- nested -->", "<!-- <b>hidden</b> -->",
-    "<![CDATA[<b>x</b>]]>", "<!DOCTYPE html>", "<!doctype html PUBLIC \"-//W3C//DTD\" \"x\">", "<!ELEMENT x>", "<!>",
-    "<?xml version=\"1.0\"?>", "<?php echo '<b>' ?>", "</>", "</ x>", "</3>", "<!x>", "<br/>", "</br>", "<hr>",
-    "<scr<script>ipt>", "<p <b>", "<a href=\"https://x.example/a?b=1&amp;c=2\">", "<a href='HTTP://X.EXAMPLE/<b>'>",
-    "<a href=javascript:alert(1)>", "<a href=t.jpg>", "<a href=' https://x.example/sp ace '>", "<a href='mailto:a@b'>",
-    "<a href='https://x.example/\"quoted\"'>", "</a>",
+    "<!---->",
+    "<!-->",
+    "<!--->",
+    "<!-- a -- b --!>",
+    "<!--<!-- nested -->",
+    "<!-- <b>hidden</b> -->",
+    "<![CDATA[<b>x</b>]]>",
+    "<!DOCTYPE html>",
+    '<!doctype html PUBLIC "-//W3C//DTD" "x">',
+    "<!ELEMENT x>",
+    "<!>",
+    '<?xml version="1.0"?>',
+    "<?php echo '<b>' ?>",
+    "</>",
+    "</ x>",
+    "</3>",
+    "<!x>",
+    "<br/>",
+    "</br>",
+    "<hr>",
+    "<scr<script>ipt>",
+    "<p <b>",
+    '<a href="https://x.example/a?b=1&amp;c=2">',
+    "<a href='HTTP://X.EXAMPLE/<b>'>",
+    "<a href=javascript:alert(1)>",
+    "<a href=t.jpg>",
+    "<a href=' https://x.example/sp ace '>",
+    "<a href='mailto:a@b'>",
+    "<a href='https://x.example/\"quoted\"'>",
+    "</a>",
 ]
 # Unfinished markup can only end a document.
-UNFINISHED = ["<", "<b", "<a href=\"x", "<p class='a>b", "</", "</di", "<!--", "<!-- unclosed <b>", "<![CDATA[ x",
-              "<!DOCTYPE", "<?xml", "&", "&am", "<script>x", "<style>p{}", "<img alt=\"unfinished", "<a href='https://x"]
+UNFINISHED = [
+    "<",
+    "<b",
+    '<a href="x',
+    "<p class='a>b",
+    "</",
+    "</di",
+    "<!--",
+    "<!-- unclosed <b>",
+    "<![CDATA[ x",
+    "<!DOCTYPE",
+    "<?xml",
+    "&",
+    "&am",
+    "<script>x",
+    "<style>p{}",
+    '<img alt="unfinished',
+    "<a href='https://x",
+]
 
 
 @st.composite
@@ -148,7 +217,7 @@ def tags(draw) -> str:
     end = draw(st.booleans())
     attributes = ""
     for _ in range(draw(st.integers(0, 3))):
-        key = draw(st.sampled_from(["alt", "title", "class", "data-x", "style", "=odd", "x\"y"]))
+        key = draw(st.sampled_from(["alt", "title", "class", "data-x", "style", "=odd", 'x"y']))
         if key == "alt":
             value = draw(safe_value)
             quote = draw(st.sampled_from(['"', "'"]))
@@ -168,8 +237,11 @@ def tags(draw) -> str:
 @st.composite
 def raw_elements(draw) -> str:
     name = draw(st.sampled_from(["script", "style", "title", "textarea", "xmp", "iframe", "noembed", "noframes"]))
-    content = draw(st.lists(st.sampled_from(["<b>", "</p>", "<!--", "-->", "&amp;", "if (a<b)", "</scr", "x"])
-                            | any_value, max_size=4))
+    content = draw(
+        st.lists(
+            st.sampled_from(["<b>", "</p>", "<!--", "-->", "&amp;", "if (a<b)", "</scr", "x"]) | any_value, max_size=4
+        )
+    )
     content = "".join(content)
     if f"</{name}" in content.lower():
         content = ""
@@ -183,10 +255,19 @@ def comments_and_cdata(draw) -> str:
 
 
 pieces = st.one_of(
-    plain, plain, st.sampled_from(STRAY), st.sampled_from(REFERENCES), st.sampled_from(FIXED_MARKUP),
-    tags(), tags(), raw_elements(), comments_and_cdata(),
+    plain,
+    plain,
+    st.sampled_from(STRAY),
+    st.sampled_from(REFERENCES),
+    st.sampled_from(FIXED_MARKUP),
+    tags(),
+    tags(),
+    raw_elements(),
+    comments_and_cdata(),
 )
-documents = st.tuples(st.lists(pieces, max_size=30), st.sampled_from(["", *UNFINISHED])).map(lambda d: "".join(d[0]) + d[1])
+documents = st.tuples(st.lists(pieces, max_size=30), st.sampled_from(["", *UNFINISHED])).map(
+    lambda d: "".join(d[0]) + d[1]
+)
 
 
 @settings(max_examples=examples(600), deadline=None)
@@ -208,7 +289,9 @@ words = st.lists(
 @settings(max_examples=examples(300), deadline=None)
 @given(words, st.data())
 def test_text_without_markup_keeps_its_words(words, data):
-    gaps = data.draw(st.lists(st.sampled_from([" ", "\n", "\t", "  ", "\r\n", "\n\n\n"]), min_size=len(words), max_size=len(words)))
+    gaps = data.draw(
+        st.lists(st.sampled_from([" ", "\n", "\t", "  ", "\r\n", "\n\n\n"]), min_size=len(words), max_size=len(words))
+    )
     body = "".join(word + gap for word, gap in zip(words, gaps))
     assert html_to_text(body).split() == words
 

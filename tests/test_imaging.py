@@ -193,7 +193,10 @@ class TestColourProfiles:
         big = icc_rgb_profile("Big", curve_points=12000, shared_curve=False)
         assert len(big) > 65519  # Pillow splits it over APP2 segments
         ImageCms.getOpenProfile(io.BytesIO(big))  # a real profile, for littlecms too
-        for source in (encode(quadrants(400, 300), "JPEG", icc_profile=big), encode(quadrants(400, 300), icc_profile=big)):
+        for source in (
+            encode(quadrants(400, 300), "JPEG", icc_profile=big),
+            encode(quadrants(400, 300), icc_profile=big),
+        ):
             thumb = make_thumbnail(source, 100, 100, max_pixels=BOUND)
             assert thumb.data.count(b"ICC_PROFILE\0") == 2
             assert icc_of(thumb.data) == big
@@ -220,7 +223,9 @@ class TestColourProfiles:
     def test_a_profile_of_another_colour_space_than_the_pixels_is_dropped(self):
         # An RGB photo tagged with a grey profile, a grey one tagged with an RGB profile:
         # no viewer can use them, and neither can the thumbnail.
-        thumb = make_thumbnail(encode(quadrants(120, 120), "JPEG", icc_profile=icc_gray_profile()), 60, 60, max_pixels=BOUND)
+        thumb = make_thumbnail(
+            encode(quadrants(120, 120), "JPEG", icc_profile=icc_gray_profile()), 60, 60, max_pixels=BOUND
+        )
         assert icc_of(thumb.data) is None
         thumb = make_thumbnail(encode(quadrants(120, 120, "L"), icc_profile=P3), 60, 60, max_pixels=BOUND)
         assert decode(thumb.data).mode == "L" and icc_of(thumb.data) is None
@@ -230,7 +235,9 @@ class TestColourProfiles:
         # which an untagged image is. Its cyan ink is (0, 160, 220), not (0, 255, 255).
         cmyk = Image.new("CMYK", (120, 120), (255, 0, 0, 0))
         cmyk.paste((0, 0, 0, 0), (60, 0, 120, 120))
-        thumb = make_thumbnail(encode(cmyk, "JPEG", quality=95, icc_profile=icc_cmyk_profile()), 60, 60, max_pixels=BOUND)
+        thumb = make_thumbnail(
+            encode(cmyk, "JPEG", quality=95, icc_profile=icc_cmyk_profile()), 60, 60, max_pixels=BOUND
+        )
         image = decode(thumb.data)
         assert image.mode == "RGB" and "icc_profile" not in image.info
         assert near(colour_at(image, 0.2, 0.5), (0, 160, 220), 12)
@@ -290,10 +297,17 @@ class TestColourProfilesThroughTheWorkers:
 
     def test_the_thumbnailer(self, aws, invoke_sns):
         location = aws.put(aws.names.frames_bucket, "p3/frame.png", encode(quadrants(640, 480), icc_profile=P3))
-        invoke_sns("create_thumbnail", {
-            "type": "please-create-thumbnail", "imageId": "p3", "location": location,
-            "width": 160, "height": 120, "validTime": 1700000000,
-        })
+        invoke_sns(
+            "create_thumbnail",
+            {
+                "type": "please-create-thumbnail",
+                "imageId": "p3",
+                "location": location,
+                "width": 160,
+                "height": 120,
+                "validTime": 1700000000,
+            },
+        )
         reply = aws.reply()
         assert reply["type"] == "did-create-thumbnail"
         assert icc_of(aws.get(**reply["location"])) == P3

@@ -48,6 +48,7 @@ def test_deployed_code_imports_no_local_tooling():
     assert not {m for m in imports(ROOT / "app.py") if m.split(".")[0] in ("local", "deploy", "tests")}
 
 
-def test_the_store_is_in_parts_of_roughly_a_hundred_and_fifty_lines():
+def test_the_store_is_in_parts_of_one_concern_each():
+    """No part past ~220 lines as ruff formats them (about 150 of logic: writes' literals spread out)."""
     sizes = {p.name: len(p.read_text().splitlines()) for p in python_files(CHALICELIB / "mediator" / "store")}
-    assert len(sizes) >= 6 and max(sizes.values()) <= 200, sizes
+    assert len(sizes) >= 7 and max(sizes.values()) <= 220, sizes

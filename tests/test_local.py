@@ -58,7 +58,11 @@ def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAP_", "FETCH_"))}
     run = subprocess.run(
         [sys.executable, "-m", "local", "demo", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "weathergif demo done in" in run.stdout

@@ -25,8 +25,17 @@ EMAIL = {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"}
 
 def animation(**changes) -> Animation:
     config = dict(
-        image_id="temps", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=4, interval=600,
-        frames=3, every=2, thumbnails=[{"width": 80, "height": 60}, {"width": 32, "height": 32}], email=EMAIL,
+        image_id="temps",
+        layers=["radar"],
+        width=320,
+        height=240,
+        center="tulsa,ok",
+        zoom=4,
+        interval=600,
+        frames=3,
+        every=2,
+        thumbnails=[{"width": 80, "height": 60}, {"width": 32, "height": 32}],
+        email=EMAIL,
     )
     return Animation.model_validate({**config, **changes})
 
@@ -91,9 +100,15 @@ def test_schedule_to_email(runtime, emulator, source, monkeypatch):
     # a run's timeline: the fetch asked for, the frame, its thumbnails, the GIF it triggered, the email
     timeline = [(e.direction, e.type) for e in store.timeline(f"run-temps-{T0 + 2400}")]
     assert timeline[0] == ("out", "please-fetch-amp-image")
-    for step in [("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail"), ("in", "did-create-thumbnail"),
-                 ("out", "please-create-gif"), ("in", "did-create-gif"), ("out", "please-send-email"),
-                 ("in", "did-send-email")]:
+    for step in [
+        ("in", "did-fetch-amp-image"),
+        ("out", "please-create-thumbnail"),
+        ("in", "did-create-thumbnail"),
+        ("out", "please-create-gif"),
+        ("in", "did-create-gif"),
+        ("out", "please-send-email"),
+        ("in", "did-send-email"),
+    ]:
         assert step in timeline, step
 
 
@@ -144,7 +159,8 @@ class TestEmailLinks:
         links = service.mediator().email_links(store.get_animation("temps"), gif_done(T0 + 600, "temps/x.gif"))
         assert links.gif == f"https://wx.example.com/api/animations/temps/gifs/{T0 + 600}/image"
         assert links.thumbnails == [
-            (t, f"https://wx.example.com/api/animations/temps/frames/{t}/thumbnails/80x60-cover") for t in (T0, T0 + 600)
+            (t, f"https://wx.example.com/api/animations/temps/frames/{t}/thumbnails/80x60-cover")
+            for t in (T0, T0 + 600)
         ]
         assert made == []
 
@@ -205,10 +221,15 @@ def test_every_message_twice_shuffled_by_four_concurrent_mediators(runtime, emul
         t = T0 + i * 600
         key = f"temps/320x240/{t}.png"
         s3.put_object(Bucket=names().frames_bucket, Key=key, Body=encode(radar_frame(i)))
-        arrivals.append(DidFetchAmpImage(
-            image_id="temps", valid_time=t, location=Location(Bucket=names().frames_bucket, Key=key),
-            correlationId=f"run-temps-{t}", requestedValidTime=t,
-        ))
+        arrivals.append(
+            DidFetchAmpImage(
+                image_id="temps",
+                valid_time=t,
+                location=Location(Bucket=names().frames_bucket, Key=key),
+                correlationId=f"run-temps-{t}",
+                requestedValidTime=t,
+            )
+        )
 
     from chalicelib.workers import runner
 
@@ -261,8 +282,13 @@ def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue
     monkeypatch.setattr(service.Mediator, "handle", flaky)
     sqs = runtime_client("sqs")
     for t, poison in ((T0, True), (T0 + 600, False), (T0 + 1200, False)):
-        message = {"type": "did-create-thumbnail", "imageId": "temps", "validTime": t,
-                   "location": {"Bucket": "b-b", "Key": "k"}, "poison": poison}
+        message = {
+            "type": "did-create-thumbnail",
+            "imageId": "temps",
+            "validTime": t,
+            "location": {"Bucket": "b-b", "Key": "k"},
+            "poison": poison,
+        }
         sqs.send_message(QueueUrl=mediator_queue(), MessageBody=json.dumps(message))
     runtime.drain(timeout=60)
     assert runtime.stats.count("mediate", "partial") + runtime.stats.count("mediate", "error") >= 3
@@ -289,11 +315,24 @@ def test_a_failed_record_leaves_the_batch_after_the_done_ones_are_deleted(monkey
     monkeypatch.setattr(service.Mediator, "handle", handle)
     monkeypatch.setattr(batch, "delete_from_queue", lambda arn, handles: deleted.append((arn, handles)))
     records = [
-        {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": json.dumps({
-            "type": "did-create-thumbnail", "imageId": "temps", "validTime": i,
-            "location": {"Bucket": "b-b", "Key": "k"}}),
-         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
+        {
+            "messageId": f"m{i}",
+            "receiptHandle": f"r{i}",
+            "body": json.dumps(
+                {
+                    "type": "did-create-thumbnail",
+                    "imageId": "temps",
+                    "validTime": i,
+                    "location": {"Bucket": "b-b", "Key": "k"},
+                }
+            ),
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+            "awsRegion": "us-east-1",
+        }
         for i in range(1, 5)
     ]
     with pytest.raises(batch.BatchIncomplete, match="1 of 4 records failed"):
@@ -315,7 +354,11 @@ def mediator_queue() -> str:
 def queue_depth(name: str) -> int:
     sqs = runtime_client("sqs")
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+    return int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
 
 
 def test_an_upload_gets_its_thumbnail_through_the_runtime(runtime):

@@ -11,8 +11,13 @@ from chalicelib import messages as m
 LOC = {"Bucket": "weathergif-dev-frames", "Key": "temps/800x600/2345678910.png"}
 VALID = {
     "please-fetch-amp-image": {
-        "imageId": "temps", "layers": ["flat-dk", "temperatures"], "width": 800, "height": 600,
-        "center": "tulsa,ok", "zoom": 4, "validTime": 2345678910,
+        "imageId": "temps",
+        "layers": ["flat-dk", "temperatures"],
+        "width": 800,
+        "height": 600,
+        "center": "tulsa,ok",
+        "zoom": 4,
+        "validTime": 2345678910,
     },
     "did-fetch-amp-image": {"imageId": "temps", "validTime": 2345678910, "location": LOC},
     "please-create-thumbnail": {"imageId": "temps", "location": LOC, "width": 200, "height": 150, "validTime": 1},
@@ -71,14 +76,32 @@ def test_extra_keys_pass_through_untouched():
 
 def test_every_key_the_contract_reads_is_typed():
     """What crosses a boundary and is read is a field: nothing the mediator or a worker reads is an extra."""
-    frame = m.parse({"type": "did-fetch-amp-image", "imageId": "t", "validTime": 600, "requestedValidTime": 300,
-                     "location": {"Bucket": "b-b", "Key": "k"}, "correlationId": "run-1"})
+    frame = m.parse(
+        {
+            "type": "did-fetch-amp-image",
+            "imageId": "t",
+            "validTime": 600,
+            "requestedValidTime": 300,
+            "location": {"Bucket": "b-b", "Key": "k"},
+            "correlationId": "run-1",
+        }
+    )
     assert (frame.requested_valid_time, frame.correlation_id, frame.extras) == (300, "run-1", {})
-    thumb = m.parse({"type": "did-create-thumbnail", "imageId": "upload", "validTime": 1, "label": "40x30-cover",
-                     "location": {"Bucket": "b-b", "Key": "k"}, "source": {"Bucket": "u-p", "Key": "c-4x4.jpg"}})
+    thumb = m.parse(
+        {
+            "type": "did-create-thumbnail",
+            "imageId": "upload",
+            "validTime": 1,
+            "label": "40x30-cover",
+            "location": {"Bucket": "b-b", "Key": "k"},
+            "source": {"Bucket": "u-p", "Key": "c-4x4.jpg"},
+        }
+    )
     assert thumb.label == "40x30-cover" and thumb.source.key == "c-4x4.jpg" and thumb.extras == {}
     with pytest.raises(m.MessageError, match="correlationId"):
-        m.parse({"type": "did-create-gif", **VALID["did-create-gif"], "correlationId": 42})  # a run id that is none is refused, not carried on
+        m.parse(
+            {"type": "did-create-gif", **VALID["did-create-gif"], "correlationId": 42}
+        )  # a run id that is none is refused, not carried on
 
 
 @pytest.mark.parametrize(

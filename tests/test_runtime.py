@@ -22,9 +22,13 @@ def resources(emulator):
     sqs = client("sqs")
     dlq = sqs.create_queue(QueueName="rt-queue-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.create_queue(QueueName="rt-queue", Attributes={
-        "VisibilityTimeout": "1", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
-    })
+    sqs.create_queue(
+        QueueName="rt-queue",
+        Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+        },
+    )
     return client
 
 
@@ -101,7 +105,9 @@ def test_a_handler_that_raises_is_retried_then_dead_lettered(rt, resources):
 def test_batch_item_failures_are_honoured(rt, resources):
     sqs = resources("sqs")
     url = sqs.get_queue_url(QueueName="rt-queue")["QueueUrl"]
-    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(["ok1", "bad", "ok2"])])
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(["ok1", "bad", "ok2"])]
+    )
     rt.drain(timeout=30)
     delivered = [body for batch in rt.seen["sqs"] for body in batch]
     assert sorted(delivered) == ["bad", "bad", "ok1", "ok2"]  # only the failed record came back

@@ -142,7 +142,9 @@ def test_thumbnails_and_failures_are_recorded_on_their_frame(store):
     with pytest.raises(store.AlreadyDecided):
         store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "200x150-cover", thumb),)))
     assert store.newest_frames("temps", 1)[0].thumbnails == {"200x150-cover": thumb}
-    store.apply(decide.Decision("f", (decide.RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-9"),)))
+    store.apply(
+        decide.Decision("f", (decide.RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-9"),))
+    )
     [failure] = store.failures("temps")
     assert (failure.action, failure.error, failure.correlation_id) == ("fetch-amp-image", "answered 404", "run-9")
     fetches = {fetch.valid_time: fetch.status for fetch in store.fetches("temps")}
@@ -153,7 +155,10 @@ def test_the_event_log_is_a_timeline_with_a_ttl(store):
     store.log_event("in", {"type": "did-fetch-amp-image", "imageId": "temps"}, "run-1")
     store.log_event("out", {"type": "please-create-thumbnail", "imageId": "temps"}, "run-1")
     entries = store.timeline("run-1")
-    assert [(e.direction, e.type) for e in entries] == [("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail")]
+    assert [(e.direction, e.type) for e in entries] == [
+        ("in", "did-fetch-amp-image"),
+        ("out", "please-create-thumbnail"),
+    ]
     from chalicelib.aws import table
 
     items = table().query("LOG#run-1").items  # the TTL: the table's own attribute

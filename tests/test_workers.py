@@ -13,9 +13,16 @@ from tests.images import encode, jpeg, quadrants, radar_frame
 from tests.mapsource import Answer, MapSource
 
 FETCH = {
-    "type": "please-fetch-amp-image", "dateCreated": 123456789, "imageId": "temps",
-    "layers": ["flat-dk", "radar"], "width": 320, "height": 240,
-    "center": "tulsa,ok", "zoom": 4, "validTime": 1700000000, "correlationId": "run-42",
+    "type": "please-fetch-amp-image",
+    "dateCreated": 123456789,
+    "imageId": "temps",
+    "layers": ["flat-dk", "radar"],
+    "width": 320,
+    "height": 240,
+    "center": "tulsa,ok",
+    "zoom": 4,
+    "validTime": 1700000000,
+    "correlationId": "run-42",
 }
 CLIENT_ID, CLIENT_SECRET = "id-7f3a", "secret-9c2b"
 
@@ -100,7 +107,9 @@ class TestFetcher:
             (Answer(200, b"\x89PNG" + b"0" * 3000), "over the cap of 2048"),
         ],
     )
-    def test_answers_that_can_never_work_are_reported_not_retried(self, aws, invoke_sns, source, monkeypatch, answer, error):
+    def test_answers_that_can_never_work_are_reported_not_retried(
+        self, aws, invoke_sns, source, monkeypatch, answer, error
+    ):
         monkeypatch.setenv("FETCH_MAX_BYTES", "2048" if "cap" in error else "20000000")
         source.answer(answer)
         invoke_sns("fetch_amp_image", FETCH)
@@ -148,8 +157,13 @@ class TestFetcher:
 
 def thumbnail_request(location, **extra):
     return {
-        "type": "please-create-thumbnail", "imageId": "temps", "location": location,
-        "width": 100, "height": 100, "validTime": 1700000000, **extra,
+        "type": "please-create-thumbnail",
+        "imageId": "temps",
+        "location": location,
+        "width": 100,
+        "height": 100,
+        "validTime": 1700000000,
+        **extra,
     }
 
 
@@ -237,7 +251,9 @@ class TestUploadThumbnailer:
         assert "skipped s3://" in caplog.text
         assert aws.keys(aws.names.thumbnails_bucket) == [] and aws.replies() == []
 
-    @pytest.mark.parametrize("key, error", [("huge-5000x10.jpg", "each side must be 1..4096"), ("zero-0x10.jpg", "0x10")])
+    @pytest.mark.parametrize(
+        "key, error", [("huge-5000x10.jpg", "each side must be 1..4096"), ("zero-0x10.jpg", "0x10")]
+    )
     def test_sizes_out_of_bounds_are_refused(self, aws, chalice_client, key, error):
         aws.put(aws.names.uploads_bucket, key, jpeg(100, 100))
         chalice_client.lambda_.invoke("thumbnail_upload", s3_event(aws.names.uploads_bucket, key))
@@ -257,9 +273,7 @@ def gif_request(locations, **extra):
 
 class TestGifMaker:
     def frames(self, aws, count, size=(320, 240)):
-        return [
-            aws.put(aws.names.frames_bucket, f"temps/{i}.png", encode(radar_frame(i, *size))) for i in range(count)
-        ]
+        return [aws.put(aws.names.frames_bucket, f"temps/{i}.png", encode(radar_frame(i, *size))) for i in range(count)]
 
     def test_a_gif_of_the_frames_in_order(self, aws, invoke_sns):
         locations = self.frames(aws, 6)
@@ -275,7 +289,9 @@ class TestGifMaker:
         assert newest.getpixel((60, 120)) == radar_frame(5).getpixel((60, 120))
 
     def test_frames_of_another_size_are_scaled(self, aws, invoke_sns):
-        locations = self.frames(aws, 2) + [aws.put(aws.names.frames_bucket, "big.png", encode(radar_frame(2, 640, 480)))]
+        locations = self.frames(aws, 2) + [
+            aws.put(aws.names.frames_bucket, "big.png", encode(radar_frame(2, 640, 480)))
+        ]
         invoke_sns("create_gif", gif_request(locations))
         assert image_of(aws.get(**aws.reply()["location"])).size == (320, 240)
 
@@ -302,8 +318,10 @@ class TestGifMaker:
 
 
 EMAIL = {
-    "type": "please-send-email", "to": ["forecast@example.com", "Desk <desk@example.com>"],
-    "from": "Weather Desk <wx@example.com>", "subject": "Temperatures, 14 Nov 22:15 UTC",
+    "type": "please-send-email",
+    "to": ["forecast@example.com", "Desk <desk@example.com>"],
+    "from": "Weather Desk <wx@example.com>",
+    "subject": "Temperatures, 14 Nov 22:15 UTC",
     "body": '<h1>Temps</h1><p>The newest <a href="https://example.com/t.gif">GIF</a>.</p>',
 }
 

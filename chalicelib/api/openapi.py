@@ -40,8 +40,13 @@ class Operation(NamedTuple):
     responses: dict[str, Any]
 
     @classmethod
-    def of(cls, function: Callable[..., Any], responses: Iterable[dict[str, Any]], query: Iterable[dict[str, Any]] = (),
-           body: dict[str, Any] | None = None) -> Operation:
+    def of(
+        cls,
+        function: Callable[..., Any],
+        responses: Iterable[dict[str, Any]],
+        query: Iterable[dict[str, Any]] = (),
+        body: dict[str, Any] | None = None,
+    ) -> Operation:
         """A route body's description: its docstring's first paragraph the summary, the rest the description."""
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", function.__doc__ or "") if p.strip()]
         if not paragraphs:
@@ -59,8 +64,10 @@ class Operation(NamedTuple):
         if self.query:
             out["parameters"] = [{"in": "query", **parameter} for parameter in self.query]
         if self.body is not None:
-            out["requestBody"] = {"required": True,
-                                  "content": {media: {"schema": self.body} for media in route.content_types}}
+            out["requestBody"] = {
+                "required": True,
+                "content": {media: {"schema": self.body} for media in route.content_types},
+            }
         out["responses"] = dict(self.responses)
         if route.authorizer is not None:
             out["security"] = [{route.authorizer.name: []}]
@@ -68,14 +75,21 @@ class Operation(NamedTuple):
         return out
 
 
-def answer(description: str, schema: dict[str, Any] | None = None, status: int = 200, media: str = JSON,
-           headers: Iterable[str] = ()) -> dict[str, Any]:
+def answer(
+    description: str,
+    schema: dict[str, Any] | None = None,
+    status: int = 200,
+    media: str = JSON,
+    headers: Iterable[str] = (),
+) -> dict[str, Any]:
     """An answer of the route's own: {status: response}, JSON (an object) unless media says otherwise."""
     response: dict[str, Any] = {"description": description}
     if headers:
         response["headers"] = {name: {"schema": {"type": "string"}} for name in headers}
     if media:
-        response["content"] = {media: {"schema": schema or ({"type": "object"} if media == JSON else {"type": "string"})}}
+        response["content"] = {
+            media: {"schema": schema or ({"type": "object"} if media == JSON else {"type": "string"})}
+        }
     return {str(status): response}
 
 
@@ -94,8 +108,11 @@ def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str,
     return {"name": name, **({"description": description} if description else {}), "schema": schema}
 
 
-def document(table: Mapping[str, Mapping[str, Any]], operations: Mapping[str, Operation],
-             path_parameters: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def document(
+    table: Mapping[str, Mapping[str, Any]],
+    operations: Mapping[str, Operation],
+    path_parameters: Mapping[str, dict[str, Any]],
+) -> dict[str, Any]:
     """The document for Chalice's route table (app.routes): each route described by the Operation
     of its view's name (app.py's handler and its body in routes.py share it), each path parameter
     by path_parameters (keyed by the name in the table's path, holding the documented name)."""
@@ -119,15 +136,21 @@ def document(table: Mapping[str, Mapping[str, Any]], operations: Mapping[str, Op
     definitions = schemas.pop("$defs", {})
     return {
         "openapi": "3.1.0",
-        "info": {"title": "weathergif", "version": __version__,
-                 "description": "Weather map frames to animated GIFs, thumbnails and emails."},
+        "info": {
+            "title": "weathergif",
+            "version": __version__,
+            "description": "Weather map frames to animated GIFs, thumbnails and emails.",
+        },
         "components": {
             "securitySchemes": schemes,
             "schemas": {
                 "Animation": schemas,
                 **definitions,
-                "Error": {"type": "object", "required": ["error"],
-                          "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+                },
             },
         },
         "paths": paths,

@@ -49,8 +49,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 OPERATIONS: dict[str, Operation] = {}  # by the body's name, which is its handler's in app.py
 
 
-def documented(*responses: dict[str, Any], query: tuple[dict[str, Any], ...] = (),
-               body: dict[str, Any] | None = None) -> Callable[[F], F]:
+def documented(
+    *responses: dict[str, Any], query: tuple[dict[str, Any], ...] = (), body: dict[str, Any] | None = None
+) -> Callable[[F], F]:
     """Describe a route's body for openapi.json: its docstring (summary, then description), the query
     parameters it takes, its request body's schema and its answers (401 and 403 come with an authorizer)."""
 
@@ -63,32 +64,54 @@ def documented(*responses: dict[str, Any], query: tuple[dict[str, Any], ...] = (
 
 # The path parameters, by the names app.py's paths give them: their names and schemas in openapi.json.
 PATH_PARAMETERS = {
-    "image_id": {"name": "imageId", "description": "an animation's id",
-                 "schema": {"type": "string", "pattern": f"^{IMAGE_ID_PATTERN}$"}},
-    "valid_time": {"name": "validTime", "description": "the frame's or the GIF's validTime (epoch seconds)",
-                   "schema": {"type": "string", "pattern": f"^({VALID_TIME.pattern})$"}},
-    "label": {"name": "label", "description": "a thumbnail's label, as its frame lists it (200x150-cover)",
-              "schema": {"type": "string", "pattern": f"^({LABEL.pattern})$"}},
-    "run_id": {"name": "runId", "description": "a run's id (runId in the answers)",
-               "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
+    "image_id": {
+        "name": "imageId",
+        "description": "an animation's id",
+        "schema": {"type": "string", "pattern": f"^{IMAGE_ID_PATTERN}$"},
+    },
+    "valid_time": {
+        "name": "validTime",
+        "description": "the frame's or the GIF's validTime (epoch seconds)",
+        "schema": {"type": "string", "pattern": f"^({VALID_TIME.pattern})$"},
+    },
+    "label": {
+        "name": "label",
+        "description": "a thumbnail's label, as its frame lists it (200x150-cover)",
+        "schema": {"type": "string", "pattern": f"^({LABEL.pattern})$"},
+    },
+    "run_id": {
+        "name": "runId",
+        "description": "a run's id (runId in the answers)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
 }
 
 
 def _limit(default: int) -> dict[str, Any]:
-    return query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": default},
-                 "a whole number in ASCII digits")
+    return query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": default},
+        "a whole number in ASCII digits",
+    )
 
 
-REDIRECT = answer(f"to a presigned URL of the image, made now and good for {IMAGE_LINK_SECONDS // 60} minutes",
-              status=302, media="", headers=("Location", "Cache-Control"))
+REDIRECT = answer(
+    f"to a presigned URL of the image, made now and good for {IMAGE_LINK_SECONDS // 60} minutes",
+    status=302,
+    media="",
+    headers=("Location", "Cache-Control"),
+)
 NO_IMAGE = {**errors(400), **error(404, "no such image (or the GIF is not made yet)")}
 
 
 # Animations ---------------------------------------------------------------------------
 
 
-@documented(answer("animations and the id to continue after (next)"), errors(400),
-            query=(_limit(20), query("after", {"type": "string"}, "the imageId to continue after")))
+@documented(
+    answer("animations and the id to continue after (next)"),
+    errors(400),
+    query=(_limit(20), query("after", {"type": "string"}, "the imageId to continue after")),
+)
 @answers_json
 def list_animations(request: Any) -> dict[str, Any]:
     """Animations, a page at a time.
@@ -113,10 +136,14 @@ def get_animation(request: Any, image_id: str) -> dict[str, Any]:
     return _animation(_state(image_id), holds_token(request))
 
 
-@documented(answer("replaced", ANIMATION), answer("created", ANIMATION, status=201), errors(400),
-            error(413, f"a body of over {MAX_BODY // 1024} KB"),
-            {"415": {"description": "a body sent as anything but application/json (Chalice's own answer: Code, Message)"}},
-            body=ANIMATION)
+@documented(
+    answer("replaced", ANIMATION),
+    answer("created", ANIMATION, status=201),
+    errors(400),
+    error(413, f"a body of over {MAX_BODY // 1024} KB"),
+    {"415": {"description": "a body sent as anything but application/json (Chalice's own answer: Code, Message)"}},
+    body=ANIMATION,
+)
 @answers_json
 def put_animation(request: Any, image_id: str) -> Response:
     """Create or replace an animation.
@@ -126,7 +153,9 @@ def put_animation(request: Any, image_id: str) -> Response:
     _image_id(image_id)
     body = json_body(request)
     if "imageId" in body and body["imageId"] != image_id:
-        raise BadRequest(f"imageId {_show(body['imageId'])} in the body differs from {image_id!r} in the path", "imageId")
+        raise BadRequest(
+            f"imageId {_show(body['imageId'])} in the body differs from {image_id!r} in the path", "imageId"
+        )
     # camelCase keys only, strict types: a body in the API's own terms, as openapi.json describes it
     animation = Animation.model_validate({**body, "imageId": image_id}, by_alias=True, by_name=False)
     created = store.put_animation(animation)  # atomic: of concurrent creates, exactly one is told it created
@@ -134,8 +163,11 @@ def put_animation(request: Any, image_id: str) -> Response:
     return Response(body=_animation(state, True), status_code=201 if created else 200)
 
 
-@documented(answer("deleted"), errors(400, 404),
-            query=(query("images", {"enum": ["keep", "remove"], "default": "keep"}, "its frames, thumbnails and GIFs"),))
+@documented(
+    answer("deleted"),
+    errors(400, 404),
+    query=(query("images", {"enum": ["keep", "remove"], "default": "keep"}, "its frames, thumbnails and GIFs"),),
+)
 @answers_json
 def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
     """Delete an animation (its schedule stops); keep or remove its images."""
@@ -160,8 +192,11 @@ def fetch_now(image_id: str) -> Response:
     return _ask(service.fetch_now, image_id)
 
 
-@documented(answer("asked for (the please-create-gif message)", status=202), errors(400, 404),
-            error(409, "too few frames, or a GIF of the newest frames exists"))
+@documented(
+    answer("asked for (the please-create-gif message)", status=202),
+    errors(400, 404),
+    error(409, "too few frames, or a GIF of the newest frames exists"),
+)
 @answers_json
 def gif_now(image_id: str) -> Response:
     """Build a GIF of the newest N frames now."""
@@ -192,14 +227,18 @@ def frames(request: Any, image_id: str) -> dict[str, Any]:
     base = base_url(request)
     out = []
     for frame in store.frames(image_id, limit=limit):
-        out.append({
-            "validTime": frame.valid_time,
-            "time": _iso(frame.valid_time),
-            "url": service.frame_link(base, image_id, frame.valid_time),
-            "thumbnails": {label: service.thumbnail_link(base, image_id, frame.valid_time, label)
-                           for label in sorted(frame.thumbnails)},
-            "runId": frame.correlation_id,
-        })
+        out.append(
+            {
+                "validTime": frame.valid_time,
+                "time": _iso(frame.valid_time),
+                "url": service.frame_link(base, image_id, frame.valid_time),
+                "thumbnails": {
+                    label: service.thumbnail_link(base, image_id, frame.valid_time, label)
+                    for label in sorted(frame.thumbnails)
+                },
+                "runId": frame.correlation_id,
+            }
+        )
     return {"imageId": image_id, "frames": out}
 
 
@@ -212,16 +251,18 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
     base = base_url(request)
     out = []
     for gif in store.gifs(image_id, limit=limit):
-        out.append({
-            "validTime": gif.valid_time,
-            "time": _iso(gif.valid_time),
-            "status": gif.status,
-            "reason": gif.reason,
-            "frames": len(gif.frame_times),
-            "url": service.gif_link(base, image_id, gif.valid_time) if gif.done else None,
-            "emailStatus": gif.email_status,
-            "runId": gif.correlation_id,
-        })
+        out.append(
+            {
+                "validTime": gif.valid_time,
+                "time": _iso(gif.valid_time),
+                "status": gif.status,
+                "reason": gif.reason,
+                "frames": len(gif.frame_times),
+                "url": service.gif_link(base, image_id, gif.valid_time) if gif.done else None,
+                "emailStatus": gif.email_status,
+                "runId": gif.correlation_id,
+            }
+        )
     return {"imageId": image_id, "gifs": out}
 
 
@@ -237,17 +278,25 @@ def animation_failures(request: Any, image_id: str) -> dict[str, Any]:
     return {
         "imageId": image_id,
         "failures": [
-            {"validTime": f.valid_time, "time": _iso(f.valid_time), "action": f.action,
-             # an email's failure may quote its addresses (a refused recipient): the token's holder reads it
-             "error": f.error if private or f.action != "send-email" else None,
-             **({} if private or f.action != "send-email" else {"errorHidden": HIDDEN}),
-             "runId": f.correlation_id, "failedAt": _iso(f.failed_at), "redrivable": f.request is not None}
+            {
+                "validTime": f.valid_time,
+                "time": _iso(f.valid_time),
+                "action": f.action,
+                # an email's failure may quote its addresses (a refused recipient): the token's holder reads it
+                "error": f.error if private or f.action != "send-email" else None,
+                **({} if private or f.action != "send-email" else {"errorHidden": HIDDEN}),
+                "runId": f.correlation_id,
+                "failedAt": _iso(f.failed_at),
+                "redrivable": f.request is not None,
+            }
             for f in store.failures(image_id, limit=limit)
         ],
     }
 
 
-@documented(answer("events"), errors(400), error(404, "no events for the run (the event log keeps them EVENT_LOG_DAYS)"))
+@documented(
+    answer("events"), errors(400), error(404, "no events for the run (the event log keeps them EVENT_LOG_DAYS)")
+)
 @answers_json
 def timeline(run_id: str) -> dict[str, Any]:
     """A run's timeline: each message in and out (whole, addresses and bodies too), when, how long between."""
@@ -258,14 +307,16 @@ def timeline(run_id: str) -> dict[str, Any]:
         raise NotFound(f"no events for run {run_id!r} (the log keeps {store.log_days():g} days)", "runId")
     start, previous, events = entries[0].at, entries[0].at, []
     for entry in entries:
-        events.append({
-            "time": datetime.fromtimestamp(entry.at / 1000, timezone.utc).isoformat(timespec="milliseconds"),
-            "direction": entry.direction,
-            "type": entry.type,
-            "sinceStartMs": entry.at - start,
-            "sincePreviousMs": entry.at - previous,
-            "message": entry.message,
-        })
+        events.append(
+            {
+                "time": datetime.fromtimestamp(entry.at / 1000, timezone.utc).isoformat(timespec="milliseconds"),
+                "direction": entry.direction,
+                "type": entry.type,
+                "sinceStartMs": entry.at - start,
+                "sincePreviousMs": entry.at - previous,
+                "message": entry.message,
+            }
+        )
         previous = entry.at
     return {"runId": run_id, "events": events, "tookMs": entries[-1].at - start}
 
@@ -304,7 +355,9 @@ def thumbnail_image(image_id: str, valid_time: str, label: str) -> Response:
     _image_id(image_id)
     when = _valid_time(valid_time)
     if not LABEL.fullmatch(label):
-        raise BadRequest(f"{_show(label)} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label")
+        raise BadRequest(
+            f"{_show(label)} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label"
+        )
     frame = store.frame(image_id, when)
     if frame is None:
         raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
@@ -326,7 +379,9 @@ def _redirect(location: Location) -> Response:
 
 def _valid_time(value: str) -> int:
     if not VALID_TIME.fullmatch(value):
-        raise BadRequest(f"{_show(value)} is not a validTime (epoch seconds: up to 12 digits, no leading zeros)", "validTime")
+        raise BadRequest(
+            f"{_show(value)} is not a validTime (epoch seconds: up to 12 digits, no leading zeros)", "validTime"
+        )
     return int(value)
 
 
@@ -375,13 +430,23 @@ def dead_letters() -> dict[str, Any]:
     that name no animation (an upload's, a garbled request's). Reading changes nothing."""
     return {
         "deadLetters": [
-            {"messageId": letter.message_id, "message": letter.message, "error": letter.error,
-             "sent": _iso(letter.sent_at), "dead": _iso(letter.dead_at)}
+            {
+                "messageId": letter.message_id,
+                "message": letter.message,
+                "error": letter.error,
+                "sent": _iso(letter.sent_at),
+                "dead": _iso(letter.dead_at),
+            }
             for letter in store.dead_letters()
         ],
         "unattributed": [
-            {"action": f.action, "error": f.error, "request": f.request, "failedAt": _iso(f.failed_at),
-             "runId": f.correlation_id}
+            {
+                "action": f.action,
+                "error": f.error,
+                "request": f.request,
+                "failedAt": _iso(f.failed_at),
+                "runId": f.correlation_id,
+            }
             for f in store.failures(UNATTRIBUTED, limit=MAX_PAGE)
         ],
     }
@@ -433,7 +498,9 @@ def page() -> Response:
 
     Every animation's latest GIF, thumbnails, runs and failures; a form to create one."""
     html = PAGE.read_text()
-    return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", **page_headers(html)})
+    return Response(
+        body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", **page_headers(html)}
+    )
 
 
 @documented(answer("OpenAPI 3.1"))
@@ -456,17 +523,21 @@ def page_headers(html: str) -> dict[str, str]:
     for tag, content in INLINE.findall(html):
         digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
         hashes[tag].append(f"'sha256-{digest}'")
-    images = " ".join(["'self'", "data:", "https:", *_emulator_origin()])  # data: for its empty icon (no /favicon.ico route)
-    policy = "; ".join([
-        "default-src 'none'",
-        f"script-src {' '.join(hashes['script']) or NONE}",
-        f"style-src {' '.join(hashes['style']) or NONE}",
-        f"img-src {images}",
-        "connect-src 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-    ])
+    images = " ".join(
+        ["'self'", "data:", "https:", *_emulator_origin()]
+    )  # data: for its empty icon (no /favicon.ico route)
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {' '.join(hashes['script']) or NONE}",
+            f"style-src {' '.join(hashes['style']) or NONE}",
+            f"img-src {images}",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ]
+    )
     return {
         "Content-Security-Policy": policy,
         "X-Frame-Options": "DENY",
@@ -524,7 +595,9 @@ def _image_id(value: str, field: str = "imageId") -> str:
     try:
         return TypeAdapter(ImageId).validate_python(value)
     except ValidationError:
-        raise BadRequest(f"{_show(value)} is not an animation id (letters, digits, '.', '_', '-'; 1..64)", field) from None
+        raise BadRequest(
+            f"{_show(value)} is not an animation id (letters, digits, '.', '_', '-'; 1..64)", field
+        ) from None
 
 
 def _query(request: Any, *allowed: str) -> dict[str, str]:
@@ -538,8 +611,9 @@ def _query(request: Any, *allowed: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in given:
         if name not in allowed:
-            raise BadRequest(f"unknown query parameter {_show(name)}: this route takes {', '.join(allowed)}",
-                             name[:100] or "query")
+            raise BadRequest(
+                f"unknown query parameter {_show(name)}: this route takes {', '.join(allowed)}", name[:100] or "query"
+            )
         values = given.getlist(name)
         if len(values) != 1:
             raise BadRequest(f"{name} is given {len(values)} times: give it once", name)
@@ -568,5 +642,7 @@ def _iso(epoch: int) -> str:
 
 def _delete_objects(image_id: str) -> int:
     n = names()
-    return sum(objects().delete_prefix(bucket, f"{image_id}/") for bucket in (n.frames_bucket, n.thumbnails_bucket,
-                                                                                n.gifs_bucket))
+    return sum(
+        objects().delete_prefix(bucket, f"{image_id}/")
+        for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket)
+    )

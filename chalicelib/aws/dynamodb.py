@@ -108,8 +108,10 @@ class Table:
             condition += " AND sk BETWEEN :first AND :last"
             bound[":first"], bound[":last"] = between
         query: dict[str, Any] = {
-            "TableName": self.name, "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": self._wire(bound), "ScanIndexForward": not newest_first,
+            "TableName": self.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": self._wire(bound),
+            "ScanIndexForward": not newest_first,
             "ConsistentRead": consistent,
         }
         if limit is not None:
@@ -128,8 +130,14 @@ class Table:
         """Powertools' idempotency records in this table, in the partition `partition` (TTL on expiresAt)."""
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-        return DynamoDBPersistenceLayer(table_name=self.name, key_attr="pk", sort_key_attr="sk",
-                                        static_pk_value=partition, expiry_attr="expiresAt", boto3_client=self.client)
+        return DynamoDBPersistenceLayer(
+            table_name=self.name,
+            key_attr="pk",
+            sort_key_attr="sk",
+            static_pk_value=partition,
+            expiry_attr="expiresAt",
+            boto3_client=self.client,
+        )
 
     def describe(self) -> None:
         """Raises unless the table answers (the health route)."""
@@ -137,13 +145,25 @@ class Table:
 
     # Writes --------------------------------------------------------------------------
 
-    def put(self, item: Item, condition: str | None = None, names: Mapping[str, str] | None = None,
-            values: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        item: Item,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
         self._write(self.client.put_item, self._put(Put(item, condition, names, values)))
 
-    def update(self, pk: str, sk: str, expression: str, condition: str | None = None,
-               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
-               returns: str | None = None) -> Item | None:
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: str | None = None,
+    ) -> Item | None:
         request = self._update(Update(pk, sk, expression, condition, names, values))
         if returns:
             request["ReturnValues"] = returns
@@ -172,7 +192,7 @@ class Table:
         """Delete items by key, 25 a call (unconditionally); how many."""
         keys, count = list(keys), 0
         for start in range(0, len(keys), MAX_BATCH):
-            chunk = [{"DeleteRequest": {"Key": self._key(pk, sk)}} for pk, sk in keys[start:start + MAX_BATCH]]
+            chunk = [{"DeleteRequest": {"Key": self._key(pk, sk)}} for pk, sk in keys[start : start + MAX_BATCH]]
             self._batch(chunk)
             count += len(chunk)
         return count
@@ -181,7 +201,7 @@ class Table:
         """Put items, 25 a call (unconditionally: for records no one else writes); how many."""
         items, count = list(items), 0
         for start in range(0, len(items), MAX_BATCH):
-            self._batch([{"PutRequest": {"Item": self._wire(item)}} for item in items[start:start + MAX_BATCH]])
+            self._batch([{"PutRequest": {"Item": self._wire(item)}} for item in items[start : start + MAX_BATCH]])
             count += min(MAX_BATCH, len(items) - start)
         return count
 
@@ -211,19 +231,30 @@ class Table:
         return {"Delete": self._delete(write)}
 
     def _put(self, put: Put) -> dict[str, Any]:
-        return self._expressions({"TableName": self.name, "Item": self._wire(put.item)}, put.condition, put.names,
-                                 put.values)
+        return self._expressions(
+            {"TableName": self.name, "Item": self._wire(put.item)}, put.condition, put.names, put.values
+        )
 
     def _update(self, update: Update) -> dict[str, Any]:
-        request = {"TableName": self.name, "Key": self._key(update.pk, update.sk), "UpdateExpression": update.expression}
+        request = {
+            "TableName": self.name,
+            "Key": self._key(update.pk, update.sk),
+            "UpdateExpression": update.expression,
+        }
         return self._expressions(request, update.condition, update.names, update.values)
 
     def _delete(self, delete: Delete) -> dict[str, Any]:
-        return self._expressions({"TableName": self.name, "Key": self._key(delete.pk, delete.sk)}, delete.condition,
-                                 None, None)
+        return self._expressions(
+            {"TableName": self.name, "Key": self._key(delete.pk, delete.sk)}, delete.condition, None, None
+        )
 
-    def _expressions(self, request: dict[str, Any], condition: str | None, names: Mapping[str, str] | None,
-                     values: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _expressions(
+        self,
+        request: dict[str, Any],
+        condition: str | None,
+        names: Mapping[str, str] | None,
+        values: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         if condition:
             request["ConditionExpression"] = condition
         if names:

@@ -40,8 +40,13 @@ class Objects:
         return response["Body"].read()
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str, **metadata: Any) -> Location:
-        self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type,
-                            Metadata={name: str(value) for name, value in metadata.items()})
+        self._s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata={name: str(value) for name, value in metadata.items()},
+        )
         return Location(bucket=bucket, key=key)
 
     def read_all(self, locations: Sequence[Location], then: Callable[[int, bytes], T]) -> list[T]:

@@ -25,6 +25,7 @@ class Topics:
     def publish(self, topic: str, body: str, message_type: str) -> str:
         """`body` to the topic named `topic`, its type in an attribute; the message's id."""
         return self._sns.publish(
-            TopicArn=self.arn(topic), Message=body,
+            TopicArn=self.arn(topic),
+            Message=body,
             MessageAttributes={"type": {"DataType": "String", "StringValue": message_type}},
         )["MessageId"]

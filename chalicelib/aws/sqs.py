@@ -23,8 +23,9 @@ class Queues:
     def send(self, queue: str, body: str, message_type: str = "") -> str:
         """`body` to the queue named `queue`; the message's id. `message_type` goes in an attribute."""
         attributes = {"type": {"DataType": "String", "StringValue": message_type}} if message_type else {}
-        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body,
-                                      MessageAttributes=attributes)["MessageId"]
+        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body, MessageAttributes=attributes)[
+            "MessageId"
+        ]
 
     def delete(self, queue_arn: str, receipt_handles: list[str]) -> list[str]:
         """Delete received messages (an SQS event's records) from the queue `queue_arn` names; the
@@ -32,9 +33,10 @@ class Queues:
         *_, account, name = queue_arn.split(":")
         url, kept = self.url(name, account), []
         for start in range(0, len(receipt_handles), 10):
-            chunk = receipt_handles[start:start + 10]
-            answer = self._sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h}
-                                                                           for i, h in enumerate(chunk)])
+            chunk = receipt_handles[start : start + 10]
+            answer = self._sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+            )
             kept += [chunk[int(failed["Id"])] for failed in answer.get("Failed", [])]
         return kept
 

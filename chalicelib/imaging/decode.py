@@ -31,8 +31,7 @@ def open_image(data: bytes, max_pixels: int, what: str = "input") -> Image.Image
     pixels = image.width * image.height
     if pixels > max_pixels:
         raise ImageError(
-            f"{what} is {image.width}x{image.height} ({pixels} pixels), "
-            f"over the bound of {max_pixels} pixels"
+            f"{what} is {image.width}x{image.height} ({pixels} pixels), over the bound of {max_pixels} pixels"
         )
     return image
 
@@ -47,9 +46,7 @@ def load(image: Image.Image, what: str = "input") -> Image.Image:
 
 
 def has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info)
 
 
 def to_8bit(image: Image.Image) -> Image.Image:
@@ -83,11 +80,23 @@ _ICC_HEADER = 128 + 4  # the header and the tag count
 # keeps their encoding: palettes hold RGB, 16-bit greys are scaled by their full range.
 # Not I and F (stretched to their extrema) nor HSV: no profile describes the result.
 _SPACE = {
-    "RGB": b"RGB ", "RGBA": b"RGB ", "RGBa": b"RGB ", "RGBX": b"RGB ", "P": b"RGB ", "PA": b"RGB ",
+    "RGB": b"RGB ",
+    "RGBA": b"RGB ",
+    "RGBa": b"RGB ",
+    "RGBX": b"RGB ",
+    "P": b"RGB ",
+    "PA": b"RGB ",
     "YCbCr": b"RGB ",  # the YCbCr of RGB samples; the profile is the RGB one
-    "L": b"GRAY", "LA": b"GRAY", "La": b"GRAY", "1": b"GRAY",
-    "I;16": b"GRAY", "I;16L": b"GRAY", "I;16B": b"GRAY", "I;16N": b"GRAY",
-    "CMYK": b"CMYK", "LAB": b"Lab ",
+    "L": b"GRAY",
+    "LA": b"GRAY",
+    "La": b"GRAY",
+    "1": b"GRAY",
+    "I;16": b"GRAY",
+    "I;16L": b"GRAY",
+    "I;16B": b"GRAY",
+    "I;16N": b"GRAY",
+    "CMYK": b"CMYK",
+    "LAB": b"Lab ",
 }
 
 

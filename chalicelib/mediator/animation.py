@@ -33,7 +33,11 @@ class _Model(BaseModel):
     """
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=True,
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,11 +83,15 @@ class Animation(_Model):
     gif_last_delay: Annotated[int | None, Field(ge=20, le=60_000)] = 1000
     gif_loop: Annotated[int, Field(ge=0, le=65_535)] = 0
     email: EmailSpec | None = None
-    link_expiry: Annotated[int, Field(
-        ge=60, le=604_800,
-        description="accepted for old configurations and ignored: links are routes of the API that redirect "
-        "to the image, and last as long as it is kept",
-    )] = 604_800
+    link_expiry: Annotated[
+        int,
+        Field(
+            ge=60,
+            le=604_800,
+            description="accepted for old configurations and ignored: links are routes of the API that redirect "
+            "to the image, and last as long as it is kept",
+        ),
+    ] = 604_800
     enabled: bool = True
 
     @field_validator("every")

@@ -36,6 +36,7 @@ from .records import Frame
 IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
 UNATTRIBUTED = "-unattributed"  # where failures that name no animation are kept (no image id starts so)
 
+
 class AnimationState(NamedTuple):
     animation: Animation
     frame_count: int = 0  # distinct frames recorded, ever
@@ -120,7 +121,9 @@ class RecordFailure(NamedTuple):
     detail: str = ""
 
 
-Change = RecordFrame | ClaimFetch | RecordFetchRequest | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
+Change = (
+    RecordFrame | ClaimFetch | RecordFetchRequest | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
+)
 
 
 class AlreadyDecided(Exception):
@@ -281,7 +284,9 @@ def on_thumbnail(thumbnail: DidCreateThumbnail) -> Decision:
     (it names its source) belongs to no animation: there is nothing to record but the log line."""
     if thumbnail.source is not None:
         return Decision(key=f"upload:{thumbnail.source.bucket}/{thumbnail.source.key}")
-    label = thumbnail.label or (f"{thumbnail.width}x{thumbnail.height}" if thumbnail.width and thumbnail.height else None)
+    label = thumbnail.label or (
+        f"{thumbnail.width}x{thumbnail.height}" if thumbnail.width and thumbnail.height else None
+    )
     if label is None:
         return Decision(key=f"thumbnail:{thumbnail.image_id}:{thumbnail.valid_time}:unlabelled")
     return Decision(
@@ -319,7 +324,9 @@ def on_failure(failure: DidFail) -> Decision:
         image_id, valid_time = UNATTRIBUTED, 0
         seen = json.dumps([failure.error, failure.request], sort_keys=True, default=str)
         detail = hashlib.sha256(seen.encode()).hexdigest()[:16]
-    change = RecordFailure(str(image_id), valid_time, failure.action, failure.error, correlation, request or None, detail)
+    change = RecordFailure(
+        str(image_id), valid_time, failure.action, failure.error, correlation, request or None, detail
+    )
     return Decision(key=f"failure:{failure.action}:{image_id}:{valid_time}:{detail}", changes=(change,))
 
 

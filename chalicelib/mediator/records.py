@@ -99,30 +99,52 @@ def frame(item: dict[str, Any]) -> Frame:
 
 def gif(item: dict[str, Any]) -> Gif:
     return Gif(
-        valid_time=item["validTime"], status=item["status"], frame_times=tuple(item.get("frameTimes", ())),
-        reason=item.get("reason"), location=Location.model_validate(item["location"]) if "location" in item else None,
-        email_status=item.get("emailStatus"), email_id=item.get("emailId"), correlation_id=item.get("correlationId"),
+        valid_time=item["validTime"],
+        status=item["status"],
+        frame_times=tuple(item.get("frameTimes", ())),
+        reason=item.get("reason"),
+        location=Location.model_validate(item["location"]) if "location" in item else None,
+        email_status=item.get("emailStatus"),
+        email_id=item.get("emailId"),
+        correlation_id=item.get("correlationId"),
         claimed_at=item.get("claimedAt", 0),
     )
 
 
 def fetch(item: dict[str, Any]) -> Fetch:
-    return Fetch(valid_time=item["validTime"], status=item["status"], requested_at=item.get("requestedAt", 0),
-                 error=item.get("error"), correlation_id=item.get("correlationId"))
+    return Fetch(
+        valid_time=item["validTime"],
+        status=item["status"],
+        requested_at=item.get("requestedAt", 0),
+        error=item.get("error"),
+        correlation_id=item.get("correlationId"),
+    )
 
 
 def failure(item: dict[str, Any]) -> Failure:
     request = json.loads(item["request"]) if item.get("request") else None
-    return Failure(valid_time=item["validTime"], action=item["action"], error=item["error"],
-                   failed_at=item.get("failedAt", 0), correlation_id=item.get("correlationId"),
-                   request=request if isinstance(request, dict) else None, detail=item.get("detail") or "")
+    return Failure(
+        valid_time=item["validTime"],
+        action=item["action"],
+        error=item["error"],
+        failed_at=item.get("failedAt", 0),
+        correlation_id=item.get("correlationId"),
+        request=request if isinstance(request, dict) else None,
+        detail=item.get("detail") or "",
+    )
 
 
 def log_entry(item: dict[str, Any]) -> LogEntry:
-    return LogEntry(at=item["at"], direction=item["direction"], type=item.get("type", "?"),
-                    message=json.loads(item["message"]))
+    return LogEntry(
+        at=item["at"], direction=item["direction"], type=item.get("type", "?"), message=json.loads(item["message"])
+    )
 
 
 def dead_letter(item: dict[str, Any]) -> DeadLetter:
-    return DeadLetter(message_id=item["sk"], body=item["body"], sent_at=item.get("sentAt", 0),
-                      dead_at=item.get("deadAt", 0), error=item.get("error"))
+    return DeadLetter(
+        message_id=item["sk"],
+        body=item["body"],
+        sent_at=item.get("sentAt", 0),
+        dead_at=item.get("deadAt", 0),
+        error=item.get("error"),
+    )

@@ -181,8 +181,9 @@ class Mediator:
             raise Refused(f"a GIF of {image_id!r} needs {state.animation.frames} frames; it has {len(frames)}")
         if not self.carry_out(decision):
             newest = decision.changes[0].valid_time
-            raise Refused(f"a GIF of the newest {state.animation.frames} frames (to {decide.utc(newest)}) "
-                          "exists already")
+            raise Refused(
+                f"a GIF of the newest {state.animation.frames} frames (to {decide.utc(newest)}) exists already"
+            )
         return decision.messages[0]
 
     def redrive_failures(self, image_id: str) -> dict[str, int]:
@@ -267,11 +268,15 @@ class Mediator:
             for frame in self.store.newest_frames(gif.image_id, EMAIL_THUMBNAILS, up_to=gif.valid_time):
                 location = frame.thumbnails.get(labels[0])
                 if location is not None:
-                    url = (thumbnail_link(base, gif.image_id, frame.valid_time, labels[0]) if base
-                           else self.presign(location, FALLBACK_LINK_SECONDS))
+                    url = (
+                        thumbnail_link(base, gif.image_id, frame.valid_time, labels[0])
+                        if base
+                        else self.presign(location, FALLBACK_LINK_SECONDS)
+                    )
                     thumbnails.append((frame.valid_time, url))
-        gif_url = (gif_link(base, gif.image_id, gif.valid_time) if base
-                   else self.presign(gif.location, FALLBACK_LINK_SECONDS))
+        gif_url = (
+            gif_link(base, gif.image_id, gif.valid_time) if base else self.presign(gif.location, FALLBACK_LINK_SECONDS)
+        )
         return Links(gif_url, sorted(thumbnails))
 
 
@@ -293,8 +298,13 @@ def _warn_no_public_url() -> None:
 @functools.cache
 def mediator() -> Mediator:
     # Each port looks its function up when called, so tests can stand in for one (monkeypatch).
-    return Mediator(Ports(store=store, publish=lambda message: publish(message),
-                          presign=lambda location, expiry: presign(location, expiry)))
+    return Mediator(
+        Ports(
+            store=store,
+            publish=lambda message: publish(message),
+            presign=lambda location, expiry: presign(location, expiry),
+        )
+    )
 
 
 def handle_record(body: str) -> None:

@@ -16,7 +16,6 @@ from .runner import Worker, lambda_context, reply
 ONCE_FOR_DAYS = 7
 
 
-
 def send_email(request: PleaseSendEmail) -> DidSendEmail:
     recipients = [mailbox(address, f"to.{i}") for i, address in enumerate(request.to)]
     sender = mailbox(request.from_, "from")

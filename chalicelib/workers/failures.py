@@ -44,8 +44,9 @@ def _record(record: SQSRecord) -> None:
     try:
         reply = did_fail(json.loads(record.body))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        logger.error(f"not a worker's invocation record, dropped: {type(exc).__name__}: {exc}",
-                     extra={"body": record.body[:500]})
+        logger.error(
+            f"not a worker's invocation record, dropped: {type(exc).__name__}: {exc}", extra={"body": record.body[:500]}
+        )
         return
     logger.set_correlation_id(reply.correlation_id or record.message_id)
     send_to_mediator(reply)

@@ -115,8 +115,9 @@ def _answer_failure(
 
 
 # A did-fail's own keys: a request's extra key of the same name is not passed on (the run ids are).
-_DID_FAIL_KEYS = ({name for name in DidFail.model_fields} | {f.alias for f in DidFail.model_fields.values() if f.alias}) - {
-    "correlation_id", "run_id"}
+_DID_FAIL_KEYS = (
+    {name for name in DidFail.model_fields} | {f.alias for f in DidFail.model_fields.values() if f.alias}
+) - {"correlation_id", "run_id"}
 
 
 def _as_data(raw: str | dict[str, Any]) -> Any:

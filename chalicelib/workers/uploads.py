@@ -37,7 +37,9 @@ def thumbnail_uploads(event: dict[str, Any]) -> list[dict[str, Any]]:
     for record in event.get("Records", []):
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
-        logger.set_correlation_id(record["s3"]["object"].get("sequencer") or record.get("responseElements", {}).get("x-amz-request-id"))
+        logger.set_correlation_id(
+            record["s3"]["object"].get("sequencer") or record.get("responseElements", {}).get("x-amz-request-id")
+        )
         if not record.get("eventName", "ObjectCreated").startswith("ObjectCreated"):
             logger.info(f"skipped s3://{bucket}/{key}: {record.get('eventName')} is not an upload")
             continue
@@ -61,8 +63,9 @@ def thumbnail_upload(bucket: str, key: str, when: int) -> dict[str, Any] | None:
         send_to_mediator(failed)
         logger.error(f"no thumbnail of s3://{bucket}/{key}: {exc}")
         return failed.to_dict()
-    location = objects().put(names().thumbnails_bucket, storage.upload_thumbnail_key(key, thumb.extension), thumb.data,
-                             thumb.content_type)
+    location = objects().put(
+        names().thumbnails_bucket, storage.upload_thumbnail_key(key, thumb.extension), thumb.data, thumb.content_type
+    )
     reply = DidCreateThumbnail(
         image_id=UPLOAD_IMAGE_ID,
         valid_time=when,

@@ -2,6 +2,7 @@
 
     animations.py   configurations and counters
     decisions.py    a decision's changes as conditional writes, in one transaction
+    writes.py       each kind of change as its writes (a dispatch table)
     outbox.py       a decision's messages until they are sent
     history.py      an animation's frames, fetches, GIFs and failures (typed records)
     eventlog.py     every message in and out, by run
@@ -27,8 +28,31 @@ from .history import failures, fetches, forget_failure, frame, frames, gif, gifs
 from .outbox import pending, sent, stale_outbox
 
 __all__ = [
-    "AlreadyDecided", "all_animations", "apply", "dead_letters", "delete_animation", "delete_records", "failures",
-    "fetches", "forget_dead_letter", "forget_failure", "frame", "frames", "get_animation", "gif", "gifs", "last_error",
-    "list_animations", "log_days", "log_event", "newest_frames", "note_newest_frame", "pending", "put_animation",
-    "record_dead_letter", "sent", "stale_outbox", "timeline",
+    "AlreadyDecided",
+    "all_animations",
+    "apply",
+    "dead_letters",
+    "delete_animation",
+    "delete_records",
+    "failures",
+    "fetches",
+    "forget_dead_letter",
+    "forget_failure",
+    "frame",
+    "frames",
+    "get_animation",
+    "gif",
+    "gifs",
+    "last_error",
+    "list_animations",
+    "log_days",
+    "log_event",
+    "newest_frames",
+    "note_newest_frame",
+    "pending",
+    "put_animation",
+    "record_dead_letter",
+    "sent",
+    "stale_outbox",
+    "timeline",
 ]

@@ -25,8 +25,14 @@ def put_animation(animation: Animation) -> bool:
     for _ in range(5):
         for condition, created in (("attribute_not_exists(pk)", True), ("attribute_exists(pk)", False)):
             try:
-                table().update(keys.ANIMATIONS, animation.image_id, "SET #config = :config, updatedAt = :now",
-                               condition, names={"#config": "config"}, values=values)
+                table().update(
+                    keys.ANIMATIONS,
+                    animation.image_id,
+                    "SET #config = :config, updatedAt = :now",
+                    condition,
+                    names={"#config": "config"},
+                    values=values,
+                )
                 return created
             except ConditionFailed:
                 continue
@@ -75,9 +81,13 @@ def all_animations() -> Iterator[AnimationState]:
 def note_newest_frame(image_id: str, valid_time: int) -> None:
     """Move the animation's newest-frame mark forward (never back)."""
     try:
-        table().update(keys.ANIMATIONS, image_id, "SET newestFrame = :t",
-                       "attribute_exists(pk) AND (attribute_not_exists(newestFrame) OR newestFrame < :t)",
-                       values={":t": valid_time})
+        table().update(
+            keys.ANIMATIONS,
+            image_id,
+            "SET newestFrame = :t",
+            "attribute_exists(pk) AND (attribute_not_exists(newestFrame) OR newestFrame < :t)",
+            values={":t": valid_time},
+        )
     except ConditionFailed:
         pass
 

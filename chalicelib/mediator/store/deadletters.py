@@ -14,8 +14,17 @@ from . import keys
 def record_dead_letter(message_id: str, body: str, sent_at: int, error: str | None) -> None:
     """A message the mediator gave up on, kept until it is redriven (once, however often it is delivered)."""
     try:
-        table().put({"pk": keys.DEAD, "sk": message_id, "body": body, "sentAt": sent_at, "error": error,
-                     "deadAt": int(time.time())}, condition="attribute_not_exists(pk)")
+        table().put(
+            {
+                "pk": keys.DEAD,
+                "sk": message_id,
+                "body": body,
+                "sentAt": sent_at,
+                "error": error,
+                "deadAt": int(time.time()),
+            },
+            condition="attribute_not_exists(pk)",
+        )
     except ConditionFailed:
         pass
 

@@ -27,11 +27,18 @@ def log_event(direction: str, message: Message | dict[str, Any], correlation_id:
     if isinstance(data.get("body"), str) and len(data["body"]) > MAX_BODY:
         data = {**data, "body": data["body"][:MAX_BODY] + "..."}
     now_ms = int(time.time() * 1000)
-    table().put({
-        "pk": keys.run(correlation_id), "sk": f"{now_ms:013d}#{uuid.uuid4().hex[:8]}", "at": now_ms,
-        "direction": direction, "type": str(data.get("type", "?")), "imageId": data.get("imageId"),
-        "message": json.dumps(data, separators=(",", ":"), default=str), "expiresAt": keys.expires(log_days()),
-    })
+    table().put(
+        {
+            "pk": keys.run(correlation_id),
+            "sk": f"{now_ms:013d}#{uuid.uuid4().hex[:8]}",
+            "at": now_ms,
+            "direction": direction,
+            "type": str(data.get("type", "?")),
+            "imageId": data.get("imageId"),
+            "message": json.dumps(data, separators=(",", ":"), default=str),
+            "expiresAt": keys.expires(log_days()),
+        }
+    )
 
 
 def timeline(correlation_id: str, limit: int = 200) -> list[LogEntry]:

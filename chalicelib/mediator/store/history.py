@@ -17,8 +17,9 @@ R = TypeVar("R")
 def newest_frames(image_id: str, count: int, up_to: int | None = None) -> list[Frame]:
     """The newest `count` frames (valid at or before `up_to`), newest first: a query, never a scan."""
     upper = keys.record("FRAME", up_to) if up_to is not None else "FRAME#~"
-    page = table().query(keys.animation(image_id), between=("FRAME#", upper), newest_first=True, limit=count,
-                         consistent=True)
+    page = table().query(
+        keys.animation(image_id), between=("FRAME#", upper), newest_first=True, limit=count, consistent=True
+    )
     return [records.frame(item) for item in page.items]
 
 
@@ -54,8 +55,11 @@ def gif(image_id: str, valid_time: int) -> Gif | None:
 def forget_failure(image_id: str, failure: Failure) -> bool:
     """Delete a failure record (it was redriven: a new failure can be recorded); True if it was there."""
     try:
-        table().delete(keys.animation(image_id), keys.failure(failure.valid_time, failure.action, failure.detail),
-                       condition="attribute_exists(pk)")
+        table().delete(
+            keys.animation(image_id),
+            keys.failure(failure.valid_time, failure.action, failure.detail),
+            condition="attribute_exists(pk)",
+        )
     except ConditionFailed:
         return False
     return True

@@ -1,15 +1,15 @@
 """Where each record lives in the mediator's table (pk, sk; TTL on expiresAt).
 
-    pk                 sk                        what
-    ANIMATIONS         {imageId}                 configuration and counters of an animation
-    ANIM#{imageId}     FRAME#{validTime}         a frame: location, thumbnails
-    ANIM#{imageId}     FETCH#{validTime}         a fetch asked for, and how it ended
-    ANIM#{imageId}     GIF#{validTime}           a GIF (by its newest frame): claimed, done, emailed
-    ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
-    ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
-    OUTBOX             {decision key}            messages of a decision not yet all sent
-    LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
-    DEAD               {messageId}               a dead letter of the mediator's queue
+pk                 sk                        what
+ANIMATIONS         {imageId}                 configuration and counters of an animation
+ANIM#{imageId}     FRAME#{validTime}         a frame: location, thumbnails
+ANIM#{imageId}     FETCH#{validTime}         a fetch asked for, and how it ended
+ANIM#{imageId}     GIF#{validTime}           a GIF (by its newest frame): claimed, done, emailed
+ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
+ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
+OUTBOX             {decision key}            messages of a decision not yet all sent
+LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
+DEAD               {messageId}               a dead letter of the mediator's queue
 """
 
 from __future__ import annotations

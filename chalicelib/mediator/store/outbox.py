@@ -18,8 +18,16 @@ KEEP_DAYS = 7
 
 
 def entry(decision: Decision, now: int) -> Put:
-    return Put({"pk": keys.OUTBOX, "sk": decision.key, "createdAt": now, "expiresAt": keys.expires(KEEP_DAYS),
-                "messages": [message.to_json() for message in decision.messages]}, "attribute_not_exists(pk)")
+    return Put(
+        {
+            "pk": keys.OUTBOX,
+            "sk": decision.key,
+            "createdAt": now,
+            "expiresAt": keys.expires(KEEP_DAYS),
+            "messages": [message.to_json() for message in decision.messages],
+        },
+        "attribute_not_exists(pk)",
+    )
 
 
 def pending(key: str) -> list[Message]:
