@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from chalicelib.settings import PUBLIC_URL_VARIABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,9 +172,9 @@ def _record_public_url(stage: str, url: str) -> bool:
     path = ROOT / ".chalice" / "config.json"
     config = json.loads(path.read_text())
     environment = config["stages"][stage]["lambda_functions"]["mediate"].setdefault("environment_variables", {})
-    if environment.get("PUBLIC_URL") == url:
+    if environment.get(PUBLIC_URL_VARIABLE) == url:
         return False
-    environment["PUBLIC_URL"] = url
+    environment[PUBLIC_URL_VARIABLE] = url
     path.write_text(json.dumps(config, indent=2) + "\n")
     return True
 

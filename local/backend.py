@@ -18,6 +18,7 @@ import signal
 import threading
 from pathlib import Path
 
+from chalicelib.settings import PUBLIC_URL_VARIABLE
 from .emulator import FAKE_CREDENTIALS
 from .stack import Local
 
@@ -28,7 +29,7 @@ def main(port: int = 4567, api_port: int = 8000, stage: str = "dev") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("weathergif.runtime").setLevel(logging.INFO)  # a line per invocation
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ["PUBLIC_URL"] = f"http://127.0.0.1:{api_port}/"  # links in emails: chalice local's routes
+    os.environ[PUBLIC_URL_VARIABLE] = f"http://127.0.0.1:{api_port}/"  # links in emails: chalice local's routes
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

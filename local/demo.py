@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from chalicelib.settings import PUBLIC_URL_VARIABLE
 from chalicelib.mediator.records import Gif
 
 from .stack import SENDER, Local, wait_for
@@ -61,15 +62,15 @@ class Demo:
     def run(self) -> int:
         # No REST server runs in the demo: the email links to routes at a fixed local address,
         # and write() resolves them to the files it saves (as `make serve` would redirect them).
-        saved = os.environ.get("PUBLIC_URL")
-        os.environ["PUBLIC_URL"] = PUBLIC_URL
+        saved = os.environ.get(PUBLIC_URL_VARIABLE)
+        os.environ[PUBLIC_URL_VARIABLE] = PUBLIC_URL
         try:
             return self._run()
         finally:
             if saved is None:
-                os.environ.pop("PUBLIC_URL", None)
+                os.environ.pop(PUBLIC_URL_VARIABLE, None)
             else:
-                os.environ["PUBLIC_URL"] = saved
+                os.environ[PUBLIC_URL_VARIABLE] = saved
 
     def _run(self) -> int:
         now = time.time()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from chalicelib.settings import STAGE_VARIABLE
 from chalicelib.aws import client
 from deploy.record import environment
 from deploy.stack import deploy_stack, stack_name
@@ -21,7 +22,7 @@ def provision(
     max_receives: int | None = None,
 ) -> dict[str, str]:
     """Create (or update) the stack; returns its outputs and puts them in os.environ."""
-    stage = stage or os.environ.get("STAGE", "dev")
+    stage = stage or os.environ.get(STAGE_VARIABLE, "dev")
     parameters = {"Stage": stage}
     if visibility_timeout is not None:
         parameters["MediatorVisibilityTimeout"] = str(visibility_timeout)

@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from chalicelib.settings import PUBLIC_URL_VARIABLE, STAGE_VARIABLE
 from .stack import SENDER, Local
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
         import secrets
 
         os.environ["API_TOKEN"] = secrets.token_urlsafe(16)
-    os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}/")  # the links in emails: this server's routes
+    os.environ.setdefault(PUBLIC_URL_VARIABLE, f"http://127.0.0.1:{port}/")  # the links in emails: this server's routes
     local = Local(endpoint, speed=speed).start()
     api = None
     try:
@@ -41,7 +42,7 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
                 "--port",
                 str(port),
                 "--stage",
-                os.environ.get("STAGE", "dev"),
+                os.environ.get(STAGE_VARIABLE, "dev"),
                 "--no-autoreload",
             ],
             cwd=ROOT,

@@ -45,6 +45,7 @@ TEMPLATE = yaml.load((ROOT / "resources" / "template.yaml").read_text(), Loader=
 # The template -------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # a subprocess of two seconds
 def test_the_template_passes_cfn_lint():
     run = subprocess.run(
         [str(Path(sys.executable).with_name("cfn-lint")), str(ROOT / "resources" / "template.yaml")],
