@@ -1,0 +1,60 @@
+"""A schedule's tick, fanned out: one slice message per directory shard on the tick queue, each
+handled by its own invocation (in parallel on Lambda), each over at most SLICE animations.
+
+A slice that finds more in its shard hands the rest on (a slice after its last id) before doing
+its own. What fails for one animation (its claim, its publish) goes to a slice of just those
+animations, sent again after a back-off: the others' tick is not held up, and nothing decided
+waits for a later tick. A slice that comes again (redelivered, or a retry) sends anew what its
+animations' records show asked for and not yet done.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from ..messages import EpochSeconds, ImageId, MessageError
+from .store import keys
+
+SLICE = 1000  # animations one invocation works on at most (a directory page)
+MAX_ATTEMPTS = 6  # retry slices of one tick, after which what still fails is a dead letter
+RETRY_DELAY = 10  # seconds before the first retry slice is seen; doubled each attempt (SQS allows 900)
+
+Kind = Literal["fetch", "rebuild"]
+
+
+class TickSlice(BaseModel):
+    """A part of one tick: a page of a directory shard, or the animations whose part failed."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    kind: Kind
+    time: EpochSeconds  # the tick's time: every slice of it decides at this time
+    shard: Annotated[int, Field(ge=0, lt=keys.SHARDS)]
+    after: ImageId | None = None  # continue the shard after this id
+    only: Annotated[list[ImageId], Field(max_length=SLICE)] | None = None  # just these (a retry)
+    attempt: Annotated[int, Field(ge=0, le=MAX_ATTEMPTS)] = 0
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+    @property
+    def retry_delay(self) -> int:
+        """Seconds before this slice is seen, when it is a retry."""
+        return min(900, RETRY_DELAY * 2 ** (self.attempt - 1)) if self.attempt else 0
+
+
+def starts(kind: Kind, time: int) -> list[TickSlice]:
+    """A tick's first slices: one per directory shard."""
+    return [TickSlice(kind=kind, time=time, shard=shard) for shard in range(keys.SHARDS)]
+
+
+def parse_slice(body: str) -> TickSlice:
+    """A tick queue's message; MessageError names what is wrong with it."""
+    try:
+        return TickSlice.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise MessageError(f"not a tick slice: {exc}".splitlines()[0][:300], "tick-slice") from None

@@ -1,0 +1,89 @@
+"""Counting the AWS calls the app makes: a botocore "before-call" hook on its shared clients.
+
+    with Calls() as calls:
+        service.fetch_due_frames(now)
+    calls.total, calls.by_operation  # {"dynamodb.TransactWriteItems": 1000, ...}
+
+Every call the app makes goes through chalicelib.aws.clients.client(service), one client per
+service per process, so a hook on those clients sees each call once, retries not included
+(botocore's retries happen below "before-call"). `paused()` stops counting for work that is
+not the app's own (a test looking at a queue, Lambda's event source mapping polling it).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+SERVICES = ("dynamodb", "sns", "sqs", "s3", "ses")
+
+
+class Calls:
+    def __init__(self, services: tuple[str, ...] = SERVICES):
+        self.services = services
+        self.by_operation: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._counting = True
+
+    def _count(self, model: Any, **_: Any) -> None:
+        if self._counting:
+            with self._lock:
+                self.by_operation[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def __enter__(self) -> Calls:
+        from chalicelib.aws import client
+
+        for service in self.services:
+            client(service).meta.events.register("before-call", self._count, unique_id=f"calls-{id(self)}")
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        from chalicelib.aws import client
+
+        for service in self.services:
+            client(service).meta.events.unregister("before-call", unique_id=f"calls-{id(self)}")
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        self._counting = False
+        try:
+            yield
+        finally:
+            self._counting = True
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_operation.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.by_operation.clear()
+
+    def of(self, service: str) -> int:
+        return sum(n for name, n in self.by_operation.items() if name.startswith(f"{service}."))
+
+
+def run_tick(kind: str, now: int, calls: Calls | None = None) -> dict[str, int]:
+    """A schedule's tick as Lambda runs it: the schedule's handler, then each slice from the tick
+    queue by the tick handler (its event source mapping's receives and deletes not counted), until
+    the queue is empty. Returns slices run and animations asked."""
+    from chalicelib.aws import client
+    from chalicelib.mediator import service, ticks
+    from chalicelib.settings import names
+
+    service.mediator().tick(kind, now)  # type: ignore[arg-type]
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName=names().tick_queue)["QueueUrl"]
+    slices = asked = 0
+    while True:
+        with calls.paused() if calls else contextlib.nullcontext():
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return {"slices": slices, "asked": asked}
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+        result = service.run_slice(ticks.parse_slice(got[0]["Body"]))
+        slices += 1
+        asked += len(result["done"])

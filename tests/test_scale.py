@@ -1,0 +1,85 @@
+"""What a tick and a frame cost in AWS calls, counted with a botocore hook on the app's own
+clients (local/calls.py), against the embedded AWS: the real store, SNS and the tick queue.
+
+The budget: at most 1.5 calls per animation per tick, at most 5 calls to take in a frame.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.mediator import service
+from chalicelib.mediator.animation import Animation
+from chalicelib.messages import DidCreateGif, DidFetchAmpImage, Location
+from local.calls import Calls, run_tick
+
+T0 = 1_700_000_400
+KANSAS = Animation(
+    image_id="kansas",
+    layers=["radar"],
+    width=64,
+    height=48,
+    center="wichita,ks",
+    zoom=4,
+    interval=300,
+    frames=4,
+    every=2,
+    thumbnails=[{"width": 16, "height": 12}, {"width": 8, "height": 8}],
+    email={"to": ["desk@example.com"], "from": "wx@example.com"},
+)
+
+
+@pytest.fixture
+def counted(aws):
+    with Calls() as calls:
+        yield calls
+
+
+def test_a_tick_over_1000_animations_costs_at_most_1_5_calls_each(store, counted, animations: int = 1000):
+    with counted.paused():
+        for i in range(animations):
+            store.put_animation(KANSAS.model_copy(update={"image_id": f"k{i:04d}", "email": None}))
+    ran = run_tick("fetch", T0, counted)
+    assert ran["asked"] == animations and ran["slices"] == 16
+    per_animation = counted.total / animations
+    assert per_animation <= 1.5, dict(counted.by_operation)
+    # Claims are one conditional transaction each; everything else comes in batches.
+    assert counted.by_operation["dynamodb.TransactWriteItems"] == animations
+    assert counted.by_operation["sns.PublishBatch"] <= animations / 10 + 16
+    assert counted.of("dynamodb") - counted.by_operation["dynamodb.TransactWriteItems"] <= 16 * 2 + animations / 100
+    assert "dynamodb.PutItem" not in counted.by_operation and "sns.Publish" not in counted.by_operation
+
+    counted.reset()  # the same tick again (a schedule's event delivered twice): nothing is asked twice
+    assert run_tick("fetch", T0, counted)["asked"] == 0
+    assert counted.by_operation["dynamodb.TransactWriteItems"] == 0 and counted.of("sns") == 0
+
+
+def test_taking_in_a_frame_costs_at_most_5_calls(store, counted):
+    """Each frame of an animation (thumbnails to ask for, every second one completing a GIF that
+    is emailed), and the GIF's answer."""
+    with counted.paused():
+        store.put_animation(KANSAS)
+    costs = []
+    for n in range(4):
+        t = T0 + n * 300
+        counted.reset()
+        frame = DidFetchAmpImage(
+            image_id="kansas", valid_time=t, location=Location(Bucket="b", Key=f"k/{t}.png"), correlation_id=f"r{n}"
+        )
+        service.handle_record(frame.to_json())
+        costs.append(dict(counted.by_operation))
+    assert all(sum(cost.values()) <= 5 for cost in costs), costs
+    assert all(cost.get("dynamodb.TransactWriteItems") == 1 for cost in costs), costs  # frame, counts, log at once
+    gif = store.gifs("kansas", limit=10)
+    assert gif, "the fourth frame completes a GIF"
+    counted.reset()
+    made = DidCreateGif(
+        image_id="kansas",
+        valid_time=gif[0].valid_time,
+        location=Location(Bucket="b", Key="k.gif"),
+        frames=4,
+        correlation_id="g",
+    )
+    service.handle_record(made.to_json())
+    assert counted.total <= 5, dict(counted.by_operation)
+    assert counted.by_operation["sns.PublishBatch"] == 1  # the email asked for
