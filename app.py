@@ -24,6 +24,12 @@ def mediate(event):
     return entry.mediate(event)
 
 
+@app.on_sqs_message(queue=NAMES.tick_queue, batch_size=1)
+def tick(event):
+    """A slice of a schedule's tick (a directory shard's page, or what failed of one), on its own."""
+    return entry.tick(event)
+
+
 @app.on_sqs_message(queue=NAMES.dead_letter_queue, batch_size=10)
 def keep_dead_letters(event):
     """Messages the mediator gave up on: kept in its table, shown and redrivable."""
@@ -38,13 +44,13 @@ def worker_failed(event):
 
 @app.schedule(Rate(FETCH_EVERY_MINUTES, unit=Rate.MINUTES))
 def fetch_due_frames(event):
-    """Ask for each enabled animation's next frame, on its interval grid."""
+    """Ask for each enabled animation's next frame, on its interval grid (fanned out: see tick)."""
     return entry.fetch_due_frames(event)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def rebuild_gifs(event):
-    """A GIF of the newest frames of each animation with frames newer than its latest GIF."""
+    """A GIF of the newest frames of each animation with frames newer than its latest GIF (fanned out)."""
     return entry.rebuild_gifs(event)
 
 
@@ -112,6 +118,12 @@ def openapi():
 @app.route("/animations", methods=["GET"])
 def list_animations():
     return entry.api().list_animations(app.current_request)
+
+
+@app.route("/summary", methods=["GET"])
+def summary():
+    """The page's cards, a page at a time: one request each."""
+    return entry.api().summary(app.current_request)
 
 
 @app.route("/animations/{image_id}", methods=["GET"])

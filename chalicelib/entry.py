@@ -41,6 +41,12 @@ def mediate(event: Any) -> dict[str, Any]:
     return handler.handle_messages(event.to_dict(), event.context)
 
 
+def tick(event: Any) -> dict[str, Any]:
+    from .mediator import handler
+
+    return handler.handle_ticks(event.to_dict(), event.context)
+
+
 def keep_dead_letters(event: Any) -> dict[str, Any]:
     from .mediator import handler
 

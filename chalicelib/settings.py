@@ -56,6 +56,7 @@ class Roles(NamedTuple, Generic[T]):
     uploads_bucket: T
     table: T
     mediator_queue: T
+    tick_queue: T
     dead_letter_queue: T
     worker_failure_queue: T
     fetch_topic: T
@@ -73,6 +74,7 @@ RESOURCES: Roles[Resource] = Roles(
     uploads_bucket=Resource("UPLOADS_BUCKET", "uploads", "UploadsBucket"),
     table=Resource("TABLE_NAME", "state", "TableName"),
     mediator_queue=Resource("MEDIATOR_QUEUE", "mediator", "MediatorQueue"),
+    tick_queue=Resource("TICK_QUEUE", "ticks", "TickQueue"),
     dead_letter_queue=Resource("DEAD_LETTER_QUEUE", "mediator-dlq", "MediatorDeadLetterQueue"),
     worker_failure_queue=Resource("WORKER_FAILURE_QUEUE", "worker-failures", "WorkerFailureQueue"),
     fetch_topic=Resource("FETCH_TOPIC", "please-fetch-amp-image", "FetchTopic"),

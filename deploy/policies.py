@@ -30,6 +30,7 @@ WORKERS = ("fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "t
 FUNCTIONS = (
     *WORKERS,
     "mediate",
+    "tick",
     "keep_dead_letters",
     "worker_failed",
     "fetch_due_frames",
@@ -92,6 +93,10 @@ class Stage(NamedTuple):
         return self.arn("sqs", self.name_of(R.mediator_queue))
 
     @property
+    def tick_queue(self) -> str:
+        return self.arn("sqs", self.name_of(R.tick_queue))
+
+    @property
     def dead_letter_queue(self) -> str:
         return self.arn("sqs", self.name_of(R.dead_letter_queue))
 
@@ -111,7 +116,8 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
     """{function name: IAM policy document}."""
     reply = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.mediator_queue)
     on_failure = _allow(["sqs:SendMessage"], stage.worker_failure_queue)
-    table = _allow(TABLE_READ_WRITE, stage.table)
+    table = _allow([*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"], stage.table)
+    hand_on = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.tick_queue)  # a tick's slices
     consume = [
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -161,10 +167,19 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             _allow(["dynamodb:PutItem", "dynamodb:Query"], stage.table),
         ],
         "worker_failed": [_allow(consume, stage.worker_failure_queue), reply],
-        "fetch_due_frames": [table, _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS])],
-        "rebuild_gifs": [table, _allow(["sns:Publish"], stage.topic(R.gif_topic))],
+        "tick": [
+            table,
+            _allow(consume, stage.tick_queue),
+            hand_on,
+            _allow(["sns:Publish"], [stage.topic(R.fetch_topic), stage.topic(R.gif_topic)]),
+        ],
+        "fetch_due_frames": [hand_on],
+        "rebuild_gifs": [hand_on],
         "api_handler": [
-            _allow([*TABLE_READ_WRITE, "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"], stage.table),
+            _allow(
+                [*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"],
+                stage.table,
+            ),
             _allow(
                 ["s3:GetObject", "s3:DeleteObject"],
                 [stage.s3(R.frames_bucket), stage.s3(R.thumbnails_bucket), stage.s3(R.gifs_bucket)],
@@ -174,6 +189,7 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
                 [stage.bucket(b) for b in (R.frames_bucket, R.thumbnails_bucket, R.gifs_bucket, R.uploads_bucket)],
             ),
             _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
+            hand_on,  # a dead tick slice, redriven
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives
             # the public reads that show more to the token's holder (email settings) check it too
             _allow(["ssm:GetParameter"], stage.parameter(API_TOKEN_PARAMETER)),

@@ -306,6 +306,6 @@ def _eml(sent: dict[str, Any], html: str) -> bytes:
 def main(out: str = "demo-output") -> int:
     import logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if os.environ.get("DEMO_VERBOSE") else logging.WARNING, format="%(message)s")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     return Demo(Path(out)).run()

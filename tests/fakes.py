@@ -1,12 +1,12 @@
 """In-memory stand-ins for the mediator's ports: a store that keeps the same promises as the
-DynamoDB one (each decision's changes and outbox entry all or none, under the same
-conditions), a publisher that keeps what it was given, and a clock. No AWS service is faked:
-these replace the app's own port (chalicelib.mediator.service.Store), not boto3."""
+DynamoDB one (each decision's changes all or none, under the same claims and guards), a
+publisher that keeps what it was given, and a clock. No AWS service is faked: these replace
+the app's own port (chalicelib.mediator.service.Store), not boto3."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.mediator.animation import Animation
@@ -18,17 +18,21 @@ from chalicelib.mediator.decide import (
     ClaimGif,
     Decision,
     FinishGif,
+    Outdated,
     RecordEmail,
     RecordFailure,
     RecordFetchRequest,
     RecordFrame,
     RecordThumbnail,
 )
-from chalicelib.mediator.records import Failure, Fetch, Frame, Gif
+from chalicelib.mediator.records import Failure, Fetch, Frame, Gif, Line
+from chalicelib.mediator.store import keys
+from chalicelib.mediator.store.animations import ShardPage
 from chalicelib.messages import Message
 
 Check = Callable[[], bool]
 Effect = Callable[[], None]
+Write = tuple[Check, Effect, bool]  # its condition, what it does, whether the condition is a guard
 
 
 class MemoryStore:
@@ -37,12 +41,11 @@ class MemoryStore:
     def __init__(self, clock: Callable[[], float] = lambda: 0.0):
         self.clock = clock
         self._lock = threading.RLock()
-        self.animations: dict[str, dict[str, Any]] = {}  # config and counters, as the ANIMATIONS item
+        self.animations: dict[str, dict[str, Any]] = {}  # config and counters, as the STATE item
         self.frames: dict[tuple[str, int], Frame] = {}
         self.fetches: dict[tuple[str, int], Fetch] = {}
         self.gifs: dict[tuple[str, int], Gif] = {}
         self.failures_: dict[tuple[str, int, str, str], Failure] = {}
-        self.outbox: dict[str, tuple[int, list[Message]]] = {}
         self.log: list[tuple[str, str, str | None]] = []  # (direction, type, correlation id)
 
     # Animations ---------------------------------------------------------------------
@@ -65,7 +68,23 @@ class MemoryStore:
                 item.get("lastRequested", 0),
                 item.get("newestFrame", 0),
                 item.get("latestGif", 0),
+                item.get("doneGif", 0),
             )
+
+    def states(self, image_ids: list[str]) -> dict[str, AnimationState]:
+        found = {image_id: self.get_animation(image_id) for image_id in image_ids}
+        return {image_id: state for image_id, state in found.items() if state is not None}
+
+    def directory(
+        self, shard: int, after: str | None = None, limit: int = 1000, prefix: str | None = None
+    ) -> ShardPage:
+        with self._lock:
+            ids = sorted(
+                i
+                for i in self.animations
+                if keys.shard(i) == shard and (after is None or i > after) and i.startswith(prefix or "")
+            )
+        return ShardPage(ids[:limit], ids[limit - 1] if len(ids) > limit else None)
 
     def all_animations(self) -> Iterator[AnimationState]:
         for image_id in sorted(self.animations):
@@ -73,18 +92,34 @@ class MemoryStore:
             if state is not None:
                 yield state
 
-    def note_newest_frame(self, image_id: str, valid_time: int) -> None:
-        with self._lock:
-            item = self.animations.get(image_id)
-            if item is not None and item.get("newestFrame", 0) < valid_time:
-                item["newestFrame"] = valid_time
-
-    # Frames, failures -------------------------------------------------------------------
+    # Records --------------------------------------------------------------------------
 
     def newest_frames(self, image_id: str, count: int, up_to: int | None = None) -> list[Frame]:
         with self._lock:
             found = [f for (i, t), f in self.frames.items() if i == image_id and (up_to is None or t <= up_to)]
         return sorted(found, key=lambda f: -f.valid_time)[:count]
+
+    def frame(self, image_id: str, valid_time: int, consistent: bool = False) -> Frame | None:
+        with self._lock:
+            return self.frames.get((image_id, valid_time))
+
+    def gif(self, image_id: str, valid_time: int, consistent: bool = False) -> Gif | None:
+        with self._lock:
+            return self.gifs.get((image_id, valid_time))
+
+    def fetch(self, image_id: str, valid_time: int) -> Fetch | None:
+        with self._lock:
+            return self.fetches.get((image_id, valid_time))
+
+    def fetches_of(self, wanted: list[tuple[str, int]]) -> dict[str, Fetch]:
+        with self._lock:
+            return {image_id: self.fetches[(image_id, t)] for image_id, t in wanted if (image_id, t) in self.fetches}
+
+    def mark_sent(self, kind: str, image_id: str, valid_time: int) -> None:
+        with self._lock:
+            kept: dict[Any, Any] = self.fetches if kind == "FETCH" else self.gifs
+            if (image_id, valid_time) in kept:
+                kept[(image_id, valid_time)] = kept[(image_id, valid_time)]._replace(sent_at=int(self.clock()) or 1)
 
     def failures(self, image_id: str, limit: int = 20) -> list[Failure]:
         with self._lock:
@@ -95,43 +130,31 @@ class MemoryStore:
             return self.failures_.pop((image_id, failure.valid_time, failure.action, failure.detail), None) is not None
 
     def log_event(self, direction: str, message: Message | dict[str, Any], correlation_id: str | None) -> None:
-        kind = message.type if isinstance(message, Message) else str(message.get("type", "?"))
+        self.log_events([Line(direction, message, correlation_id)])
+
+    def log_events(self, lines: Iterable[Line]) -> None:
         with self._lock:
-            self.log.append((direction, kind, correlation_id))
+            for direction, message, correlation_id in lines:
+                kind = message.type if isinstance(message, Message) else str(message.get("type", "?"))
+                self.log.append((direction, kind, correlation_id))
 
-    # Decisions and the outbox -----------------------------------------------------------
+    # Decisions ----------------------------------------------------------------------------
 
-    def apply(self, decision: Decision) -> None:
-        """Every condition first, then every effect: all or none, as a transaction."""
+    def apply(self, decision: Decision, log: Sequence[Line] = ()) -> None:
+        """Every condition first, then every effect and the log lines: all or none, as a transaction.
+        A claim that fails: AlreadyDecided; only guards: Outdated."""
         with self._lock:
             writes = [write for change in decision.changes for write in self._writes(change)]
-            if decision.messages:
-                writes.append(
-                    (
-                        lambda: decision.key not in self.outbox,
-                        lambda: self.outbox.__setitem__(decision.key, (int(self.clock()), list(decision.messages))),
-                    )
-                )
-            if not all(check() for check, _ in writes):
-                raise AlreadyDecided(decision.key)
-            for _, effect in writes:
+            failed = [guard for check, _, guard in writes if not check()]
+            if failed:
+                raise Outdated(decision.key) if all(failed) else AlreadyDecided(decision.key)
+            for _, effect, _ in writes:
                 effect()
-
-    def pending(self, key: str) -> list[Message]:
-        with self._lock:
-            return list(self.outbox.get(key, (0, []))[1])
-
-    def sent(self, key: str) -> None:
-        with self._lock:
-            self.outbox.pop(key, None)
-
-    def stale_outbox(self, older_than: int) -> list[str]:
-        with self._lock:
-            return [key for key, (created, _) in self.outbox.items() if created < self.clock() - older_than]
+            self.log_events(log)
 
     # Each change: its conditions and its effects (as chalicelib/mediator/store/writes.py writes them)
 
-    def _writes(self, change: Any) -> list[tuple[Check, Effect]]:
+    def _writes(self, change: Any) -> list[Write]:
         return {
             RecordFrame: self._record_frame,
             RecordFetchRequest: self._fetch_request,
@@ -146,95 +169,120 @@ class MemoryStore:
     def _animation(self, image_id: str) -> dict[str, Any]:
         return self.animations.get(image_id, {})
 
-    def _record_frame(self, c: RecordFrame) -> list[tuple[Check, Effect]]:
-        key = (c.image_id, c.valid_time)
-        item = self._animation(c.image_id)
-        return [
-            (
-                lambda: key not in self.frames,
-                lambda: self.frames.__setitem__(key, Frame(c.valid_time, c.location, {}, c.correlation_id)),
-            ),
-            (
-                lambda: c.image_id in self.animations,
-                lambda: item.__setitem__("frameCount", item.get("frameCount", 0) + 1),
-            ),
+    def _record_frame(self, c: RecordFrame) -> list[Write]:
+        key, item = (c.image_id, c.valid_time), self._animation(c.image_id)
+        frame = Frame(
+            c.valid_time,
+            c.location,
+            {},
+            c.correlation_id,
+            int(self.clock()),
+            c.requests,
+            c.gif.valid_time if c.gif else None,
+        )
+
+        def counted() -> bool:
+            seen = c.image_id in self.animations and item.get("frameCount", 0) == c.seen_count
+            return seen and (c.gif is None or item.get("gifFrameCount", 0) == c.gif.seen_gif_frame_count)
+
+        def count() -> None:
+            item["frameCount"] = item.get("frameCount", 0) + 1
+            if c.newest:
+                item["newestFrame"] = c.valid_time
+            if c.gif is not None:
+                item.update(gifFrameCount=c.gif.frame_count, latestGif=c.gif.valid_time)
+
+        writes: list[Write] = [
+            (lambda: key not in self.frames, lambda: self.frames.__setitem__(key, frame), False),
+            (counted, count, True),
             self._fetch_outcome(c.image_id, c.requested_time, "done"),
         ]
+        if c.gif is not None:
+            check, effect, _ = self._gif_record(c.gif)
+            writes.append((check, effect, True))
+        return writes
 
-    def _fetch_request(self, c: RecordFetchRequest | ClaimFetch) -> list[tuple[Check, Effect]]:
+    def _fetch_request(self, c: RecordFetchRequest | ClaimFetch) -> list[Write]:
         key = (c.image_id, c.valid_time)
-        return [
-            (
-                lambda: key not in self.fetches,
-                lambda: self.fetches.__setitem__(key, Fetch(c.valid_time, "requested", int(self.clock()))),
-            )
-        ]
+        fetch = Fetch(c.valid_time, "requested", int(self.clock()), request=c.request)
+        return [(lambda: key not in self.fetches, lambda: self.fetches.__setitem__(key, fetch), False)]
 
-    def _claim_fetch(self, c: ClaimFetch) -> list[tuple[Check, Effect]]:
+    def _claim_fetch(self, c: ClaimFetch) -> list[Write]:
         item = self._animation(c.image_id)
         return [
             *self._fetch_request(c),
             (
-                lambda: c.image_id in self.animations and item.get("lastRequested", c.previous) == c.previous,
+                lambda: c.image_id in self.animations and item.get("lastRequested", 0) < c.valid_time,
                 lambda: item.__setitem__("lastRequested", c.valid_time),
+                False,
             ),
         ]
 
-    def _claim_gif(self, c: ClaimGif) -> list[tuple[Check, Effect]]:
-        key, item = (c.image_id, c.valid_time), self._animation(c.image_id)
-
-        def claim() -> None:
-            item.update(gifFrameCount=c.frame_count, latestGif=c.valid_time)
-
+    def _claim_gif(self, c: ClaimGif) -> list[Write]:
+        item = self._animation(c.image_id)
         return [
             (
-                lambda: (
-                    c.image_id in self.animations
-                    and item.get("gifFrameCount", c.seen_gif_frame_count) == c.seen_gif_frame_count
-                ),
-                claim,
+                lambda: c.image_id in self.animations and item.get("gifFrameCount", 0) == c.seen_gif_frame_count,
+                lambda: item.update(gifFrameCount=c.frame_count, latestGif=c.valid_time),
+                True,
             ),
-            (
-                lambda: key not in self.gifs,
-                lambda: self.gifs.__setitem__(
-                    key, Gif(c.valid_time, "claimed", c.frame_times, c.reason, correlation_id=c.correlation_id)
-                ),
-            ),
+            self._gif_record(c),
         ]
 
-    def _finish_gif(self, c: FinishGif) -> list[tuple[Check, Effect]]:
+    def _gif_record(self, c: ClaimGif) -> Write:
+        key = (c.image_id, c.valid_time)
+        gif = Gif(
+            c.valid_time,
+            "claimed",
+            c.frame_times,
+            c.reason,
+            correlation_id=c.correlation_id,
+            claimed_at=int(self.clock()),
+            request=c.request,
+        )
+        return (lambda: key not in self.gifs, lambda: self.gifs.__setitem__(key, gif), False)
+
+    def _finish_gif(self, c: FinishGif) -> list[Write]:
         key = (c.image_id, c.valid_time)
 
         def finish() -> None:
-            update: dict[str, Any] = {"status": "done", "location": c.location}
-            if c.email_id:
-                update.update(email_id=c.email_id, email_status="requested")
+            update: dict[str, Any] = {"status": "done", "location": c.location, "request": None}
+            if c.email is not None:
+                update.update(email_id=c.email.email_id, email_status="requested", email=c.email)
             self.gifs[key] = self.gifs[key]._replace(**update)
 
-        return [(lambda: key in self.gifs and self.gifs[key].status != "done", finish)]
+        item = self._animation(c.image_id)
+        return [
+            (lambda: key in self.gifs and self.gifs[key].status != "done", finish, False),
+            (lambda: c.image_id in self.animations, lambda: item.__setitem__("doneGif", c.valid_time), False),
+        ]
 
-    def _record_thumbnail(self, c: RecordThumbnail) -> list[tuple[Check, Effect]]:
+    def _record_thumbnail(self, c: RecordThumbnail) -> list[Write]:
         key = (c.image_id, c.valid_time)
         return [
             (
                 lambda: key in self.frames and c.label not in self.frames[key].thumbnails,
                 lambda: self.frames[key].thumbnails.__setitem__(c.label, c.location),
+                False,
             )
         ]
 
-    def _record_email(self, c: RecordEmail) -> list[tuple[Check, Effect]]:
+    def _record_email(self, c: RecordEmail) -> list[Write]:
         key = (c.image_id, c.valid_time)
         return [
             (
                 lambda: key in self.gifs and self.gifs[key].email_status != "sent",
-                lambda: self.gifs.__setitem__(key, self.gifs[key]._replace(email_status="sent")),
+                lambda: self.gifs.__setitem__(key, self.gifs[key]._replace(email_status="sent", email=None)),
+                False,
             )
         ]
 
-    def _record_failure(self, c: RecordFailure) -> list[tuple[Check, Effect]]:
+    def _record_failure(self, c: RecordFailure) -> list[Write]:
         key = (c.image_id, c.valid_time, c.action, c.detail)
         failure = Failure(c.valid_time, c.action, c.error, int(self.clock()), c.correlation_id, c.request, c.detail)
-        writes = [(lambda: key not in self.failures_, lambda: self.failures_.__setitem__(key, failure))]
+        writes: list[Write] = [
+            (lambda: key not in self.failures_, lambda: self.failures_.__setitem__(key, failure), False)
+        ]
         gif_key = (c.image_id, c.valid_time)
         if c.action == "fetch-amp-image":
             writes.append(self._fetch_outcome(c.image_id, c.valid_time, "failed", c.error))
@@ -244,36 +292,43 @@ class MemoryStore:
                 (
                     lambda: gif_key in self.gifs and getattr(self.gifs[gif_key], field) != unless,
                     lambda: self.gifs.__setitem__(gif_key, self.gifs[gif_key]._replace(**{field: "failed"})),
+                    False,
                 )
             )
         return writes
 
-    def _fetch_outcome(
-        self, image_id: str, valid_time: int, status: str, error: str | None = None
-    ) -> tuple[Check, Effect]:
+    def _fetch_outcome(self, image_id: str, valid_time: int, status: str, error: str | None = None) -> Write:
         key = (image_id, valid_time)
 
         def end() -> None:
             before = self.fetches.get(key, Fetch(valid_time, status))
             self.fetches[key] = before._replace(status=status, error=error)
 
-        return (lambda: True, end)
+        return (lambda: True, end, False)
 
 
 class Published:
-    """A publisher port that keeps every message, and can fail the first `failing` publishes."""
+    """A publisher port that keeps every message, and can fail the first `failing` messages, or
+    every message `refuse` says no to (as SNS's PublishBatch does: each message on its own)."""
 
-    def __init__(self, failing: int = 0):
+    def __init__(self, failing: int = 0, refuse: Callable[[Message], bool] | None = None):
         self.messages: list[Message] = []
         self.failing = failing
+        self.refuse = refuse
+        self.calls = 0
         self._lock = threading.Lock()
 
-    def __call__(self, message: Message) -> None:
+    def __call__(self, messages: Sequence[Message]) -> list[Message]:
+        failed = []
         with self._lock:
-            if self.failing > 0:
-                self.failing -= 1
-                raise ConnectionError("the topic did not answer")
-            self.messages.append(message)
+            self.calls += 1
+            for message in messages:
+                if self.failing > 0 or (self.refuse is not None and self.refuse(message)):
+                    self.failing = max(0, self.failing - 1)
+                    failed.append(message)
+                else:
+                    self.messages.append(message)
+        return failed
 
     def of(self, kind: str) -> list[Message]:
         with self._lock:

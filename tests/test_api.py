@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from chalicelib.mediator import store
-from chalicelib.mediator.decide import ClaimGif, Decision, FinishGif, RecordFailure, RecordFrame, RecordThumbnail
+from chalicelib.mediator.decide import Decision, RecordFailure
+from tests import records
 from chalicelib.messages import Location
 
 TOKEN = "s3cret-token"
@@ -64,10 +65,16 @@ class TestAnimations:
     def test_list_is_paginated(self, api):
         for name in ("c", "a", "b"):
             create(api, name)
-        status, page = api("GET", "/animations?limit=2")
-        assert status == 200 and [a["imageId"] for a in page["animations"]] == ["a", "b"] and page["next"] == "b"
-        page = api("GET", "/animations?limit=2&after=b")[1]
-        assert [a["imageId"] for a in page["animations"]] == ["c"] and page["next"] is None
+        seen, after = [], ""
+        for _ in range(5):
+            status, page = api("GET", f"/animations?limit=2{after}")
+            assert status == 200 and len(page["animations"]) <= 2
+            seen += [a["imageId"] for a in page["animations"]]
+            if page["next"] is None:
+                break
+            after = f"&after={page['next']}"
+        assert sorted(seen) == ["a", "b", "c"] and len(seen) == 3  # each once, in shard order
+        assert api("GET", "/animations?after=b")[0] == 400  # not a place in the listing
 
     @pytest.mark.parametrize(
         "change, field",
@@ -112,19 +119,8 @@ class TestAnimations:
         create(api, "drop")
         for image_id in ("keep", "drop"):
             aws.put(aws.names.frames_bucket, f"{image_id}/320x240/600.png", b"x")
-            store.apply(
-                Decision(
-                    "k",
-                    (
-                        RecordFrame(
-                            image_id,
-                            600,
-                            Location(Bucket=aws.names.frames_bucket, Key=f"{image_id}/320x240/600.png"),
-                            None,
-                            600,
-                        ),
-                    ),
-                )
+            records.frame(
+                store, image_id, 600, Location(Bucket=aws.names.frames_bucket, Key=f"{image_id}/320x240/600.png"), None
             )
         assert api("DELETE", "/animations/keep")[1]["removed"] == {"records": 0, "objects": 0}
         status, body = api("DELETE", "/animations/drop?images=remove")
@@ -285,7 +281,7 @@ class TestStrictInput:
 
     def test_replacing_keeps_the_counts(self, api):
         create(api)
-        store.apply(Decision("f", (RecordFrame("temps", 600, Location(Bucket="b-b", Key="temps/600.png"), None, 600),)))
+        records.frame(store, "temps", 600, Location(Bucket="b-b", Key="temps/600.png"), None)
         status, body = api("PUT", "/animations/temps", {**CONFIG, "zoom": 3})
         assert status == 200 and body["state"]["frameCount"] == 1
 
@@ -308,9 +304,7 @@ class TestActions:
         status, body = api("POST", "/animations/temps/gif")
         assert status == 409 and "needs 2 frames; it has 0" in body["error"]
         for t in (600, 1200):
-            store.apply(
-                Decision("f", (RecordFrame("temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None, t),))
-            )
+            records.frame(store, "temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None)
         status, body = api("POST", "/animations/temps/gif")
         assert status == 202 and body["asked"]["validTime"] == 1200 and len(body["asked"]["locations"]) == 2
         status, body = api("POST", "/animations/temps/gif")
@@ -443,17 +437,8 @@ class TestResults:
     def test_frames_gifs_failures_and_a_runs_timeline(self, api, aws):
         create(api)
         thumb = Location(Bucket=aws.names.thumbnails_bucket, Key="temps/80x60-cover/600.jpg")
-        store.apply(
-            Decision(
-                "f",
-                (
-                    RecordFrame(
-                        "temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), "run-1", 600
-                    ),
-                ),
-            )
-        )
-        store.apply(Decision("t", (RecordThumbnail("temps", 600, "80x60-cover", thumb),)))
+        records.frame(store, "temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), "run-1")
+        records.thumbnail(store, "temps", 600, "80x60-cover", thumb)
         store.apply(Decision("x", (RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),)))
         store.log_event("out", {"type": "please-fetch-amp-image"}, "run-1")
         store.log_event("in", {"type": "did-fetch-amp-image"}, "run-1")
@@ -480,12 +465,7 @@ class TestResults:
 
         create(api)
         aws.put(aws.names.frames_bucket, "temps/600.png", b"frame bytes")
-        store.apply(
-            Decision(
-                "f",
-                (RecordFrame("temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), None, 600),),
-            )
-        )
+        records.frame(store, "temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), None)
         [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
         response = chalice_client.http.get(urlsplit(frame["url"]).path)
         assert response.status_code == 302
@@ -499,10 +479,9 @@ def put_images(api, aws) -> dict[str, bytes]:
     frame = aws.put(n.frames_bucket, "temps/320x240/600.png", b"frame bytes")
     thumb = aws.put(n.thumbnails_bucket, "temps/80x60-cover/600.jpg", b"thumbnail bytes")
     gif = aws.put(n.gifs_bucket, "temps/600.gif", b"GIF89a and more")
-    store.apply(Decision("f", (RecordFrame("temps", 600, Location(**frame), "run-1", 600),)))
-    store.apply(Decision("t", (RecordThumbnail("temps", 600, "80x60-cover", Location(**thumb)),)))
-    store.apply(Decision("g", (ClaimGif("temps", 600, (600,), 0, 1, "manual", None),)))
-    store.apply(Decision("d", (FinishGif("temps", 600, Location(**gif), None),)))
+    records.frame(store, "temps", 600, Location(**frame), "run-1")
+    records.thumbnail(store, "temps", 600, "80x60-cover", Location(**thumb))
+    records.gif(store, "temps", [600], Location(**gif))
     return {"frame": b"frame bytes", "thumbnail": b"thumbnail bytes", "gif": b"GIF89a and more"}
 
 
@@ -531,7 +510,7 @@ class TestImageLinks:
 
     def test_missing_images_are_404(self, api, aws):
         put_images(api, aws)
-        store.apply(Decision("g2", (ClaimGif("temps", 1200, (600, 1200), 1, 2, "count", None),)))  # claimed, not made
+        records.gif_claim(store, "temps", [600, 1200], "count")  # claimed, not made
         for path, field in [
             ("/animations/temps/gifs/1800/image", "validTime"),
             ("/animations/temps/gifs/1200/image", "validTime"),  # not done yet
@@ -847,6 +826,6 @@ def test_the_documented_query_parameters_are_the_ones_each_route_takes(api):
         else:
             assert status != 400, (path, method, body)
         for name, schema in documented.items():
-            value = schema.get("default", schema.get("enum", ["a"])[0])
+            value = schema.get("default", schema.get("example", schema.get("enum", ["a"])[0]))
             status, body = api(method, f"{target}?{name}={value}")
             assert status < 400 or status == 404, (path, method, name, status, body)

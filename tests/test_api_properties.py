@@ -9,6 +9,7 @@ being rebuilt) are only held to "no 5xx".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,7 +21,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.mediator import store
-from chalicelib.mediator.decide import ClaimGif, Decision, FinishGif, RecordFailure, RecordFrame, RecordThumbnail
+from chalicelib.mediator.decide import AlreadyDecided, Decision, RecordFailure
+from tests import records
 from chalicelib.messages import Location
 
 TOKEN = "property-token"
@@ -230,18 +232,18 @@ def seed(aws: Any) -> None:
     frame = aws.put(n.frames_bucket, "temps/320x240/600.png", b"frame")
     thumb = aws.put(n.thumbnails_bucket, "temps/80x60-cover/600.jpg", b"thumbnail")
     gif = aws.put(n.gifs_bucket, "temps/600.gif", b"GIF89a")
-    for key, change in [
-        ("f", RecordFrame("temps", 600, Location(**frame), "run-1", 600)),
-        ("t", RecordThumbnail("temps", 600, "80x60-cover", Location(**thumb))),
-        ("g", ClaimGif("temps", 600, (600,), 0, 1, "manual", "run-1")),
-        ("d", FinishGif("temps", 600, Location(**gif), None)),
-        ("e", RecordFailure("temps", 600, "send-email", "SES refused: desk@example.com is not verified", "run-1")),
-        ("x", RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2")),
+    failures = [
+        RecordFailure("temps", 600, "send-email", "SES refused: desk@example.com is not verified", "run-1"),
+        RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),
+    ]
+    for put in [
+        lambda: records.frame(store, "temps", 600, Location(**frame), "run-1"),
+        lambda: records.thumbnail(store, "temps", 600, "80x60-cover", Location(**thumb)),
+        lambda: records.gif(store, "temps", [600], Location(**gif), "run-1"),
+        *[lambda failure=failure: store.apply(Decision(failure.action, (failure,))) for failure in failures],
     ]:
-        try:
-            store.apply(Decision(key, (change,)))
-        except store.AlreadyDecided:
-            pass
+        with contextlib.suppress(AlreadyDecided):  # the records of an animation deleted before stay
+            put()
     store.log_event("out", {"type": "please-send-email", "to": ["desk@example.com"], "body": "<p>hi</p>"}, "run-1")
 
 

@@ -28,12 +28,14 @@ def test_every_handler_is_declared():
         "send_email",
         "thumbnail_upload",
         "mediate",
+        "tick",
         "keep_dead_letters",
         "worker_failed",
         "fetch_due_frames",
         "rebuild_gifs",
     }
     assert sources["mediate"].queue.endswith("-mediator") and sources["mediate"].batch_size == 10
+    assert sources["tick"].queue.endswith("-ticks") and sources["tick"].batch_size == 1  # a slice an invocation
     assert sources["thumbnail_upload"].bucket.endswith("-uploads")
     assert sources["create_gif"].topic.endswith("-please-create-gif")
 

@@ -41,10 +41,10 @@ def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime,
     )
     handle = service.Mediator.handle
 
-    def flaky(self, message, now):
+    def flaky(self, message, now, again=False):
         if message.extras.get("poison"):
             raise ConnectionError("the table timed out")
-        handle(self, message, now)
+        handle(self, message, now, again)
 
     monkeypatch.setattr(service.Mediator, "handle", flaky)
     sqs = client("sqs")
@@ -86,7 +86,7 @@ def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime,
 def test_a_batch_that_passes_returns_no_failures_and_deletes_nothing_itself(runtime, monkeypatch):
     deleted = []
     monkeypatch.setattr(batch, "delete_from_queue", lambda arn, handles: deleted.append(handles))
-    monkeypatch.setattr(service.Mediator, "handle", lambda self, message, now: None)
+    monkeypatch.setattr(service.Mediator, "handle", lambda self, message, now, again=False: None)
     record = {
         "messageId": "m1",
         "receiptHandle": "r1",

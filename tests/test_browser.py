@@ -41,12 +41,14 @@ def stack(monkeypatch, emulator):
         from app import app
 
         config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name="dev")
+        plain = app.__class__  # create_local_server makes the app a local one: undone after, for the next
         server = create_local_server(app, config, "127.0.0.1", 0)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         local.url = f"http://127.0.0.1:{server.server.server_address[1]}/"
         yield local
         server.shutdown()
+        app.__class__ = plain
 
 
 def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
@@ -116,6 +118,8 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         gif = page.locator("section.animation[data-image-id=radar] img.latest-gif")
         expect(gif).to_be_visible(timeout=15_000)
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
+        expect(page.locator("img.thumbnail")).to_have_count(0)  # a card's details load when it is opened
+        page.locator("section.animation[data-image-id=radar]").get_by_role("button", name="Details").click()
         expect(page.locator("section.animation[data-image-id=radar] img.thumbnail")).to_have_count(4)
         page.wait_for_function("() => [...document.querySelectorAll('img.thumbnail')].every(i => i.naturalWidth > 0)")
         expect(page.locator("section.animation[data-image-id=radar] ol.timeline")).to_contain_text(
@@ -187,3 +191,48 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         expect(page.locator("#dead-letters")).to_have_text("None.", timeout=15_000)
         assert wait_for(lambda: store.frame("radar", start - 600), timeout=30)  # the redriven fetch came
         browser.close()
+
+
+def test_a_thousand_animations_show_their_first_cards_within_a_second(stack):
+    """The page at scale: a request a page of cards (the summary route), GIFs loaded lazily, more on
+    asking, and a search by the start of an id."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from chalicelib.mediator import store
+    from chalicelib.mediator.animation import Animation
+
+    base = Animation(image_id="a0000", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=5)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: store.put_animation(base.model_copy(update={"image_id": f"a{i:04d}"})), range(1000)))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
+        page.goto(stack.url + "?warm")  # the first load of a cold stack (imports) is not the page's to pay
+        expect(page.locator("section.animation").first).to_be_visible(timeout=15_000)
+        asked.clear()
+        page.goto(stack.url)
+        expect(page.locator("section.animation").first).to_be_visible(timeout=5_000)
+        shown_after = page.evaluate("performance.now()")  # ms since the navigation began
+        expect(page.locator("section.animation")).to_have_count(24)
+        summaries = [url for url in asked if "/summary" in url]
+        assert len(summaries) == 1 and not [url for url in asked if "/animations/" in url], asked
+        assert shown_after < 1000, f"the first card showed {shown_after:.0f} ms after the navigation began"
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "gallery-1000.png"))
+
+        page.get_by_role("button", name="Show more").click()
+        expect(page.locator("section.animation")).to_have_count(48)
+        page.fill("#search", "a09")
+        expect(page.locator("section.animation")).to_have_count(24)
+        ids = page.locator("section.animation").evaluate_all("cards => cards.map(c => c.dataset.imageId)")
+        assert all(i.startswith("a09") for i in ids), ids
+        page.fill("#search", "a0999")
+        expect(page.locator("section.animation")).to_have_count(1)
+        expect(page.locator("#more")).to_be_hidden()
+        browser.close()
+    print(f"first card after {shown_after:.0f} ms")

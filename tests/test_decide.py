@@ -35,23 +35,22 @@ def frames(*times: int) -> list[Frame]:
 
 class TestFetchSchedule:
     def test_asks_for_the_frame_on_the_interval_grid(self):
-        decision = decide.next_fetch(AnimationState(TEMPS), now=1_700_000_123)
+        decision = decide.next_fetch(TEMPS, now=1_700_000_123)
         [request] = decision.messages
         assert request.type == "please-fetch-amp-image"
         assert request.valid_time == 1_699_999_800  # 1_700_000_123 rounded down to 600 s
         assert (request.layers, request.width, request.center) == (["flat-dk", "temperatures"], 800, "tulsa,ok")
         assert request.correlation_id == "run-temps-1699999800"
         [claim] = decision.changes
-        assert claim == decide.ClaimFetch("temps", 1_699_999_800, 0)
+        assert claim == decide.ClaimFetch("temps", 1_699_999_800, request)  # kept, to be sent again
 
     def test_nothing_when_already_asked_or_disabled(self):
-        assert decide.next_fetch(AnimationState(TEMPS, last_requested=1_699_999_800), now=1_700_000_123) is None
+        assert decide.next_fetch(TEMPS, now=1_700_000_123, last_requested=1_699_999_800) is None
         disabled = TEMPS.model_copy(update={"enabled": False})
-        assert decide.next_fetch(AnimationState(disabled), now=1_700_000_123) is None
+        assert decide.next_fetch(disabled, now=1_700_000_123) is None
 
     def test_the_next_grid_point_is_due_after_an_interval(self):
-        state = AnimationState(TEMPS, last_requested=1_699_999_800)
-        assert decide.next_fetch(state, now=1_700_000_400).messages[0].valid_time == 1_700_000_400
+        assert decide.next_fetch(TEMPS, 1_700_000_400, 1_699_999_800).messages[0].valid_time == 1_700_000_400
 
 
 class TestFrame:
@@ -63,12 +62,33 @@ class TestFrame:
             correlationId="run-1",
             requestedValidTime=1190,
         )
-        decision = decide.on_frame(TEMPS, frame, now=5)
+        decision = decide.on_frame(AnimationState(TEMPS, frame_count=1, newest_frame=600), frame, now=5)
         assert decision.key == "frame:temps:1200"
-        assert decision.changes == (decide.RecordFrame("temps", 1200, frame.location, "run-1", 1190),)
         sizes = [(m.width, m.height, m.mode) for m in decision.messages]
         assert sizes == [(200, 150, "cover"), (64, 64, "contain")]
         assert all(m.location == frame.location and m.correlation_id == "run-1" for m in decision.messages)
+        [change] = decision.changes
+        assert change == decide.RecordFrame(
+            "temps", 1200, frame.location, "run-1", 1190, decision.messages, seen_count=1, newest=True
+        )  # the requests kept on the frame; counted from the count it saw
+
+    def test_the_frame_that_makes_a_gif_due_claims_it_in_the_same_decision(self):
+        state = AnimationState(TEMPS, frame_count=3, newest_frame=1800)
+        assert decide.gif_due_after(state)
+        frame = DidFetchAmpImage(image_id="temps", valid_time=2400, location=loc("temps/2400.png"))
+        decision = decide.on_frame(state, frame, now=5, others=frames(1800, 1200, 600))
+        [change] = decision.changes
+        assert change.gif is not None and change.gif.frame_times == (600, 1200, 1800, 2400)
+        assert (change.gif.seen_gif_frame_count, change.gif.frame_count) == (0, 4)
+        assert decision.messages[-1] == change.gif.request and change.gif.request.type == "please-create-gif"
+
+    def test_an_old_frame_arriving_late_makes_no_gif(self):
+        state = AnimationState(TEMPS, frame_count=5, gif_frame_count=4, newest_frame=3600)
+        assert decide.gif_due_after(state)  # by the count; but the newest 4 frames do not include it
+        frame = DidFetchAmpImage(image_id="temps", valid_time=600, location=loc("temps/600.png"))
+        decision = decide.on_frame(state, frame, now=5, others=frames(3600, 3000, 2400, 1800))
+        assert decision.changes[0].gif is None and decision.changes[0].newest is False
+        assert [m.type for m in decision.messages] == ["please-create-thumbnail"] * 2
 
 
 class TestGifRules:
@@ -118,7 +138,7 @@ class TestGifDone:
         assert email.subject == "temps: new animation to 1970-01-01 00:50 UTC"
         assert email.email_id == "temps:3000" and email.correlation_id == "run-7"
         assert 'src="https://s3/gif?sig"' in email.body and "https://s3/t1?a=1&amp;b=2" in email.body
-        assert decision.changes[0].email_id == "temps:3000"
+        assert decision.changes[0].email == email  # kept on the GIF until it is sent
 
     def test_route_links_go_in_as_given_and_the_email_promises_no_expiry(self):
         gif = "https://wx.example.com/api/animations/temps/gifs/3000/image"
@@ -131,7 +151,7 @@ class TestGifDone:
     def test_no_email_without_recipients(self):
         quiet = TEMPS.model_copy(update={"email": None})
         decision = decide.on_gif(quiet, self.gif, None, now=10)
-        assert decision.messages == () and decision.changes[0].email_id is None
+        assert decision.messages == () and decision.changes[0].email is None
 
 
 def test_failures_are_recorded_against_their_request():

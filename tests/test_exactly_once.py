@@ -1,7 +1,8 @@
 """The mediator's exactly-once logic, the same cases on two stores: in memory (tests/fakes.py, a
 unit test: no network) and on DynamoDB (moto's server, an integration test). A decision happens
 once however often and however concurrently its message arrives; its messages go out at least
-once, even when a send fails midway."""
+once, even when a send fails midway, and as soon as anything touches the decision again; one
+animation's failure in a tick costs no other its tick."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import threading
 
 import pytest
 
-from chalicelib.mediator import service
+from chalicelib.mediator import service, ticks
+from chalicelib.mediator.store import keys
 from chalicelib.mediator.animation import Animation
 from chalicelib.messages import DidCreateGif, DidFetchAmpImage, Location
 from tests.fakes import MemoryStore, Published
@@ -32,13 +34,36 @@ TEMPS = Animation(
 
 
 class World:
-    """A Mediator on one of the two stores, its publisher, and its store to look into."""
+    """A Mediator on one of the two stores, its publisher, its store to look into, and its tick
+    queue: slices handed on wait in `queued` until drain() works on them (at once, in threads)."""
 
     def __init__(self, store, published: Published):
         self.store, self.published = store, published
-        self.mediator = service.Mediator(
-            service.Ports(store, published, lambda location, expiry: f"s3://{location.key}", lambda: float(T0))
+        self.queued: list = []
+        self._lock = threading.Lock()
+        self.mediator = self.on(store)
+
+    def on(self, store) -> service.Mediator:
+        return service.Mediator(
+            service.Ports(
+                store, self.published, lambda location, expiry: f"s3://{location.key}", lambda: float(T0), self.enqueue
+            )
         )
+
+    def enqueue(self, slices: list) -> list:
+        with self._lock:
+            self.queued += slices
+        return []
+
+    def drain(self, threads: int = 4) -> list[BaseException]:
+        """Every slice handed on, and those they hand on, each by one of `threads` mediators at once."""
+        errors: list[BaseException] = []
+        while True:
+            with self._lock:
+                batch, self.queued = self.queued, []
+            if not batch:
+                return errors
+            errors += run_at_once(*[lambda part=part: self.mediator.run_slice(part) for part in batch], threads=threads)
 
     def frame(self, t: int) -> DidFetchAmpImage:
         return DidFetchAmpImage(
@@ -140,37 +165,130 @@ def test_frames_twice_shuffled_by_four_make_each_gif_and_email_once(world):
 
 
 def test_a_send_that_fails_is_made_good_by_the_redelivery(world):
-    """The decision is applied, then its first publish fails: the handler raises (the message comes
-    back), and the redelivery, finding the decision made, sends what it left unsent."""
+    """The decision is applied, then one of its publishes fails: the handler raises (the message comes
+    back), and the redelivery, finding the decision made, sends what its frame shows not done."""
     world.store.put_animation(TEMPS)
     world.published.failing = 1
-    with pytest.raises(ConnectionError):
+    with pytest.raises(service.NotSent):
         world.mediator.handle(world.frame(T0), T0)
-    assert world.published.of("please-create-thumbnail") == []
-    world.mediator.handle(world.frame(T0), T0)  # the redelivery
-    assert len(world.published.of("please-create-thumbnail")) == 2
+    assert [(m.width, m.height) for m in world.published.of("please-create-thumbnail")] == [(8, 8)]
+    world.mediator.handle(world.frame(T0), T0, again=True)  # the redelivery
+    assert {(m.width, m.height) for m in world.published.of("please-create-thumbnail")} == {(16, 12), (8, 8)}
     assert world.store.get_animation("temps", consistent=True).frame_count == 1
 
 
-def test_a_tick_twice_at_once_asks_once_per_animation(world):
-    for i in range(20):
-        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:02d}", "email": None}))
-    assert (
-        run_at_once(lambda: world.mediator.fetch_due_frames(T0), lambda: world.mediator.fetch_due_frames(T0), threads=2)
-        == []
-    )
+def test_a_tick_twice_at_once_asks_once_per_animation(world, animations: int = 1000):
+    """1,000 animations, two ticks of the same time at once (a schedule's event delivered twice):
+    their 32 slices by four mediators at once ask for each animation's frame exactly once."""
+    for i in range(animations):
+        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:04d}", "email": None}))
+    assert run_at_once(lambda: world.mediator.fetch_due_frames(T0), lambda: world.mediator.fetch_due_frames(T0)) == []
+    assert len(world.queued) == 32  # a slice per directory shard, per tick
+    assert world.drain() == []
     asked = world.published.of("please-fetch-amp-image")
-    assert sorted({m.image_id for m in asked}) == [f"a{i:02d}" for i in range(20)]
+    assert sorted(m.image_id for m in asked) == [f"a{i:04d}" for i in range(animations)]  # each once: no more
     assert all(m.valid_time == T0 for m in asked)
-    assert all(world.store.get_animation(f"a{i:02d}").last_requested == T0 for i in range(20))
+    assert {
+        state.last_requested for state in world.store.states([f"a{i:04d}" for i in range(animations)]).values()
+    } == {T0}
 
 
-def test_what_a_stopped_sender_left_goes_out_with_the_next_tick(world, monkeypatch):
+def test_one_animations_failed_publish_costs_the_others_nothing(world):
+    """A throttled publish for one animation: every other animation is asked in the first pass, and
+    its own request goes out with the retry slice (not a later tick), once the publish succeeds."""
+    for i in range(30):
+        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:02d}", "email": None}))
+    refusals = {"a07": 2}
+
+    def throttled(message) -> bool:
+        if refusals.get(message.image_id, 0) > 0:
+            refusals[message.image_id] -= 1
+            return True
+        return False
+
+    world.published.refuse = throttled
+    world.mediator.fetch_due_frames(T0)
+    assert world.drain() == []  # the first pass, then two retry slices of a07 alone
+    asked = [m.image_id for m in world.published.of("please-fetch-amp-image")]
+    assert sorted(asked) == [f"a{i:02d}" for i in range(30)]
+    assert asked[-1] == "a07" and refusals == {"a07": 0}
+
+
+def test_one_animations_failed_claim_costs_the_others_nothing(world):
+    """The table throttles one animation's claim: the others are asked, and it is claimed and asked
+    by the retry slice."""
+    for i in range(30):
+        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:02d}", "email": None}))
+    flaky = Flaky(world.store, "fetch:a13:", times=1)
+    world.mediator = world.on(flaky)
+    world.mediator.fetch_due_frames(T0)
+    assert world.drain() == [] and flaky.times == 0
+    asked = [m.image_id for m in world.published.of("please-fetch-amp-image")]
+    assert sorted(asked) == [f"a{i:02d}" for i in range(30)] and asked[-1] == "a13"
+
+
+def test_a_slice_delivered_again_sends_what_it_left_unsent(world):
+    """A slice's invocation stopped after its claims, before its publishes: the redelivered slice
+    finds each claim made, and sends the request kept on the fetch record."""
     world.store.put_animation(TEMPS.model_copy(update={"email": None}))
-    world.published.failing = 1  # the tick's send fails: the fetch request waits in the outbox
-    with pytest.raises(ConnectionError):
-        world.mediator.fetch_due_frames(T0)
-    monkeypatch.setattr(service, "STALE_OUTBOX_SECONDS", -60)  # as if two minutes had passed
-    result = world.mediator.fetch_due_frames(T0)
-    assert result["resent"] == [f"fetch:temps:{T0}"] and result["asked"] == []
+    world.published.failing = 10**6  # nothing goes out, and the retry slices give up
+    world.mediator.fetch_due_frames(T0)
+    errors = world.drain()
+    assert len(errors) == 1 and isinstance(errors[0], service.NotSent)  # after MAX_ATTEMPTS: a dead letter
+    world.published.failing = 0
+    [first] = [part for part in ticks.starts("fetch", T0) if part.shard == keys.shard("temps")]
+    world.mediator.run_slice(first, again=True)  # its redelivery
     assert [m.valid_time for m in world.published.of("please-fetch-amp-image")] == [T0]
+    world.mediator.run_slice(first)  # a duplicate first delivery: decided before, sends nothing
+    assert len(world.published.of("please-fetch-amp-image")) == 1
+
+
+def test_a_gif_whose_publish_failed_goes_out_when_its_frame_comes_back(world):
+    """The frame completing a GIF is recorded with its claim; the GIF's publish fails, so the frame's
+    message comes back: the redelivery sends the GIF request kept on its record (no GIF is due by
+    the count any more: it is the claim that was made)."""
+    world.store.put_animation(TEMPS)
+    for i in range(3):
+        world.mediator.handle(world.frame(T0 + 600 * i), T0)
+    world.published.refuse = lambda message: message.type == "please-create-gif"
+    with pytest.raises(service.NotSent):
+        world.mediator.handle(world.frame(T0 + 1800), T0)
+    assert world.published.of("please-create-gif") == []
+    world.published.refuse = None
+    world.mediator.handle(world.frame(T0 + 1800), T0, again=True)  # the redelivery
+    [gif] = world.published.of("please-create-gif")
+    assert gif.valid_time == T0 + 1800 and len(gif.locations) == 4
+    world.mediator.handle(DidCreateGif(image_id="temps", valid_time=T0 + 1800, location=world.frame(T0).location), T0)
+    world.mediator.handle(world.frame(T0 + 1800), T0, again=True)  # the GIF is made: nothing to send
+    assert len(world.published.of("please-create-gif")) == 1
+
+
+def test_an_email_whose_publish_failed_goes_out_when_its_gif_comes_back(world):
+    world.store.put_animation(TEMPS)
+    for i in range(4):
+        world.mediator.handle(world.frame(T0 + 600 * i), T0)
+    done = DidCreateGif(image_id="temps", valid_time=T0 + 1800, location=world.frame(T0).location)
+    world.published.failing = 1
+    with pytest.raises(service.NotSent):
+        world.mediator.handle(done, T0)
+    world.mediator.handle(done, T0)  # a duplicate: the decision is made, nothing is sent
+    assert world.published.of("please-send-email") == []
+    world.mediator.handle(done, T0, again=True)  # the redelivery
+    [email] = world.published.of("please-send-email")
+    assert email.email_id == f"temps:{T0 + 1800}"
+
+
+class Flaky:
+    """A store whose apply fails (as a throttled table does) for decisions whose key starts so."""
+
+    def __init__(self, store, prefix: str, times: int):
+        self.store, self.prefix, self.times = store, prefix, times
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def apply(self, decision, log=()):
+        if decision.key.startswith(self.prefix) and self.times > 0:
+            self.times -= 1
+            raise ConnectionError("ProvisionedThroughputExceededException")
+        return self.store.apply(decision, log)

@@ -177,7 +177,7 @@ def test_a_did_fail_stays_small_whatever_its_request():
 def test_each_thumbnail_size_of_a_frame_fails_on_its_own(aws, monkeypatch):
     """Two sizes of one frame fail: two failures, both redriven (the label tells them apart)."""
     published = []
-    monkeypatch.setattr(service, "publish", published.append)
+    monkeypatch.setattr(service, "publish", lambda messages: published.extend(messages) or [])
     store.put_animation(Animation(image_id="temps", layers=["radar"], width=64, height=48, center="tulsa,ok", zoom=4))
     for width, height in ((20, 15), (40, 30)):
         request = {

@@ -13,9 +13,9 @@ from PIL import Image
 from chalicelib import bus
 from chalicelib.mediator import service, store
 from chalicelib.mediator.animation import Animation
-from chalicelib.mediator.decide import Decision, RecordFrame, RecordThumbnail
 from chalicelib.messages import DidCreateGif, DidFetchAmpImage, Location
 from chalicelib.settings import names
+from tests import records
 from tests.images import encode, radar_frame
 from tests.mapsource import Answer, MapSource
 
@@ -150,8 +150,8 @@ class TestEmailLinks:
         for t in (T0, T0 + 600):
             frame = aws.put(names().frames_bucket, f"temps/320x240/{t}.png", b"frame")
             thumb = aws.put(names().thumbnails_bucket, f"temps/80x60-cover/{t}.jpg", f"thumb {t}".encode())
-            store.apply(Decision("f", (RecordFrame("temps", t, Location(**frame), None, t),)))
-            store.apply(Decision("t", (RecordThumbnail("temps", t, "80x60-cover", Location(**thumb)),)))
+            records.frame(store, "temps", t, Location(**frame), None)
+            records.thumbnail(store, "temps", t, "80x60-cover", Location(**thumb))
         return warnings
 
     def test_route_links_under_public_url(self, made, monkeypatch):
@@ -274,10 +274,10 @@ def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue
     store.put_animation(animation())
     handle = service.Mediator.handle
 
-    def flaky(self, message, now):
+    def flaky(self, message, now, again=False):
         if message.extras.get("poison"):
             raise ConnectionError("the table timed out")
-        handle(self, message, now)
+        handle(self, message, now, again)
 
     monkeypatch.setattr(service.Mediator, "handle", flaky)
     sqs = runtime_client("sqs")
@@ -307,7 +307,7 @@ def test_a_failed_record_leaves_the_batch_after_the_done_ones_are_deleted(monkey
 
     calls, deleted = [], []
 
-    def handle(self, message, now):
+    def handle(self, message, now, again=False):
         calls.append(message.valid_time)
         if message.valid_time == 2:
             raise TimeoutError("throttled")

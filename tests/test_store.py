@@ -9,16 +9,28 @@ import pytest
 from chalicelib.mediator import decide
 from chalicelib.mediator.animation import Animation
 from chalicelib.mediator.decide import AnimationState
-from chalicelib.messages import Location, PleaseCreateThumbnail
+from chalicelib.mediator.records import Line
+from chalicelib.messages import DidFetchAmpImage, Location
 
 TEMPS = Animation(image_id="temps", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=4, frames=3)
 
 
-def record_frame(t: int) -> decide.Decision:
-    return decide.Decision(
-        key=f"frame:temps:{t}",
-        changes=(decide.RecordFrame("temps", t, Location(Bucket="frames", Key=f"temps/{t}.png"), "run", t),),
-    )
+def record_frame(t: int, state: AnimationState | None = None) -> decide.Decision:
+    """The decision on a frame at t, on the animation's counts as they are now (or as `state` has them)."""
+    from chalicelib.mediator import store
+
+    state = state or store.get_animation("temps", consistent=True) or AnimationState(TEMPS)
+    frame = DidFetchAmpImage(image_id="temps", valid_time=t, location=Location(Bucket="frames", Key=f"temps/{t}.png"))
+    return decide.on_frame(state, frame, now=t)
+
+
+def record_fresh(store, t: int) -> None:
+    """A frame decided and applied as the mediator does: again on fresh counts while they move."""
+    while True:
+        try:
+            return store.apply(record_frame(t))
+        except decide.Outdated:
+            continue
 
 
 def race(count: int, work) -> list:
@@ -41,36 +53,87 @@ def race(count: int, work) -> list:
 
 
 def test_animations_are_stored_listed_and_paged(store):
-    for name in ("c", "a", "b"):
+    names = [f"wx-{i:02d}" for i in range(40)] + ["other"]
+    for name in names:
         store.put_animation(TEMPS.model_copy(update={"image_id": name}))
-    page, after = store.list_animations(limit=2)
-    assert [s.animation.image_id for s in page] == ["a", "b"] and after == "b"
-    page, after = store.list_animations(limit=2, after=after)
-    assert [s.animation.image_id for s in page] == ["c"] and after is None
-    assert store.get_animation("a").animation == TEMPS.model_copy(update={"image_id": "a"})
-    assert store.delete_animation("a") and not store.delete_animation("a")
-    assert store.get_animation("a") is None
+    seen, after, pages = [], None, 0
+    while True:
+        page, after = store.list_animations(limit=7, after=after)
+        seen += [state.animation.image_id for state in page]
+        pages += 1
+        if after is None:
+            break
+    assert sorted(seen) == sorted(names) and pages == 6  # every one once, a page of 7 at a time
+    found, _ = store.list_animations(limit=100, prefix="wx-1")
+    assert sorted(s.animation.image_id for s in found) == [f"wx-{i}" for i in range(10, 20)]
+    assert store.get_animation("wx-00").animation == TEMPS.model_copy(update={"image_id": "wx-00"})
+    assert store.delete_animation("wx-00") and not store.delete_animation("wx-00")
+    assert store.get_animation("wx-00") is None and "wx-00" not in store.states(names)
+    assert len(store.states(names)) == 40
+
+
+def test_the_directory_spreads_animations_over_its_shards(store):
+    from chalicelib.mediator.store import keys
+
+    names = [f"a{i:03d}" for i in range(160)]
+    for name in names:
+        store.put_animation(TEMPS.model_copy(update={"image_id": name}))
+    sizes = [len(store.directory(shard).image_ids) for shard in range(keys.SHARDS)]
+    assert sum(sizes) == 160 and max(sizes) <= 20  # crc32 spreads them: about 10 a shard
+    first = store.directory(3, limit=2)
+    assert len(first.image_ids) == 2 and first.after == first.image_ids[-1]
+    rest = store.directory(3, after=first.after)
+    assert rest.after is None and set(first.image_ids).isdisjoint(rest.image_ids)
 
 
 def test_a_frame_is_recorded_and_counted_once(store):
     store.put_animation(TEMPS)
     store.apply(record_frame(600))
-    with pytest.raises(store.AlreadyDecided):
+    with pytest.raises(decide.AlreadyDecided):
         store.apply(record_frame(600))
-    assert store.get_animation("temps").frame_count == 1
+    state = store.get_animation("temps")
+    assert (state.frame_count, state.newest_frame) == (1, 600)
+
+
+def test_a_decision_on_counts_that_moved_is_outdated_and_leaves_nothing(store):
+    """Decided on a count another frame has moved since: the transaction is cancelled whole (the
+    frame, the fetch it answers, the log lines), and the store says decide again."""
+    store.put_animation(TEMPS)
+    stale = record_frame(1200, store.get_animation("temps", consistent=True))
+    store.apply(record_frame(600))
+    line = Line("in", {"type": "did-fetch-amp-image"}, "run-stale")
+    with pytest.raises(decide.Outdated):
+        store.apply(stale, [line])
+    assert store.frame("temps", 1200) is None and store.fetch("temps", 1200) is None
+    assert store.timeline("run-stale") == []
+    store.apply(record_frame(1200), [line])  # decided again, on fresh counts
+    assert store.get_animation("temps").frame_count == 2 and len(store.timeline("run-stale")) == 1
+
+
+def test_a_decisions_requests_are_kept_on_its_records_until_done(store):
+    store.put_animation(
+        TEMPS.model_copy(update={"thumbnails": [{"width": 20, "height": 10}, {"width": 8, "height": 8}]})
+    )
+    decision = record_frame(600)
+    store.apply(decision)
+    assert store.frame("temps", 600).unsent() == list(decision.messages)
+    thumb = Location(Bucket="thumbs", Key="temps/20x10-cover/600.jpg")
+    store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "20x10-cover", thumb),)))
+    assert [(m.width, m.height) for m in store.frame("temps", 600).unsent()] == [(8, 8)]
 
 
 def test_concurrent_duplicates_of_a_frame_count_once(store):
     store.put_animation(TEMPS)
-    outcomes = race(8, lambda i: store.apply(record_frame(600)))
+    decision = record_frame(600)
+    outcomes = race(8, lambda i: store.apply(decision))
     assert sum(o is None for o in outcomes) == 1
-    assert all(isinstance(o, store.AlreadyDecided) for o in outcomes if o is not None)
+    assert all(isinstance(o, decide.AlreadyDecided) for o in outcomes if o is not None)
     assert store.get_animation("temps").frame_count == 1
 
 
 def test_concurrent_frames_all_count(store):
     store.put_animation(TEMPS)
-    outcomes = race(8, lambda i: store.apply(record_frame(600 * (i + 1))))
+    outcomes = race(8, lambda i: record_fresh(store, 600 * (i + 1)))
     assert outcomes == [None] * 8
     assert store.get_animation("temps").frame_count == 8
     assert [f.valid_time for f in store.newest_frames("temps", 3)] == [4800, 4200, 3600]
@@ -78,17 +141,19 @@ def test_concurrent_frames_all_count(store):
 
 
 def test_a_frame_of_an_unknown_animation_is_refused(store):
-    with pytest.raises(store.AlreadyDecided):
-        store.apply(record_frame(600))
+    with pytest.raises(decide.Outdated):  # its counts are gone: decided again, it finds no animation
+        store.apply(record_frame(600, AnimationState(TEMPS)))
     assert store.newest_frames("temps", 5) == []
 
 
 def test_gif_claims_race_one_winner(store):
     store.put_animation(TEMPS)
+    quiet = TEMPS.model_copy(update={"frames": 4})  # three frames make no GIF by the count
+    store.put_animation(quiet)
     for t in (600, 1200, 1800):
         store.apply(record_frame(t))
-    state = store.get_animation("temps", consistent=True)
-    claim = decide.gif_of(state, store.newest_frames("temps", 3), now=0, reason="count")
+    state = store.get_animation("temps", consistent=True)._replace(animation=TEMPS)
+    claim = decide.gif_of(state, store.newest_frames("temps", 3), now=0, reason="rebuild")
     outcomes = race(6, lambda i: store.apply(claim))
     assert sum(o is None for o in outcomes) == 1
     after = store.get_animation("temps", consistent=True)
@@ -98,22 +163,21 @@ def test_gif_claims_race_one_winner(store):
 
 
 def test_a_stale_claim_loses_to_a_newer_one(store):
-    store.put_animation(TEMPS)
+    store.put_animation(TEMPS.model_copy(update={"frames": 5}))
     for t in (600, 1200, 1800, 2400):
         store.apply(record_frame(t))
     stale = AnimationState(TEMPS, frame_count=3, gif_frame_count=0)  # read before frame 2400 counted
-    fresh = store.get_animation("temps", consistent=True)
-    store.apply(decide.gif_of(fresh, store.newest_frames("temps", 3), 0, "count"))
+    fresh = store.get_animation("temps", consistent=True)._replace(animation=TEMPS)
+    store.apply(decide.gif_of(fresh, store.newest_frames("temps", 3), 0, "rebuild"))
     older_window = store.newest_frames("temps", 4)[1:]
-    with pytest.raises(store.AlreadyDecided):
-        store.apply(decide.gif_of(stale, older_window, 0, "count"))
+    with pytest.raises(decide.Outdated):  # its GIF count moved: decided again, none is due
+        store.apply(decide.gif_of(stale, older_window, 0, "rebuild"))
     assert [gif.valid_time for gif in store.gifs("temps")] == [2400]
 
 
 def test_fetch_claims_move_forward_once(store):
     store.put_animation(TEMPS)
-    state = store.get_animation("temps")
-    decision = decide.next_fetch(state, now=6000)
+    decision = decide.next_fetch(TEMPS, now=6000)
     outcomes = race(4, lambda i: store.apply(decision))
     assert sum(o is None for o in outcomes) == 1
     assert store.get_animation("temps").last_requested == 6000
@@ -121,25 +185,12 @@ def test_fetch_claims_move_forward_once(store):
     assert fetch.status == "requested"
 
 
-def test_the_outbox_keeps_a_decisions_messages_until_sent(store):
-    store.put_animation(TEMPS)
-    message = PleaseCreateThumbnail(
-        image_id="temps", location=Location(Bucket="frames", Key="k"), width=10, height=10, valid_time=600
-    )
-    decision = record_frame(600)._replace(messages=(message,))
-    store.apply(decision)
-    assert store.pending(decision.key) == [message]
-    assert store.stale_outbox(older_than=-5) == [decision.key]
-    store.sent(decision.key)
-    assert store.pending(decision.key) == [] and store.stale_outbox(older_than=-5) == []
-
-
 def test_thumbnails_and_failures_are_recorded_on_their_frame(store):
     store.put_animation(TEMPS)
     store.apply(record_frame(600))
     thumb = Location(Bucket="thumbs", Key="temps/200x150-cover/600.jpg")
     store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "200x150-cover", thumb),)))
-    with pytest.raises(store.AlreadyDecided):
+    with pytest.raises(decide.AlreadyDecided):
         store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "200x150-cover", thumb),)))
     assert store.newest_frames("temps", 1)[0].thumbnails == {"200x150-cover": thumb}
     store.apply(
@@ -172,7 +223,7 @@ def test_the_emulator_keeps_concurrent_counter_updates_atomic(store):
 
     def add(i: int) -> None:
         for _ in range(5):
-            table().update("ANIMATIONS", "temps", "ADD frameCount :one", values={":one": 1})
+            table().update("ANIM#temps", "STATE", "ADD frameCount :one", values={":one": 1})
 
     race(8, add)
     assert store.get_animation("temps", consistent=True).frame_count == 40

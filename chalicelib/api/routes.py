@@ -107,24 +107,92 @@ NO_IMAGE = {**errors(400), **error(404, "no such image (or the GIF is not made y
 # Animations ---------------------------------------------------------------------------
 
 
+LISTING = (
+    query(
+        "after",
+        {"type": "string", "maxLength": 80, "pattern": "^[0-9]{1,2}:", "example": "3:canyon"},
+        "where to continue: the `next` of the page before",
+    ),
+    query("prefix", {"type": "string", "pattern": f"^{IMAGE_ID_PATTERN}$"}, "only the ids that start so"),
+)
+NEXT = re.compile(rf"([0-9]{{1,2}}):({IMAGE_ID_PATTERN})?")  # a listing's place: directory shard, last id
+
+
 @documented(
-    answer("animations and the id to continue after (next)"),
+    answer("animations, and where the next page starts (next; null at the end)"),
     errors(400),
-    query=(_limit(20), query("after", {"type": "string"}, "the imageId to continue after")),
+    query=(_limit(20), *LISTING),
 )
 @answers_json
 def list_animations(request: Any) -> dict[str, Any]:
-    """Animations, a page at a time.
+    """Animations, a page at a time (in no order a reader should rely on), or those whose id starts so.
 
     Public; `email` (the recipients and sender) is included only when the request carries the token."""
-    params = _query(request, "limit", "after")
-    limit = _int_param(params, "limit", 20, 1, MAX_PAGE)
-    after = params.get("after")
-    if after is not None:
-        _image_id(after, "after")
-    states, next_after = store.list_animations(limit, after)
+    states, next_after = _listing(request, 20)
     private = holds_token(request)
     return {"animations": [_animation(state, private) for state in states], "next": next_after}
+
+
+@documented(
+    answer("a page of cards, and where the next page starts (next; null at the end)"),
+    errors(400),
+    query=(_limit(24), *LISTING),
+)
+@answers_json
+def summary(request: Any) -> dict[str, Any]:
+    """The page's cards: each animation's GIF, counts and how its latest run is doing, a page at a time.
+
+    One request a page of cards, read in a few batched calls whatever the page's size. Public."""
+    states, next_after = _listing(request, 24)
+    latest = store.latest(states) if states else {}
+    base = base_url(request)
+    return {
+        "animations": [_card(state, *latest[state.animation.image_id], base) for state in states],
+        "next": next_after,
+    }
+
+
+def _listing(request: Any, default: int) -> tuple[list[AnimationState], str | None]:
+    params = _query(request, "limit", "after", "prefix")
+    limit = _int_param(params, "limit", default, 1, MAX_PAGE)
+    after, prefix = params.get("after"), params.get("prefix")
+    if after is not None and (not NEXT.fullmatch(after) or int(after.partition(":")[0]) > store.SHARDS):
+        raise BadRequest(f"after must be the `next` of the page before, not {_show(after)}", "after")
+    if prefix is not None:
+        _image_id(prefix, "prefix")
+    return store.list_animations(limit, after, prefix)
+
+
+def _card(state: AnimationState, gif: Any, fetch: Any, base: str) -> dict[str, Any]:
+    """An animation's card: what it is, its latest GIF made, and how its latest run is doing."""
+    animation, image_id = state.animation, state.animation.image_id
+    if fetch is not None and fetch.status == "failed":
+        status = "failed: fetch-amp-image"
+    elif gif is not None and gif.status == "failed":
+        status = "failed: create-gif"
+    elif gif is not None and gif.status == "claimed":
+        status = "making"
+    else:
+        status = "done" if state.done_gif else "waiting"
+    run = gif.correlation_id if gif is not None else fetch.correlation_id if fetch is not None else None
+    return {
+        "imageId": image_id,
+        "enabled": animation.enabled,
+        "layers": animation.layers,
+        "center": animation.center,
+        "interval": animation.interval,
+        "frames": animation.frames,
+        "state": _state_answer(state),
+        "gif": {
+            "validTime": state.done_gif,
+            "time": _iso(state.done_gif),
+            "url": service.gif_link(base, image_id, state.done_gif),
+        }
+        if state.done_gif
+        else None,
+        "status": status,
+        "runId": run,
+    }
 
 
 @documented(answer("the animation", ANIMATION), errors(400, 404))
@@ -570,14 +638,16 @@ def _animation(state: AnimationState, private: bool) -> dict[str, Any]:
     config = state.animation.to_dict()
     if not private:
         config.pop("email", None)
+    return {**config, "state": _state_answer(state)}
+
+
+def _state_answer(state: AnimationState) -> dict[str, Any]:
     return {
-        **config,
-        "state": {
-            "frameCount": state.frame_count,
-            "lastRequested": state.last_requested or None,
-            "newestFrame": state.newest_frame or None,
-            "latestGif": state.latest_gif or None,
-        },
+        "frameCount": state.frame_count,
+        "lastRequested": state.last_requested or None,
+        "newestFrame": state.newest_frame or None,
+        "latestGif": state.latest_gif or None,
+        "doneGif": state.done_gif or None,
     }
 
 

@@ -22,6 +22,7 @@ else:
 Item = dict[str, Any]
 MAX_TRANSACTION = 100  # items in one TransactWriteItems
 MAX_BATCH = 25  # items in one BatchWriteItem
+MAX_BATCH_GET = 100  # keys in one BatchGetItem
 
 
 class ConditionFailed(Exception):
@@ -138,6 +139,26 @@ class Table:
             expiry_attr="expiresAt",
             boto3_client=self.client,
         )
+
+    def get_all(self, keys: Iterable[tuple[str, str]], consistent: bool = False) -> list[Item]:
+        """The items of these keys (those there are), 100 a call (BatchGetItem), in no order."""
+        keys, found = list(dict.fromkeys(keys)), []
+        for start in range(0, len(keys), MAX_BATCH_GET):
+            pending: Any = {
+                self.name: {
+                    "Keys": [self._key(pk, sk) for pk, sk in keys[start : start + MAX_BATCH_GET]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for _ in range(8):  # what DynamoDB leaves unprocessed (throttling) is asked again
+                answer = self.client.batch_get_item(RequestItems=pending)
+                found += [self._plain(item) for item in answer.get("Responses", {}).get(self.name, [])]
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise RuntimeError("reads still unprocessed after 8 tries")
+        return found
 
     def describe(self) -> None:
         """Raises unless the table answers (the health route)."""

@@ -1,15 +1,18 @@
-"""SNS: publish to a topic of this account and region, by its name."""
+"""SNS: publish to a topic of this account and region, by its name, one message or many at a call."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 else:
     SNSClient = Any
+
+MAX_BATCH = 10  # entries in one PublishBatch
+MAX_BATCH_BYTES = 262_144  # a PublishBatch's messages and attributes together
 
 
 class Topics:
@@ -29,3 +32,38 @@ class Topics:
             Message=body,
             MessageAttributes={"type": {"DataType": "String", "StringValue": message_type}},
         )["MessageId"]
+
+    def publish_batch(self, topic: str, messages: Sequence[tuple[str, str]]) -> list[int]:
+        """(body, type) pairs to the topic named `topic`, 10 (and at most 256 KiB) a call; the
+        indexes of those SNS did not take (a call that failed as a whole fails all it carried)."""
+        failed: list[int] = []
+        for chunk in _chunks(messages):
+            entries = [
+                {
+                    "Id": str(index),
+                    "Message": body,
+                    "MessageAttributes": {"type": {"DataType": "String", "StringValue": message_type}},
+                }
+                for index, (body, message_type) in chunk
+            ]
+            try:
+                answer = self._sns.publish_batch(TopicArn=self.arn(topic), PublishBatchRequestEntries=entries)
+            except Exception:  # throttled or unreachable after botocore's own retries
+                failed += [index for index, _ in chunk]
+                continue
+            failed += [int(entry["Id"]) for entry in answer.get("Failed", [])]
+        return sorted(failed)
+
+
+def _chunks(messages: Sequence[tuple[str, str]]) -> list[list[tuple[int, tuple[str, str]]]]:
+    """The messages, numbered, in batches SNS takes: at most 10, at most 256 KiB each."""
+    chunks: list[list[tuple[int, tuple[str, str]]]] = []
+    size = MAX_BATCH_BYTES + 1
+    for index, (body, message_type) in enumerate(messages):
+        weight = len(body.encode()) + len("type") + len("String") + len(message_type.encode())
+        if not chunks or len(chunks[-1]) == MAX_BATCH or size + weight > MAX_BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((index, (body, message_type)))
+        size += weight
+    return chunks

@@ -44,55 +44,66 @@ class AnimationState(NamedTuple):
     last_requested: int = 0  # validTime of the newest fetch asked for
     newest_frame: int = 0  # validTime of the newest frame recorded
     latest_gif: int = 0  # validTime (newest frame) of the latest GIF claimed
+    done_gif: int = 0  # validTime of the GIF made most recently
 
 
 # State changes ---------------------------------------------------------------------
 
 
-class RecordFrame(NamedTuple):
-    """Once per (imageId, validTime); counts the frame on the animation."""
-
-    image_id: str
-    valid_time: int
-    location: Location
-    correlation_id: str | None
-    requested_time: int  # the fetch request it answers (the source may answer another time)
-
-
 class ClaimFetch(NamedTuple):
-    """Once per (imageId, validTime): moves the animation's last request forward."""
+    """Once per (imageId, validTime), and only forward: the animation's last request moves to it.
+    The request is kept on the fetch's record, to be sent again if its sending is not known done."""
 
     image_id: str
     valid_time: int
-    previous: int
+    request: PleaseFetchAmpImage
 
 
 class RecordFetchRequest(NamedTuple):
-    """Once per (imageId, validTime): a fetch asked for outside the schedule."""
+    """Once per (imageId, validTime): a fetch asked for outside the schedule (the request kept)."""
 
     image_id: str
     valid_time: int
+    request: PleaseFetchAmpImage
 
 
 class ClaimGif(NamedTuple):
-    """Once per window (imageId, newest validTime), and only from the counts it saw."""
+    """Once per window (imageId, newest validTime), and only from the counts it saw; the request
+    is kept on the GIF's record until the GIF is made."""
 
     image_id: str
     valid_time: int
     frame_times: tuple[int, ...]
     seen_gif_frame_count: int
     frame_count: int
-    reason: str
+    reason: GifReason
     correlation_id: str | None
+    request: PleaseCreateGif
 
 
-class FinishGif(NamedTuple):
-    """Once per GIF: its location; claims its email when there is one to send."""
+class RecordFrame(NamedTuple):
+    """Once per (imageId, validTime): the frame, with its thumbnail requests (kept until each is
+    made), counted on the animation from the count it saw, and the GIF it completes, if one is due
+    (the claim goes in the same transaction)."""
 
     image_id: str
     valid_time: int
     location: Location
-    email_id: str | None
+    correlation_id: str | None
+    requested_time: int  # the fetch request it answers (the source may answer another time)
+    requests: tuple[PleaseCreateThumbnail, ...] = ()
+    seen_count: int = 0  # the animation's frame count it was decided on: it counts one more
+    newest: bool = False  # newer than any frame before it
+    gif: ClaimGif | None = None
+
+
+class FinishGif(NamedTuple):
+    """Once per GIF: its location; and its email, when there is one to send (kept until sent)."""
+
+    image_id: str
+    valid_time: int
+    location: Location
+    email: PleaseSendEmail | None
 
 
 class RecordThumbnail(NamedTuple):
@@ -130,6 +141,11 @@ class AlreadyDecided(Exception):
     """A decision's conditions failed where it was applied: it was made before (or another won)."""
 
 
+class Outdated(Exception):
+    """A decision was made on counts that have moved since (another frame came in between): it was
+    not applied; decide again on fresh ones."""
+
+
 class Decision(NamedTuple):
     key: str
     changes: tuple[Change, ...] = ()
@@ -139,18 +155,18 @@ class Decision(NamedTuple):
 # Rules --------------------------------------------------------------------------------
 
 
-def next_fetch(state: AnimationState, now: int) -> Decision | None:
-    """The frame due now on the animation's interval grid, unless already asked for."""
-    animation = state.animation
+def next_fetch(animation: Animation, now: int, last_requested: int = 0) -> Decision | None:
+    """The frame due now on the animation's interval grid, unless already asked for (the claim
+    checks that where it is kept: the tick needs no state but the configuration)."""
     if not animation.enabled:
         return None
     valid_time = now - now % animation.interval
-    if valid_time <= state.last_requested:
+    if valid_time <= last_requested:
         return None
     request = _fetch_request(animation, valid_time, now, run_id(animation.image_id, valid_time))
     return Decision(
         key=f"fetch:{animation.image_id}:{valid_time}",
-        changes=(ClaimFetch(animation.image_id, valid_time, state.last_requested),),
+        changes=(ClaimFetch(animation.image_id, valid_time, request),),
         messages=(request,),
     )
 
@@ -161,7 +177,7 @@ def fetch_now(animation: Animation, now: int) -> Decision:
     request = _fetch_request(animation, valid_time, now, f"manual-{animation.image_id}-{valid_time}")
     return Decision(
         key=f"fetch-now:{animation.image_id}:{valid_time}",
-        changes=(RecordFetchRequest(animation.image_id, valid_time),),
+        changes=(RecordFetchRequest(animation.image_id, valid_time, request),),
         messages=(request,),
     )
 
@@ -180,8 +196,12 @@ def _fetch_request(animation: Animation, valid_time: int, now: int, correlation_
     )
 
 
-def on_frame(animation: Animation, frame: DidFetchAmpImage, now: int) -> Decision:
-    """Record the frame once; fork it into each configured thumbnail."""
+def on_frame(state: AnimationState, frame: DidFetchAmpImage, now: int, others: list[Frame] | None = None) -> Decision:
+    """Record the frame once, counted; fork it into each configured thumbnail; and when it makes a
+    GIF due (the count rule, on the count with it), claim the GIF of the newest N frames in the same
+    decision. `others` are the animation's newest frames before it (asked for only when
+    gif_due_after says a GIF is due)."""
+    animation = state.animation
     correlation = frame.correlation_id
     requested = frame.requested_valid_time if frame.requested_valid_time is not None else frame.valid_time
     thumbnails = tuple(
@@ -197,11 +217,33 @@ def on_frame(animation: Animation, frame: DidFetchAmpImage, now: int) -> Decisio
         )
         for spec in animation.thumbnails
     )
+    claim = None
+    if others is not None and gif_due_after(state):
+        window = [f for f in others if f.valid_time != frame.valid_time] + [Frame(frame.valid_time, frame.location)]
+        made = _gif_claim(state._replace(frame_count=state.frame_count + 1), window, now, "count", correlation)
+        if made is not None and frame.valid_time in made.frame_times:  # an old frame's arrival makes no GIF
+            claim = made
+    change = RecordFrame(
+        frame.image_id,
+        frame.valid_time,
+        frame.location,
+        correlation,
+        requested,
+        thumbnails,
+        seen_count=state.frame_count,
+        newest=frame.valid_time > state.newest_frame,
+        gif=claim,
+    )
     return Decision(
         key=f"frame:{frame.image_id}:{frame.valid_time}",
-        changes=(RecordFrame(frame.image_id, frame.valid_time, frame.location, correlation, requested),),
-        messages=thumbnails,
+        changes=(change,),
+        messages=thumbnails + ((claim.request,) if claim else ()),
     )
+
+
+def gif_due_after(state: AnimationState) -> bool:
+    """Whether one more frame makes a GIF due by the count rule."""
+    return gif_due(state._replace(frame_count=state.frame_count + 1))
 
 
 def gif_due(state: AnimationState) -> bool:
@@ -211,7 +253,7 @@ def gif_due(state: AnimationState) -> bool:
 
 
 def rebuild_due(state: AnimationState) -> bool:
-    """The hourly rule: frames newer than the latest GIF, and enough of them for one."""
+    """The hourly rule: enough frames for a GIF, and one newer than the latest GIF's newest."""
     return state.frame_count >= state.animation.frames and state.newest_frame > state.latest_gif
 
 
@@ -219,6 +261,15 @@ def gif_of(
     state: AnimationState, newest: list[Frame], now: int, reason: GifReason, correlation_id: str | None = None
 ) -> Decision | None:
     """A GIF of the newest N frames in time order, identified by its newest frame."""
+    claim = _gif_claim(state, newest, now, reason, correlation_id)
+    if claim is None:
+        return None
+    return Decision(key=f"gif:{claim.image_id}:{claim.valid_time}", changes=(claim,), messages=(claim.request,))
+
+
+def _gif_claim(
+    state: AnimationState, newest: list[Frame], now: int, reason: GifReason, correlation_id: str | None
+) -> ClaimGif | None:
     animation = state.animation
     window = sorted(newest, key=lambda frame: frame.valid_time)[-animation.frames :]
     if len(window) < animation.frames:
@@ -236,7 +287,7 @@ def gif_of(
         correlation_id=correlation,
         reason=reason,
     )
-    claim = ClaimGif(
+    return ClaimGif(
         image_id=animation.image_id,
         valid_time=valid_time,
         frame_times=tuple(frame.valid_time for frame in window),
@@ -244,8 +295,8 @@ def gif_of(
         frame_count=state.frame_count,
         reason=reason,
         correlation_id=correlation,
+        request=request,
     )
-    return Decision(key=f"gif:{animation.image_id}:{valid_time}", changes=(claim,), messages=(request,))
 
 
 class Links(NamedTuple):
@@ -274,9 +325,7 @@ def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, 
         valid_time=gif.valid_time,
         correlation_id=gif.correlation_id,
     )
-    return Decision(
-        key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email_id),), messages=(email,)
-    )
+    return Decision(key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email),), messages=(email,))
 
 
 def on_thumbnail(thumbnail: DidCreateThumbnail) -> Decision:

@@ -1,4 +1,4 @@
-"""The mediator's SQS queues: its did-messages, and the dead letters among them.
+"""The mediator's SQS queues: its did-messages, its ticks' slices, and the dead letters of both.
 
 Each batch goes through chalicelib.batch: every record on its own, and no record lost
 whether or not the event source mapping reports batch item failures. Invalid messages
@@ -15,12 +15,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..batch import handle_batch
+from ..bus import REDRIVEN
 from ..log import logger
-from . import service, store
+from ..messages import MessageError
+from . import service, store, ticks
 
 
 def handle_messages(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return handle_batch(event, _record, context)
+
+
+def handle_ticks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return handle_batch(event, _tick_slice, context)
 
 
 def handle_dead_letters(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -30,10 +36,33 @@ def handle_dead_letters(event: dict[str, Any], context: Any = None) -> dict[str,
 def _record(record: SQSRecord) -> None:
     logger.set_correlation_id(record.message_id)
     try:
-        service.handle_record(record.body)
+        service.handle_record(record.body, again=_again(record))
     except Exception as exc:
         _note_error(record.message_id, exc)
         raise
+
+
+def _tick_slice(record: SQSRecord) -> None:
+    """A slice of a tick; one that came before (received again) sends anew what it left unsent."""
+    logger.set_correlation_id(record.message_id)
+    try:
+        part = ticks.parse_slice(record.body)
+    except MessageError as exc:
+        logger.error(f"invalid tick slice dropped: {exc}")
+        store.log_event("invalid", {"type": "invalid", "error": str(exc), "body": record.body[:2000]}, "invalid")
+        return
+    try:
+        service.run_slice(part, again=_again(record))
+    except Exception as exc:
+        _note_error(record.message_id, exc)
+        raise
+
+
+def _again(record: SQSRecord) -> bool:
+    """Whether this message came before: received again (its handling did not finish), or sent back
+    from the dead letters."""
+    received = record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", "1")
+    return int(received) > 1 or REDRIVEN in record.message_attributes
 
 
 def _dead_letter(record: SQSRecord) -> None:

@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
-from ..messages import Location
+from ..messages import (
+    Location,
+    Message,
+    PleaseCreateGif,
+    PleaseCreateThumbnail,
+    PleaseFetchAmpImage,
+    PleaseSendEmail,
+    parse,
+)
+
+M = TypeVar("M", bound=Message)
 
 
 class Frame(NamedTuple):
-    """A frame of an animation, by the time it is valid for, and its thumbnails by label (WxH-mode)."""
+    """A frame of an animation, by the time it is valid for, and its thumbnails by label (WxH-mode);
+    the thumbnail requests it was forked into, and the GIF it completed (to send them again)."""
 
     valid_time: int
     location: Location
     thumbnails: dict[str, Location] = {}
     correlation_id: str | None = None
     recorded_at: int = 0
+    requests: tuple[PleaseCreateThumbnail, ...] = ()
+    gif_claimed: int | None = None  # the valid time of the GIF its arrival claimed
+
+    def unsent(self) -> list[PleaseCreateThumbnail]:
+        """The thumbnail requests whose thumbnail is not recorded yet."""
+        return [r for r in self.requests if f"{r.width}x{r.height}-{r.mode}" not in self.thumbnails]
 
 
 class Gif(NamedTuple):
@@ -30,6 +47,9 @@ class Gif(NamedTuple):
     email_id: str | None = None
     correlation_id: str | None = None
     claimed_at: int = 0
+    request: PleaseCreateGif | None = None  # kept until the GIF is made
+    email: PleaseSendEmail | None = None  # kept until the email is sent
+    sent_at: int = 0  # when a person's request for it was known sent
 
     @property
     def done(self) -> bool:
@@ -44,6 +64,8 @@ class Fetch(NamedTuple):
     requested_at: int = 0
     error: str | None = None
     correlation_id: str | None = None
+    request: PleaseFetchAmpImage | None = None
+    sent_at: int = 0  # when a person's request was known sent
 
 
 class Failure(NamedTuple):
@@ -65,6 +87,14 @@ class LogEntry(NamedTuple):
     direction: str  # "in", "out", "error", "invalid"
     type: str
     message: dict[str, Any]
+
+
+class Line(NamedTuple):
+    """A line to log (a LogEntry once kept): a message, or what stands for one, in or out of a run."""
+
+    direction: str  # "in", "out", "error", "invalid"
+    message: Message | dict[str, Any]
+    correlation_id: str | None
 
 
 class DeadLetter(NamedTuple):
@@ -94,6 +124,10 @@ def frame(item: dict[str, Any]) -> Frame:
         thumbnails={label: Location.model_validate(loc) for label, loc in sorted(item.get("thumbnails", {}).items())},
         correlation_id=item.get("correlationId"),
         recorded_at=item.get("recordedAt", 0),
+        requests=tuple(
+            cast(PleaseCreateThumbnail, _kept(text, PleaseCreateThumbnail)) for text in item.get("requests", [])
+        ),
+        gif_claimed=item.get("gifClaimed"),
     )
 
 
@@ -108,6 +142,9 @@ def gif(item: dict[str, Any]) -> Gif:
         email_id=item.get("emailId"),
         correlation_id=item.get("correlationId"),
         claimed_at=item.get("claimedAt", 0),
+        request=_kept(item.get("request"), PleaseCreateGif),
+        email=_kept(item.get("emailRequest"), PleaseSendEmail),
+        sent_at=item.get("sentAt", 0),
     )
 
 
@@ -118,6 +155,8 @@ def fetch(item: dict[str, Any]) -> Fetch:
         requested_at=item.get("requestedAt", 0),
         error=item.get("error"),
         correlation_id=item.get("correlationId"),
+        request=_kept(item.get("request"), PleaseFetchAmpImage),
+        sent_at=item.get("sentAt", 0),
     )
 
 
@@ -148,3 +187,8 @@ def dead_letter(item: dict[str, Any]) -> DeadLetter:
         dead_at=item.get("deadAt", 0),
         error=item.get("error"),
     )
+
+
+def _kept(text: Any, model: type[M]) -> M | None:
+    """A request kept on a record (as its JSON), read back as its message."""
+    return cast(M, parse(text, expect=model)) if text else None

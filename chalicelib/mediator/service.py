@@ -1,28 +1,34 @@
 """The mediator at work: each message or schedule tick, through decide and the store.
 
-The pattern for every decision: apply it (one transaction, conditional), then send
-its messages and mark them sent. If the decision was made before (a duplicate, a
-redelivery after a crash), send whatever it left unsent. Messages may so go out more
-than once, never zero times; every worker's output is idempotent, and the emailer
-sends one email per emailId.
+The pattern for every decision: apply it (one transaction, conditional, with the lines that log
+it), then send its messages. The requests a decision makes are kept on the records it writes
+until they are done, so when a decision was made before (a duplicate, a redelivery after a
+failed send), what it left unsent is sent again from its records: as soon as anything touches
+it, not at a later tick. Messages may so go out more than once, never zero times; every
+worker's output is idempotent, and the emailer sends one email per emailId. A send that fails
+raises, so the message that led to it comes back (and sends again).
 
-A Mediator is assembled from its ports (the store, a publisher, a presigner, a clock), so
-its exactly-once logic runs the same on DynamoDB and on an in-memory store (tests/fakes.py).
-The functions below the class are the handlers' and the API's: they use the one Mediator of
-the container, on the real ports.
+A schedule's tick fans out (ticks.py): a slice per directory shard, each its own invocation,
+each animation's part on its own, so one animation's failure costs no other its tick.
+
+A Mediator is assembled from its ports (the store, a publisher, a presigner, a queue for the
+tick's slices, a clock), so its exactly-once logic runs the same on DynamoDB and on an in-memory
+store (tests/fakes.py). The functions below the class are the handlers' and the API's: they use
+the one Mediator of the container, on the real ports.
 """
 
 from __future__ import annotations
 
 import functools
+import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 from ..aws import objects
-from ..bus import publish, resend_to_mediator
+from ..bus import enqueue_slices, publish, resend_to_mediator
 from ..log import logger
 from ..messages import (
     DidCreateGif,
@@ -37,13 +43,26 @@ from ..messages import (
     parse,
 )
 from ..settings import public_url
-from . import decide, store
-from .decide import AlreadyDecided, AnimationState, Decision, Links
-from .records import Failure, Frame
+from . import decide, store, ticks
+from .decide import (
+    AlreadyDecided,
+    AnimationState,
+    ClaimFetch,
+    ClaimGif,
+    Decision,
+    FinishGif,
+    Links,
+    Outdated,
+    RecordFetchRequest,
+    RecordFrame,
+)
+from .records import Failure, Fetch, Frame, Gif, Line
+from .store.animations import ShardPage
+from .store.keys import SHARDS
+from .ticks import TickSlice
 
-CLAIM_ATTEMPTS = 5
+CLAIM_ATTEMPTS = 8  # decisions made again on fresh counts, while other frames keep moving them
 EMAIL_THUMBNAILS = 4
-STALE_OUTBOX_SECONDS = 120
 FALLBACK_LINK_SECONDS = 604_800  # the longest S3 allows; session credentials end such a link sooner
 _warned_no_public_url = False
 
@@ -52,40 +71,68 @@ class Store(Protocol):
     """What the mediator keeps, as it uses it (chalicelib.mediator.store on DynamoDB)."""
 
     def get_animation(self, image_id: str, consistent: bool = False) -> AnimationState | None: ...
-    def all_animations(self) -> Iterable[AnimationState]: ...
-    def apply(self, decision: Decision) -> None: ...  # AlreadyDecided when it was made before
-    def pending(self, key: str) -> list[Message]: ...
-    def sent(self, key: str) -> None: ...
-    def stale_outbox(self, older_than: int) -> list[str]: ...
+    def states(self, image_ids: list[str]) -> dict[str, AnimationState]: ...
+    def directory(
+        self, shard: int, after: str | None = None, limit: int = 1000, prefix: str | None = None
+    ) -> ShardPage: ...
+    def apply(self, decision: Decision, log: Sequence[Line] = ()) -> None: ...  # AlreadyDecided, Outdated
     def newest_frames(self, image_id: str, count: int, up_to: int | None = None) -> list[Frame]: ...
-    def note_newest_frame(self, image_id: str, valid_time: int) -> None: ...
+    def frame(self, image_id: str, valid_time: int, consistent: bool = False) -> Frame | None: ...
+    def gif(self, image_id: str, valid_time: int, consistent: bool = False) -> Gif | None: ...
+    def fetch(self, image_id: str, valid_time: int) -> Fetch | None: ...
+    def fetches_of(self, wanted: list[tuple[str, int]]) -> dict[str, Fetch]: ...
+    def mark_sent(self, kind: str, image_id: str, valid_time: int) -> None: ...
     def log_event(self, direction: str, message: Message | dict[str, Any], correlation_id: str | None) -> None: ...
+    def log_events(self, lines: Iterable[Line]) -> None: ...
     def failures(self, image_id: str, limit: int = 20) -> list[Failure]: ...
     def forget_failure(self, image_id: str, failure: Failure) -> bool: ...
 
 
 class Ports(NamedTuple):
     store: Store
-    publish: Callable[[Message], object]  # a please-message to its worker
+    publish: Callable[[Sequence[Message]], list[Message]]  # please-messages to their workers: those not sent
     presign: Callable[[Location, int], str]  # a GET URL of an object, lasting so many seconds
     clock: Callable[[], float] = time.time
+    # A tick's slices to the tick queue: those not enqueued. None: each is worked on here, at once.
+    enqueue: Callable[[list[TickSlice]], list[TickSlice]] | None = None
+
+
+Asked = list[tuple[str, Message]]  # (imageId, a request for it)
+
+
+class Outcome(NamedTuple):
+    """A slice's part: the animations asked for, asked again (their requests unsent before), failed."""
+
+    asked: list[str]
+    resent: list[str]
+    failed: set[str]
 
 
 class Refused(Exception):
     """What the animation's state does not allow now (the API's 409)."""
 
 
+class NotSent(Exception):
+    """Messages a decision made could not be sent: the message or slice that led to it comes back
+    (and its records say what to send again)."""
+
+
+class Contended(Exception):
+    """An animation's counts kept moving under a decision: the message comes back, to decide again."""
+
+
 class Mediator:
     def __init__(self, ports: Ports):
-        self.store, self.publish, self.presign, self.clock = ports
+        self.store, self.publish, self.presign, self.clock, self.enqueue = ports
 
     def now(self) -> int:
         return int(self.clock())
 
     # Messages -------------------------------------------------------------------------
 
-    def handle_record(self, body: str) -> None:
-        """One message from the mediator's queue. An invalid one is logged, recorded and dropped."""
+    def handle_record(self, body: str, again: bool = False) -> None:
+        """One message from the mediator's queue (`again`: it came before, and its handling did not
+        finish). An invalid one is logged, recorded and dropped."""
         try:
             message = parse(body)
             if message.type.startswith("please-"):
@@ -95,68 +142,165 @@ class Mediator:
             self.store.log_event("invalid", {"type": "invalid", "error": str(exc), "body": body[:2000]}, "invalid")
             return
         logger.set_correlation_id(message.correlation_id)
-        self.handle(message, self.now())
+        self.handle(message, self.now(), again)
 
-    def handle(self, message: Message, now: int) -> None:
-        self.store.log_event("in", message, message.correlation_id)
+    def handle(self, message: Message, now: int, again: bool = False) -> None:
+        """A did-message. `again`: this very message came before (a redelivery after its handling
+        failed, or a dead letter sent back): what its decision left unsent is sent now. A duplicate
+        of a message (another delivery of the same answer) only finds its decision made."""
+        line = Line("in", message, message.correlation_id)
         if isinstance(message, DidFetchAmpImage):
-            self.frame_arrived(message, now)
+            self.frame_arrived(message, now, line, again)
         elif isinstance(message, DidCreateThumbnail):
-            self.carry_out(decide.on_thumbnail(message))
+            self.carry_out(decide.on_thumbnail(message), line)
         elif isinstance(message, DidCreateGif):
-            self.gif_made(message, now)
+            self.gif_made(message, now, line, again)
         elif isinstance(message, DidSendEmail):
-            self.carry_out(decide.on_email(message))
+            self.carry_out(decide.on_email(message), line)
         elif isinstance(message, DidFail):
             logger.warning(f"{message.action} failed: {message.error}")
-            self.carry_out(decide.on_failure(message))
+            self.carry_out(decide.on_failure(message), line)
 
-    def frame_arrived(self, frame: DidFetchAmpImage, now: int) -> None:
-        state = self.store.get_animation(frame.image_id)
-        if state is None:
-            logger.warning(f"a frame of {frame.image_id!r}, an animation that does not exist: not recorded")
-            return
-        self.carry_out(decide.on_frame(state.animation, frame, now))
-        self.store.note_newest_frame(frame.image_id, frame.valid_time)
-        self.consider_gif(frame.image_id, now, "count", decide.gif_due, frame.correlation_id)
+    def frame_arrived(self, frame: DidFetchAmpImage, now: int, line: Line, again: bool = False) -> None:
+        """Record the frame, its thumbnails and the GIF it completes, decided on the animation's
+        counts as they are (read once; again only when another frame moved them in between)."""
+        for attempt in range(CLAIM_ATTEMPTS):
+            state = self.store.get_animation(frame.image_id, consistent=True)
+            if state is None:
+                logger.warning(f"a frame of {frame.image_id!r}, an animation that does not exist: not recorded")
+                self.store.log_event(*line)
+                return
+            wanted = state.animation.frames
+            others = self.store.newest_frames(frame.image_id, wanted) if decide.gif_due_after(state) else None
+            try:
+                self.carry_out(decide.on_frame(state, frame, now, others), line, resend=again)
+                return
+            except Outdated:
+                _back_off(attempt)
+        raise Contended(f"the counts of {frame.image_id!r} kept moving: the frame comes back")
 
-    def gif_made(self, gif: DidCreateGif, now: int) -> None:
+    def gif_made(self, gif: DidCreateGif, now: int, line: Line, again: bool = False) -> None:
         state = self.store.get_animation(gif.image_id)
         links = self.email_links(state, gif) if state and state.animation.email else None
-        self.carry_out(decide.on_gif(state.animation if state else None, gif, links, now))
+        self.carry_out(decide.on_gif(state.animation if state else None, gif, links, now), line, resend=again)
 
-    # Schedules ------------------------------------------------------------------------
+    # Schedules: a tick, fanned out --------------------------------------------------
+
+    def tick(self, kind: ticks.Kind, now: int | None = None) -> dict[str, Any]:
+        """A schedule's tick: its first slices to the tick queue, one per directory shard that holds
+        an animation (a look at each shard costs a call; an empty shard's slice, a message and an
+        invocation)."""
+        now = self.now() if now is None else now
+        occupied = [shard for shard in range(SHARDS) if self.store.directory(shard, None, 1).image_ids]
+        slices = ticks.starts(kind, now, occupied)
+        self.hand_on(slices)
+        logger.info(f"{kind} tick at {now}: {len(slices)} slices handed on")
+        return {"kind": kind, "time": now, "slices": len(slices)}
 
     def fetch_due_frames(self, now: int | None = None) -> dict[str, Any]:
         """Every few minutes: ask for each enabled animation's frame that is due."""
-        now = self.now() if now is None else now
-        asked = []
-        for state in self.store.all_animations():
-            decision = decide.next_fetch(state, now)
-            if decision and self.carry_out(decision):
-                asked.append(decision.key)
-        resent = self.resend_stale()
-        logger.info(f"fetch schedule: {len(asked)} frames asked for", extra={"asked": asked, "resent": resent})
-        return {"asked": asked, "resent": resent}
+        return self.tick("fetch", now)
 
     def rebuild_gifs(self, now: int | None = None) -> dict[str, Any]:
-        """Hourly: a GIF of the newest N frames of each animation with frames newer than its latest GIF."""
-        now = self.now() if now is None else now
-        built = [
-            state.animation.image_id
-            for state in self.store.all_animations()
-            if state.animation.enabled
-            and self.consider_gif(state.animation.image_id, now, "rebuild", decide.rebuild_due)
-        ]
-        logger.info(f"GIF rebuild: {len(built)} GIFs asked for", extra={"built": built})
-        return {"built": built}
+        """Hourly: a GIF of the newest frames of each animation with frames newer than its latest GIF."""
+        return self.tick("rebuild", now)
 
-    def resend_stale(self) -> list[str]:
-        """Messages of decisions whose sender stopped before sending them all."""
-        keys = self.store.stale_outbox(STALE_OUTBOX_SECONDS)
-        for key in keys:
-            self.send(key, self.store.pending(key))
-        return keys
+    def hand_on(self, slices: list[TickSlice]) -> None:
+        if self.enqueue is None:
+            for part in slices:
+                self.run_slice(part)
+            return
+        missed = self.enqueue(slices)
+        if missed:
+            raise NotSent(f"{len(missed)} of {len(slices)} tick slices were not enqueued")
+
+    def run_slice(self, part: TickSlice, again: bool = False) -> dict[str, Any]:
+        """A slice of a tick: at most ticks.SLICE animations, each on its own. `again`: it came
+        before (a redelivery, or a retry slice): what its animations' records show asked for and
+        not done is sent again."""
+        again = again or part.attempt > 0
+        if part.only is not None:
+            image_ids = list(part.only)
+        else:
+            page = self.store.directory(part.shard, part.after, ticks.SLICE)
+            if page.after is not None:  # the rest of the shard, first: it is not held up by this part
+                self.hand_on([part.model_copy(update={"after": page.after})])
+            image_ids = page.image_ids
+        states = self.store.states(image_ids) if image_ids else {}
+        work = self._fetch_part if part.kind == "fetch" else self._rebuild_part
+        done, resent, failed = work(states, part.time, again)
+        if failed:
+            if part.attempt >= ticks.MAX_ATTEMPTS:
+                raise NotSent(f"{part.kind} tick at {part.time}: still failing for {sorted(failed)}")
+            retry = part.model_copy(update={"only": sorted(failed), "after": None, "attempt": part.attempt + 1})
+            logger.warning(f"{part.kind} tick: {len(failed)} animations tried again in {retry.retry_delay} s")
+            self.hand_on([retry])
+        result = {"animations": len(states), "done": done, "resent": resent, "failed": sorted(failed)}
+        counts = {"animations": len(states), "asked": len(done), "resent": len(resent), "failed": len(failed)}
+        logger.info(f"{part.kind} slice of shard {part.shard}: {len(done)} asked", extra=counts)
+        return result
+
+    def _fetch_part(self, states: dict[str, AnimationState], now: int, again: bool) -> Outcome:
+        """Each due animation's fetch claimed (once, and only forward) and asked for in batches."""
+        asked: Asked = []
+        failed: set[str] = set()
+        unsure: list[tuple[str, int]] = []  # claimed before: sent, unless the records say otherwise
+        for image_id, state in states.items():
+            decision = decide.next_fetch(state.animation, now, state.last_requested)
+            slot = now - now % state.animation.interval
+            if decision is None:
+                if again and state.animation.enabled and state.last_requested == slot:
+                    unsure.append((image_id, slot))
+                continue
+            try:
+                self.store.apply(decision, [Line("out", m, m.correlation_id) for m in decision.messages])
+                asked += [(image_id, m) for m in decision.messages]
+            except AlreadyDecided:
+                if again:
+                    unsure.append((image_id, slot))
+            except Exception as exc:  # throttled, or the table unreachable: this animation's part only
+                logger.warning(f"fetch claim of {image_id!r} failed: {exc!r}")
+                failed.add(image_id)
+        fetches = self.store.fetches_of(unsure) if unsure else {}
+        resent: Asked = [
+            (image_id, fetch.request)
+            for image_id, fetch in fetches.items()
+            if fetch.status == "requested" and fetch.request is not None
+        ]
+        return self._send(asked, resent, failed)
+
+    def _rebuild_part(self, states: dict[str, AnimationState], now: int, again: bool) -> Outcome:
+        """Each enabled animation with frames newer than its latest GIF: a GIF of its newest frames."""
+        asked: Asked = []
+        resent: Asked = []
+        failed: set[str] = set()
+        for image_id, state in states.items():
+            if not state.animation.enabled:
+                continue
+            try:
+                decision, made = self.claim_gif(image_id, now, "rebuild", decide.rebuild_due, state=state)
+                if decision is not None and made:
+                    asked += [(image_id, m) for m in decision.messages]
+                elif again:
+                    valid_time = decision.changes[0].valid_time if decision is not None else state.latest_gif
+                    resent += [(image_id, m) for m in self.unsent_gif(image_id, valid_time)]
+            except Exception as exc:
+                logger.warning(f"GIF rebuild of {image_id!r} failed: {exc!r}")
+                failed.add(image_id)
+        return self._send(asked, resent, failed)
+
+    def _send(self, asked: Asked, resent: Asked, failed: set[str]) -> Outcome:
+        """A slice's messages, 10 a call (the fresh ones logged with their decisions, those sent
+        again logged here, 25 lines a call): which animations were asked, asked again, failed."""
+        if resent:
+            try:
+                self.store.log_events(Line("out", m, m.correlation_id) for _, m in resent)
+            except Exception as exc:  # the log is no reason to hold back a request
+                logger.warning(f"{len(resent)} resends not logged: {exc!r}")
+        everything = asked + resent
+        missed = {id(m) for m in self.publish([m for _, m in everything])} if everything else set()
+        failed |= {image_id for image_id, m in everything if id(m) in missed}
+        return Outcome([i for i, _ in asked], [i for i, _ in resent], failed)
 
     # Asked for by people (the REST API) -----------------------------------------------
 
@@ -167,24 +311,36 @@ class Mediator:
         if not state.animation.enabled:
             raise Refused(f"animation {image_id!r} is disabled")
         decision = decide.fetch_now(state.animation, now)
+        change = decision.changes[0]
         if not self.carry_out(decision):
-            raise Refused(f"a frame of {image_id!r} for this minute was asked for already")
+            fetch = self.store.fetch(image_id, change.valid_time)
+            if fetch is None or fetch.sent_at or fetch.status != "requested" or fetch.request is None:
+                raise Refused(f"a frame of {image_id!r} for this minute was asked for already")
+            self.send([fetch.request], logged=False)  # asked for before, but its sending failed
+        self.store.mark_sent("FETCH", image_id, change.valid_time)
         return decision.messages[0]
 
     def gif_now(self, image_id: str, now: int) -> Message:
         state = self.store.get_animation(image_id, consistent=True)
         if state is None:
             raise LookupError(image_id)
-        frames = self.store.newest_frames(image_id, state.animation.frames)
-        decision = decide.gif_of(state, frames, now, "manual", f"manual-gif-{image_id}-{now}")
+        decision, made = self.claim_gif(image_id, now, "manual", lambda _: True, f"manual-gif-{image_id}-{now}", state)
         if decision is None:
-            raise Refused(f"a GIF of {image_id!r} needs {state.animation.frames} frames; it has {len(frames)}")
-        if not self.carry_out(decision):
-            newest = decision.changes[0].valid_time
+            frames = state.frame_count
+            raise Refused(f"a GIF of {image_id!r} needs {state.animation.frames} frames; it has {frames}")
+        valid_time = decision.changes[0].valid_time
+        if made:
+            self.send(list(decision.messages))
+            self.store.mark_sent("GIF", image_id, valid_time)
+            return decision.messages[0]
+        gif = self.store.gif(image_id, valid_time, consistent=True)
+        if gif is None or gif.sent_at or gif.status != "claimed" or gif.request is None:
             raise Refused(
-                f"a GIF of the newest {state.animation.frames} frames (to {decide.utc(newest)}) exists already"
+                f"a GIF of the newest {state.animation.frames} frames (to {decide.utc(valid_time)}) exists already"
             )
-        return decision.messages[0]
+        self.send([gif.request], logged=False)  # claimed before, but not known sent: send it now
+        self.store.mark_sent("GIF", image_id, valid_time)
+        return gif.request
 
     def redrive_failures(self, image_id: str) -> dict[str, int]:
         """Send each recorded failure's request to its worker again, and forget the failure (a new one
@@ -199,58 +355,95 @@ class Mediator:
             if not message.type.startswith("please-"):
                 kept += 1
                 continue
-            self.publish(message)
-            self.store.log_event("out", message, message.correlation_id)
+            self.send([message], logged=False)
             self.store.forget_failure(image_id, failure)
             redriven += 1
         return {"redriven": redriven, "kept": kept}
 
     # Decisions ------------------------------------------------------------------------
 
-    def carry_out(self, decision: Decision) -> bool:
-        """Apply a decision once and send its messages; True if this call made it."""
+    def carry_out(self, decision: Decision, line: Line | None = None, resend: bool = False) -> bool:
+        """Apply a decision once, logged with the message that led to it, and send its messages;
+        True if this call made it. Made before: send what its records show left unsent (`resend`).
+        Outdated propagates: the caller decides again on fresh counts."""
+        lines = [line] if line else []
         try:
-            self.store.apply(decision)
+            self.store.apply(decision, lines + [Line("out", m, m.correlation_id) for m in decision.messages])
         except AlreadyDecided:
-            self.send(decision.key, self.store.pending(decision.key))
+            unsent = self.unsent(decision) if resend else []
+            if unsent or lines:
+                self.send(unsent, logged=False, lines=lines)
             return False
-        self.send(decision.key, list(decision.messages))
+        self.send(list(decision.messages))
         return True
 
-    def send(self, key: str, messages: list[Message]) -> None:
-        if not messages:
-            return
-        for message in messages:
-            self.publish(message)
-            self.store.log_event("out", message, message.correlation_id)
-        self.store.sent(key)
+    def send(self, messages: list[Message], logged: bool = True, lines: list[Line] | None = None) -> None:
+        """Messages to their workers (lines logged first, with an "out" line for each message not
+        `logged` with its decision); NotSent when any did not go."""
+        lines = list(lines or []) + ([] if logged else [Line("out", m, m.correlation_id) for m in messages])
+        if lines:
+            self.store.log_events(lines)
+        failed = self.publish(messages) if messages else []
+        if failed:
+            raise NotSent(f"{len(failed)} of {len(messages)} messages were not sent: {failed[0].type}, ...")
 
-    def consider_gif(
+    def unsent(self, decision: Decision) -> list[Message]:
+        """What a decision made before asked for and its records show not done (as it asked)."""
+        found: list[Message] = []
+        for change in decision.changes:
+            if isinstance(change, RecordFrame):
+                frame = self.store.frame(change.image_id, change.valid_time, consistent=True)
+                if frame is not None:
+                    found += frame.unsent()
+                    if frame.gif_claimed is not None:
+                        found += self.unsent_gif(change.image_id, frame.gif_claimed)
+            elif isinstance(change, ClaimGif):
+                found += self.unsent_gif(change.image_id, change.valid_time)
+            elif isinstance(change, FinishGif):
+                gif = self.store.gif(change.image_id, change.valid_time, consistent=True)
+                if gif is not None and gif.email_status == "requested" and gif.email is not None:
+                    found.append(gif.email)
+            elif isinstance(change, (ClaimFetch, RecordFetchRequest)):
+                fetch = self.store.fetch(change.image_id, change.valid_time)
+                if fetch is not None and fetch.status == "requested" and fetch.request is not None:
+                    found.append(fetch.request)
+        return found
+
+    def unsent_gif(self, image_id: str, valid_time: int) -> list[Message]:
+        if not valid_time:
+            return []
+        gif = self.store.gif(image_id, valid_time, consistent=True)
+        return [gif.request] if gif is not None and gif.status == "claimed" and gif.request is not None else []
+
+    def claim_gif(
         self,
         image_id: str,
         now: int,
         reason: GifReason,
         rule: Callable[[AnimationState], bool],
         correlation_id: str | None = None,
-    ) -> bool:
-        """Claim a GIF of the newest frames if `rule` says one is due; True if this call did.
-
-        Claims are conditional on the counts they saw: when another claim wins, look again
-        with fresh counts, while they keep moving.
-        """
-        seen = None
-        for _ in range(CLAIM_ATTEMPTS):
-            state = self.store.get_animation(image_id, consistent=True)
-            if state is None or not rule(state) or state.gif_frame_count == seen:
-                return False
-            seen = state.gif_frame_count
+        state: AnimationState | None = None,
+    ) -> tuple[Decision | None, bool]:
+        """Claim a GIF of the newest frames if `rule` says one is due (not sending it): the decision
+        and whether this call made it (False: its GIF was claimed before); (None, False) when none is
+        due. Claims are guarded by the counts they saw: when those moved, look again."""
+        for attempt in range(CLAIM_ATTEMPTS):
+            if state is None or attempt:
+                state = self.store.get_animation(image_id, consistent=True)
+            if state is None or not rule(state):
+                return None, False
             frames = self.store.newest_frames(image_id, state.animation.frames)
             decision = decide.gif_of(state, frames, now, reason, correlation_id)
             if decision is None:
-                return False
-            if self.carry_out(decision):
-                return True
-        return False
+                return None, False
+            try:
+                self.store.apply(decision, [Line("out", m, m.correlation_id) for m in decision.messages])
+                return decision, True
+            except AlreadyDecided:
+                return decision, False
+            except Outdated:
+                _back_off(attempt)
+        raise Contended(f"the counts of {image_id!r} kept moving: no GIF claimed")
 
     def email_links(self, state: AnimationState, gif: DidCreateGif) -> Links:
         """Links to the GIF and to the first thumbnail size of its newest frames.
@@ -280,6 +473,12 @@ class Mediator:
         return Links(gif_url, sorted(thumbnails))
 
 
+def _back_off(attempt: int) -> None:
+    """A short random wait before deciding again, so decisions racing on one animation's counts
+    spread out (full jitter, 5 ms doubling)."""
+    time.sleep(random.uniform(0, 0.005 * 2**attempt))
+
+
 def _warn_no_public_url() -> None:
     global _warned_no_public_url
     if not _warned_no_public_url:
@@ -301,18 +500,19 @@ def mediator() -> Mediator:
     return Mediator(
         Ports(
             store=store,
-            publish=lambda message: publish(message),
+            publish=lambda messages: publish(messages),
             presign=lambda location, expiry: presign(location, expiry),
+            enqueue=lambda slices: enqueue(slices),
         )
     )
 
 
-def handle_record(body: str) -> None:
-    mediator().handle_record(body)
+def handle_record(body: str, again: bool = False) -> None:
+    mediator().handle_record(body, again)
 
 
-def handle(message: Message, now: int) -> None:
-    mediator().handle(message, now)
+def handle(message: Message, now: int, again: bool = False) -> None:
+    mediator().handle(message, now, again)
 
 
 def fetch_due_frames(now: int | None = None) -> dict[str, Any]:
@@ -321,6 +521,10 @@ def fetch_due_frames(now: int | None = None) -> dict[str, Any]:
 
 def rebuild_gifs(now: int | None = None) -> dict[str, Any]:
     return mediator().rebuild_gifs(now)
+
+
+def run_slice(part: TickSlice, again: bool = False) -> dict[str, Any]:
+    return mediator().run_slice(part, again)
 
 
 def fetch_now(image_id: str, now: int) -> Message:
@@ -335,11 +539,27 @@ def redrive_failures(image_id: str) -> dict[str, int]:
     return mediator().redrive_failures(image_id)
 
 
+def enqueue(slices: list[TickSlice]) -> list[TickSlice]:
+    """Slices to the tick queue, those of one delay together; those SQS did not take."""
+    missed: list[TickSlice] = []
+    for delay in sorted({part.retry_delay for part in slices}):
+        group = [part for part in slices if part.retry_delay == delay]
+        missed += [group[i] for i in enqueue_slices([part.to_json() for part in group], delay)]
+    return missed
+
+
 def redrive_dead_letters() -> int:
-    """Every dead letter back to the mediator's queue, each then forgotten (sent at least once)."""
+    """Every dead letter back where it came from (a tick's slice to the tick queue, anything else
+    to the mediator's queue), each then forgotten (sent at least once)."""
     moved = 0
     for letter in store.dead_letters():
-        resend_to_mediator(letter.body)
+        try:
+            part = ticks.parse_slice(letter.body)
+        except MessageError:
+            resend_to_mediator(letter.body, redriven=True)
+        else:
+            if enqueue([part.model_copy(update={"attempt": 1})]):  # a retry: it sends what is unsent
+                raise NotSent(f"dead letter {letter.message_id} could not be sent back")
         store.forget_dead_letter(letter.message_id)
         moved += 1
     return moved

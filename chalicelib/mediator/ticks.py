@@ -11,6 +11,7 @@ animations' records show asked for and not yet done.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,9 +48,9 @@ class TickSlice(BaseModel):
         return min(900, RETRY_DELAY * 2 ** (self.attempt - 1)) if self.attempt else 0
 
 
-def starts(kind: Kind, time: int) -> list[TickSlice]:
-    """A tick's first slices: one per directory shard."""
-    return [TickSlice(kind=kind, time=time, shard=shard) for shard in range(keys.SHARDS)]
+def starts(kind: Kind, time: int, shards: Iterable[int] = range(keys.SHARDS)) -> list[TickSlice]:
+    """A tick's first slices: one per directory shard (those that hold animations)."""
+    return [TickSlice(kind=kind, time=time, shard=shard) for shard in shards]
 
 
 def parse_slice(body: str) -> TickSlice:

@@ -1,41 +1,60 @@
 """The mediator's state in one DynamoDB table, in parts (see keys.py for where each record lives):
 
-    animations.py   configurations and counters
-    decisions.py    a decision's changes as conditional writes, in one transaction
+    animations.py   configurations (in directory shards) and counters (each in its own partition)
+    decisions.py    a decision's changes as conditional writes, in one transaction with its log lines
     writes.py       each kind of change as its writes (a dispatch table)
-    outbox.py       a decision's messages until they are sent
     history.py      an animation's frames, fetches, GIFs and failures (typed records)
     eventlog.py     every message in and out, by run
     deadletters.py  what the mediator gave up on
 
-Every change a decision makes is a conditional write, and one decision's changes and its
-outbox entry go in one transaction: it happens once, or not at all.
+Every change a decision makes is a conditional write, and one decision's changes go in one
+transaction: it happens once, or not at all. The requests a decision makes are kept on the
+records it writes until they are done, so what it left unsent can be sent again from them.
 """
 
 from .animations import (
+    ShardPage,
     all_animations,
     delete_animation,
     delete_records,
+    directory,
     get_animation,
     list_animations,
-    note_newest_frame,
     put_animation,
+    states,
 )
+from .keys import SHARDS
 from .deadletters import dead_letters, forget_dead_letter, record_dead_letter
-from .decisions import AlreadyDecided, apply
-from .eventlog import last_error, log_days, log_event, timeline
-from .history import failures, fetches, forget_failure, frame, frames, gif, gifs, newest_frames
-from .outbox import pending, sent, stale_outbox
+from .decisions import apply
+from .eventlog import last_error, log_days, log_event, log_events, timeline
+from .history import (
+    failures,
+    fetch,
+    fetches,
+    fetches_of,
+    forget_failure,
+    frame,
+    frames,
+    gif,
+    gifs,
+    latest,
+    mark_sent,
+    newest_frames,
+)
 
 __all__ = [
-    "AlreadyDecided",
+    "SHARDS",
+    "ShardPage",
     "all_animations",
     "apply",
     "dead_letters",
     "delete_animation",
     "delete_records",
+    "directory",
     "failures",
+    "fetch",
     "fetches",
+    "fetches_of",
     "forget_dead_letter",
     "forget_failure",
     "frame",
@@ -44,15 +63,15 @@ __all__ = [
     "gif",
     "gifs",
     "last_error",
+    "latest",
     "list_animations",
     "log_days",
     "log_event",
+    "log_events",
+    "mark_sent",
     "newest_frames",
-    "note_newest_frame",
-    "pending",
     "put_animation",
     "record_dead_letter",
-    "sent",
-    "stale_outbox",
+    "states",
     "timeline",
 ]

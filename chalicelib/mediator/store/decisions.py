@@ -1,33 +1,47 @@
-"""A decision's changes as conditional writes, all in one transaction with its outbox entry.
+"""A decision's changes as conditional writes, in one transaction with its event-log lines.
 
 Each kind of change has its writer in writes.WRITERS. Every write is conditional, so a
-decision happens once, or not at all: when a condition fails, the decision was made before
-(or another one won), and apply says AlreadyDecided.
+decision happens once, or not at all. When a transaction is cancelled on conditions, the
+reasons (one per item, in order) tell which: a claim that failed means the decision was made
+before, or another won (AlreadyDecided); only guards failing means the counts it was made on
+have moved (Outdated: decide again on fresh ones).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from ...aws import table
-from ...aws.dynamodb import Cancelled
-from ..decide import AlreadyDecided, Decision
-from . import outbox
-from .writes import WRITERS
+from ...aws.dynamodb import Cancelled, Put, Write
+from ..decide import AlreadyDecided, Decision, Outdated
+from ..records import Line
+from . import eventlog
+from .writes import WRITERS, Guarded
 
 
-def apply(decision: Decision) -> None:
-    """All of a decision's changes and its outbox entry, in one transaction.
+def apply(decision: Decision, log: Sequence[Line] = ()) -> None:
+    """All of a decision's changes, and the lines that log it, in one transaction.
 
-    Raises AlreadyDecided when a condition fails: the decision was made before.
+    Raises AlreadyDecided when a claim fails (the decision was made before), Outdated when only
+    a guard does.
     """
-    now = int(time.time())
-    writes = [write for change in decision.changes for write in WRITERS[type(change)](change, now)]
-    if decision.messages:
-        writes.append(outbox.entry(decision, now))
+    now_ms = int(time.time() * 1000)
+    writes: list[Write] = []
+    guards: set[int] = set()
+    for change in decision.changes:
+        for write in WRITERS[type(change)](change, now_ms // 1000):
+            if isinstance(write, Guarded):
+                guards.add(len(writes))
+                write = write.write
+            writes.append(write)
+    writes += [Put(eventlog.item(line, now_ms)) for line in log]
     try:
         table().transact(writes)
     except Cancelled as exc:
-        if exc.conditions_failed:
+        if not exc.conditions_failed:
+            raise  # a conflict or throttling: worth a retry
+        failed = {i for i, reason in enumerate(exc.reasons) if reason == "ConditionalCheckFailed"}
+        if failed - guards:
             raise AlreadyDecided(decision.key) from None
-        raise  # a conflict or throttling: worth a retry
+        raise Outdated(decision.key) from None

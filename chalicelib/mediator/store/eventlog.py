@@ -1,4 +1,8 @@
-"""The event log: every message in and out of the mediator, by run, kept EVENT_LOG_DAYS."""
+"""The event log: every message in and out of the mediator, by run, kept EVENT_LOG_DAYS.
+
+Lines cost no call of their own where it matters: a decision's lines go into its transaction
+(decisions.apply), a tick's go out 25 a call (log_events).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from ...aws import table
+from ...aws.dynamodb import Item
 from ...messages import Message
 from .. import records
-from ..records import LogEntry
+from ..records import Line, LogEntry
 from . import keys
 
 MAX_BODY = 2000  # characters of an email body kept in the log
@@ -21,29 +27,37 @@ def log_days() -> float:
     return float(os.environ.get("EVENT_LOG_DAYS") or 14)
 
 
-def log_event(direction: str, message: Message | dict[str, Any], correlation_id: str | None) -> None:
-    """One line of a run's timeline: a message in or out (kept EVENT_LOG_DAYS)."""
-    data = message.to_dict() if isinstance(message, Message) else message
+def item(line: Line, now_ms: int | None = None) -> Item:
+    """A line as the table keeps it (its sort key unique: time, then a random tail)."""
+    data = line.message.to_dict() if isinstance(line.message, Message) else line.message
     if isinstance(data.get("body"), str) and len(data["body"]) > MAX_BODY:
         data = {**data, "body": data["body"][:MAX_BODY] + "..."}
-    now_ms = int(time.time() * 1000)
-    table().put(
-        {
-            "pk": keys.run(correlation_id),
-            "sk": f"{now_ms:013d}#{uuid.uuid4().hex[:8]}",
-            "at": now_ms,
-            "direction": direction,
-            "type": str(data.get("type", "?")),
-            "imageId": data.get("imageId"),
-            "message": json.dumps(data, separators=(",", ":"), default=str),
-            "expiresAt": keys.expires(log_days()),
-        }
-    )
+    at = int(time.time() * 1000) if now_ms is None else now_ms
+    return {
+        "pk": keys.run(line.correlation_id),
+        "sk": f"{at:013d}#{uuid.uuid4().hex[:8]}",
+        "at": at,
+        "direction": line.direction,
+        "type": str(data.get("type", "?")),
+        "imageId": data.get("imageId"),
+        "message": json.dumps(data, separators=(",", ":"), default=str),
+        "expiresAt": keys.expires(log_days()),
+    }
+
+
+def log_event(direction: str, message: Message | dict[str, Any], correlation_id: str | None) -> None:
+    """One line of a run's timeline, on its own (a call): where no decision or batch carries it."""
+    table().put(item(Line(direction, message, correlation_id)))
+
+
+def log_events(lines: Iterable[Line]) -> None:
+    """Lines of many runs, 25 a call."""
+    table().put_all(item(line) for line in lines)
 
 
 def timeline(correlation_id: str, limit: int = 200) -> list[LogEntry]:
     page = table().query(keys.run(correlation_id), limit=limit)
-    return [records.log_entry(item) for item in page.items]
+    return [records.log_entry(entry) for entry in page.items]
 
 
 def last_error(message_id: str) -> str | None:

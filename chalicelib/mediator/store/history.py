@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ...aws import table
 from ...aws.dynamodb import ConditionFailed
 from .. import records
+from ..decide import AnimationState
 from ..records import Failure, Fetch, Frame, Gif
 from . import keys
 
@@ -40,16 +42,61 @@ def failures(image_id: str, limit: int = 20, newest_first: bool = True) -> list[
     return _kind(image_id, "FAIL", records.failure, limit, newest_first)
 
 
-def frame(image_id: str, valid_time: int) -> Frame | None:
+def frame(image_id: str, valid_time: int, consistent: bool = False) -> Frame | None:
     """One frame by its valid time: a get, not a query."""
-    item = table().get(keys.animation(image_id), keys.record("FRAME", valid_time))
+    item = table().get(keys.animation(image_id), keys.record("FRAME", valid_time), consistent=consistent)
     return records.frame(item) if item else None
 
 
-def gif(image_id: str, valid_time: int) -> Gif | None:
+def gif(image_id: str, valid_time: int, consistent: bool = False) -> Gif | None:
     """One GIF by the valid time of its newest frame: a get, not a query."""
-    item = table().get(keys.animation(image_id), keys.record("GIF", valid_time))
+    item = table().get(keys.animation(image_id), keys.record("GIF", valid_time), consistent=consistent)
     return records.gif(item) if item else None
+
+
+def fetch(image_id: str, valid_time: int) -> Fetch | None:
+    """One fetch request by its valid time: a get."""
+    item = table().get(keys.animation(image_id), keys.record("FETCH", valid_time), consistent=True)
+    return records.fetch(item) if item else None
+
+
+def fetches_of(wanted: list[tuple[str, int]]) -> dict[str, Fetch]:
+    """The fetch requests of several animations, each at its valid time, by id (100 a call): those there are."""
+    items = table().get_all(((keys.animation(i), keys.record("FETCH", t)) for i, t in wanted), consistent=True)
+    return {item["pk"].removeprefix("ANIM#"): records.fetch(item) for item in items}
+
+
+def latest(states: list[AnimationState]) -> dict[str, tuple[Gif | None, Fetch | None]]:
+    """Each animation's latest GIF claimed and latest fetch asked for, by id: what its card shows
+    of how it is doing (one BatchGetItem for 50 animations)."""
+    wanted = [(keys.animation(s.animation.image_id), keys.record("GIF", s.latest_gif)) for s in states if s.latest_gif]
+    wanted += [
+        (keys.animation(s.animation.image_id), keys.record("FETCH", s.last_requested))
+        for s in states
+        if s.last_requested
+    ]
+    found: dict[str, dict[str, Any]] = {}
+    for item in table().get_all(wanted) if wanted else []:
+        found.setdefault(item["pk"], {})[item["sk"].partition("#")[0]] = item
+    out = {}
+    for s in states:
+        items = found.get(keys.animation(s.animation.image_id), {})
+        out[s.animation.image_id] = (
+            records.gif(items["GIF"]) if "GIF" in items else None,
+            records.fetch(items["FETCH"]) if "FETCH" in items else None,
+        )
+    return out
+
+
+def mark_sent(kind: str, image_id: str, valid_time: int) -> None:
+    """Note on a FETCH or GIF record that its request went out (a person's: they can be told so)."""
+    table().update(
+        keys.animation(image_id),
+        keys.record(kind, valid_time),
+        "SET sentAt = :now",
+        "attribute_exists(pk)",
+        values={":now": int(time.time())},
+    )
 
 
 def forget_failure(image_id: str, failure: Failure) -> bool:

@@ -1,25 +1,41 @@
 """Where each record lives in the mediator's table (pk, sk; TTL on expiresAt).
 
-pk                 sk                        what
-ANIMATIONS         {imageId}                 configuration and counters of an animation
-ANIM#{imageId}     FRAME#{validTime}         a frame: location, thumbnails
-ANIM#{imageId}     FETCH#{validTime}         a fetch asked for, and how it ended
-ANIM#{imageId}     GIF#{validTime}           a GIF (by its newest frame): claimed, done, emailed
-ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
-ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
-OUTBOX             {decision key}            messages of a decision not yet all sent
-LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
-DEAD               {messageId}               a dead letter of the mediator's queue
+    pk                 sk                        what
+    DIR#{shard}        {imageId}                 an animation's configuration, in one of SHARDS
+                                                 directory partitions (listing; the tick's slices)
+    ANIM#{imageId}     STATE                     its configuration and counters
+    ANIM#{imageId}     FRAME#{validTime}         a frame: location, thumbnails, their requests,
+                                                 the GIF it completed
+    ANIM#{imageId}     FETCH#{validTime}         a fetch asked for (its request), how it ended
+    ANIM#{imageId}     GIF#{validTime}           a GIF (by its newest frame): claimed (its request),
+                                                 done, its email (request), emailed
+    ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
+    ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
+    LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
+    DEAD               {messageId}               a dead letter of the mediator's queue
+
+No partition is hot at any size: an animation's counters change in its own partition, the
+directory is written only when a configuration changes, and a tick reads each directory
+shard once (see README, "Scale").
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 
-ANIMATIONS = "ANIMATIONS"
-OUTBOX = "OUTBOX"
+SHARDS = 16  # directory partitions: the tick's parallel slices start one per shard
+STATE = "STATE"
 DEAD = "DEAD"
 WIDTH = 12  # validTime digits in sort keys, so they sort as numbers
+
+
+def shard(image_id: str) -> int:
+    return zlib.crc32(image_id.encode()) % SHARDS
+
+
+def directory(number: int) -> str:
+    return f"DIR#{number:02d}"
 
 
 def animation(image_id: str) -> str:

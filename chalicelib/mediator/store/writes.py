@@ -1,18 +1,18 @@
 """Each kind of change a decision makes, as the conditional writes that make it.
 
 WRITERS is the dispatch table (not an isinstance ladder); decisions.apply puts one decision's
-writes in one transaction.
+writes in one transaction. A write's condition is its claim (it fails when the decision was
+made before), or, wrapped in Guarded, a guard: it fails when the counts the decision was made
+on have moved, and the decision is made again on fresh ones.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from ...aws.dynamodb import Put, Update, Write
 from ..decide import (
-    UNATTRIBUTED,
     Change,
     ClaimFetch,
     ClaimGif,
@@ -23,194 +23,146 @@ from ..decide import (
     RecordFrame,
     RecordThumbnail,
 )
-from . import keys
-
-MAX_REQUEST = 64_000  # characters of a failed request kept for a redrive
-MAX_ERROR = 2000
+from . import keys, outcomes
 
 
-def _record_frame(change: RecordFrame, now: int) -> list[Write]:
+class Guarded(NamedTuple):
+    """A write whose failing condition means "decide again", not "decided before"."""
+
+    write: Write
+
+
+Writes = list[Write | Guarded]
+
+
+def _record_frame(change: RecordFrame, now: int) -> Writes:
+    """The frame (its claim); counted from the count it was decided on, its newest-frame mark and the
+    GIF it completes in one update of the animation's state (a guard: the counts must not have
+    moved, nor the GIF count when it claims a GIF, whose record is then guarded too); the fetch it
+    answers closed."""
+    values: dict[str, Any] = {":one": 1}
+    sets, conditions = [], ["attribute_exists(pk)"]
+    if change.seen_count:
+        conditions.append("frameCount = :seen")
+        values[":seen"] = change.seen_count
+    else:
+        conditions.append("attribute_not_exists(frameCount)")
+    if change.newest:
+        sets.append("newestFrame = :t")
+        values[":t"] = change.valid_time
+    if change.gif is not None:
+        sets.append("gifFrameCount = :gif_count, latestGif = :gif_time")
+        values.update({":gif_count": change.gif.frame_count, ":gif_time": change.gif.valid_time})
+        conditions.append(_gif_guard(change.gif, values))
+    update = "ADD frameCount :one" + (f" SET {', '.join(sets)}" if sets else "")
+    frame = {
+        "pk": keys.animation(change.image_id),
+        "sk": keys.record("FRAME", change.valid_time),
+        "validTime": change.valid_time,
+        "location": change.location.model_dump(by_alias=True),
+        "thumbnails": {},
+        "requests": [request.to_json() for request in change.requests] or None,
+        "gifClaimed": change.gif.valid_time if change.gif else None,
+        "correlationId": change.correlation_id,
+        "recordedAt": now,
+    }
+    state = Update(keys.animation(change.image_id), keys.STATE, update, " AND ".join(conditions), values=values)
     return [
-        Put(
-            {
-                "pk": keys.animation(change.image_id),
-                "sk": keys.record("FRAME", change.valid_time),
-                "validTime": change.valid_time,
-                "location": change.location.model_dump(by_alias=True),
-                "thumbnails": {},
-                "correlationId": change.correlation_id,
-                "recordedAt": now,
-            },
-            "attribute_not_exists(pk)",
-        ),
-        Update(keys.ANIMATIONS, change.image_id, "ADD frameCount :one", "attribute_exists(pk)", values={":one": 1}),
-        _fetch_outcome(change.image_id, change.requested_time, "done", change.correlation_id, now),
+        Put(frame, "attribute_not_exists(pk)"),
+        Guarded(state),
+        outcomes.fetch_outcome(change.image_id, change.requested_time, "done", change.correlation_id, now),
+        *([Guarded(_gif_record(change.gif, now))] if change.gif else []),
     ]
 
 
-def _record_fetch_request(change: RecordFetchRequest, now: int) -> list[Write]:
-    return [_fetch_request(change.image_id, change.valid_time, now)]
-
-
-def _claim_fetch(change: ClaimFetch, now: int) -> list[Write]:
+def _claim_fetch(change: ClaimFetch, now: int) -> Writes:
+    """Only forward: a claim for a time at or before the last one asked for fails."""
     return [
-        _fetch_request(change.image_id, change.valid_time, now),
+        outcomes.fetch_request(change.image_id, change.valid_time, change.request.to_json(), now),
         Update(
-            keys.ANIMATIONS,
-            change.image_id,
+            keys.animation(change.image_id),
+            keys.STATE,
             "SET lastRequested = :t",
-            "attribute_exists(pk) AND (attribute_not_exists(lastRequested) OR lastRequested = :previous)",
-            values={":t": change.valid_time, ":previous": change.previous},
+            "attribute_exists(pk) AND (attribute_not_exists(lastRequested) OR lastRequested < :t)",
+            values={":t": change.valid_time},
         ),
     ]
 
 
-def _claim_gif(change: ClaimGif, now: int) -> list[Write]:
-    return [
-        Update(
-            keys.ANIMATIONS,
-            change.image_id,
-            "SET gifFrameCount = :count, latestGif = :t",
-            "attribute_exists(pk) AND (attribute_not_exists(gifFrameCount) OR gifFrameCount = :seen)",
-            values={":count": change.frame_count, ":t": change.valid_time, ":seen": change.seen_gif_frame_count},
-        ),
-        Put(
-            {
-                "pk": keys.animation(change.image_id),
-                "sk": keys.record("GIF", change.valid_time),
-                "validTime": change.valid_time,
-                "status": "claimed",
-                "frameTimes": list(change.frame_times),
-                "reason": change.reason,
-                "correlationId": change.correlation_id,
-                "claimedAt": now,
-            },
-            "attribute_not_exists(pk)",
-        ),
-    ]
+def _claim_gif(change: ClaimGif, now: int) -> Writes:
+    """The GIF's record (its claim), and the animation's GIF count moved on from the one it saw (a guard)."""
+    values = {":count": change.frame_count, ":t": change.valid_time}
+    condition = "attribute_exists(pk) AND " + _gif_guard(change, values)
+    update = Update(
+        keys.animation(change.image_id),
+        keys.STATE,
+        "SET gifFrameCount = :count, latestGif = :t",
+        condition,
+        values=values,
+    )
+    return [Guarded(update), _gif_record(change, now)]
 
 
-def _finish_gif(change: FinishGif, now: int) -> list[Write]:
+def _gif_guard(change: ClaimGif, values: dict[str, Any]) -> str:
+    """The condition that the GIF count is still the one the claim saw (adds its value)."""
+    if not change.seen_gif_frame_count:
+        return "attribute_not_exists(gifFrameCount)"
+    values[":seen_gif"] = change.seen_gif_frame_count
+    return "gifFrameCount = :seen_gif"
+
+
+def _gif_record(change: ClaimGif, now: int) -> Put:
+    return Put(
+        {
+            "pk": keys.animation(change.image_id),
+            "sk": keys.record("GIF", change.valid_time),
+            "validTime": change.valid_time,
+            "status": "claimed",
+            "frameTimes": list(change.frame_times),
+            "reason": change.reason,
+            "request": change.request.to_json(),
+            "correlationId": change.correlation_id,
+            "claimedAt": now,
+        },
+        "attribute_not_exists(pk)",
+    )
+
+
+def _finish_gif(change: FinishGif, now: int) -> Writes:
     values: dict[str, Any] = {":done": "done", ":location": change.location.model_dump(by_alias=True), ":now": now}
-    expression = "SET #status = :done, #location = :location, doneAt = :now"
-    if change.email_id:
-        expression += ", emailId = :email, emailStatus = :requested"
-        values.update({":email": change.email_id, ":requested": "requested"})
+    expression = "SET #status = :done, #location = :location, doneAt = :now REMOVE #request"
+    if change.email:
+        expression = "SET #status = :done, #location = :location, doneAt = :now, emailId = :email, "
+        expression += "emailStatus = :requested, emailRequest = :message REMOVE #request"
+        values.update({":email": change.email.email_id, ":requested": "requested", ":message": change.email.to_json()})
+    shown = Update(  # the GIF the animation's card shows
+        keys.animation(change.image_id),
+        keys.STATE,
+        "SET doneGif = :t",
+        "attribute_exists(pk)",
+        values={":t": change.valid_time},
+    )
     return [
         Update(
             keys.animation(change.image_id),
             keys.record("GIF", change.valid_time),
             expression,
             "attribute_exists(pk) AND #status <> :done",
-            names={"#status": "status", "#location": "location"},
+            names={"#status": "status", "#location": "location", "#request": "request"},
             values=values,
-        )
-    ]
-
-
-def _record_thumbnail(change: RecordThumbnail, now: int) -> list[Write]:
-    return [
-        Update(
-            keys.animation(change.image_id),
-            keys.record("FRAME", change.valid_time),
-            "SET thumbnails.#label = :location",
-            "attribute_exists(pk) AND attribute_not_exists(thumbnails.#label)",
-            names={"#label": change.label},
-            values={":location": change.location.model_dump(by_alias=True)},
-        )
-    ]
-
-
-def _record_email(change: RecordEmail, now: int) -> list[Write]:
-    return [
-        Update(
-            keys.animation(change.image_id),
-            keys.record("GIF", change.valid_time),
-            "SET emailStatus = :sent, sesMessageId = :id, emailedAt = :now",
-            "attribute_exists(pk) AND (attribute_not_exists(emailStatus) OR emailStatus <> :sent)",
-            values={":sent": "sent", ":id": change.message_id, ":now": now},
-        )
-    ]
-
-
-def _record_failure(change: RecordFailure, now: int) -> list[Write]:
-    request = json.dumps(change.request, separators=(",", ":"), default=str) if change.request else None
-    return [
-        Put(
-            {
-                "pk": keys.animation(change.image_id),
-                "sk": keys.failure(change.valid_time, change.action, change.detail),
-                "validTime": change.valid_time,
-                "action": change.action,
-                "detail": change.detail or None,
-                "error": change.error[:MAX_ERROR],
-                "correlationId": change.correlation_id,
-                "failedAt": now,
-                "request": request if request and len(request) <= MAX_REQUEST else None,
-            },
-            "attribute_not_exists(pk)",
         ),
-        *_failed_outcome(change, now),
+        shown,
     ]
-
-
-def _failed_outcome(change: RecordFailure, now: int) -> list[Write]:
-    """What the failure ends: the fetch request, the GIF claim, or the GIF's email."""
-    if change.action == "fetch-amp-image":
-        return [_fetch_outcome(change.image_id, change.valid_time, "failed", change.correlation_id, now, change.error)]
-    if change.action not in ("create-gif", "send-email") or change.image_id == UNATTRIBUTED:
-        return []
-    field, unless = ("status", "done") if change.action == "create-gif" else ("emailStatus", "sent")
-    return [
-        Update(
-            keys.animation(change.image_id),
-            keys.record("GIF", change.valid_time),
-            "SET #field = :failed",
-            "attribute_exists(pk) AND (attribute_not_exists(#field) OR #field <> :unless)",
-            names={"#field": field},
-            values={":failed": "failed", ":unless": unless},
-        )
-    ]
-
-
-def _fetch_request(image_id: str, valid_time: int, now: int) -> Put:
-    return Put(
-        {
-            "pk": keys.animation(image_id),
-            "sk": keys.record("FETCH", valid_time),
-            "validTime": valid_time,
-            "status": "requested",
-            "requestedAt": now,
-        },
-        "attribute_not_exists(pk)",
-    )
-
-
-def _fetch_outcome(
-    image_id: str, valid_time: int, status: str, correlation_id: str | None, now: int, error: str | None = None
-) -> Update:
-    """Close the fetch request of a frame (there may be none: a manual fetch)."""
-    values: dict[str, Any] = {":status": status, ":now": now, ":t": valid_time}
-    expression = "SET #status = :status, endedAt = :now, validTime = :t"
-    if correlation_id:
-        expression += ", correlationId = :run"
-        values[":run"] = correlation_id
-    names = {"#status": "status"}
-    if error:
-        expression += ", #error = :error"
-        values[":error"] = error[:MAX_ERROR]
-        names["#error"] = "error"
-    return Update(keys.animation(image_id), keys.record("FETCH", valid_time), expression, names=names, values=values)
 
 
 # Each kind of change, and the writes that make it.
-WRITERS: dict[type[Change], Callable[[Any, int], list[Write]]] = {
+WRITERS: dict[type[Change], Callable[[Any, int], Sequence[Write | Guarded]]] = {
     RecordFrame: _record_frame,
-    RecordFetchRequest: _record_fetch_request,
+    RecordFetchRequest: outcomes.record_fetch_request,
     ClaimFetch: _claim_fetch,
     ClaimGif: _claim_gif,
     FinishGif: _finish_gif,
-    RecordThumbnail: _record_thumbnail,
-    RecordEmail: _record_email,
-    RecordFailure: _record_failure,
+    RecordThumbnail: outcomes.record_thumbnail,
+    RecordEmail: outcomes.record_email,
+    RecordFailure: outcomes.record_failure,
 }
