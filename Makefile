@@ -8,7 +8,7 @@ STAGE ?= dev
 PORT ?= 8000
 AWS_PORT ?= 4567
 
-.PHONY: test test-unit demo serve aws bench importtime resources deploy post-deploy destroy plan package clean help
+.PHONY: test test-unit demo serve aws bench bench-scale importtime resources deploy post-deploy destroy plan package clean help
 
 help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
@@ -17,6 +17,7 @@ help:
 	@echo "make test        create .venv if needed, install, run every test (about 4 min)"
 	@echo "make test-unit   the tests that need no network, server or subprocess (under 10 s)"
 	@echo "make bench       speed and memory figures against their baselines"
+	@echo "make bench-scale AWS calls of a tick over 100, 1,000 and 5,000 animations (about 4 min)"
 	@echo "make importtime  how long 'import app' takes (a Lambda cold start)"
 	@echo "make resources STAGE=dev  just the stack (buckets, table, queues, topics), its names and policies recorded"
 	@echo "make deploy STAGE=dev     resources, chalice deploy, post-deploy, the public URL (AWS)"
@@ -52,6 +53,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/gif_bench.py
 	$(BIN)/python bench/importtime.py
 	$(BIN)/python bench/runtime_bench.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale_bench.py
 
 plan: $(STAMP)
 	$(BIN)/python -m deploy plan $(STAGE)

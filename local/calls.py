@@ -120,7 +120,8 @@ def run_tick(kind: str, now: int, calls: Calls | None = None) -> dict[str, Any]:
     scheduler = calls.snapshot() if calls else collections.Counter()
     per_slice: list[collections.Counter[str]] = []
     sqs = client("sqs")
-    url = sqs.get_queue_url(QueueName=names().tick_queue)["QueueUrl"]
+    with calls.paused() if calls else contextlib.nullcontext():
+        url = sqs.get_queue_url(QueueName=names().tick_queue)["QueueUrl"]
     slices = asked = 0
     while True:
         with calls.paused() if calls else contextlib.nullcontext():

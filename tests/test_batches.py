@@ -107,3 +107,13 @@ def test_a_batch_that_passes_returns_no_failures_and_deletes_nothing_itself(runt
     }
     assert handler.handle_messages({"Records": [record]}) == {"batchItemFailures": []}
     assert deleted == []
+
+
+def test_publish_and_send_batches_hold_10_entries_and_256_kib():
+    from chalicelib.aws.batches import MAX_BYTES, chunks
+
+    assert chunks([1] * 25) == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
+    big = MAX_BYTES // 3
+    assert chunks([big, big, big, big, 5]) == [[0, 1, 2], [3, 4]]  # never over 256 KiB a call
+    assert chunks([MAX_BYTES + 1]) == [[0]]  # one too big goes alone (and SQS or SNS refuses it)
+    assert chunks([]) == []

@@ -6,13 +6,12 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .batches import chunks
+
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 else:
     SNSClient = Any
-
-MAX_BATCH = 10  # entries in one PublishBatch
-MAX_BATCH_BYTES = 262_144  # a PublishBatch's messages and attributes together
 
 
 class Topics:
@@ -37,7 +36,9 @@ class Topics:
         """(body, type) pairs to the topic named `topic`, 10 (and at most 256 KiB) a call; the
         indexes of those SNS did not take (a call that failed as a whole fails all it carried)."""
         failed: list[int] = []
-        for chunk in _chunks(messages):
+        weights = [len(body.encode()) + len("typeString") + len(kind.encode()) for body, kind in messages]
+        for indexes in chunks(weights):
+            chunk = [(index, messages[index]) for index in indexes]
             entries = [
                 {
                     "Id": str(index),
@@ -53,17 +54,3 @@ class Topics:
                 continue
             failed += [int(entry["Id"]) for entry in answer.get("Failed", [])]
         return sorted(failed)
-
-
-def _chunks(messages: Sequence[tuple[str, str]]) -> list[list[tuple[int, tuple[str, str]]]]:
-    """The messages, numbered, in batches SNS takes: at most 10, at most 256 KiB each."""
-    chunks: list[list[tuple[int, tuple[str, str]]]] = []
-    size = MAX_BATCH_BYTES + 1
-    for index, (body, message_type) in enumerate(messages):
-        weight = len(body.encode()) + len("type") + len("String") + len(message_type.encode())
-        if not chunks or len(chunks[-1]) == MAX_BATCH or size + weight > MAX_BATCH_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append((index, (body, message_type)))
-        size += weight
-    return chunks

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from .batches import chunks
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 else:
@@ -30,16 +32,22 @@ class Queues:
         ]
 
     def send_batch(self, queue: str, bodies: list[str], message_type: str = "", delay: int = 0) -> list[int]:
-        """Bodies to the queue named `queue`, 10 a call (each small: a tick's slice), each seen
-        after `delay` seconds; the indexes of those SQS did not take."""
+        """Bodies to the queue named `queue`, 10 (and at most 256 KiB) a call, each seen after
+        `delay` seconds; the indexes of those SQS did not take (a call that failed as a whole
+        fails all it carried)."""
         attributes = {"type": {"DataType": "String", "StringValue": message_type}} if message_type else {}
+        weights = [len(body.encode()) + len("typeString") + len(message_type) for body in bodies]
         failed: list[int] = []
-        for start in range(0, len(bodies), 10):
+        for indexes in chunks(weights):
             entries = [
-                {"Id": str(start + i), "MessageBody": body, "MessageAttributes": attributes, "DelaySeconds": delay}
-                for i, body in enumerate(bodies[start : start + 10])
+                {"Id": str(i), "MessageBody": bodies[i], "MessageAttributes": attributes, "DelaySeconds": delay}
+                for i in indexes
             ]
-            answer = self._sqs.send_message_batch(QueueUrl=self.url(queue), Entries=entries)
+            try:
+                answer = self._sqs.send_message_batch(QueueUrl=self.url(queue), Entries=entries)
+            except Exception:  # throttled or unreachable after botocore's own retries
+                failed += indexes
+                continue
             failed += [int(entry["Id"]) for entry in answer.get("Failed", [])]
         return sorted(failed)
 

@@ -20,6 +20,7 @@ the one Mediator of the container, on the real ports.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -187,12 +188,12 @@ class Mediator:
     # Schedules: a tick, fanned out --------------------------------------------------
 
     def tick(self, kind: ticks.Kind, now: int | None = None) -> dict[str, Any]:
-        """A schedule's tick: its first slices to the tick queue, one per directory shard that holds
-        an animation (a look at each shard costs a call; an empty shard's slice, a message and an
-        invocation)."""
+        """A schedule's tick: the first page of each directory shard, packed into slices of up to
+        ticks.SLICE animations, to the tick queue."""
         now = self.now() if now is None else now
-        occupied = [shard for shard in range(SHARDS) if self.store.directory(shard, None, 1).image_ids]
-        slices = ticks.starts(kind, now, occupied)
+        with ThreadPoolExecutor(max_workers=SHARDS) as pool:  # 16 queries at once: one's latency
+            pages = list(pool.map(lambda shard: (shard, self.store.directory(shard, None, ticks.SLICE)), range(SHARDS)))
+        slices = ticks.pack(kind, now, pages)
         self.hand_on(slices)
         logger.info(f"{kind} tick at {now}: {len(slices)} slices handed on")
         return {"kind": kind, "time": now, "slices": len(slices)}
@@ -220,12 +221,12 @@ class Mediator:
         not done is sent again."""
         again = again or part.attempt > 0
         if part.only is not None:
-            image_ids = list(part.only)
+            image_ids, rest = list(part.only), part.after
         else:
             page = self.store.directory(part.shard, part.after, ticks.SLICE)
-            if page.after is not None:  # the rest of the shard, first: it is not held up by this part
-                self.hand_on([part.model_copy(update={"after": page.after})])
-            image_ids = page.image_ids
+            image_ids, rest = page.image_ids, page.after
+        if rest is not None:  # the rest of the shard, first: it is not held up by this part
+            self.hand_on([TickSlice(kind=part.kind, time=part.time, shard=part.shard, after=rest)])
         states = self.store.states(image_ids) if image_ids else {}
         work = self._fetch_part if part.kind == "fetch" else self._rebuild_part
         done, resent, failed = work(states, part.time, again)

@@ -1,8 +1,10 @@
-"""A schedule's tick, fanned out: one slice message per directory shard on the tick queue, each
-handled by its own invocation (in parallel on Lambda), each over at most SLICE animations.
+"""A schedule's tick, fanned out: slice messages on the tick queue, each handled by its own
+invocation (in parallel on Lambda), each over at most SLICE animations.
 
-A slice that finds more in its shard hands the rest on (a slice after its last id) before doing
-its own. What fails for one animation (its claim, its publish) goes to a slice of just those
+The schedule's handler reads the first page of each directory shard and packs the ids into
+slices of up to SLICE (a few small shards share one; a full page is a slice of its own, and
+carries where the rest of its shard starts). A slice that carries the rest of a shard hands it
+on (a slice that reads the next page) before doing its own. What fails for one animation (its claim, its publish) goes to a slice of just those
 animations, sent again after a back-off: the others' tick is not held up, and nothing decided
 waits for a later tick. A slice that comes again (redelivered, or a retry) sends anew what its
 animations' records show asked for and not yet done.
@@ -19,6 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from ..messages import EpochSeconds, ImageId, MessageError
 from .store import keys
+from .store.animations import ShardPage
 
 SLICE = 1000  # animations one invocation works on at most (a directory page)
 MAX_ATTEMPTS = 6  # retry slices of one tick, after which what still fails is a dead letter
@@ -28,15 +31,16 @@ Kind = Literal["fetch", "rebuild"]
 
 
 class TickSlice(BaseModel):
-    """A part of one tick: a page of a directory shard, or the animations whose part failed."""
+    """A part of one tick: these animations (`only`), or the page of a shard after `after`; and
+    when `only` came from a full page, where the rest of its shard starts (`after`)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
     kind: Kind
     time: EpochSeconds  # the tick's time: every slice of it decides at this time
     shard: Annotated[int, Field(ge=0, lt=keys.SHARDS)]
-    after: ImageId | None = None  # continue the shard after this id
-    only: Annotated[list[ImageId], Field(max_length=SLICE)] | None = None  # just these (a retry)
+    after: ImageId | None = None  # the rest of the shard, after this id
+    only: Annotated[list[ImageId], Field(max_length=SLICE)] | None = None  # just these
     attempt: Annotated[int, Field(ge=0, le=MAX_ATTEMPTS)] = 0
 
     def to_json(self) -> str:
@@ -48,9 +52,22 @@ class TickSlice(BaseModel):
         return min(900, RETRY_DELAY * 2 ** (self.attempt - 1)) if self.attempt else 0
 
 
-def starts(kind: Kind, time: int, shards: Iterable[int] = range(keys.SHARDS)) -> list[TickSlice]:
-    """A tick's first slices: one per directory shard (those that hold animations)."""
-    return [TickSlice(kind=kind, time=time, shard=shard) for shard in shards]
+def pack(kind: Kind, time: int, pages: Iterable[tuple[int, ShardPage]]) -> list[TickSlice]:
+    """A tick's first slices from the first page of each shard: small pages packed together up to
+    SLICE ids, a full page (more to come in its shard) a slice of its own that hands the rest on."""
+    slices: list[TickSlice] = []
+    packed: list[str] = []
+    for shard, page in pages:
+        if page.after is not None:
+            slices.append(TickSlice(kind=kind, time=time, shard=shard, after=page.after, only=page.image_ids))
+            continue
+        if len(packed) + len(page.image_ids) > SLICE:
+            slices.append(TickSlice(kind=kind, time=time, shard=0, only=packed))
+            packed = []
+        packed += page.image_ids
+    if packed:
+        slices.append(TickSlice(kind=kind, time=time, shard=0, only=packed))
+    return slices
 
 
 def parse_slice(body: str) -> TickSlice:
