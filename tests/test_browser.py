@@ -217,7 +217,8 @@ def test_a_thousand_animations_show_their_first_cards_within_a_second(stack):
         asked.clear()
         page.goto(stack.url)
         expect(page.locator("section.animation").first).to_be_visible(timeout=5_000)
-        shown_after = page.evaluate("performance.now()")  # ms since the navigation began
+        # When the page put the cards in (its own mark), in ms since the navigation began.
+        shown_after = page.evaluate("performance.getEntriesByName('first-cards')[0].startTime")
         expect(page.locator("section.animation")).to_have_count(24)
         summaries = [url for url in asked if "/summary" in url]
         assert len(summaries) == 1 and not [url for url in asked if "/animations/" in url], asked

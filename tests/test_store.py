@@ -112,7 +112,9 @@ def test_a_decision_on_counts_that_moved_is_outdated_and_leaves_nothing(store):
 
 def test_a_decisions_requests_are_kept_on_its_records_until_done(store):
     store.put_animation(
-        TEMPS.model_copy(update={"thumbnails": [{"width": 20, "height": 10}, {"width": 8, "height": 8}]})
+        Animation.model_validate(
+            {**TEMPS.model_dump(by_alias=True), "thumbnails": [{"width": 20, "height": 10}, {"width": 8, "height": 8}]}
+        )
     )
     decision = record_frame(600)
     store.apply(decision)
