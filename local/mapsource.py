@@ -4,8 +4,9 @@
 
 A fixed basemap (sea, land, coastlines, a graticule) seeded by the center and zoom;
 a precipitation field ("radar" layers) or a temperature field ("temp" layers) that
-drifts east and evolves with time, drawn in a discrete colour scale; a legend and a
-valid-time stamp. Frames are valid every 5 minutes: the answer's
+drifts east and evolves with time, drawn in a discrete colour scale, or in smooth
+gradients ("temp-gradient": a continuous colour ramp; "satellite": infrared clouds in
+grey); a legend and a valid-time stamp. Frames are valid every 5 minutes: the answer's
 `x-aeris-valid-date` says which frame a requested time got. The same URL always
 gives the same bytes.
 """
@@ -130,10 +131,21 @@ class _Handler(BaseHTTPRequestHandler):
 @functools.lru_cache(maxsize=128)
 def render(layers: str, width: int, height: int, center: str, zoom: int, valid: int) -> bytes:
     """One frame as PNG bytes (cached: the same URL gives the same bytes)."""
-    temperature = "temp" in layers
     frame = basemap(width, height, center, zoom).copy()
     field = weather_field(width, height, _seed(center, zoom), valid)
-    if temperature:
+    if "satellite" in layers:  # infrared clouds: grey, opaque where cold, smooth throughout
+        cloud = np.clip((field - 0.3) / 0.55, 0, 1)
+        colours = np.repeat((90 + cloud * 165).astype(np.uint8)[..., None], 3, axis=2)
+        alpha = (cloud * 235).astype(np.uint8)
+        scale, labels = [(90 + 33 * i,) * 3 for i in range(6)], ["warm", "", "", "", "", "cold"]
+    elif "gradient" in layers:  # a temperature field in a continuous colour ramp
+        position = np.clip((field - 0.15) / 0.7, 0, 1) * (len(TEMPERATURE) - 1)
+        low = np.minimum(position.astype(np.int32), len(TEMPERATURE) - 2)
+        ramp, fraction = np.array(TEMPERATURE, np.float32), (position - low)[..., None]
+        colours = (ramp[low] * (1 - fraction) + ramp[low + 1] * fraction).astype(np.uint8)
+        alpha = np.full(field.shape, 170, np.uint8)
+        scale, labels = TEMPERATURE, ["-20", "", "-10", "", "0", "", "10", "", "20", "", "30", "40C"]
+    elif "temp" in layers:
         values = np.clip(((field - 0.15) / 0.7) * len(TEMPERATURE), 0, len(TEMPERATURE) - 1).astype(np.uint8)
         alpha = np.full(field.shape, 150, np.uint8)
         scale, labels = TEMPERATURE, ["-20", "", "-10", "", "0", "", "10", "", "20", "", "30", "40C"]
@@ -142,7 +154,8 @@ def render(layers: str, width: int, height: int, center: str, zoom: int, valid: 
         values = np.clip(levels, 0, None).astype(np.uint8)
         alpha = np.where(levels >= 0, 191, 0).astype(np.uint8)  # 75% where it rains
         scale, labels = RADAR, ["light", "", "", "", "moderate", "", "", "", "heavy"]
-    colours = np.array(scale, np.uint8)[values]
+    if "satellite" not in layers and "gradient" not in layers:
+        colours = np.array(scale, np.uint8)[values]
     overlay = Image.fromarray(np.dstack([colours, alpha]), "RGBA")
     frame.alpha_composite(overlay)
     _decorate(frame, layers, valid, scale, labels)
