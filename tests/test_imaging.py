@@ -487,3 +487,29 @@ def test_gifs_beat_ffmpeg_on_weather_maps(layers, better_by, tmp_path):
 
     assert len(ours) <= len(theirs), (len(ours), len(theirs))
     assert mean_psnr(ours) >= mean_psnr(theirs) + better_by, (mean_psnr(ours), mean_psnr(theirs))
+
+
+@pytest.mark.integration  # a 24 MP JPEG made and decoded: a few seconds
+def test_thumbnails_are_within_half_a_db_of_a_full_decode_at_every_size():
+    """Against the same Lanczos fit of the fully decoded photo (no JPEG): ours (the decoder's DCT
+    reduction first) within 0.5 dB of the naive full decode's JPEG, from 1 to 24 MP."""
+    from PIL import ImageOps
+
+    from chalicelib.imaging.thumbnail import make_thumbnail
+
+    for width, height in ((1200, 900), (3000, 2000), (6000, 4000)):
+        detail = Image.merge(
+            "RGB",
+            (
+                Image.effect_noise((width, height), 50),
+                Image.linear_gradient("L").resize((width, height)),
+                Image.effect_noise((width, height), 30),
+            ),
+        )
+        data = encode(detail, "JPEG", quality=92)
+        full = Image.open(io.BytesIO(data))
+        full.load()
+        reference = ImageOps.fit(full, (400, 400), Image.Resampling.LANCZOS)
+        naive = Image.open(io.BytesIO(encode(reference, "JPEG", quality=85)))
+        ours = Image.open(io.BytesIO(make_thumbnail(data, 400, 400, max_pixels=50_000_000).data))
+        assert psnr(ours, reference) >= psnr(naive, reference) - 0.5, (width, height)
