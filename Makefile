@@ -15,7 +15,7 @@ help:
 	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000)"
 	@echo "make aws         embedded AWS + resources + event runtime for a 'chalice local' of your own (AWS_PORT=4567)"
 	@echo "make test        create .venv if needed, install, run every test (about 4 min)"
-	@echo "make test-unit   the tests that need no network, server or subprocess (under 10 s)"
+	@echo "make test-unit   the tests that need no network, server or subprocess (under 15 s)"
 	@echo "make bench       speed and memory figures against their baselines"
 	@echo "make bench-scale AWS calls of a tick over 100, 1,000 and 5,000 animations (about 4 min)"
 	@echo "make importtime  how long 'import app' takes (a Lambda cold start)"
@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/thumbnail_bench.py
 	$(BIN)/python bench/gif_bench.py
 	$(BIN)/python bench/importtime.py
+	$(BIN)/python bench/firstcall.py
 	$(BIN)/python bench/runtime_bench.py
 
 bench-scale: $(STAMP)
