@@ -114,7 +114,11 @@ def main() -> None:
         Image.effect_noise((1600, 1200), 40).convert("RGB").save(photo, "JPEG", quality=85)
         client("s3").put_object(Bucket=outputs["FramesBucket"], Key="bench/frame.jpg", Body=photo.getvalue())
         animation = Animation(image_id="bench", layers=["radar"], width=640, height=480, center="tulsa,ok", zoom=6)
-        store.put_animation(Animation.model_validate({**animation.model_dump(by_alias=True), "thumbnails": [{"width": 200, "height": 150}]}))
+        store.put_animation(
+            Animation.model_validate(
+                {**animation.model_dump(by_alias=True), "thumbnails": [{"width": 200, "height": 150}]}
+            )
+        )
         topic = client("sns").create_topic(Name=os.environ["THUMBNAIL_TOPIC"])["TopicArn"]
         queue_url = client("sqs").get_queue_url(QueueName=os.environ["MEDIATOR_QUEUE"])["QueueUrl"]
         queue = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
