@@ -203,6 +203,7 @@ def test_a_thousand_animations_show_their_first_cards_within_a_second(stack):
     from chalicelib.mediator import store
     from chalicelib.mediator.animation import Animation
 
+    stack.runtime.stop()  # no events here: its queue polling would only share the embedded AWS with the page
     base = Animation(image_id="a0000", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=5)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: store.put_animation(base.model_copy(update={"image_id": f"a{i:04d}"})), range(1000)))
@@ -214,15 +215,23 @@ def test_a_thousand_animations_show_their_first_cards_within_a_second(stack):
         page.on("request", lambda request: asked.append(request.url))
         page.goto(stack.url + "?warm")  # the first load of a cold stack (imports) is not the page's to pay
         expect(page.locator("section.animation").first).to_be_visible(timeout=15_000)
-        asked.clear()
-        page.goto(stack.url)
-        expect(page.locator("section.animation").first).to_be_visible(timeout=5_000)
-        # When the page put the cards in (its own mark), in ms since the navigation began.
-        shown_after = page.evaluate("performance.getEntriesByName('first-cards')[0].startTime")
-        expect(page.locator("section.animation")).to_have_count(24)
-        summaries = [url for url in asked if "/summary" in url]
-        assert len(summaries) == 1 and not [url for url in asked if "/animations/" in url], asked
-        assert shown_after < 1000, f"the first card showed {shown_after:.0f} ms after the navigation began"
+        loads = []
+        for _ in range(3):  # the median of three loads: the machine's other work is not the page's
+            asked.clear()
+            page.goto(stack.url)
+            expect(page.locator("section.animation").first).to_be_visible(timeout=5_000)
+            # When the page put the cards in (its own mark), in ms since the navigation began.
+            loads.append(page.evaluate("performance.getEntriesByName('first-cards')[0].startTime"))
+            expect(page.locator("section.animation")).to_have_count(24)
+            summaries = [url for url in asked if "/summary" in url]
+            assert len(summaries) == 1 and not [url for url in asked if "/animations/" in url], asked
+        shown_after = sorted(loads)[1]
+        timing = page.evaluate(
+            "JSON.stringify(performance.getEntriesByType('resource').concat(performance.getEntriesByType('navigation'))"
+            ".map(e => [e.name.split('/').pop(), Math.round(e.startTime), Math.round(e.responseEnd)]))"
+        )
+        print(f"first cards at {[round(t) for t in loads]} ms; the last load's requests (name, start, end): {timing}")
+        assert shown_after < 1000, f"the first card showed {shown_after:.0f} ms after the navigation began: {timing}"
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "gallery-1000.png"))
 
