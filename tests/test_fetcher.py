@@ -70,7 +70,7 @@ def source(monkeypatch):
     server = MapSource()
     for name, value in server.environment(CLIENT_ID, CLIENT_SECRET).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("FETCH_READ_TIMEOUT", "0.5")
+    monkeypatch.setenv("FETCH_READ_TIMEOUT", "5")  # generous: under load a retry would take the next answer
     monkeypatch.setenv("FETCH_RETRIES", "1")
     server.start()  # after the environment is set: it keeps and puts back what it finds
     yield server
