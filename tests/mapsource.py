@@ -17,6 +17,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
 
+# A fetch request for a frame of this source (the fetcher and worker tests send it).
+FETCH = {
+    "type": "please-fetch-amp-image",
+    "dateCreated": 123456789,
+    "imageId": "temps",
+    "layers": ["flat-dk", "radar"],
+    "width": 320,
+    "height": 240,
+    "center": "tulsa,ok",
+    "zoom": 4,
+    "validTime": 1700000000,
+    "correlationId": "run-42",
+}
+
+
 class Answer(NamedTuple):
     status: int = 200
     body: bytes = b""

@@ -27,20 +27,8 @@ from chalicelib import redaction, safehttp
 from chalicelib.errors import PermanentError
 from chalicelib.workers import fetcher, runner
 from tests.images import encode, radar_frame
-from tests.mapsource import Answer, MapSource
+from tests.mapsource import FETCH, Answer, MapSource
 
-FETCH = {
-    "type": "please-fetch-amp-image",
-    "dateCreated": 123456789,
-    "imageId": "temps",
-    "layers": ["flat-dk", "radar"],
-    "width": 320,
-    "height": 240,
-    "center": "tulsa,ok",
-    "zoom": 4,
-    "validTime": 1700000000,
-    "correlationId": "run-42",
-}
 CLIENT_ID, CLIENT_SECRET = "id-7f3a-client", "Sk/9+q=Zw8~xT"
 FRAME = encode(radar_frame(0))
 NAME = "maps.example.test"  # resolved by `dns` below, never by the real resolver

@@ -10,20 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.images import encode, jpeg, quadrants, radar_frame
-from tests.mapsource import Answer, MapSource
+from tests.mapsource import FETCH, Answer, MapSource
 
-FETCH = {
-    "type": "please-fetch-amp-image",
-    "dateCreated": 123456789,
-    "imageId": "temps",
-    "layers": ["flat-dk", "radar"],
-    "width": 320,
-    "height": 240,
-    "center": "tulsa,ok",
-    "zoom": 4,
-    "validTime": 1700000000,
-    "correlationId": "run-42",
-}
 CLIENT_ID, CLIENT_SECRET = "id-7f3a", "secret-9c2b"
 
 
