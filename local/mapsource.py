@@ -200,17 +200,27 @@ def _weather_layers(width: int, height: int, seed: int) -> tuple[np.ndarray, np.
     rng = np.random.default_rng(seed + 1)
     layers = []
     for _ in range(2):
-        field = _smooth(rng, 2 * width, height, cells=10) * 0.75 + _smooth(rng, 2 * width, height, cells=30) * 0.25
-        layers.append(np.concatenate([field, field], axis=1))  # wraps around as it drifts
+        field = (
+            _smooth(rng, 2 * width, height, 10, wrap=True) * 0.75
+            + _smooth(rng, 2 * width, height, 30, wrap=True) * 0.25
+        )
+        layers.append(np.concatenate([field, field], axis=1))  # wraps around as it drifts, with no seam
     return layers[0], layers[1]
 
 
-def _smooth(rng: np.random.Generator, width: int, height: int, cells: int) -> np.ndarray:
-    """Smooth noise in 0..1: a coarse random grid, upsampled bicubically."""
+def _smooth(rng: np.random.Generator, width: int, height: int, cells: int, wrap: bool = False) -> np.ndarray:
+    """Smooth noise in 0..1: a coarse random grid, upsampled bicubically; with `wrap`, its right
+    edge runs on into its left (the grid padded with its own columns before the upsampling)."""
     grid_w = max(2, cells * width // max(width, height))
     grid_h = max(2, cells * height // max(width, height))
-    coarse = Image.fromarray(rng.random((grid_h, grid_w), dtype=np.float32), "F")
-    fine = np.asarray(coarse.resize((width, height), Image.Resampling.BICUBIC))
+    grid = rng.random((grid_h, grid_w), dtype=np.float32)
+    if wrap:
+        pad, cell = 2, width / grid_w
+        wide = Image.fromarray(np.pad(grid, ((0, 0), (pad, pad)), mode="wrap"), "F")
+        fine = np.asarray(wide.resize((round(cell * (grid_w + 2 * pad)), height), Image.Resampling.BICUBIC))
+        fine = fine[:, round(cell * pad) : round(cell * pad) + width]
+    else:
+        fine = np.asarray(Image.fromarray(grid, "F").resize((width, height), Image.Resampling.BICUBIC))
     low, high = float(fine.min()), float(fine.max())
     return (fine - low) / (high - low or 1)
 
