@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from chalicelib.mediator import store
-from chalicelib.mediator.decide import Decision, RecordFailure
+from chalicelib.mediator.decide import Decision, FinishGif, RecordFailure
 from tests import records
 from chalicelib.messages import Location
 
@@ -302,13 +302,24 @@ class TestActions:
     def test_gif_now_needs_frames_and_never_builds_a_window_twice(self, api, aws):
         create(api)
         status, body = api("POST", "/animations/temps/gif")
-        assert status == 409 and "needs 2 frames; it has 0" in body["error"]
+        assert status == 409 and "only 0 of 2 frames so far" in body["error"]
         for t in (600, 1200):
             records.frame(store, "temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None)
         status, body = api("POST", "/animations/temps/gif")
         assert status == 202 and body["asked"]["validTime"] == 1200 and len(body["asked"]["locations"]) == 2
+        status, body = api("POST", "/animations/temps/gif")  # asked for and sent: the worker is at it
+        assert status == 409 and "is being made" in body["error"]
+        done = Location(Bucket="b-b", Key="temps/1200.gif")
+        store.apply(Decision("d", (FinishGif("temps", 1200, done, None),)))
         status, body = api("POST", "/animations/temps/gif")
-        assert status == 409 and "exists already" in body["error"]
+        assert status == 409 and "exists already: no newer frame since" in body["error"]
+
+    def test_gif_now_of_a_disabled_animation_says_so(self, api, aws):
+        create(api, enabled=False)
+        for t in (600, 1200):
+            records.frame(store, "temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None)
+        status, body = api("POST", "/animations/temps/gif")
+        assert status == 409 and "disabled" in body["error"]
 
     def test_unknown_animations(self, api):
         assert api("POST", "/animations/nope/fetch")[0] == 404
@@ -486,6 +497,63 @@ def put_images(api, aws) -> dict[str, bytes]:
 
 
 SIGNED = ("X-Amz-Security-Token", "X-Amz-Credential", "X-Amz-Signature")
+
+
+class TestProgress:
+    """A card's way to its next GIF: frames k of N (then K new of `every`), when the next frame is
+    due on the grid, when the next GIF is expected."""
+
+    def test_a_new_animation_counts_toward_its_first_gif(self, api, aws):
+        create(api, frames=3, interval=600)
+        records.frame(store, "temps", 1_800_000_000, Location(Bucket="b-b", Key="temps/a.png"), None)
+        [card] = api("GET", "/summary")[1]["animations"]
+        progress = card["progress"]
+        assert (progress["rule"], progress["have"], progress["need"], progress["gifDue"]) == ("first", 1, 3, False)
+        assert progress["newestFrame"] == "2027-01-15T08:00:00Z"
+        assert progress["nextFrame"] and progress["nextGif"] > progress["nextFrame"]
+
+    def test_the_estimate_follows_the_interval_grid(self):
+        from chalicelib.api.routes import progress
+        from chalicelib.mediator.animation import Animation
+        from chalicelib.mediator.decide import AnimationState
+
+        config = Animation(image_id="t", layers=["radar"], width=8, height=8, center="0,0", zoom=1, frames=12)
+        now = 1_800_000_000 + 90  # 90 s into a 10-minute slot asked for already
+        seven = AnimationState(config, frame_count=7, last_requested=1_800_000_000, newest_frame=1_800_000_000)
+        p = progress(seven, now)
+        assert (p["have"], p["need"]) == (7, 12)
+        assert p["nextFrame"] == "2027-01-15T08:10:00Z"  # the next slot
+        assert p["nextGif"] == "2027-01-15T08:50:00Z"  # five more frames: the fifth is valid 40 min after it
+        due = progress(seven._replace(last_requested=1_800_000_000 - 600), now)
+        assert due["nextFrame"] == "2027-01-15T08:00:00Z"  # this slot's frame is due, not asked for yet
+        later = AnimationState(
+            config.model_copy(update={"every": 3}), frame_count=14, gif_frame_count=13, latest_gif=1_799_999_400
+        )
+        p = progress(later, now)
+        assert (p["rule"], p["have"], p["need"]) == ("every", 1, 3)
+        off = progress(seven._replace(animation=config.model_copy(update={"enabled": False})), now)
+        assert off["nextFrame"] is None and off["nextGif"] is None and off["have"] == 7
+        full = progress(seven._replace(frame_count=12), now)
+        assert full["gifDue"] is True and full["nextGif"] is None
+
+
+class TestGifHistory:
+    def test_each_gif_says_what_became_of_its_email(self, api, aws):
+        put_images(api, aws)  # a GIF to 600, made with no email configured
+        for t in (1200, 1800):
+            records.frame(store, "temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None)
+        records.gif(store, "temps", [600, 1200], Location(Bucket="b-b", Key="temps/1200.gif"))
+        store.apply(
+            Decision("f", (RecordFailure("temps", 1200, "send-email", "SES: desk@example.com is not verified", "r"),))
+        )
+        records.gif_claim(store, "temps", [1200, 1800])
+        emails = {g["validTime"]: g["email"] for g in api("GET", "/animations/temps/gifs")[1]["gifs"]}
+        assert emails[600] == {"status": "none", "detail": "no email was configured when it was made"}
+        assert emails[1200] == {"status": "failed", "detail": "SES: desk@example.com is not verified"}
+        assert emails[1800] == {"status": "waiting", "detail": "the GIF is not made yet"}
+        public = {g["validTime"]: g["email"] for g in api("GET", "/animations/temps/gifs", headers={})[1]["gifs"]}
+        assert public[1200]["status"] == "failed" and public[1200]["detail"] is None
+        assert "token" in public[1200]["detailHidden"]
 
 
 class TestImageLinks:

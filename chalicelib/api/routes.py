@@ -192,6 +192,32 @@ def _card(state: AnimationState, gif: Any, fetch: Any, base: str) -> dict[str, A
         else None,
         "status": status,
         "runId": run,
+        "progress": progress(state, int(time.time())),
+    }
+
+
+def progress(state: AnimationState, now: int) -> dict[str, Any]:
+    """How far an animation has come toward its next GIF: `have` of `need` frames (the first GIF
+    needs N; each one after, K new frames), its newest frame, when the next frame is due on its
+    interval grid, and when the next GIF is expected (an estimate: the count rule, a frame an
+    interval; the hourly rebuild may come sooner). None for what a disabled animation will not do."""
+    animation = state.animation
+    first = not state.latest_gif
+    need = animation.frames if first else animation.gif_every
+    have = min(state.frame_count if first else state.frame_count - state.gif_frame_count, need)
+    interval = animation.interval
+    slot = now - now % interval  # the frame due now on the grid, unless asked for already
+    next_frame = slot if slot > state.last_requested else slot + interval
+    left = need - have
+    next_gif = next_frame + (left - 1) * interval if left > 0 else None
+    return {
+        "rule": "first" if first else "every",
+        "have": have,
+        "need": need,
+        "newestFrame": _iso(state.newest_frame) if state.newest_frame else None,
+        "nextFrame": _iso(next_frame) if animation.enabled else None,
+        "nextGif": _iso(next_gif) if animation.enabled and next_gif is not None else None,
+        "gifDue": left <= 0,
     }
 
 
@@ -253,7 +279,11 @@ def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
 # Actions ------------------------------------------------------------------------------
 
 
-@documented(answer("asked for (the please-fetch-amp-image message)", status=202), errors(400, 404, 409))
+@documented(
+    answer("asked for (the please-fetch-amp-image message)", status=202),
+    errors(400, 404),
+    error(409, "disabled, or a frame for this minute was asked for already (the error says which)"),
+)
 @answers_json
 def fetch_now(image_id: str) -> Response:
     """Fetch a frame now."""
@@ -263,7 +293,9 @@ def fetch_now(image_id: str) -> Response:
 @documented(
     answer("asked for (the please-create-gif message)", status=202),
     errors(400, 404),
-    error(409, "too few frames, or a GIF of the newest frames exists"),
+    error(
+        409, "disabled, too few frames, or a GIF of the newest frames is being made or exists (the error says which)"
+    ),
 )
 @answers_json
 def gif_now(image_id: str) -> Response:
@@ -313,12 +345,21 @@ def frames(request: Any, image_id: str) -> dict[str, Any]:
 @documented(answer("GIFs"), errors(400, 404), query=(_limit(10),))
 @answers_json
 def gifs(request: Any, image_id: str) -> dict[str, Any]:
-    """GIFs, newest first, with links."""
+    """GIFs, newest first, with links, and each one's email: sent, failed (why: with the token),
+    waiting (for the GIF or the emailer), or none (no email was configured when it was made)."""
     _state(image_id)
     limit = _int_param(_query(request, "limit"), "limit", 10, 1, MAX_PAGE)
     base = base_url(request)
+    found = store.gifs(image_id, limit=limit)
+    failed = {g.valid_time for g in found if g.email_status == "failed"}
+    reasons = (
+        {f.valid_time: f.error for f in store.failures(image_id, limit=MAX_PAGE) if f.action == "send-email"}
+        if failed
+        else {}
+    )
+    private = holds_token(request)
     out = []
-    for gif in store.gifs(image_id, limit=limit):
+    for gif in found:
         out.append(
             {
                 "validTime": gif.valid_time,
@@ -328,10 +369,29 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
                 "frames": len(gif.frame_times),
                 "url": service.gif_link(base, image_id, gif.valid_time) if gif.done else None,
                 "emailStatus": gif.email_status,
+                "email": _email(gif, reasons.get(gif.valid_time), private),
                 "runId": gif.correlation_id,
             }
         )
     return {"imageId": image_id, "gifs": out}
+
+
+def _email(gif: Any, error: str | None, private: bool) -> dict[str, Any]:
+    """A GIF's email as the page shows it: its status, and a word on it (a failure's reason only to the
+    token's holder: it may name addresses)."""
+    if gif.email_status == "sent":
+        return {"status": "sent", "detail": "sent"}
+    if gif.email_status == "failed":
+        if not private:
+            return {"status": "failed", "detail": None, "detailHidden": HIDDEN}
+        return {"status": "failed", "detail": error or "no reason kept (the failure was redriven or is older)"}
+    if gif.email_status == "requested":
+        return {"status": "waiting", "detail": "asked for; the emailer has not answered yet"}
+    if gif.status == "claimed":
+        return {"status": "waiting", "detail": "the GIF is not made yet"}
+    if gif.status == "failed":
+        return {"status": "none", "detail": "the GIF failed: no email"}
+    return {"status": "none", "detail": "no email was configured when it was made"}
 
 
 @documented(answer("failures"), errors(400, 404), query=(_limit(20),))

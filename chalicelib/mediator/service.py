@@ -325,10 +325,12 @@ class Mediator:
         state = self.store.get_animation(image_id, consistent=True)
         if state is None:
             raise LookupError(image_id)
+        if not state.animation.enabled:
+            raise Refused(f"animation {image_id!r} is disabled: enable it to make GIFs")
         decision, made = self.claim_gif(image_id, now, "manual", lambda _: True, f"manual-gif-{image_id}-{now}", state)
         if decision is None:
-            frames = state.frame_count
-            raise Refused(f"a GIF of {image_id!r} needs {state.animation.frames} frames; it has {frames}")
+            frames, wanted = state.frame_count, state.animation.frames
+            raise Refused(f"only {frames} of {wanted} frames so far: a GIF of {image_id!r} needs {wanted}")
         valid_time = decision.changes[0].valid_time
         if made:
             self.send(list(decision.messages))
@@ -336,9 +338,12 @@ class Mediator:
             return decision.messages[0]
         gif = self.store.gif(image_id, valid_time, consistent=True)
         if gif is None or gif.sent_at or gif.status != "claimed" or gif.request is None:
-            raise Refused(
-                f"a GIF of the newest {state.animation.frames} frames (to {decide.utc(valid_time)}) exists already"
-            )
+            window = f"the newest {state.animation.frames} frames (to {decide.utc(valid_time)})"
+            if gif is not None and gif.status == "claimed":
+                raise Refused(f"a GIF of this window, {window}, is being made")
+            if gif is not None and gif.status == "failed":
+                raise Refused(f"the GIF of {window} failed: redrive its failure to try again")
+            raise Refused(f"a GIF of {window} exists already: no newer frame since")
         self.send([gif.request], logged=False)  # claimed before, but not known sent: send it now
         self.store.mark_sent("GIF", image_id, valid_time)
         return gif.request
