@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,11 @@ from typing import Any
 from chalicelib.aws import client
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "resources" / "template.yaml"
+# The address the stage's alarms are mailed to: the template's AlarmEmail, from ALARM_EMAIL when it
+# is set (`make deploy STAGE=dev ALARM_EMAIL=ops@example.com`; empty: none). An update that does not
+# set it keeps the stack's, so a deploy does not unsubscribe it.
+ALARM_EMAIL_VARIABLE = "ALARM_EMAIL"
+KEPT_PARAMETERS = ("AlarmEmail",)
 
 
 def stack_name(stage: str) -> str:
@@ -18,12 +24,17 @@ def stack_name(stage: str) -> str:
 def deploy_stack(stack: str, parameters: dict[str, str], timeout: float = 120) -> dict[str, str]:
     """Create or update the stack and wait for it; returns its outputs."""
     cloudformation = client("cloudformation")
-    arguments: dict[str, Any] = {
-        "StackName": stack,
-        "TemplateBody": TEMPLATE.read_text(),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-    }
-    if outputs(stack) is not None:
+    parameters = dict(parameters)
+    if ALARM_EMAIL_VARIABLE in os.environ:
+        parameters.setdefault("AlarmEmail", os.environ[ALARM_EMAIL_VARIABLE].strip())
+    existing = _described(stack)
+    listed: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+    previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
+    listed += [
+        {"ParameterKey": k, "UsePreviousValue": True} for k in KEPT_PARAMETERS if k in previous - set(parameters)
+    ]
+    arguments: dict[str, Any] = {"StackName": stack, "TemplateBody": TEMPLATE.read_text(), "Parameters": listed}
+    if existing is not None:
         try:
             cloudformation.update_stack(**arguments)
         except cloudformation.exceptions.ClientError as exc:
@@ -44,6 +55,13 @@ def deploy_stack(stack: str, parameters: dict[str, str], timeout: float = 120) -
 
 def outputs(stack: str) -> dict[str, str] | None:
     """The stack's outputs, or None when there is no such stack."""
+    described = _described(stack)
+    if described is None:
+        return None
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def _described(stack: str) -> dict[str, Any] | None:
     cloudformation = client("cloudformation")
     try:
         [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
@@ -51,9 +69,7 @@ def outputs(stack: str) -> dict[str, str] | None:
         if "does not exist" in str(exc):
             return None
         raise
-    if described["StackStatus"] == "DELETE_COMPLETE":
-        return None
-    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    return None if described["StackStatus"] == "DELETE_COMPLETE" else described
 
 
 def delete_stack(stack: str, timeout: float = 900) -> None:

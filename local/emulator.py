@@ -199,6 +199,196 @@ def _layer_version_by_arn() -> None:
     LambdaResponse.get_layer_version_by_arn = get_layer_version_by_arn
 
 
+def _cloudformation_alarms() -> None:
+    """Let moto's CloudFormation create the template's alarms, as CloudFormation does.
+
+    moto 5.2.5 has CloudWatch alarms but no CloudFormation type for them: its CloudFormation
+    skips an AWS::CloudWatch::Alarm with a warning, so the emulated stack would have none. Here
+    the type makes the alarm through the backend's put_metric_alarm, and deleting the stack
+    deletes it.
+    """
+    from moto.cloudformation import parsing
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
+    from moto.core.common_models import CloudFormationModel
+
+    if "AWS::CloudWatch::Alarm" in parsing.get_model_map():
+        return
+
+    def query(entry: dict[str, Any]) -> MetricDataQuery:
+        stat = entry.get("MetricStat")
+        metric_stat = None
+        if stat:
+            metric = stat["Metric"]
+            dimensions = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
+            metric_stat = MetricStat(
+                Metric(metric["MetricName"], metric.get("Namespace"), dimensions),
+                stat["Period"],
+                stat["Stat"],
+                stat.get("Unit"),
+            )
+        return MetricDataQuery(
+            entry["Id"],
+            entry.get("Label"),
+            entry.get("Period"),
+            entry.get("ReturnData", True),
+            entry.get("Expression"),
+            metric_stat,
+        )
+
+    class CloudFormationAlarm(CloudFormationModel):
+        """A stack's alarm: made and deleted in the CloudWatch backend, known to the stack by its name."""
+
+        __module__ = "moto.cloudwatch.models"  # moto files its models by their module's service
+
+        def __init__(self, account_id: str, region_name: str, alarm: Any):
+            self.account_id, self.region_name = account_id, region_name
+            self.name, self.arn = alarm.name, alarm.alarm_arn
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.name
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            if attribute_name == "Arn":
+                return self.arn
+            from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+            raise UnformattedGetAttTemplateException()
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::CloudWatch::Alarm"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "AlarmName"
+
+        @classmethod
+        def create_from_cloudformation_json(  # type: ignore[misc]
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> CloudFormationAlarm:
+            p = cloudformation_json["Properties"]
+            alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+                name=p.get("AlarmName") or resource_name,
+                namespace=p.get("Namespace"),
+                metric_name=p.get("MetricName"),
+                metric_data_queries=[query(entry) for entry in p.get("Metrics", [])] or None,
+                comparison_operator=p["ComparisonOperator"],
+                evaluation_periods=int(p["EvaluationPeriods"]),
+                datapoints_to_alarm=int(p["DatapointsToAlarm"]) if "DatapointsToAlarm" in p else None,
+                period=int(p["Period"]) if "Period" in p else None,
+                threshold=float(p["Threshold"]),
+                statistic=p.get("Statistic"),
+                extended_statistic=p.get("ExtendedStatistic"),
+                description=p.get("AlarmDescription"),
+                dimensions=p.get("Dimensions", []),
+                alarm_actions=p.get("AlarmActions", []),
+                ok_actions=p.get("OKActions", []),
+                insufficient_data_actions=p.get("InsufficientDataActions", []),
+                unit=p.get("Unit"),
+                actions_enabled=p.get("ActionsEnabled", True),
+                treat_missing_data=p.get("TreatMissingData"),
+                evaluate_low_sample_count_percentile=p.get("EvaluateLowSampleCountPercentile"),
+                threshold_metric_id=p.get("ThresholdMetricId"),
+            )
+            return cls(account_id, region_name, alarm)
+
+        @classmethod
+        def update_from_cloudformation_json(  # type: ignore[misc]
+            cls,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> CloudFormationAlarm:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(  # type: ignore[misc]
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+        ) -> None:
+            cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+    _forget_cloudformation_types()
+
+
+def _cloudformation_subscriptions() -> None:
+    """Let moto's CloudFormation subscribe to a topic (AWS::SNS::Subscription), as CloudFormation does:
+    moto 5.2.5 skips the type with a warning, so the alarm topic's email subscription would be missing."""
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+    from moto.sns.models import sns_backends
+
+    if "AWS::SNS::Subscription" in parsing.get_model_map():
+        return
+
+    class CloudFormationSubscription(CloudFormationModel):
+        __module__ = "moto.sns.models"  # moto files its models by their module's service
+
+        def __init__(self, arn: str):
+            self.arn = arn
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.arn
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            sns_backends[account_id][region_name].unsubscribe(self.arn)
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::SNS::Subscription"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @classmethod
+        def create_from_cloudformation_json(  # type: ignore[misc]
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> CloudFormationSubscription:
+            p = cloudformation_json["Properties"]
+            backend = sns_backends[account_id][region_name]
+            return cls(backend.subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"]).arn)
+
+        @classmethod
+        def update_from_cloudformation_json(  # type: ignore[misc]
+            cls,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> CloudFormationSubscription:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(  # type: ignore[misc]
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+        ) -> None:
+            sns_backends[account_id][region_name].unsubscribe(resource_name)
+
+    _forget_cloudformation_types()
+
+
+def _forget_cloudformation_types() -> None:
+    """moto's CloudFormation caches the types it knows: after a type is added, it looks again."""
+    from moto.cloudformation import parsing
+
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+
 class Emulator:
     """moto's server in a thread of this process; `endpoint` is its URL."""
 
@@ -213,6 +403,8 @@ class Emulator:
         _partition_queries()
         _swagger_2_rest_apis()
         _layer_version_by_arn()
+        _cloudformation_alarms()
+        _cloudformation_subscriptions()
 
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.endpoint = ""
