@@ -187,6 +187,27 @@ def redrive_failures(image_id):
     return entry.api().redrive_failures(image_id)
 
 
+@app.route("/status", methods=["GET"])
+def status():
+    """What the alarms watch: queue depths, stale animations, failures in the last hour."""
+    return entry.api().status(app.current_request)
+
+
+@app.route("/metrics", methods=["GET"])
+def metrics_summary():
+    return entry.api().metrics_summary(app.current_request)
+
+
+@app.route("/animations/{image_id}/cost", methods=["GET"])
+def animation_cost(image_id):
+    return entry.api().animation_cost(image_id)
+
+
+@app.route("/cost", methods=["GET"])
+def shared_cost():
+    return entry.api().shared_cost()
+
+
 @app.route("/runs/{run_id}", methods=["GET"], authorizer=token)
 def timeline(run_id):
     return entry.api().timeline(run_id)

@@ -32,7 +32,7 @@ def send_email(event: Any) -> dict[str, Any]:
 def thumbnail_upload(event: Any) -> list[dict[str, Any]]:
     from .workers import uploads
 
-    return uploads.thumbnail_uploads(event.to_dict())
+    return uploads.thumbnail_uploads(event.to_dict(), event.context)
 
 
 def mediate(event: Any) -> dict[str, Any]:

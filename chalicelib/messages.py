@@ -68,6 +68,19 @@ RunId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterVal
 Label = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?$")]
 
 
+class Usage(BaseModel):
+    """What a worker's invocation used, carried on its reply for the mediator to record (its cost)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
+
+    function: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
+    ms: Annotated[int, Field(ge=0, le=900_000)]
+    memory_mb: Annotated[int, Field(ge=128, le=10_240)]
+    requests: Annotated[
+        dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9.]{1,40}$")], float], Field(max_length=20)
+    ]
+
+
 class Message(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -83,6 +96,7 @@ class Message(BaseModel):
     # every log line is tagged with it, and the event log keeps the run's timeline under it.
     correlation_id: RunId | None = None
     run_id: RunId | None = None  # a caller's own id for the run, carried on as it was
+    usage: Usage | None = None  # a reply's: what its worker used (chalicelib.telemetry)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, camelCase keys; optional keys that are unset (None) left out."""

@@ -18,6 +18,7 @@ the on-failure destination. Handlers run concurrently.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from chalice.app import Chalice, Rate, S3EventConfig, ScheduledEventConfig, SNSEventConfig, SQSEventConfig
@@ -122,6 +124,9 @@ class Runtime:
         """Queues, subscriptions and bucket notifications for every event source."""
         from chalicelib.aws import client
 
+        from .metrics import install
+
+        self.metrics = install()  # the handlers' metrics into the emulator's CloudWatch, as on AWS
         sqs, sns, s3 = client("sqs"), client("sns"), client("s3")
         self.dead_letter_url, _ = self._queue(f"{self.prefix}-dead-letters", {})
         self.on_failure_url = (
@@ -291,6 +296,7 @@ class Runtime:
                 continue
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since >= settle:
+                self.metrics.flush()
                 return
             time.sleep(0.05)
         raise TimeoutError(f"events still flowing after {timeout} s")
@@ -365,7 +371,7 @@ class Runtime:
     def _invoke(self, source: Source, event: dict[str, Any], records: int) -> Any:
         from chalice.local import LambdaContext
 
-        context = LambdaContext(source.name, memory_size=1024, max_runtime_ms=60_000)
+        context = LambdaContext(source.name, memory_size=memory_size(source.name), max_runtime_ms=60_000)
         started = time.perf_counter()
         source.invocations += 1
         try:
@@ -431,6 +437,18 @@ class Runtime:
 
 class _Failed(NamedTuple):
     error: Exception
+
+
+@functools.cache
+def memory_size(function: str) -> int:
+    """The function's memory size as .chalice/config.json gives it for the stage (as Lambda's context
+    reports it, and as its cost is counted)."""
+    config = json.loads((Path(__file__).resolve().parent.parent / ".chalice" / "config.json").read_text())
+    stage = config.get("stages", {}).get(os.environ.get("STAGE", "dev"), {})
+    for level in (stage.get("lambda_functions", {}).get(function, {}), stage, config):
+        if "lambda_memory_size" in level:
+            return int(level["lambda_memory_size"])
+    return 128
 
 
 def _period(expression: Any) -> float:

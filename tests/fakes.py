@@ -46,6 +46,7 @@ class MemoryStore:
         self.fetches: dict[tuple[str, int], Fetch] = {}
         self.gifs: dict[tuple[str, int], Gif] = {}
         self.failures_: dict[tuple[str, int, str, str], Failure] = {}
+        self.stale: dict[tuple[int, str | None], list[dict[str, Any]]] = {}
         self.log: list[tuple[str, str, str | None]] = []  # (direction, type, correlation id)
 
     # Animations ---------------------------------------------------------------------
@@ -128,6 +129,10 @@ class MemoryStore:
     def forget_failure(self, image_id: str, failure: Failure) -> bool:
         with self._lock:
             return self.failures_.pop((image_id, failure.valid_time, failure.action, failure.detail), None) is not None
+
+    def record_stale(self, shard: int, after: str | None, stale: list[dict[str, Any]], now: int) -> None:
+        with self._lock:
+            self.stale[(shard, after)] = stale
 
     def log_event(self, direction: str, message: Message | dict[str, Any], correlation_id: str | None) -> None:
         self.log_events([Line(direction, message, correlation_id)])

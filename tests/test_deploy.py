@@ -60,7 +60,7 @@ def test_the_template_holds_what_the_app_needs():
 
     resources = TEMPLATE["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::S3::Bucket") == 4 and kinds.count("AWS::SNS::Topic") == 4
+    assert kinds.count("AWS::S3::Bucket") == 4 and kinds.count("AWS::SNS::Topic") == 4 + 1  # the workers', alarms
     assert resources["StateTable"]["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
     assert resources["StateTable"]["Properties"]["TimeToLiveSpecification"] == {
         "AttributeName": "expiresAt",

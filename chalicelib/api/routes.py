@@ -636,6 +636,8 @@ def openapi(route_table: dict[str, Any]) -> dict[str, Any]:
     """This document.
 
     Every route of the app's table (app.routes), each described beside its body here."""
+    from . import operations  # noqa: F401 (its routes describe themselves as it loads)
+
     return document(route_table, OPERATIONS, PATH_PARAMETERS)
 
 
@@ -776,3 +778,13 @@ def _delete_objects(image_id: str) -> int:
         objects().delete_prefix(bucket, f"{image_id}/")
         for bucket in (n.frames_bucket, n.thumbnails_bucket, n.gifs_bucket)
     )
+
+
+def __getattr__(name: str) -> Any:
+    """The operator's routes (status, metrics, cost) are answered by chalicelib/api/operations.py."""
+    from . import operations
+
+    try:
+        return getattr(operations, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -8,6 +8,7 @@ environment: AWS, moto's server or LocalStack alike).
     table()       DynamoDB, the app's table: chalicelib.aws.dynamodb.Table
     parameters()  SSM: chalicelib.aws.ssm.Parameters
     mail()        SES: chalicelib.aws.ses.Mail
+    metrics()     CloudWatch: chalicelib.aws.cloudwatch.Metrics (reading the app's metrics)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from .clients import client, forget
 
 if TYPE_CHECKING:
+    from .cloudwatch import Metrics
     from .dynamodb import Table
     from .s3 import Objects
     from .ses import Mail
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from .sqs import Queues
     from .ssm import Parameters
 
-__all__ = ["client", "objects", "queues", "topics", "table", "parameters", "mail", "account_id", "reset"]
+__all__ = ["client", "objects", "queues", "topics", "table", "parameters", "mail", "metrics", "account_id", "reset"]
 
 
 @functools.cache
@@ -72,6 +74,13 @@ def mail() -> Mail:
 
 
 @functools.cache
+def metrics() -> Metrics:
+    from .cloudwatch import Metrics
+
+    return Metrics(client("cloudwatch"))
+
+
+@functools.cache
 def account_id() -> str:
     """The caller's account (STS answers it without any permission)."""
     return client("sts").get_caller_identity()["Account"]
@@ -80,5 +89,5 @@ def account_id() -> str:
 def reset() -> None:
     """Forget every client and adapter (tests and tools that switch endpoints, credentials or names)."""
     forget()
-    for made in (objects, queues, topics, table, parameters, mail, account_id):
+    for made in (objects, queues, topics, table, parameters, mail, metrics, account_id):
         made.cache_clear()

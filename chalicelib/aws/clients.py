@@ -65,7 +65,9 @@ def client(service: str) -> Any:
 
 @functools.cache
 def _client(service: str) -> Any:
-    return _make(service)
+    from .. import telemetry
+
+    return telemetry.watch(_make(service))  # its requests counted for the invocation making them
 
 
 def _make(service: str) -> Any:

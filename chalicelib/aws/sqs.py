@@ -64,6 +64,22 @@ class Queues:
             kept += [chunk[int(failed["Id"])] for failed in answer.get("Failed", [])]
         return kept
 
+    def depth(self, queue: str) -> dict[str, int]:
+        """How many messages wait (visible), are being handled (inFlight) and are delayed."""
+        got = self._sqs.get_queue_attributes(
+            QueueUrl=self.url(queue),
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return {
+            "visible": int(got.get("ApproximateNumberOfMessages", 0)),
+            "inFlight": int(got.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "delayed": int(got.get("ApproximateNumberOfMessagesDelayed", 0)),
+        }
+
     def check(self, queue: str) -> None:
         """Raises unless the queue answers (the health route)."""
         self._sqs.get_queue_attributes(QueueUrl=self.url(queue), AttributeNames=["QueueArn"])

@@ -45,6 +45,19 @@ class AnimationState(NamedTuple):
     newest_frame: int = 0  # validTime of the newest frame recorded
     latest_gif: int = 0  # validTime (newest frame) of the latest GIF claimed
     done_gif: int = 0  # validTime of the GIF made most recently
+    updated_at: int = 0  # when its configuration was last written
+
+
+STALE_INTERVALS = 3  # an enabled animation without a new frame for this many intervals is stale
+
+
+def stale_since(state: AnimationState, now: int) -> int | None:
+    """When an enabled animation's frames stopped coming (its newest frame, or when it was configured,
+    if it has none since), if that is STALE_INTERVALS of its intervals ago; None while they come."""
+    if not state.animation.enabled:
+        return None
+    since = max(state.newest_frame, state.updated_at)
+    return since if now - since > STALE_INTERVALS * state.animation.interval else None
 
 
 # State changes ---------------------------------------------------------------------

@@ -14,23 +14,28 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from .. import telemetry
 from ..batch import handle_batch
 from ..bus import REDRIVEN
 from ..log import logger
 from ..messages import MessageError
 from . import service, store, ticks
+from .metering import metered
 
 
 def handle_messages(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handle_batch(event, _record, context)
+    with metered("mediate", context):
+        return handle_batch(event, _record, context)
 
 
 def handle_ticks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handle_batch(event, _tick_slice, context)
+    with metered("tick", context):
+        return handle_batch(event, _tick_slice, context)
 
 
 def handle_dead_letters(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handle_batch(event, _dead_letter, context)
+    with metered("keep_dead_letters", context):
+        return handle_batch(event, _dead_letter, context)
 
 
 def _record(record: SQSRecord) -> None:
@@ -38,6 +43,7 @@ def _record(record: SQSRecord) -> None:
     try:
         service.handle_record(record.body, again=_again(record))
     except Exception as exc:
+        telemetry.failed(type(exc).__name__)
         _note_error(record.message_id, exc)
         raise
 
@@ -54,6 +60,7 @@ def _tick_slice(record: SQSRecord) -> None:
     try:
         service.run_slice(part, again=_again(record))
     except Exception as exc:
+        telemetry.failed(type(exc).__name__)
         _note_error(record.message_id, exc)
         raise
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
+from .. import telemetry
 from ..aws import objects
 from ..bus import enqueue_slices, publish, resend_to_mediator
 from ..log import logger
@@ -86,6 +87,7 @@ class Store(Protocol):
     def log_event(self, direction: str, message: Message | dict[str, Any], correlation_id: str | None) -> None: ...
     def log_events(self, lines: Iterable[Line]) -> None: ...
     def failures(self, image_id: str, limit: int = 20) -> list[Failure]: ...
+    def record_stale(self, shard: int, after: str | None, stale: list[dict[str, Any]], now: int) -> None: ...
     def forget_failure(self, image_id: str, failure: Failure) -> bool: ...
 
 
@@ -149,6 +151,14 @@ class Mediator:
         """A did-message. `again`: this very message came before (a redelivery after its handling
         failed, or a dead letter sent back): what its decision left unsent is sent now. A duplicate
         of a message (another delivery of the same answer) only finds its decision made."""
+        mark = telemetry.mark()
+        try:
+            self._handle(message, now, again)
+        finally:  # what it cost, the worker's part (on its reply) and the mediator's, to its animation
+            worker = [message.usage.model_dump(by_alias=True)] if message.usage else []
+            telemetry.charge(getattr(message, "image_id", None), mark, *worker)
+
+    def _handle(self, message: Message, now: int, again: bool) -> None:
         line = Line("in", message, message.correlation_id)
         if isinstance(message, DidFetchAmpImage):
             self.frame_arrived(message, now, line, again)
@@ -174,7 +184,8 @@ class Mediator:
             wanted = state.animation.frames
             others = self.store.newest_frames(frame.image_id, wanted) if decide.gif_due_after(state) else None
             try:
-                self.carry_out(decide.on_frame(state, frame, now, others), line, resend=again)
+                if self.carry_out(decide.on_frame(state, frame, now, others), line, resend=again):
+                    telemetry.add("FrameAge", max(now - frame.valid_time, 0))
                 return
             except Outdated:
                 _back_off(attempt)
@@ -192,7 +203,8 @@ class Mediator:
         ticks.SLICE animations, to the tick queue."""
         now = self.now() if now is None else now
         with ThreadPoolExecutor(max_workers=SHARDS) as pool:  # 16 queries at once: one's latency
-            pages = list(pool.map(lambda shard: (shard, self.store.directory(shard, None, ticks.SLICE)), range(SHARDS)))
+            page = telemetry.in_context(lambda shard: (shard, self.store.directory(shard, None, ticks.SLICE)))
+            pages = list(pool.map(page, range(SHARDS)))
         slices = ticks.pack(kind, now, pages)
         self.hand_on(slices)
         logger.info(f"{kind} tick at {now}: {len(slices)} slices handed on")
@@ -228,6 +240,8 @@ class Mediator:
         if rest is not None:  # the rest of the shard, first: it is not held up by this part
             self.hand_on([TickSlice(kind=part.kind, time=part.time, shard=part.shard, after=rest)])
         states = self.store.states(image_ids) if image_ids else {}
+        if part.kind == "fetch" and part.attempt == 0:
+            self.note_stale(part, states)
         work = self._fetch_part if part.kind == "fetch" else self._rebuild_part
         done, resent, failed = work(states, part.time, again)
         if failed:
@@ -240,6 +254,22 @@ class Mediator:
         counts = {"animations": len(states), "asked": len(done), "resent": len(resent), "failed": len(failed)}
         logger.info(f"{part.kind} slice of shard {part.shard}: {len(done)} asked", extra=counts)
         return result
+
+    def note_stale(self, part: TickSlice, states: dict[str, AnimationState]) -> None:
+        """The slice's stale animations (no new frame for STALE_INTERVALS intervals): a metric (the
+        alarm's) and a record (the status view's). Best effort: the fetches matter more."""
+        stale = []
+        for image_id, state in states.items():
+            since = decide.stale_since(state, part.time)
+            if since is not None:
+                stale.append({"imageId": image_id, "since": since, "interval": state.animation.interval})
+        telemetry.add("StaleAnimations", len(stale))
+        if stale:
+            logger.warning(f"{len(stale)} stale animations in shard {part.shard}", extra={"stale": stale[:20]})
+        try:
+            self.store.record_stale(part.shard, part.only[0] if part.only else part.after, stale, part.time)
+        except Exception as exc:
+            logger.warning(f"stale animations not recorded: {exc!r}")
 
     def _fetch_part(self, states: dict[str, AnimationState], now: int, again: bool) -> Outcome:
         """Each due animation's fetch claimed (once, and only forward) and asked for in batches."""
@@ -522,11 +552,17 @@ def handle(message: Message, now: int, again: bool = False) -> None:
 
 
 def fetch_due_frames(now: int | None = None) -> dict[str, Any]:
-    return mediator().fetch_due_frames(now)
+    from .metering import metered
+
+    with metered("fetch_due_frames"):
+        return mediator().fetch_due_frames(now)
 
 
 def rebuild_gifs(now: int | None = None) -> dict[str, Any]:
-    return mediator().rebuild_gifs(now)
+    from .metering import metered
+
+    with metered("rebuild_gifs"):
+        return mediator().rebuild_gifs(now)
 
 
 def run_slice(part: TickSlice, again: bool = False) -> dict[str, Any]:

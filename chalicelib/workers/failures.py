@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..batch import handle_batch
 from ..bus import send_to_mediator
+from .. import telemetry
 from ..log import logger
 from ..messages import DidFail, failure, run_ids
 
@@ -37,7 +38,8 @@ class NotAnInvocationRecord(ValueError):
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handle_batch(event, _record, context)
+    with telemetry.invocation("worker_failed", context):
+        return handle_batch(event, _record, context)
 
 
 def _record(record: SQSRecord) -> None:

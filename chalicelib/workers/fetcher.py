@@ -27,7 +27,7 @@ from urllib.parse import quote, urljoin
 
 import requests
 
-from .. import redaction, safehttp, storage
+from .. import redaction, safehttp, storage, telemetry
 from ..aws import objects
 from ..aws.clients import error_code
 from ..errors import PermanentError, SourceError
@@ -240,6 +240,7 @@ def _follow(client: safehttp.Client, url: str, shown: str, config: FetchSettings
             _check_status(response, shown)
             body = _read_capped(client, response, shown, config.max_bytes)
             client.check()  # a body the watchdog cut short is not a body
+            telemetry.bytes_in(len(body))
             return body, {k.lower(): v for k, v in response.headers.items()}
     raise SourceError(f"{shown} redirected more than {MAX_REDIRECTS} times")
 

@@ -6,7 +6,7 @@ import os
 
 from PIL import Image
 
-from .. import storage
+from .. import storage, telemetry
 from ..aws import objects
 from ..imaging.decode import load, open_image
 from ..imaging.gif import encode_gif
@@ -32,6 +32,7 @@ def create_gif(request: PleaseCreateGif) -> DidCreateGif:
     frames = objects().read_all(request.locations, decode)
     width, height = frames[0].size
     data = encode_gif(frames, delay=request.delay, loop=request.loop, last_delay=request.last_delay)
+    telemetry.add("FramesPerGif", count)
     key = storage.gif_key(request.image_id, request.valid_time)
     location = objects().put(names().gifs_bucket, key, data, "image/gif", frames=count)
     return reply(

@@ -18,11 +18,11 @@ from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 
-from .. import redaction
+from .. import redaction, telemetry
 from ..bus import send_to_mediator
 from ..errors import PermanentError
 from ..log import logger
-from ..messages import DidFail, Message, MessageError, describe, failure, parse, run_ids
+from ..messages import DidFail, Message, MessageError, Usage, describe, failure, parse, run_ids
 
 M = TypeVar("M", bound=Message)
 
@@ -38,6 +38,11 @@ class Worker(NamedTuple):
     action: str  # "fetch-amp-image", ...
     request: type[Message]
     work: Callable[[Any], Message]
+
+    @property
+    def function(self) -> str:
+        """Its handler's name in app.py (and its metrics' Function)."""
+        return self.action.replace("-", "_")
 
 
 def reply(model: type[M], request: Message, **fields: Any) -> M:
@@ -57,9 +62,18 @@ def run_sns(worker: Worker, event: Any) -> dict[str, Any]:
 def run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str | None = None) -> dict[str, Any]:
     scope = redaction.scoped()  # this request's redactor, if its work sets one, ends with it
     try:
-        return _run(worker, raw, default_correlation_id)
+        with telemetry.invocation(worker.function, lambda_context.get()):
+            return _run(worker, raw, default_correlation_id)
     finally:
         redaction.end_scope(scope)
+
+
+def _with_usage(reply: M) -> M:
+    """The reply, with what this invocation used (its own sending counted): the mediator records it."""
+    meter = telemetry.current()
+    if meter is None:
+        return reply
+    return reply.model_copy(update={"usage": Usage.model_validate(meter.usage(extra={"sqs": 1}))})
 
 
 def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str | None) -> dict[str, Any]:
@@ -91,6 +105,7 @@ def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str 
         if cleaned != text:  # the platform logs what is raised, and the failure record keeps it
             raise PassingError(f"{type(exc).__name__}: {cleaned}") from None
         raise
+    reply = _with_usage(reply)
     send_to_mediator(reply)
     logger.info(
         reply.type,
@@ -106,6 +121,8 @@ def _answer_failure(
     reply = failure(worker.action, exc, request, **passed_on)
     redactor = redaction.active()
     reply = reply.model_copy(update={"error": redactor(reply.error), "request": redactor.scrub(reply.request)})
+    telemetry.failed(type(exc).__name__)
+    reply = _with_usage(reply)
     send_to_mediator(reply)
     logger.error(
         f"{worker.action} can never succeed: {reply.error}",

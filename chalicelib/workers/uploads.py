@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
-from .. import storage
+from .. import storage, telemetry
 from ..aws import objects
 from ..bus import send_to_mediator
 from ..errors import PermanentError
@@ -31,8 +31,13 @@ class UploadError(PermanentError):
     """An upload whose name asks for something no thumbnail can be."""
 
 
-def thumbnail_uploads(event: dict[str, Any]) -> list[dict[str, Any]]:
+def thumbnail_uploads(event: dict[str, Any], context: Any = None) -> list[dict[str, Any]]:
     """Every record of an S3 notification; returns the replies sent to the mediator."""
+    with telemetry.invocation("thumbnail_upload", context):
+        return _thumbnail_uploads(event)
+
+
+def _thumbnail_uploads(event: dict[str, Any]) -> list[dict[str, Any]]:
     replies = []
     for record in event.get("Records", []):
         bucket = record["s3"]["bucket"]["name"]
@@ -60,6 +65,7 @@ def thumbnail_upload(bucket: str, key: str, when: int) -> dict[str, Any] | None:
         thumb = make_thumbnail(objects().get(source), width, height, fmt=fmt, max_pixels=max_image_pixels())
     except PermanentError as exc:
         failed = failure("create-thumbnail", exc, {"source": source.model_dump(by_alias=True)})
+        telemetry.failed(type(exc).__name__)
         send_to_mediator(failed)
         logger.error(f"no thumbnail of s3://{bucket}/{key}: {exc}")
         return failed.to_dict()

@@ -26,6 +26,8 @@ from .animations import (
 from .keys import SHARDS
 from .deadletters import dead_letters, forget_dead_letter, record_dead_letter
 from .decisions import apply
+from .status import failures_since, record_stale, stale
+from .usage import add_usage, usage
 from .eventlog import last_error, log_days, log_event, log_events, timeline
 from .history import (
     failures,
@@ -45,6 +47,11 @@ from .history import (
 __all__ = [
     "SHARDS",
     "ShardPage",
+    "add_usage",
+    "failures_since",
+    "record_stale",
+    "stale",
+    "usage",
     "all_animations",
     "apply",
     "dead_letters",

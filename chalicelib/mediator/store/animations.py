@@ -143,4 +143,5 @@ def _state(item: dict[str, Any]) -> AnimationState:
         newest_frame=item.get("newestFrame", 0),
         latest_gif=item.get("latestGif", 0),
         done_gif=item.get("doneGif", 0),
+        updated_at=item.get("updatedAt", 0),
     )

@@ -11,7 +11,7 @@ from typing import Any
 from ...aws.dynamodb import Put, Update
 from ...messages import MAX_ERROR, MAX_REQUEST_COPY
 from ..decide import UNATTRIBUTED, RecordEmail, RecordFailure, RecordFetchRequest, RecordThumbnail
-from . import keys
+from . import keys, status
 
 
 Writes = list[Put | Update]
@@ -64,6 +64,7 @@ def record_failure(change: RecordFailure, now: int) -> Writes:
             "attribute_not_exists(pk)",
         ),
         *failed_outcome(change, now),
+        status.failure_entry(change.image_id, change.action, change.error, now, change.detail),
     ]
 
 

@@ -1,0 +1,173 @@
+"""The operator's routes: the status the alarms watch, the metrics, and what work cost.
+
+Bodies of app.py's routes as routes.py's are (it imports these), answered the same on AWS and
+locally: queue depths from SQS, stale animations and failures from what the mediator records as it
+works (no walk over every animation), metrics from CloudWatch (the local event runtime puts the
+handlers' metric documents there, as CloudWatch Logs does on AWS), cost from the usage records.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import costs, telemetry
+from ..aws import metrics, queues
+from ..mediator import store
+from ..settings import FETCH_EVERY_MINUTES, STAGE, names
+from .auth import holds_token
+from .openapi import answer, errors, query
+from .routes import HIDDEN, _image_id, _int_param, _iso, _query, _state, documented
+from .errors import answers_json
+
+QUEUES = (  # role in the answer, the queue's role in settings.names()
+    ("mediator", "mediator_queue"),
+    ("ticks", "tick_queue"),
+    ("deadLetters", "dead_letter_queue"),
+    ("workerFailures", "worker_failure_queue"),
+)
+# A slice's stale finding counts while the next fetch ticks have not replaced it.
+STALE_FRESH_SECONDS = 3 * FETCH_EVERY_MINUTES * 60
+MAX_MINUTES = 7 * 24 * 60
+
+
+@documented(answer("queues, stale animations, failures in the last hour, and the problems they make"))
+@answers_json
+def status(request: Any) -> dict[str, Any]:
+    """What the alarms watch, answered at once: queue depths, stale animations, recent failures.
+
+    `ok` is false when a dead letter or a failed worker invocation waits, an animation is stale (no
+    new frame for three of its intervals) or something failed in the last hour; `problems` says
+    what, a line each. Failures' reasons about emails are shown with the API token only."""
+    now = int(time.time())
+    n = names()
+    depths = {role: queues().depth(getattr(n, field)) for role, field in QUEUES}
+    stale_count, stale, checked = store.stale(now, STALE_FRESH_SECONDS)
+    failed, recent = store.failures_since(now - 3600, now)
+    private = holds_token(request)
+    by_action: dict[str, int] = {}
+    for item in recent:
+        by_action[item["action"]] = by_action.get(item["action"], 0) + 1
+    problems = []
+    if depths["deadLetters"]["visible"] or depths["deadLetters"]["inFlight"]:
+        problems.append(f"{_count(depths['deadLetters']['visible'], 'message')} in the mediator's dead-letter queue")
+    if depths["workerFailures"]["visible"] or depths["workerFailures"]["inFlight"]:
+        problems.append(f"{_count(depths['workerFailures']['visible'], 'worker invocation')} failed for good")
+    if stale_count:
+        problems.append(f"{_count(stale_count, 'animation')} without a new frame for three intervals")
+    if failed:
+        problems.append(f"{_count(failed, 'failure')} in the last hour")
+    return {
+        "time": _iso(now),
+        "ok": not problems,
+        "problems": problems,
+        "queues": depths,
+        "stale": {
+            "count": stale_count,
+            "checked": _iso(checked) if checked else None,
+            "animations": [
+                {
+                    "imageId": entry["imageId"],
+                    "since": _iso(int(entry["since"])) if entry.get("since") else None,
+                    "interval": entry["interval"],
+                    "intervalsMissed": (now - int(entry["since"])) // max(int(entry["interval"]), 1)
+                    if entry.get("since")
+                    else None,
+                }
+                for entry in stale
+            ],
+        },
+        "failuresLastHour": {
+            "count": failed,
+            "byAction": by_action,
+            "recent": [
+                {
+                    "imageId": item["imageId"],
+                    "action": item["action"],
+                    "time": _iso(int(item["failedAt"])),
+                    **(
+                        {"error": item.get("error")}
+                        if private or item["action"] != "send-email"
+                        else {"errorHidden": HIDDEN}
+                    ),
+                }
+                for item in recent[:20]
+            ],
+        },
+    }
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+@documented(
+    answer("each metric of each function over the window: count, sum, average, maximum"),
+    errors(400),
+    query=(query("minutes", {"type": "integer", "minimum": 1, "maximum": MAX_MINUTES, "default": 60}),),
+)
+@answers_json
+def metrics_summary(request: Any) -> dict[str, Any]:
+    """The handlers' metrics (CloudWatch, namespace weathergif) over the last `minutes`.
+
+    Duration, BytesIn, BytesOut, Failures (by reason), FramesPerGif, FrameAge and StaleAnimations,
+    per function of this stage, as the alarms and the dashboard read them."""
+    minutes = _int_param(_query(request, "minutes"), "minutes", 60, 1, MAX_MINUTES)
+    end = time.time()
+    start = end - minutes * 60
+    listed = metrics().listed(telemetry.NAMESPACE, {"Stage": STAGE})
+    listed.sort(key=lambda m: (m["dimensions"].get("Function", ""), m["name"], m["dimensions"].get("Reason", "")))
+    found = metrics().summaries(telemetry.NAMESPACE, listed, start, end) if listed else []
+    return {
+        "namespace": telemetry.NAMESPACE,
+        "stage": STAGE,
+        "from": _iso(int(start)),
+        "to": _iso(int(end)),
+        "metrics": [
+            {
+                "function": m["dimensions"].get("Function"),
+                "name": m["name"],
+                **({"reason": m["dimensions"]["Reason"]} if "Reason" in m["dimensions"] else {}),
+                "unit": telemetry.UNITS.get(m["name"]),
+                "count": m["sampleCount"],
+                "sum": m["sum"],
+                "average": m["average"],
+                "maximum": m["maximum"],
+            }
+            for m in found
+            if m["sampleCount"]
+        ],
+    }
+
+
+@documented(answer("the animation's cost today and this month (UTC), and how it is counted"), errors(400, 404))
+@answers_json
+def animation_cost(image_id: str) -> dict[str, Any]:
+    """What an animation's work cost: today and this month so far (UTC days).
+
+    Its handlers' durations x memory at Lambda's prices, plus their requests to S3, SNS, SQS,
+    DynamoDB and SES, as the handlers recorded them while they ran (see chalicelib/costs.py). The
+    mediator's and workers' invocations for it are counted; the schedule's ticks, the dead letters
+    and the uploads are shared (GET /cost)."""
+    _state(_image_id(image_id))
+    return {"imageId": image_id, **_cost(image_id)}
+
+
+@documented(answer("the shared work's cost today and this month (UTC), and the prices"))
+@answers_json
+def shared_cost() -> dict[str, Any]:
+    """What the work no one animation caused cost (ticks, schedules, dead letters), and the prices used."""
+    return {**_cost(""), "prices": costs.PRICES}
+
+
+def _cost(image_id: str) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    today, month_start = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m-01")
+    records = store.usage(image_id, month_start, today)
+    day = [r for r in records if r.get("sk") == f"USAGE#{today}"]
+    return {
+        "day": {"from": today, **costs.price(day)},
+        "month": {"from": month_start, "days": len(records), **costs.price(records)},
+        "counted": "Lambda GB-seconds and requests; S3, SNS, SQS, DynamoDB and SES requests; at us-east-1 prices",
+    }

@@ -1,0 +1,91 @@
+"""What the status view reads without walking every animation: the stale animations each tick
+slice found, and an index of failures by hour.
+
+    STATUS       STALE#{shard}#{first}      a fetch tick slice's stale animations (kept an hour)
+    FAILED#{hour} {time}#{imageId}#{action}  a failure recorded (with its record's transaction; 2 days)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from ...aws import table
+from ...aws.dynamodb import Put
+from . import keys
+
+STATUS = "STATUS"
+STALE_KEEP_SECONDS = 3600  # a slice's finding lasts until the next ticks replace it
+MAX_LISTED = 100  # stale animations named per slice (all are counted)
+
+
+def hour_of(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H")
+
+
+def record_stale(shard: int, first: str | None, stale: list[dict[str, Any]], now: int) -> None:
+    """A fetch slice's finding (the slice named by its shard and first animation or starting point):
+    how many of its animations are stale, and which (up to MAX_LISTED)."""
+    table().put(
+        {
+            "pk": STATUS,
+            "sk": f"STALE#{shard:02d}#{first or ''}",
+            "count": len(stale),
+            "stale": stale[:MAX_LISTED],
+            "at": now,
+            "expiresAt": now + STALE_KEEP_SECONDS,
+        }
+    )
+
+
+def stale(now: int, fresh_seconds: int) -> tuple[int, list[dict[str, Any]], int | None]:
+    """The stale animations the newest fetch tick's slices found (if within fresh_seconds): how many,
+    which, and that tick's time (None: no tick has looked lately)."""
+    items: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = table().query(STATUS, prefix="STALE#", after=after)
+        items += [item for item in page.items if item.get("at", 0) >= now - fresh_seconds]
+        after = page.last_sk
+        if after is None:
+            break
+    if not items:
+        return 0, [], None
+    newest = max(int(item["at"]) for item in items)
+    latest = [item for item in items if int(item["at"]) == newest]
+    found = [entry for item in latest for entry in item.get("stale") or []]
+    return sum(int(item.get("count", 0)) for item in latest), found, newest
+
+
+def failure_entry(image_id: str, action: str, error: str, now: int, detail: str = "") -> Put:
+    """The index entry of a failure, written in the same transaction as the failure's record."""
+    return Put(
+        {
+            "pk": f"FAILED#{hour_of(now)}",
+            "sk": f"{keys.at(now)}#{image_id}#{action}" + (f"#{detail}" if detail else ""),
+            "imageId": image_id,
+            "action": action,
+            "error": error[:300],
+            "failedAt": now,
+            "expiresAt": now + 2 * 86400,
+        }
+    )
+
+
+def failures_since(since: int, now: int, limit: int = 200) -> tuple[int, list[dict[str, Any]]]:
+    """Failures recorded from `since` to `now`: how many, and the newest (up to limit)."""
+    count = 0
+    found: list[dict[str, Any]] = []
+    hour = since - since % 3600
+    while hour <= now:
+        after = None
+        while True:
+            page = table().query(f"FAILED#{hour_of(hour)}", between=(keys.at(since), keys.at(now) + "#~"), after=after)
+            count += len(page.items)
+            found += page.items
+            after = page.last_sk
+            if after is None:
+                break
+        hour += 3600
+    found.sort(key=lambda item: item.get("failedAt", 0), reverse=True)
+    return count, found[:limit]

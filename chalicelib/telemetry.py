@@ -1,0 +1,317 @@
+"""What each invocation did and used: CloudWatch metrics, and the AWS usage its cost comes from.
+
+Every handler runs inside `invocation(function, context)`, which gives it a Meter:
+
+- metrics, in CloudWatch's embedded metric format through Powertools Metrics (EphemeralMetrics: one
+  set per invocation, so handlers running at once in one process never mix them). Namespace
+  `weathergif`, dimensions Stage and Function; `Failures` adds Reason (the error's type). On Lambda
+  the document is a line on stdout, which CloudWatch Logs turns into metrics; `SINK` is where it
+  goes (the local event runtime points it at the emulator's CloudWatch, so the API reads the same
+  numbers there as on AWS);
+- usage: the invocation's duration and memory size, and each AWS request its clients made, counted
+  by a botocore hook (`watch`) on every client of chalicelib.aws; DynamoDB's own consumed capacity
+  where it reports one. The mediator records usage per animation and day (chalicelib.costs prices it).
+
+The meter follows the invocation through contextvars: threads that work for it run in a copy of
+its context (`in_context`), and code outside any invocation (tests, tools) meters nothing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+NAMESPACE = "weathergif"
+METRICS = (  # name -> unit: the contract of resources/template.yaml's alarms and dashboard
+    ("Duration", "Milliseconds"),
+    ("BytesIn", "Bytes"),
+    ("BytesOut", "Bytes"),
+    ("Failures", "Count"),
+    ("FramesPerGif", "Count"),
+    ("FrameAge", "Seconds"),
+    ("StaleAnimations", "Count"),
+)
+UNITS = dict(METRICS)
+DEFAULT_MEMORY_MB = 128
+
+T = TypeVar("T")
+
+
+def _print(document: dict[str, Any]) -> None:
+    print(json.dumps(document, separators=(",", ":")), flush=True)
+
+
+# Where a metric document goes: a line on stdout (Lambda's log, which CloudWatch reads), or what
+# the local event runtime puts here.
+SINK: Callable[[dict[str, Any]], None] = _print
+
+
+class Meter:
+    """One invocation's metrics and usage."""
+
+    def __init__(self, function: str, memory_mb: int):
+        self.function = function
+        self.memory_mb = memory_mb
+        self.started = time.perf_counter()
+        self.requests: dict[str, float] = {}  # "s3.write", "s3.read", "sns", "sqs", "ses", "dynamodb.read"...
+        self.values: dict[str, list[float]] = {}
+        self.failures: Counter[str] = Counter()
+        self.charges: dict[str, list[dict[str, Any]]] = {}  # by animation: what the mediator records
+        self.metadata: dict[str, Any] = {}
+        self.bytes_in = 0  # read from S3 or a map source
+        self.bytes_out = 0  # written to S3
+
+    # Metrics ------------------------------------------------------------------------
+
+    def add(self, name: str, value: float) -> None:
+        if name not in UNITS:
+            raise ValueError(f"{name} is not one of the metrics {sorted(UNITS)}")
+        self.values.setdefault(name, []).append(float(value))
+
+    def failed(self, reason: str) -> None:
+        self.failures[reason[:100] or "Error"] += 1
+
+    def ms(self) -> int:
+        return round((time.perf_counter() - self.started) * 1000)
+
+    # Usage ------------------------------------------------------------------------
+
+    def count(self, kind: str, amount: float = 1) -> None:
+        self.requests[kind] = self.requests.get(kind, 0) + amount
+
+    def usage(self, since: Mark | None = None, extra: dict[str, float] | None = None) -> dict[str, Any]:
+        """What this invocation used (since a mark: what one part of it used; `extra`: requests it is
+        about to make), as a reply carries it and the mediator records it:
+        {"function", "ms", "memoryMb", "requests": {kind: n}}."""
+        requests = dict(self.requests)
+        ms = self.ms()
+        if since is not None:
+            for kind, n in since.requests.items():
+                requests[kind] = requests.get(kind, 0) - n
+            ms -= since.ms
+        for kind, n in (extra or {}).items():
+            requests[kind] = requests.get(kind, 0) + n
+        return {
+            "function": self.function,
+            "ms": max(ms, 0),
+            "memoryMb": self.memory_mb,
+            "requests": {kind: round(n, 3) for kind, n in sorted(requests.items()) if n > 0},
+        }
+
+    def mark(self) -> Mark:
+        return Mark(self.ms(), dict(self.requests))
+
+    def charge(self, image_id: str, *usages: dict[str, Any]) -> None:
+        """Usage to record against an animation ("" for what no one animation caused)."""
+        self.charges.setdefault(image_id, []).extend(usages)
+
+    # Out --------------------------------------------------------------------------
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The invocation's metric documents (embedded metric format): its metrics, and one per
+        failure reason (Reason is a dimension of its own)."""
+        from aws_lambda_powertools.metrics import EphemeralMetrics
+
+        stage = os.environ.get("STAGE", "dev")
+        out: list[dict[str, Any]] = []
+        # service="": no `service` dimension (POWERTOOLS_SERVICE_NAME would add one), for CloudWatch
+        # matches a metric by its whole set of dimensions: the alarms' and the dashboard's.
+        metrics = EphemeralMetrics(namespace=NAMESPACE, service="")
+        metrics.add_dimension("Stage", stage)
+        metrics.add_dimension("Function", self.function)
+        for name, values in self.values.items():
+            for value in values:
+                metrics.add_metric(name, UNITS[name], value)
+        for key, value in self.metadata.items():
+            metrics.add_metadata(key, value)
+        out.append(dict(metrics.serialize_metric_set()))
+        for reason, count in self.failures.items():
+            failures = EphemeralMetrics(namespace=NAMESPACE, service="")
+            failures.add_dimension("Stage", stage)
+            failures.add_dimension("Function", self.function)
+            failures.add_dimension("Reason", reason)
+            failures.add_metric("Failures", UNITS["Failures"], count)
+            out.append(dict(failures.serialize_metric_set()))
+        return out
+
+
+class Mark:
+    __slots__ = ("ms", "requests")
+
+    def __init__(self, ms: int, requests: dict[str, float]):
+        self.ms, self.requests = ms, requests
+
+
+_current: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("meter", default=None)
+
+
+def current() -> Meter | None:
+    return _current.get()
+
+
+@contextmanager
+def invocation(function: str, context: Any = None) -> Iterator[Meter]:
+    """Meter a handler's invocation: its Duration (and a Failure by the error's type, if it raises)
+    go out as metrics when it ends, whatever the end."""
+    meter = Meter(function, _memory_mb(context))
+    token = _current.set(meter)
+    try:
+        yield meter
+    except Exception as exc:
+        meter.failed(type(exc).__name__)
+        raise
+    finally:
+        _current.reset(token)
+        meter.add("Duration", (time.perf_counter() - meter.started) * 1000)
+        if meter.bytes_in or meter.bytes_out:
+            meter.add("BytesIn", meter.bytes_in)
+            meter.add("BytesOut", meter.bytes_out)
+        try:
+            for document in meter.documents():
+                SINK(document)
+        except Exception:  # metrics are no reason to fail the work
+            from .log import logger
+
+            logger.exception("metrics not emitted")
+
+
+def add(name: str, value: float) -> None:
+    """A metric of the invocation being served (nothing outside one)."""
+    meter = _current.get()
+    if meter is not None:
+        meter.add(name, value)
+
+
+def mark() -> Mark | None:
+    meter = _current.get()
+    return meter.mark() if meter is not None else None
+
+
+def charge(image_id: str | None, since: Mark | None, *usages: dict[str, Any]) -> None:
+    """Charge an animation with what the invocation used since `since`, and with `usages` (a worker's,
+    from its reply). Nothing outside an invocation."""
+    meter = _current.get()
+    if meter is not None:
+        meter.charge(image_id or "", meter.usage(since), *usages)
+
+
+def bytes_in(count: int) -> None:
+    """Bytes read from outside AWS (a map source's answer): S3's are counted by the hook."""
+    meter = _current.get()
+    if meter is not None:
+        meter.bytes_in += count
+
+
+def failed(reason: str) -> None:
+    meter = _current.get()
+    if meter is not None:
+        meter.failed(reason)
+
+
+def in_context(function: Callable[..., T]) -> Callable[..., T]:
+    """`function`, run in a copy of the caller's context: threads that work for an invocation are
+    metered with it (each call its own copy, so threads can run them at once)."""
+    context = contextvars.copy_context()
+
+    def run(*args: Any) -> T:
+        return context.copy().run(function, *args)
+
+    return run
+
+
+def _memory_mb(context: Any) -> int:
+    value = getattr(context, "memory_limit_in_mb", None) or os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    try:
+        return int(value) if value else DEFAULT_MEMORY_MB
+    except (TypeError, ValueError):
+        return DEFAULT_MEMORY_MB
+
+
+# Counting AWS requests: a botocore hook on each client ----------------------------------
+
+# Requests by how they are priced (S3 writes and lists cost 12.5 times its reads; SQS and SNS count
+# 64 KiB chunks; DynamoDB counts capacity units, from ConsumedCapacity where it reports them).
+_S3_WRITES = {"PutObject", "CopyObject", "ListObjects", "ListObjectsV2", "CreateMultipartUpload", "UploadPart"}
+_CAPACITY = {
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+}
+_DYNAMODB_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
+CHUNK = 64 * 1024
+
+
+def watch(client: Any) -> Any:
+    """Count `client`'s requests into the meter of the invocation that makes them; returns it."""
+    service = client.meta.service_model.service_name
+    events = client.meta.events
+    if service in ("dynamodb", "s3"):
+        events.register(f"provide-client-params.{service}", _before)
+    events.register(f"after-call.{service}", _counted(service))
+    return client
+
+
+def _before(params: dict[str, Any], model: Any, **_: Any) -> None:
+    meter = _current.get()
+    if meter is None:
+        return
+    if model.name in _CAPACITY:
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+    elif model.name == "PutObject" and isinstance(params.get("Body"), (bytes, bytearray)):
+        meter.bytes_out += len(params["Body"])
+
+
+def _counted(service: str) -> Callable[..., None]:
+    def count(model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        meter = _current.get()
+        if meter is None:
+            return
+        if service == "s3" and model.name == "GetObject":
+            meter.bytes_in += int(parsed.get("ContentLength") or 0)
+        for kind, amount in _priced(service, model.name, parsed).items():
+            meter.count(kind, amount)
+
+    return count
+
+
+def _priced(service: str, operation: str, parsed: dict[str, Any]) -> dict[str, float]:
+    if service == "s3":
+        return {"s3.write" if operation in _S3_WRITES else "s3.read": 1}
+    if service == "dynamodb":
+        consumed = parsed.get("ConsumedCapacity")
+        units = _capacity(consumed)
+        kind = "dynamodb.read" if operation in _DYNAMODB_READS else "dynamodb.write"
+        return {kind: units if units else _estimated_units(operation)}
+    if service == "sns":
+        return {"sns": 1}
+    if service == "sqs":
+        return {"sqs": 1}
+    if service == "ses":
+        return {"ses": 1}
+    return {service: 1}
+
+
+def _capacity(consumed: Any) -> float:
+    if isinstance(consumed, dict):
+        consumed = [consumed]
+    if not isinstance(consumed, list):
+        return 0.0
+    return float(sum(float(entry.get("CapacityUnits") or 0) for entry in consumed if isinstance(entry, dict)))
+
+
+def _estimated_units(operation: str) -> float:
+    """Where DynamoDB reports no capacity (an emulator): one unit a request, two for a transaction's."""
+    return 2.0 if operation.startswith("Transact") else 1.0
