@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -62,11 +63,32 @@ def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
         return json.load(response)
 
 
+def launch(playwright):
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    )
+
+
+def refused(status: int, problems: list[str]) -> list[str]:
+    """The problems left when the page's own refusals are put aside: Chromium logs an answer of 4xx the
+    page asked for and showed (a 409's reason, a 400's validation error) as a failed load."""
+    return [p for p in problems if f"status of {status}" not in p]
+
+
 def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
     from playwright.sync_api import expect, sync_playwright
 
     from chalicelib.mediator import store
-    from local.stack import wait_for
+    from local.stack import SENDER, wait_for
 
     call(
         stack.url + "animations/radar",
@@ -79,29 +101,26 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
             "zoom": 6,
             "frames": 3,
             "thumbnails": [{"width": 160, "height": 120}],
+            "email": {"to": ["desk@example.com"], "from": SENDER},
         },
     )
     start = int(time.time()) // 600 * 600 - 3 * 600
-    for i in range(3):  # three frames: the count rule makes a GIF of them
+    for i in range(3):  # three frames: the count rule makes a GIF of them, and emails it
         stack.runtime.fire("fetch_due_frames", start + i * 600)
-    assert wait_for(lambda: [g for g in store.gifs("radar") if g.done], timeout=30)
+    assert wait_for(lambda: [g for g in store.gifs("radar") if g.done and g.email_status == "sent"], timeout=60)
     stack.runtime.fire("fetch_due_frames", start + 3 * 600)  # a fourth: one of K=3 towards the next
     assert wait_for(lambda: len([f for f in store.frames("radar") if f.thumbnails]) == 4, timeout=30)
+    # Two more, made after the schedule's ticks: one to edit, disable and enable, one to delete
+    for name in ("fresh", "doomed"):
+        call(
+            stack.url + f"animations/{name}",
+            "PUT",
+            {"layers": ["radar"], "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 5, "frames": 12},
+        )
 
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         problems, asked = [], []  # console errors (CSP violations among them) and page errors; what the page asked for
         page.on(
@@ -109,26 +128,37 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         )
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
         page.on("request", lambda request: asked.append(request.url))
+        radar = page.locator("section.animation[data-image-id=radar]")
+        fresh = page.locator("section.animation[data-image-id=fresh]")
 
-        # A stranger: the gallery, and no request that needs the token
+        # A stranger: the gallery, each card's way to its next GIF, and no request that needs the token
         response = page.goto(stack.url)
         policy = response.headers["content-security-policy"]
         assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
         assert response.headers["x-frame-options"] == "DENY"
-        gif = page.locator("section.animation[data-image-id=radar] img.latest-gif")
+        gif = radar.locator("img.latest-gif")
         expect(gif).to_be_visible(timeout=15_000)
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
+        expect(radar.locator(".progress")).to_contain_text("1 of 3 new frames · next frame")
+        expect(radar.locator(".progress")).to_contain_text("next GIF about")
+        expect(fresh.locator(".placeholder")).to_contain_text("No GIF yet: 0 of 12 frames · first GIF about")
+        expect(fresh.locator(".progress")).to_contain_text("0 of 12 frames · next frame")
         expect(page.locator("img.thumbnail")).to_have_count(0)  # a card's details load when it is opened
-        page.locator("section.animation[data-image-id=radar]").get_by_role("button", name="Details").click()
-        expect(page.locator("section.animation[data-image-id=radar] img.thumbnail")).to_have_count(4)
+        radar.get_by_role("button", name="Details", exact=True).click()
+        expect(radar.locator("img.thumbnail")).to_have_count(4)
         page.wait_for_function("() => [...document.querySelectorAll('img.thumbnail')].every(i => i.naturalWidth > 0)")
-        expect(page.locator("section.animation[data-image-id=radar] ol.timeline")).to_contain_text(
-            "Enter the API token"
-        )
+        expect(radar.locator("ol.timeline")).to_contain_text("Enter the API token")
+        expect(radar.locator("table.history tr.gif-row")).to_have_count(1)
+        expect(radar.locator("table.history")).to_contain_text("sent")  # the first GIF's email
         expect(page.locator("#dead-letters")).to_contain_text("Enter the API token")
         assert page.locator("li.event").count() == 0
+        # A change without the token: the page asks for it, where the button is and at the token's field
+        fresh.get_by_role("button", name="Fetch now").click()
+        expect(fresh.locator(".said")).to_contain_text("Fetch now needs the API token")
+        expect(page.locator("#notice")).to_contain_text("enter it in the field at the top right")
+        expect(page.locator("#token")).to_have_class("wanted")
         page.screenshot(path=str(OUTPUT / "gallery-anonymous.png"), full_page=True)
-        assert not [url for url in asked if "/runs/" in url or url.endswith("/failures")], asked
+        assert not [url for url in asked if "/runs/" in url or url.endswith("/failures") or "/fetch" in url], asked
         assert problems == [], problems
 
         page.fill("#token", TOKEN)
@@ -138,25 +168,85 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
         first = gif.get_attribute("data-valid-time")
         assert first == str(start + 2 * 600)
-        thumbnails = page.locator("section.animation[data-image-id=radar] img.thumbnail")
-        expect(thumbnails).to_have_count(4)
+        expect(radar.locator("img.thumbnail")).to_have_count(4)
         page.wait_for_function("() => [...document.querySelectorAll('img.thumbnail')].every(i => i.naturalWidth > 0)")
-        expect(page.locator("section.animation[data-image-id=radar] li.event").first).to_be_visible()
+        expect(radar.locator("li.event").first).to_be_visible()
         assert page.locator("li.event").count() >= 6  # fetch, frame, thumbnail, GIF... of the GIF's run
         page.screenshot(path=str(OUTPUT / "gallery.png"), full_page=True)
 
-        page.get_by_role("button", name="Rebuild now").click()
-        expect(page.locator("#notice")).to_contain_text("Rebuild now: asked for", timeout=10_000)
+        # Rebuild now: made, then refused with the reason, on the card
+        radar.get_by_role("button", name="Rebuild now").click()
+        expect(radar.locator(".said")).to_contain_text("Rebuild now: a GIF of 3 frames asked for", timeout=10_000)
         expect(gif).to_have_attribute("data-valid-time", str(start + 3 * 600), timeout=30_000)
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
+        expect(radar.locator("table.history tr.gif-row")).to_have_count(2, timeout=15_000)
         page.screenshot(path=str(OUTPUT / "gallery-rebuilt.png"), full_page=True)
-
         assert problems == [], problems  # with the token: timelines and dead letters load, and nothing fails
+        radar.get_by_role("button", name="Rebuild now").click()  # the same window again: refused, and said why
+        expect(radar.locator(".said")).to_contain_text(
+            "Rebuild now refused: a GIF of the newest 3 frames", timeout=10_000
+        )
+        expect(radar.locator(".said")).to_contain_text("exists already: no newer frame since")
+        fresh.get_by_role("button", name="Rebuild now").click()
+        expect(fresh.locator(".said")).to_contain_text("Rebuild now refused: only 0 of 12 frames so far")
+        page.screenshot(path=str(OUTPUT / "gallery-refused.png"), full_page=True)
 
-        page.get_by_role("button", name="Rebuild now").click()  # the same window again: refused, and said why
-        expect(page.locator("#notice")).to_contain_text("exists already", timeout=10_000)
-        # the refusal is a 409 the page shows; Chromium also logs it as a failed load, which is no fault of the page
-        assert [p for p in problems if "status of 409" not in p] == [], problems
+        # Fetch now: asked for, and its frame counts toward the first GIF
+        fresh.get_by_role("button", name="Fetch now").click()
+        expect(fresh.locator(".said")).to_contain_text("Fetch now: a frame for")
+        expect(fresh.locator(".progress")).to_contain_text("1 of 12 frames", timeout=20_000)
+
+        # Edit: the API's validation error is shown in the form, then the change is saved and shown
+        fresh.get_by_role("button", name="Details", exact=True).click()
+        fresh.get_by_role("button", name="Edit", exact=True).click()
+        form = fresh.locator("form.edit")
+        expect(form.locator("input[name=frames]")).to_have_value("12")
+        form.locator("input[name=frames]").fill("6")
+        form.locator("input[name=every]").fill("8")
+        form.get_by_role("button", name="Save").click()
+        expect(form.locator(".form-error")).to_contain_text("Not saved: every: every (8) cannot exceed frames (6)")
+        page.screenshot(path=str(OUTPUT / "gallery-edit-refused.png"), full_page=True)
+        form.locator("input[name=every]").fill("2")
+        form.locator("input[name=thumbnails]").fill("120x90")
+        form.get_by_role("button", name="Save").click()
+        expect(form).to_have_count(0)
+        expect(fresh.locator(".said")).to_contain_text("Edit: saved.")
+        expect(fresh.locator(".meta.config")).to_contain_text("6 a GIF")
+        expect(fresh.locator(".progress")).to_contain_text("1 of 6 frames")
+        saved = call(stack.url + "animations/fresh")
+        assert (saved["frames"], saved["every"], saved["thumbnails"]) == (
+            6,
+            2,
+            [{"width": 120, "height": 90, "mode": "cover"}],
+        )
+        assert saved["layers"] == ["radar"] and saved["zoom"] == 5  # the rest of the configuration kept
+
+        # Disable and enable
+        fresh.get_by_role("button", name="Disable", exact=True).click()
+        expect(fresh.locator(".badge.disabled")).to_have_text("disabled")
+        expect(fresh.locator(".progress")).to_contain_text("disabled: no frames are fetched")
+        assert call(stack.url + "animations/fresh")["enabled"] is False
+        fresh.get_by_role("button", name="Fetch now").click()
+        expect(fresh.locator(".said")).to_contain_text("Fetch now refused: animation 'fresh' is disabled")
+        page.screenshot(path=str(OUTPUT / "gallery-disabled.png"), full_page=True)
+        fresh.get_by_role("button", name="Enable", exact=True).click()
+        expect(fresh.locator(".said")).to_contain_text("Enable: enabled")
+        expect(fresh.locator(".badge.disabled")).to_have_count(0)
+        assert call(stack.url + "animations/fresh")["enabled"] is True
+        assert call(stack.url + "animations/fresh")["frames"] == 6  # the edit kept through both
+
+        # Delete, confirmed
+        doomed = page.locator("section.animation[data-image-id=doomed]")
+        doomed.get_by_role("button", name="Details", exact=True).click()
+        doomed.get_by_role("button", name="Delete", exact=True).click()
+        expect(doomed.locator(".confirm")).to_contain_text("Delete doomed?")
+        page.screenshot(path=str(OUTPUT / "gallery-delete.png"), full_page=True)
+        doomed.get_by_role("button", name="Delete doomed").click()
+        expect(doomed).to_have_count(0)
+        expect(page.locator("#notice")).to_contain_text("Delete doomed: deleted (its images kept)")
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            call(stack.url + "animations/doomed")
+        assert gone.value.code == 404
 
         # What failed for good is shown, and redriven from the page
         from chalicelib.mediator import service
@@ -175,21 +265,29 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         service.handle(
             DidFail(
                 type="did-fail-fetch-amp-image",
-                error="RetriesExhausted after 3 attempts: ConnectionError: the source did not answer",
+                error="RetriesExhausted after 3 attempts: the source did not answer <img src=x onerror=alert(1)>",
                 request=request,
             ),
             start,
         )
         store.record_dead_letter("m-dead", '{"type": "did-create-gif", "imageId": "radar"}', start, "KeyError: x")
-        failure = page.locator("section.animation[data-image-id=radar] pre.failure")
-        expect(failure).to_contain_text("the source did not answer", timeout=15_000)
+        failure = radar.locator("pre.failure")
+        expect(failure).to_contain_text("the source did not answer <img src=x onerror=alert(1)>", timeout=15_000)
+        expect(radar.locator("pre.failure img")).to_have_count(0)  # data is shown as text, never as markup
         expect(page.locator("#dead-letters pre.dead-letter")).to_contain_text("KeyError: x", timeout=15_000)
         page.screenshot(path=str(OUTPUT / "gallery-failures.png"), full_page=True)
-        page.get_by_role("button", name="Redrive failures").click()
+        radar.get_by_role("button", name="Redrive failures").click()
+        expect(radar.locator(".said")).to_contain_text("Redrive failures: 1 sent back to their workers")
         expect(failure).to_have_count(0, timeout=15_000)
         page.get_by_role("button", name="Redrive dead letters").click()
+        expect(page.locator("#dead-letters-said")).to_contain_text(
+            "Redrive dead letters: 1 dead letter sent back to the mediator's queue."
+        )
         expect(page.locator("#dead-letters")).to_have_text("None.", timeout=15_000)
         assert wait_for(lambda: store.frame("radar", start - 600), timeout=30)  # the redriven fetch came
+        page.screenshot(path=str(OUTPUT / "gallery-redriven.png"), full_page=True)
+        # The page's own refusals (409s, a 400, the 404 of the deleted card's last look) are shown; nothing else failed
+        assert refused(404, refused(400, refused(409, problems))) == [], problems
         browser.close()
 
 
