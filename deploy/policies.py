@@ -51,6 +51,8 @@ WORKER_TOPICS = (R.fetch_topic, R.thumbnail_topic, R.gif_topic, R.email_topic)
 NEEDED_WILDCARDS = {
     ("xray:PutTraceSegments", "*"): "X-Ray trace actions support no resource-level permission",
     ("xray:PutTelemetryRecords", "*"): "X-Ray trace actions support no resource-level permission",
+    ("cloudwatch:GetMetricData", "*"): "CloudWatch's metric reads support no resource-level permission",
+    ("cloudwatch:ListMetrics", "*"): "CloudWatch's metric reads support no resource-level permission",
 }
 
 
@@ -118,6 +120,7 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
     on_failure = _allow(["sqs:SendMessage"], stage.worker_failure_queue)
     table = _allow([*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"], stage.table)
     hand_on = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.tick_queue)  # a tick's slices
+    usage = _allow(["dynamodb:UpdateItem"], stage.table)  # what the invocation used (its cost)
     consume = [
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -164,7 +167,7 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
         ],
         "keep_dead_letters": [
             _allow(consume, stage.dead_letter_queue),
-            _allow(["dynamodb:PutItem", "dynamodb:Query"], stage.table),
+            _allow(["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], stage.table),  # + its usage
         ],
         "worker_failed": [_allow(consume, stage.worker_failure_queue), reply],
         "tick": [
@@ -173,8 +176,8 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             hand_on,
             _allow(["sns:Publish"], [stage.topic(R.fetch_topic), stage.topic(R.gif_topic)]),
         ],
-        "fetch_due_frames": [hand_on],
-        "rebuild_gifs": [hand_on],
+        "fetch_due_frames": [hand_on, usage],
+        "rebuild_gifs": [hand_on, usage],
         "api_handler": [
             _allow(
                 [*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"],
@@ -190,6 +193,11 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             ),
             _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
             hand_on,  # a dead tick slice, redriven
+            _allow(  # the status view's queue depths
+                ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                [stage.tick_queue, stage.dead_letter_queue, stage.worker_failure_queue],
+            ),
+            _allow(["cloudwatch:ListMetrics", "cloudwatch:GetMetricData"], "*"),  # GET /metrics
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives
             # the public reads that show more to the token's holder (email settings) check it too
             _allow(["ssm:GetParameter"], stage.parameter(API_TOKEN_PARAMETER)),
