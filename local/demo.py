@@ -10,6 +10,7 @@ demo-output/. Exits non-zero with the reason if anything failed.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -205,6 +206,22 @@ class Demo:
             "  handlers  "
             + ", ".join(f"{name} x{len(ms)} (p50 {statistics.median(ms):.0f} ms)" for name, ms in sorted(rows.items()))
         )
+        cost = self.cost()
+        print(
+            f"  cost      {self.out / 'cost.json'}: ${cost['usd']:.6f} at AWS's prices for this animation's "
+            f"{len(cost['byFunction'])} functions' recorded usage (GET /animations/{IMAGE_ID}/cost)"
+        )
+
+    def cost(self) -> dict[str, Any]:
+        """What the demo animation's work cost, from the usage its handlers recorded (as the API prices it)."""
+        from chalicelib import costs
+        from chalicelib.mediator import store
+        from chalicelib.mediator.store.usage import day_of
+
+        now = time.time()
+        priced = costs.price(store.usage(IMAGE_ID, day_of(now - 86400), day_of(now)))
+        (self.out / "cost.json").write_text(json.dumps(priced, indent=2) + "\n")
+        return priced
 
     def fail(self, local: Local, reason: str) -> int:
         errors = [i for i in local.runtime.stats.invocations if i.outcome == "error"]
