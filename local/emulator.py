@@ -235,7 +235,7 @@ def _cloudformation_alarms() -> None:
             metric_stat,
         )
 
-    class CloudFormationAlarm(CloudFormationModel):
+    class CloudFormationAlarm(Replaced, CloudFormationModel):
         """A stack's alarm: made and deleted in the CloudWatch backend, known to the stack by its name."""
 
         __module__ = "moto.cloudwatch.models"  # moto files its models by their module's service
@@ -259,8 +259,9 @@ def _cloudformation_alarms() -> None:
 
             raise UnformattedGetAttTemplateException()
 
-        def delete(self, account_id: str, region_name: str) -> None:
-            cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
+        @staticmethod
+        def remove(account_id: str, region_name: str, physical_id: str) -> None:
+            cloudwatch_backends[account_id][region_name].delete_alarms([physical_id])
 
         @staticmethod
         def cloudformation_type() -> str:
@@ -300,24 +301,6 @@ def _cloudformation_alarms() -> None:
             )
             return cls(account_id, region_name, alarm)
 
-        @classmethod
-        def update_from_cloudformation_json(  # type: ignore[misc]
-            cls,
-            original_resource: Any,
-            new_resource_name: str,
-            cloudformation_json: Any,
-            account_id: str,
-            region_name: str,
-        ) -> CloudFormationAlarm:
-            original_resource.delete(account_id, region_name)
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-
-        @classmethod
-        def delete_from_cloudformation_json(  # type: ignore[misc]
-            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-        ) -> None:
-            cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
-
     _forget_cloudformation_types()
 
 
@@ -331,7 +314,7 @@ def _cloudformation_subscriptions() -> None:
     if "AWS::SNS::Subscription" in parsing.get_model_map():
         return
 
-    class CloudFormationSubscription(CloudFormationModel):
+    class CloudFormationSubscription(Replaced, CloudFormationModel):
         __module__ = "moto.sns.models"  # moto files its models by their module's service
 
         def __init__(self, arn: str):
@@ -341,8 +324,9 @@ def _cloudformation_subscriptions() -> None:
         def physical_resource_id(self) -> str:
             return self.arn
 
-        def delete(self, account_id: str, region_name: str) -> None:
-            sns_backends[account_id][region_name].unsubscribe(self.arn)
+        @staticmethod
+        def remove(account_id: str, region_name: str, physical_id: str) -> None:
+            sns_backends[account_id][region_name].unsubscribe(physical_id)
 
         @staticmethod
         def cloudformation_type() -> str:
@@ -353,32 +337,49 @@ def _cloudformation_subscriptions() -> None:
             return ""
 
         @classmethod
-        def create_from_cloudformation_json(  # type: ignore[misc]
+        def create_from_cloudformation_json(
             cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
         ) -> CloudFormationSubscription:
             p = cloudformation_json["Properties"]
             backend = sns_backends[account_id][region_name]
             return cls(backend.subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"]).arn)
 
-        @classmethod
-        def update_from_cloudformation_json(  # type: ignore[misc]
-            cls,
-            original_resource: Any,
-            new_resource_name: str,
-            cloudformation_json: Any,
-            account_id: str,
-            region_name: str,
-        ) -> CloudFormationSubscription:
-            original_resource.delete(account_id, region_name)
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-
-        @classmethod
-        def delete_from_cloudformation_json(  # type: ignore[misc]
-            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
-        ) -> None:
-            sns_backends[account_id][region_name].unsubscribe(resource_name)
-
     _forget_cloudformation_types()
+
+
+class Replaced:
+    """What the stack resource types added here share (a mixin: moto finds its types among
+    CloudFormationModel's direct subclasses): an update replaces the resource (deleted, then made
+    anew), and each type says how to `remove` one by its physical id."""
+
+    physical_resource_id: str
+
+    @staticmethod
+    def remove(account_id: str, region_name: str, physical_id: str) -> None:
+        raise NotImplementedError
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self.remove(account_id, region_name, self.physical_resource_id)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(  # type: ignore[attr-defined]
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        cls.remove(account_id, region_name, resource_name)
 
 
 def _forget_cloudformation_types() -> None:

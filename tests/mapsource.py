@@ -9,12 +9,13 @@ environment with monkeypatch does so before start(), so the two undo in the righ
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 # A fetch request for a frame of this source (the fetcher and worker tests send it).
@@ -118,3 +119,24 @@ class MapSource:
             f"http://127.0.0.1:{self.port}/{{client_id}}_{{client_secret}}/{{layers}}/"
             "{width}x{height}/{center},{zoom}/{time}.png"
         )
+
+
+def radar_source(monkeypatch: Any, width: int = 320, height: int = 240) -> MapSource:
+    """A started source answering each valid time with a radar frame of its own (the same bytes each
+    time it is asked), and the fetcher's environment pointed at it. Stop it when done."""
+    from tests.images import encode, radar_frame
+
+    server = MapSource()
+    frames: dict[str, bytes] = {}
+
+    def respond(path: str) -> Answer:
+        found = re.search(r"/(\d{14})\.png$", path)
+        stamp = found.group(1) if found else path
+        if stamp not in frames:
+            frames[stamp] = encode(radar_frame(len(frames), width, height))
+        return Answer(body=frames[stamp])
+
+    server.respond = respond
+    for name, value in server.environment("id", "secret").items():
+        monkeypatch.setenv(name, value)
+    return server.start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import random
-import re
 
 import pytest
 from PIL import Image
@@ -17,7 +16,7 @@ from chalicelib.messages import DidCreateGif, DidFetchAmpImage, Location
 from chalicelib.settings import names
 from tests import records
 from tests.images import encode, radar_frame
-from tests.mapsource import Answer, MapSource
+from tests.mapsource import Answer, radar_source
 
 T0 = 1_700_000_400  # on the 600 s grid
 EMAIL = {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"}
@@ -42,20 +41,7 @@ def animation(**changes) -> Animation:
 
 @pytest.fixture
 def source(monkeypatch):
-    server = MapSource().start()
-    frames: dict[str, bytes] = {}
-
-    def respond(path: str) -> Answer:
-        stamp = re.search(r"/(\d{14})\.png$", path).group(1)
-        if stamp not in frames:
-            frames[stamp] = encode(radar_frame(len(frames)))
-        return Answer(body=frames[stamp])
-
-    server.respond = respond
-    monkeypatch.setenv("MAP_URL_TEMPLATE", server.template)
-    monkeypatch.setenv("MAP_CLIENT_ID", "id")
-    monkeypatch.setenv("MAP_CLIENT_SECRET", "secret")
-    monkeypatch.setenv("FETCH_ALLOWED_HOSTS", "127.0.0.1")
+    server = radar_source(monkeypatch)
     yield server
     server.stop()
 

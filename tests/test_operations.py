@@ -4,7 +4,6 @@ the handlers emit, read back from CloudWatch; what each animation's work cost; t
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pytest
 
 from chalicelib.mediator import store
 from chalicelib.mediator.animation import Animation
-from tests.images import encode, radar_frame
-from tests.mapsource import Answer, MapSource
+from tests.mapsource import Answer, radar_source
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 600
@@ -38,19 +36,7 @@ def animation(**changes) -> Animation:
 
 @pytest.fixture
 def source(monkeypatch):
-    server = MapSource().start()
-    frames: dict[str, bytes] = {}
-
-    def respond(path: str) -> Answer:
-        stamp = re.search(r"/(\d{14})\.png$", path).group(1)
-        frames.setdefault(stamp, encode(radar_frame(len(frames), 160, 120)))
-        return Answer(body=frames[stamp])
-
-    server.respond = respond
-    monkeypatch.setenv("MAP_URL_TEMPLATE", server.template)
-    monkeypatch.setenv("MAP_CLIENT_ID", "id")
-    monkeypatch.setenv("MAP_CLIENT_SECRET", "secret")
-    monkeypatch.setenv("FETCH_ALLOWED_HOSTS", "127.0.0.1")
+    server = radar_source(monkeypatch, 160, 120)
     yield server
     server.stop()
 
