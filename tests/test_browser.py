@@ -152,6 +152,10 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         expect(radar.locator("table.history")).to_contain_text("sent")  # the first GIF's email
         expect(page.locator("#dead-letters")).to_contain_text("Enter the API token")
         assert page.locator("li.event").count() == 0
+        expect(page.locator("#status-panel")).to_contain_text("Queues: mediator")  # GET /status, public
+        expect(page.locator("#status-panel")).to_contain_text("Stale animations:")
+        expect(radar.locator(".cost")).to_contain_text("Cost today $")  # an open card's cost, public
+        expect(fresh.locator(".cost")).to_be_hidden()  # a closed card asks for none
         # A change without the token: the page asks for it, where the button is and at the token's field
         fresh.get_by_role("button", name="Fetch now").click()
         expect(fresh.locator(".said")).to_contain_text("Fetch now needs the API token")
@@ -163,6 +167,8 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
 
         page.fill("#token", TOKEN)
         page.dispatch_event("#token", "change")
+        expect(fresh.locator(".said")).to_have_text("")  # what asked for the token is answered
+        expect(page.locator("#notice")).to_have_text("")
 
         expect(gif).to_be_visible(timeout=15_000)
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif.element_handle(), timeout=15_000)
@@ -230,7 +236,7 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         expect(fresh.locator(".said")).to_contain_text("Fetch now refused: animation 'fresh' is disabled")
         page.screenshot(path=str(OUTPUT / "gallery-disabled.png"), full_page=True)
         fresh.get_by_role("button", name="Enable", exact=True).click()
-        expect(fresh.locator(".said")).to_contain_text("Enable: enabled")
+        expect(fresh.locator(".said")).to_contain_text("Enable: frames will be fetched again")
         expect(fresh.locator(".badge.disabled")).to_have_count(0)
         assert call(stack.url + "animations/fresh")["enabled"] is True
         assert call(stack.url + "animations/fresh")["frames"] == 6  # the edit kept through both
