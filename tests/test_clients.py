@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.aws import clients, trimmed
+from chalicelib.aws import clients, reset, trimmed
 
 
 @pytest.fixture
@@ -14,9 +14,9 @@ def aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    clients.forget()
+    reset()  # every client and adapter made anew: none keeps a client of another setting
     yield
-    clients.forget()
+    reset()
 
 
 def test_the_data_is_what_the_installed_botocore_gives():
