@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from .. import telemetry
-from ..batch import handle_batch
+from ..batch import Record, handle_batch
 from ..bus import REDRIVEN
 from ..log import logger
 from ..messages import MessageError
@@ -38,7 +36,7 @@ def handle_dead_letters(event: dict[str, Any], context: Any = None) -> dict[str,
         return handle_batch(event, _dead_letter, context)
 
 
-def _record(record: SQSRecord) -> None:
+def _record(record: Record) -> None:
     logger.set_correlation_id(record.message_id)
     try:
         service.handle_record(record.body, again=_again(record))
@@ -48,7 +46,7 @@ def _record(record: SQSRecord) -> None:
         raise
 
 
-def _tick_slice(record: SQSRecord) -> None:
+def _tick_slice(record: Record) -> None:
     """A slice of a tick; one that came before (received again) sends anew what it left unsent."""
     logger.set_correlation_id(record.message_id)
     try:
@@ -65,19 +63,18 @@ def _tick_slice(record: SQSRecord) -> None:
         raise
 
 
-def _again(record: SQSRecord) -> bool:
+def _again(record: Record) -> bool:
     """Whether this message came before: received again (its handling did not finish), or sent back
     from the dead letters."""
-    received = record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", "1")
-    return int(received) > 1 or REDRIVEN in record.message_attributes
+    return record.attribute("ApproximateReceiveCount", 1) > 1 or REDRIVEN in record.message_attributes
 
 
-def _dead_letter(record: SQSRecord) -> None:
+def _dead_letter(record: Record) -> None:
     """Keep a dead letter with the last error the mediator logged for it (SQS keeps its message id)."""
     store.record_dead_letter(
         message_id=record.message_id,
         body=record.body,
-        sent_at=int(record.attributes.sent_timestamp or 0) // 1000,  # when it first reached the mediator's queue
+        sent_at=record.attribute("SentTimestamp") // 1000,  # when it first reached the mediator's queue
         error=store.last_error(record.message_id),
     )
     logger.warning(f"dead letter {record.message_id} kept: {record.body[:200]}")

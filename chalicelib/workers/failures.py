@@ -15,9 +15,7 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from ..batch import handle_batch
+from ..batch import Record, handle_batch
 from ..bus import send_to_mediator
 from .. import telemetry
 from ..log import logger
@@ -42,7 +40,7 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return handle_batch(event, _record, context)
 
 
-def _record(record: SQSRecord) -> None:
+def _record(record: Record) -> None:
     try:
         reply = did_fail(json.loads(record.body))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
