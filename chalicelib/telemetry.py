@@ -62,7 +62,7 @@ class Meter:
         self.requests: dict[str, float] = {}  # "s3.write", "s3.read", "sns", "sqs", "ses", "dynamodb.read"...
         self.values: dict[str, list[float]] = {}
         self.failures: Counter[str] = Counter()
-        self.charges: dict[str, list[dict[str, Any]]] = {}  # by animation: what the mediator records
+        self.charged = Mark(0, {})  # the parts of its usage charged to animations so far
         self.metadata: dict[str, Any] = {}
         self.bytes_in = 0  # read from S3 or a map source
         self.bytes_out = 0  # written to S3
@@ -107,9 +107,11 @@ class Meter:
     def mark(self) -> Mark:
         return Mark(self.ms(), dict(self.requests))
 
-    def charge(self, image_id: str, *usages: dict[str, Any]) -> None:
-        """Usage to record against an animation ("" for what no one animation caused)."""
-        self.charges.setdefault(image_id, []).extend(usages)
+    def count_charged(self, usage: dict[str, Any]) -> None:
+        """A part of this invocation's usage charged to someone (what is left at its end is shared)."""
+        self.charged.ms += int(usage["ms"])
+        for kind, n in usage["requests"].items():
+            self.charged.requests[kind] = self.charged.requests.get(kind, 0) + n
 
     # Out --------------------------------------------------------------------------
 
@@ -186,19 +188,6 @@ def add(name: str, value: float) -> None:
     meter = _current.get()
     if meter is not None:
         meter.add(name, value)
-
-
-def mark() -> Mark | None:
-    meter = _current.get()
-    return meter.mark() if meter is not None else None
-
-
-def charge(image_id: str | None, since: Mark | None, *usages: dict[str, Any]) -> None:
-    """Charge an animation with what the invocation used since `since`, and with `usages` (a worker's,
-    from its reply). Nothing outside an invocation."""
-    meter = _current.get()
-    if meter is not None:
-        meter.charge(image_id or "", meter.usage(since), *usages)
 
 
 def bytes_in(count: int) -> None:

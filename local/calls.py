@@ -114,9 +114,11 @@ def run_tick(kind: str, now: int, calls: Calls | None = None) -> dict[str, Any]:
     of the schedule's handler and of each slice."""
     from chalicelib.aws import client
     from chalicelib.mediator import service, ticks
+    from chalicelib.mediator.metering import metered
     from chalicelib.settings import names
 
-    service.mediator().tick(kind, now)  # type: ignore[arg-type]
+    with metered(f"{'fetch_due_frames' if kind == 'fetch' else 'rebuild_gifs'}"):  # its usage recorded, as on Lambda
+        service.mediator().tick(kind, now)  # type: ignore[arg-type]
     scheduler = calls.snapshot() if calls else collections.Counter()
     per_slice: list[collections.Counter[str]] = []
     sqs = client("sqs")
@@ -130,7 +132,8 @@ def run_tick(kind: str, now: int, calls: Calls | None = None) -> dict[str, Any]:
                 return {"slices": slices, "asked": asked, "scheduler": scheduler, "per_slice": per_slice}
             sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
         before = calls.snapshot() if calls else collections.Counter()
-        result = service.run_slice(ticks.parse_slice(got[0]["Body"]))
+        with metered("tick"):
+            result = service.run_slice(ticks.parse_slice(got[0]["Body"]))
         if calls:
             per_slice.append(calls.snapshot() - before)
         slices += 1

@@ -215,9 +215,10 @@ class Demo:
     def cost(self) -> dict[str, Any]:
         """What the demo animation's work cost, from the usage its handlers recorded (as the API prices it)."""
         from chalicelib import costs
-        from chalicelib.mediator import store
+        from chalicelib.mediator import metering, store
         from chalicelib.mediator.store.usage import day_of
 
+        metering.flush(force=True)  # what the containers owe the records (on Lambda, within a minute)
         now = time.time()
         priced = costs.price(store.usage(IMAGE_ID, day_of(now - 86400), day_of(now)))
         (self.out / "cost.json").write_text(json.dumps(priced, indent=2) + "\n")

@@ -297,6 +297,7 @@ class Runtime:
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since >= settle:
                 self.metrics.flush()
+                _record_usage_owed()
                 return
             time.sleep(0.05)
         raise TimeoutError(f"events still flowing after {timeout} s")
@@ -437,6 +438,14 @@ class Runtime:
 
 class _Failed(NamedTuple):
     error: Exception
+
+
+def _record_usage_owed() -> None:
+    """What the app's containers owe its usage records, written now (on Lambda, at the latest a
+    minute on, by the container's next invocation): so a drained pipeline's costs are all there."""
+    from chalicelib.mediator import metering
+
+    metering.flush(force=True)
 
 
 @functools.cache

@@ -145,7 +145,7 @@ class MemoryStore:
 
     # Decisions ----------------------------------------------------------------------------
 
-    def apply(self, decision: Decision, log: Sequence[Line] = ()) -> None:
+    def apply(self, decision: Decision, log: Sequence[Line] = (), usage: Any = None) -> None:
         """Every condition first, then every effect and the log lines: all or none, as a transaction.
         A claim that fails: AlreadyDecided; only guards: Outdated."""
         with self._lock:

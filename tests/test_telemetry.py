@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from chalicelib import costs, telemetry
 from local.metrics import metric_data
+
+REAL_TIME = time.time
 
 
 @pytest.fixture
@@ -54,7 +57,6 @@ def test_a_failure_is_counted_by_its_reason_and_the_error_still_raises(emitted):
 def test_outside_an_invocation_nothing_is_metered(emitted):
     telemetry.add("FrameAge", 5)
     telemetry.failed("X")
-    telemetry.charge("a", None)
     assert telemetry.current() is None and emitted == []
 
 
@@ -127,3 +129,70 @@ def test_prices_of_recorded_usage():
 
 def test_nothing_recorded_costs_nothing():
     assert costs.price([]) == {"usd": 0.0, "byService": {"lambda": 0.0}, "byFunction": {}, "requests": {}}
+
+
+# What a message costs, recorded with its decision (chalicelib/mediator/metering.py) ------------
+
+WORKER = {"function": "create_thumbnail", "ms": 40, "memoryMb": 1024, "requests": {"s3.read": 1, "sqs": 1}}
+
+
+@pytest.fixture
+def ledger(monkeypatch, emitted):
+    from chalicelib.mediator import metering
+
+    fresh = metering.Ledger()
+    written: list[dict] = []
+    monkeypatch.setattr(metering, "LEDGER", fresh)
+    monkeypatch.setattr(metering.store, "add_usage", lambda owed, now: written.append(owed) or len(owed))
+    return fresh, written
+
+
+def test_a_message_charges_its_decision_and_owes_only_what_came_after(ledger):
+    from chalicelib.mediator import metering
+
+    owed, written = ledger
+    owed.owe("k", [{"function": "mediate", "ms": 5, "memoryMb": 512, "requests": {"sns": 1}}])
+    with metering.metered("mediate", Context(), records=2) as meter:
+        with metering.message("k", [WORKER]):
+            meter.count("dynamodb.read", 1)  # its GetItem, before the decision
+            charge = metering.for_decision()
+            assert charge is not None and charge.image_id == "k"
+            earlier, worker, own = charge.usages
+            assert earlier["requests"] == {"sns": 1} and worker == WORKER
+            assert own["function"] == "mediate" and own["requests"] == {"dynamodb.read": 1}
+            assert own["invocations"] == 0.5 and own["memoryMb"] == 1024  # half of a batch of two
+            metering.recorded(charge)
+            meter.count("dynamodb.write", 4)  # the transaction's own units, and its sends, after it
+            meter.count("sns", 1)
+            assert metering.for_decision() is None  # one record per message
+    tail = owed.take("k")
+    assert [u["requests"] for u in tail] == [{"dynamodb.write": 4, "sns": 1}]  # the worker's not again
+    assert tail[0]["invocations"] == 0.0
+    assert owed.take("") == [] and written == []  # nothing uncharged, nothing due yet
+
+
+def test_a_decision_made_before_charges_nothing_and_everything_is_owed(ledger):
+    from chalicelib.mediator import metering
+
+    owed, _ = ledger
+    owed.owe("k", [{"function": "mediate", "ms": 5, "memoryMb": 512, "requests": {"sns": 1}}])
+    with metering.metered("mediate", Context(), records=1):
+        with metering.message("k", [WORKER]):
+            metering.not_recorded(metering.for_decision())  # a duplicate: AlreadyDecided
+    functions = sorted(u["function"] for u in owed.take("k"))
+    assert functions == ["create_thumbnail", "mediate", "mediate"]  # the worker's, the earlier, this one
+
+
+def test_what_is_owed_is_written_when_the_oldest_owing_is_a_minute_old(ledger, monkeypatch):
+    from chalicelib.mediator import metering
+
+    owed, written = ledger
+    with metering.metered("tick", Context()) as meter:  # a tick slice: shared work
+        meter.count("dynamodb.read", 2)
+    assert written == []  # not yet due
+    shared = owed.due(time.time() + metering.FLUSH_SECONDS)
+    assert [u["function"] for u in shared[""]] == ["tick"] and shared[""][0]["invocations"] == 1.0
+    owed.owe("k", [WORKER])
+    monkeypatch.setattr(metering.time, "time", lambda: REAL_TIME() + metering.FLUSH_SECONDS + 1)
+    assert metering.flush() == 1 and written == [{"k": [WORKER]}]
+    assert metering.flush(force=True) == 0  # nothing left

@@ -22,7 +22,7 @@ from .metering import metered
 
 
 def handle_messages(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    with metered("mediate", context):
+    with metered("mediate", context, records=len(event.get("Records", []))):
         return handle_batch(event, _record, context)
 
 

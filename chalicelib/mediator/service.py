@@ -45,7 +45,7 @@ from ..messages import (
     parse,
 )
 from ..settings import public_url
-from . import decide, store, ticks
+from . import decide, metering, store, ticks
 from .decide import (
     AlreadyDecided,
     AnimationState,
@@ -77,7 +77,9 @@ class Store(Protocol):
     def directory(
         self, shard: int, after: str | None = None, limit: int = 1000, prefix: str | None = None
     ) -> ShardPage: ...
-    def apply(self, decision: Decision, log: Sequence[Line] = ()) -> None: ...  # AlreadyDecided, Outdated
+    def apply(  # AlreadyDecided, Outdated
+        self, decision: Decision, log: Sequence[Line] = (), usage: metering.Charge | None = None
+    ) -> None: ...
     def newest_frames(self, image_id: str, count: int, up_to: int | None = None) -> list[Frame]: ...
     def frame(self, image_id: str, valid_time: int, consistent: bool = False) -> Frame | None: ...
     def gif(self, image_id: str, valid_time: int, consistent: bool = False) -> Gif | None: ...
@@ -151,12 +153,9 @@ class Mediator:
         """A did-message. `again`: this very message came before (a redelivery after its handling
         failed, or a dead letter sent back): what its decision left unsent is sent now. A duplicate
         of a message (another delivery of the same answer) only finds its decision made."""
-        mark = telemetry.mark()
-        try:
+        worker = [message.usage.model_dump(by_alias=True)] if message.usage else []
+        with metering.message(getattr(message, "image_id", None), worker):  # what it cost, to its animation
             self._handle(message, now, again)
-        finally:  # what it cost, the worker's part (on its reply) and the mediator's, to its animation
-            worker = [message.usage.model_dump(by_alias=True)] if message.usage else []
-            telemetry.charge(getattr(message, "image_id", None), mark, *worker)
 
     def _handle(self, message: Message, now: int, again: bool) -> None:
         line = Line("in", message, message.correlation_id)
@@ -403,13 +402,19 @@ class Mediator:
         True if this call made it. Made before: send what its records show left unsent (`resend`).
         Outdated propagates: the caller decides again on fresh counts."""
         lines = [line] if line else []
+        charge = metering.for_decision()
         try:
-            self.store.apply(decision, lines + [Line("out", m, m.correlation_id) for m in decision.messages])
+            self.store.apply(decision, lines + [Line("out", m, m.correlation_id) for m in decision.messages], charge)
         except AlreadyDecided:
+            metering.not_recorded(charge)
             unsent = self.unsent(decision) if resend else []
             if unsent or lines:
                 self.send(unsent, logged=False, lines=lines)
             return False
+        except BaseException:
+            metering.not_recorded(charge)
+            raise
+        metering.recorded(charge)
         self.send(list(decision.messages))
         return True
 

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ...aws import table
 from ...aws.dynamodb import Cancelled, Put, Write
 from ..decide import AlreadyDecided, Decision, Outdated
 from ..records import Line
 from . import eventlog
+from .usage import usage_update
 from .writes import WRITERS, Guarded
 
+if TYPE_CHECKING:
+    from ..metering import Charge
 
-def apply(decision: Decision, log: Sequence[Line] = ()) -> None:
-    """All of a decision's changes, and the lines that log it, in one transaction.
+
+def apply(decision: Decision, log: Sequence[Line] = (), usage: Charge | None = None) -> None:
+    """All of a decision's changes, the lines that log it and the usage it records (what its message
+    cost: see mediator/metering.py), in one transaction.
 
     Raises AlreadyDecided when a claim fails (the decision was made before), Outdated when only
     a guard does.
@@ -36,6 +42,9 @@ def apply(decision: Decision, log: Sequence[Line] = ()) -> None:
                 write = write.write
             writes.append(write)
     writes += [Put(eventlog.item(line, now_ms)) for line in log]
+    recording = usage_update(usage.image_id, usage.usages, now_ms / 1000) if usage is not None else None
+    if recording is not None:
+        writes.append(recording)
     try:
         table().transact(writes)
     except Cancelled as exc:

@@ -1,8 +1,8 @@
 """What the handlers used, per animation and UTC day: the records an animation's cost comes from.
 
 One record a day (ANIM#{imageId} USAGE#{yyyy-mm-dd}; what no one animation caused under
-USAGE#shared), each invocation's usage ADDed to it (chalicelib.costs names the attributes): one
-write per animation for a whole batch of the mediator's queue. Kept 400 days.
+USAGE#shared), each invocation's usage ADDed to it (chalicelib.costs names the attributes): in the
+transaction of a decision about the animation, or on its own (see mediator/metering.py). Kept 400 days.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...aws import table
+from ...aws.dynamodb import Update
 from ...costs import increments
 from . import keys
 
@@ -30,18 +31,26 @@ def _partition(image_id: str) -> str:
 
 def add_usage(charges: Mapping[str, Iterable[Mapping[str, Any]]], now: float) -> int:
     """Add each animation's usages ("" for shared) to its record of the day; the writes made."""
-    day, writes = day_of(now), 0
+    writes = 0
     for image_id, usages in charges.items():
-        adding = increments(usages)
-        if not adding:
-            continue
-        names = {f"#a{i}": name for i, name in enumerate(adding)}
-        values: dict[str, Any] = {f":a{i}": Decimal(str(round(v, 3))) for i, v in enumerate(adding.values())}
-        values[":expires"] = keys.expires(KEEP_DAYS)
-        expression = "ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adding))) + " SET expiresAt = :expires"
-        table().update(_partition(image_id), f"USAGE#{day}", expression, names=names, values=values)
-        writes += 1
+        update = usage_update(image_id, usages, now)
+        if update is not None:
+            table().update(update.pk, update.sk, update.expression, names=update.names, values=update.values)
+            writes += 1
     return writes
+
+
+def usage_update(image_id: str, usages: Iterable[Mapping[str, Any]], now: float) -> Update | None:
+    """The write that adds these usages to the animation's record of the day (None: nothing to add);
+    on its own, or in a decision's transaction."""
+    adding = increments(usages)
+    if not adding:
+        return None
+    names = {f"#a{i}": name for i, name in enumerate(adding)}
+    values: dict[str, Any] = {f":a{i}": Decimal(str(round(v, 3))) for i, v in enumerate(adding.values())}
+    values[":expires"] = keys.expires(KEEP_DAYS)
+    expression = "ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adding))) + " SET expiresAt = :expires"
+    return Update(_partition(image_id), f"USAGE#{day_of(now)}", expression, names=names, values=values)
 
 
 def usage(image_id: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
