@@ -18,6 +18,8 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -68,17 +70,20 @@ RunId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterVal
 Label = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?$")]
 
 
+# What a worker's usage may name: the workers (app.py's handlers), and the requests as they are priced.
+WORKER_FUNCTIONS = Literal["fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload"]
+REQUEST_KINDS = Literal["s3.read", "s3.write", "sns", "sqs", "ses", "dynamodb.read", "dynamodb.write"]
+
+
 class Usage(BaseModel):
     """What a worker's invocation used, carried on its reply for the mediator to record (its cost)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
 
-    function: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
+    function: WORKER_FUNCTIONS
     ms: Annotated[int, Field(ge=0, le=900_000)]
     memory_mb: Annotated[int, Field(ge=128, le=10_240)]
-    requests: Annotated[
-        dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9.]{1,40}$")], float], Field(max_length=20)
-    ]
+    requests: dict[REQUEST_KINDS, Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]]
 
 
 class Message(BaseModel):
@@ -97,6 +102,15 @@ class Message(BaseModel):
     correlation_id: RunId | None = None
     run_id: RunId | None = None  # a caller's own id for the run, carried on as it was
     usage: Usage | None = None  # a reply's: what its worker used (chalicelib.telemetry)
+
+    @field_validator("usage", mode="wrap")
+    @classmethod
+    def _usage_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Usage | None:
+        """A usage that is no valid one is left out: what it says of cost is no reason to lose the reply."""
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, camelCase keys; optional keys that are unset (None) left out."""

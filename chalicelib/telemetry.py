@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -63,6 +64,8 @@ class Meter:
         self.values: dict[str, list[float]] = {}
         self.failures: Counter[str] = Counter()
         self.charged = Mark(0, {})  # the parts of its usage charged to animations so far
+        self.charged_invocations = 0.0  # and the shares of the invocation itself they took
+        self._lock = threading.Lock()  # threads working for the invocation count at once
         self.metadata: dict[str, Any] = {}
         self.bytes_in = 0  # read from S3 or a map source
         self.bytes_out = 0  # written to S3
@@ -83,13 +86,23 @@ class Meter:
     # Usage ------------------------------------------------------------------------
 
     def count(self, kind: str, amount: float = 1) -> None:
-        self.requests[kind] = self.requests.get(kind, 0) + amount
+        with self._lock:
+            self.requests[kind] = self.requests.get(kind, 0) + amount
+
+    def read(self, count: int) -> None:
+        with self._lock:
+            self.bytes_in += count
+
+    def wrote(self, count: int) -> None:
+        with self._lock:
+            self.bytes_out += count
 
     def usage(self, since: Mark | None = None, extra: dict[str, float] | None = None) -> dict[str, Any]:
         """What this invocation used (since a mark: what one part of it used; `extra`: requests it is
         about to make), as a reply carries it and the mediator records it:
         {"function", "ms", "memoryMb", "requests": {kind: n}}."""
-        requests = dict(self.requests)
+        with self._lock:
+            requests = dict(self.requests)
         ms = self.ms()
         if since is not None:
             for kind, n in since.requests.items():
@@ -105,7 +118,8 @@ class Meter:
         }
 
     def mark(self) -> Mark:
-        return Mark(self.ms(), dict(self.requests))
+        with self._lock:
+            return Mark(self.ms(), dict(self.requests))
 
     def count_charged(self, usage: dict[str, Any]) -> None:
         """A part of this invocation's usage charged to someone (what is left at its end is shared)."""
@@ -194,7 +208,7 @@ def bytes_in(count: int) -> None:
     """Bytes read from outside AWS (a map source's answer): S3's are counted by the hook."""
     meter = _current.get()
     if meter is not None:
-        meter.bytes_in += count
+        meter.read(count)
 
 
 def failed(reason: str) -> None:
@@ -224,8 +238,9 @@ def _memory_mb(context: Any) -> int:
 
 # Counting AWS requests: a botocore hook on each client ----------------------------------
 
-# Requests by how they are priced (S3 writes and lists cost 12.5 times its reads; SQS and SNS count
-# 64 KiB chunks; DynamoDB counts capacity units, from ConsumedCapacity where it reports them).
+# Requests by how they are priced: S3 writes and lists cost 12.5 times its reads; DynamoDB counts
+# capacity units, from ConsumedCapacity where it reports them; SES, recipients. A request to SQS or
+# SNS counts once (they bill each 64 KiB of a request: the app's messages are smaller).
 _S3_WRITES = {"PutObject", "CopyObject", "ListObjects", "ListObjectsV2", "CreateMultipartUpload", "UploadPart"}
 _CAPACITY = {
     "GetItem",
@@ -240,14 +255,13 @@ _CAPACITY = {
     "TransactGetItems",
 }
 _DYNAMODB_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
-CHUNK = 64 * 1024
 
 
 def watch(client: Any) -> Any:
     """Count `client`'s requests into the meter of the invocation that makes them; returns it."""
     service = client.meta.service_model.service_name
     events = client.meta.events
-    if service in ("dynamodb", "s3"):
+    if service in ("dynamodb", "s3", "ses"):
         events.register(f"provide-client-params.{service}", _before)
     events.register(f"after-call.{service}", _counted(service))
     return client
@@ -260,7 +274,15 @@ def _before(params: dict[str, Any], model: Any, **_: Any) -> None:
     if model.name in _CAPACITY:
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
     elif model.name == "PutObject" and isinstance(params.get("Body"), (bytes, bytearray)):
-        meter.bytes_out += len(params["Body"])
+        meter.wrote(len(params["Body"]))
+    elif model.name in ("SendEmail", "SendRawEmail"):  # SES bills each recipient
+        destination = params.get("Destination") or {}
+        listed = params.get("Destinations") or [
+            address
+            for field in ("ToAddresses", "CcAddresses", "BccAddresses")
+            for address in destination.get(field, [])
+        ]
+        meter.count("ses", max(len(listed), 1))
 
 
 def _counted(service: str) -> Callable[..., None]:
@@ -269,7 +291,7 @@ def _counted(service: str) -> Callable[..., None]:
         if meter is None:
             return
         if service == "s3" and model.name == "GetObject":
-            meter.bytes_in += int(parsed.get("ContentLength") or 0)
+            meter.read(int(parsed.get("ContentLength") or 0))
         for kind, amount in _priced(service, model.name, parsed).items():
             meter.count(kind, amount)
 
@@ -288,9 +310,7 @@ def _priced(service: str, operation: str, parsed: dict[str, Any]) -> dict[str, f
         return {"sns": 1}
     if service == "sqs":
         return {"sqs": 1}
-    if service == "ses":
-        return {"ses": 1}
-    return {service: 1}
+    return {}  # SES: counted by recipient, as it was asked (above); SSM's standard parameters, STS: free
 
 
 def _capacity(consumed: Any) -> float:

@@ -120,7 +120,8 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
     on_failure = _allow(["sqs:SendMessage"], stage.worker_failure_queue)
     table = _allow([*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"], stage.table)
     hand_on = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.tick_queue)  # a tick's slices
-    usage = _allow(["dynamodb:UpdateItem"], stage.table)  # what the invocation used (its cost)
+    # the directory's shards (a tick reads them) and what the invocation used (its cost)
+    schedule = _allow(["dynamodb:Query", "dynamodb:UpdateItem"], stage.table)
     consume = [
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -176,8 +177,8 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             hand_on,
             _allow(["sns:Publish"], [stage.topic(R.fetch_topic), stage.topic(R.gif_topic)]),
         ],
-        "fetch_due_frames": [hand_on, usage],
-        "rebuild_gifs": [hand_on, usage],
+        "fetch_due_frames": [hand_on, schedule],
+        "rebuild_gifs": [hand_on, schedule],
         "api_handler": [
             _allow(
                 [*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"],

@@ -167,3 +167,14 @@ def test_the_cost_of_an_animation_that_does_not_exist_is_404(runtime):
     with Client(app, stage_name="dev", project_dir=str(ROOT)) as client:
         response = client.http.get("/animations/nothing-here/cost")
     assert response.status_code == 404
+
+
+def test_kept_dead_letters_and_stopped_ticks_are_problems(runtime, api):
+    now = int(time.time())
+    store.record_stale(0, "ops", [], now - 3600 + 60)  # the last fetch tick looked nearly an hour ago
+    store.record_dead_letter(message_id="m-1", body='{"type": "did-create-gif"}', sent_at=now, error="boom")
+    status = api("/status")
+    assert status["ok"] is False and status["deadLetters"] == 1
+    assert "1 dead letter kept: see them below" in status["problems"]
+    assert status["stale"]["ticking"] is False
+    assert any(p.startswith("no fetch tick since") for p in status["problems"])

@@ -95,6 +95,35 @@ def test_a_frame_is_recorded_and_counted_once(store):
     assert (state.frame_count, state.newest_frame) == (1, 600)
 
 
+def test_a_decision_records_its_messages_cost_in_its_own_transaction_and_rides_out_a_conflict(store, monkeypatch):
+    from chalicelib.aws import table
+    from chalicelib.aws.dynamodb import Cancelled
+    from chalicelib.mediator.metering import Charge
+    from chalicelib.mediator.store import decisions
+
+    store.put_animation(TEMPS)
+    real, calls = table().transact, []
+
+    def conflicted_once(writes):
+        calls.append(len(writes))
+        if len(calls) == 1:  # another transaction on one of its items, this once
+            raise Cancelled(["None"] * (len(writes) - 1) + ["TransactionConflict"])
+        return real(writes)
+
+    monkeypatch.setattr(table(), "transact", conflicted_once)
+    monkeypatch.setattr(decisions.time, "sleep", lambda _: None)
+    worker = {"function": "fetch_amp_image", "ms": 300, "memoryMb": 512, "requests": {"s3.write": 1, "sqs": 1}}
+    own = {"function": "mediate", "ms": 20, "memoryMb": 512, "requests": {"dynamodb.read": 1}, "invocations": 1.0}
+    store.apply(record_frame(600), usage=Charge("temps", [worker, own]))
+    assert len(calls) == 2 and calls[0] == calls[1]  # tried again, whole
+    [day] = store.usage("temps", "0000-00-00", "9999-99-99")
+    assert day["n.fetch_amp_image"] == 1 and day["mbms.fetch_amp_image"] == 300 * 512 and day["r.s3.write"] == 1
+    assert day["r.dynamodb.write"] == 2 * calls[0]  # this transaction's items, written transactionally
+    with pytest.raises(decide.AlreadyDecided):  # the same decision again: its cost is not recorded twice
+        store.apply(record_frame(600), usage=Charge("temps", [worker, dict(own, requests={})]))
+    assert store.usage("temps", "0000-00-00", "9999-99-99")[0]["n.fetch_amp_image"] == 1
+
+
 def test_a_decision_on_counts_that_moved_is_outdated_and_leaves_nothing(store):
     """Decided on a count another frame has moved since: the transaction is cancelled whole (the
     frame, the fetch it answers, the log lines), and the store says decide again."""

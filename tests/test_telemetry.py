@@ -147,40 +147,41 @@ def ledger(monkeypatch, emitted):
     return fresh, written
 
 
-def test_a_message_charges_its_decision_and_owes_only_what_came_after(ledger):
+def test_a_message_is_charged_to_its_animation_with_its_decision_once(ledger):
     from chalicelib.mediator import metering
 
     owed, written = ledger
-    owed.owe("k", [{"function": "mediate", "ms": 5, "memoryMb": 512, "requests": {"sns": 1}}])
     with metering.metered("mediate", Context(), records=2) as meter:
         with metering.message("k", [WORKER]):
             meter.count("dynamodb.read", 1)  # its GetItem, before the decision
-            charge = metering.for_decision()
+            charge = metering.for_decision("k", sends=12)
             assert charge is not None and charge.image_id == "k"
-            earlier, worker, own = charge.usages
-            assert earlier["requests"] == {"sns": 1} and worker == WORKER
-            assert own["function"] == "mediate" and own["requests"] == {"dynamodb.read": 1}
+            worker, own = charge.usages
+            assert worker == WORKER
+            assert own["function"] == "mediate" and own["requests"] == {"dynamodb.read": 1, "sns": 2}  # 10 a call
             assert own["invocations"] == 0.5 and own["memoryMb"] == 1024  # half of a batch of two
+            own["requests"]["dynamodb.write"] = 4  # the store adds its transaction's units, estimated
             metering.recorded(charge)
-            meter.count("dynamodb.write", 4)  # the transaction's own units, and its sends, after it
-            meter.count("sns", 1)
-            assert metering.for_decision() is None  # one record per message
-    tail = owed.take("k")
-    assert [u["requests"] for u in tail] == [{"dynamodb.write": 4, "sns": 1}]  # the worker's not again
-    assert tail[0]["invocations"] == 0.0
-    assert owed.take("") == [] and written == []  # nothing uncharged, nothing due yet
+            meter.count("dynamodb.write", 4)  # which it then consumes: not counted again
+            meter.count("sns", 2)
+            assert metering.for_decision("k") is None  # one record per message
+        with metering.message("k", [WORKER]):  # the same answer again: its decision was made before
+            meter.count("dynamodb.read", 1)
+    [rest] = owed.due(time.time(), force=True)
+    assert rest["function"] == "mediate" and rest["invocations"] == 0.5  # the duplicate's half, shared
+    assert rest["requests"] == {"dynamodb.read": 1}  # and its read; the worker's usage not again
+    assert written == []  # nothing due yet: the ledger waits a minute
 
 
-def test_a_decision_made_before_charges_nothing_and_everything_is_owed(ledger):
+def test_a_message_that_names_no_animation_is_charged_to_the_one_its_decision_is_about(ledger):
     from chalicelib.mediator import metering
 
-    owed, _ = ledger
-    owed.owe("k", [{"function": "mediate", "ms": 5, "memoryMb": 512, "requests": {"sns": 1}}])
     with metering.metered("mediate", Context(), records=1):
-        with metering.message("k", [WORKER]):
-            metering.not_recorded(metering.for_decision())  # a duplicate: AlreadyDecided
-    functions = sorted(u["function"] for u in owed.take("k"))
-    assert functions == ["create_thumbnail", "mediate", "mediate"]  # the worker's, the earlier, this one
+        with metering.message(None, [WORKER]):  # a did-fail: its failure is recorded against "k"
+            charge = metering.for_decision("k")
+            assert charge is not None and charge.image_id == "k" and charge.usages[0] == WORKER
+        with metering.message(None, [WORKER]):  # an upload's thumbnail: about no animation
+            assert metering.for_decision(None) is None
 
 
 def test_what_is_owed_is_written_when_the_oldest_owing_is_a_minute_old(ledger, monkeypatch):
@@ -190,9 +191,27 @@ def test_what_is_owed_is_written_when_the_oldest_owing_is_a_minute_old(ledger, m
     with metering.metered("tick", Context()) as meter:  # a tick slice: shared work
         meter.count("dynamodb.read", 2)
     assert written == []  # not yet due
-    shared = owed.due(time.time() + metering.FLUSH_SECONDS)
-    assert [u["function"] for u in shared[""]] == ["tick"] and shared[""][0]["invocations"] == 1.0
-    owed.owe("k", [WORKER])
     monkeypatch.setattr(metering.time, "time", lambda: REAL_TIME() + metering.FLUSH_SECONDS + 1)
-    assert metering.flush() == 1 and written == [{"k": [WORKER]}]
+    assert metering.flush() == 1
+    [[shared]] = [batch[metering.SHARED] for batch in written]
+    assert shared["function"] == "tick" and shared["invocations"] == 1.0
+    assert shared["requests"] == {"dynamodb.read": 2}
     assert metering.flush(force=True) == 0  # nothing left
+
+
+def test_a_reply_whose_usage_is_no_valid_one_keeps_its_answer_and_drops_the_usage():
+    from chalicelib.messages import parse
+
+    reply = {"type": "did-create-thumbnail", "imageId": "a", "validTime": 1, "location": {"Bucket": "abc", "Key": "k"}}
+    good = {"function": "create_thumbnail", "ms": 3, "memoryMb": 1024, "requests": {"s3.read": 1}}
+    assert parse({**reply, "usage": good}).usage is not None
+    for bad in (
+        {**good, "requests": {"s3.read": float("nan")}},
+        {**good, "requests": {"s3.read": 1e300}},
+        {**good, "requests": {"s3.read": -1}},
+        {**good, "requests": {"made-up": 1}},
+        {**good, "function": "x" * 40},  # a function no worker is: every new name would grow the record
+        "usage",
+    ):
+        parsed = parse({**reply, "usage": bad})
+        assert parsed.usage is None and parsed.location.key == "k"

@@ -30,6 +30,7 @@ QUEUES = (  # role in the answer, the queue's role in settings.names()
 # A slice's stale finding counts while the next fetch ticks have not replaced it.
 STALE_FRESH_SECONDS = 3 * FETCH_EVERY_MINUTES * 60
 MAX_MINUTES = 7 * 24 * 60
+DEAD_LETTERS_COUNTED = 100  # kept dead letters counted (past it: "at least")
 
 
 @documented(answer("queues, stale animations, failures in the last hour, and the problems they make"))
@@ -43,29 +44,36 @@ def status(request: Any) -> dict[str, Any]:
     now = int(time.time())
     n = names()
     depths = {role: queues().depth(getattr(n, field)) for role, field in QUEUES}
-    stale_count, stale, checked = store.stale(now, STALE_FRESH_SECONDS)
-    failed, recent = store.failures_since(now - 3600, now)
+    stale_count, stale, checked, ticking = store.stale(now, STALE_FRESH_SECONDS)
+    failed, recent, more = store.failures_since(now - 3600, now)
+    kept = len(store.dead_letters(limit=DEAD_LETTERS_COUNTED))
     private = holds_token(request)
     by_action: dict[str, int] = {}
     for item in recent:
         by_action[item["action"]] = by_action.get(item["action"], 0) + 1
     problems = []
-    if depths["deadLetters"]["visible"] or depths["deadLetters"]["inFlight"]:
+    if kept:
+        problems.append(f"{_count(kept, 'dead letter', kept >= DEAD_LETTERS_COUNTED)} kept: see them below")
+    elif depths["deadLetters"]["visible"] or depths["deadLetters"]["inFlight"]:
         problems.append(f"{_count(depths['deadLetters']['visible'], 'message')} in the mediator's dead-letter queue")
     if depths["workerFailures"]["visible"] or depths["workerFailures"]["inFlight"]:
         problems.append(f"{_count(depths['workerFailures']['visible'], 'worker invocation')} failed for good")
     if stale_count:
         problems.append(f"{_count(stale_count, 'animation')} without a new frame for three intervals")
+    if checked is not None and not ticking:
+        problems.append(f"no fetch tick since {_iso(checked)}: the schedule or the tick queue has stopped")
     if failed:
-        problems.append(f"{_count(failed, 'failure')} in the last hour")
+        problems.append(f"{_count(failed, 'failure', more)} in the last hour")
     return {
         "time": _iso(now),
         "ok": not problems,
         "problems": problems,
         "queues": depths,
+        "deadLetters": kept,
         "stale": {
             "count": stale_count,
             "checked": _iso(checked) if checked else None,
+            "ticking": ticking,
             "animations": [
                 {
                     "imageId": entry["imageId"],
@@ -80,6 +88,7 @@ def status(request: Any) -> dict[str, Any]:
         },
         "failuresLastHour": {
             "count": failed,
+            "atLeast": more,
             "byAction": by_action,
             "recent": [
                 {
@@ -98,8 +107,8 @@ def status(request: Any) -> dict[str, Any]:
     }
 
 
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" + ("" if n == 1 else "s")
+def _count(n: int, what: str, at_least: bool = False) -> str:
+    return ("at least " if at_least else "") + f"{n} {what}" + ("" if n == 1 else "s")
 
 
 @documented(

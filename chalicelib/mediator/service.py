@@ -154,7 +154,7 @@ class Mediator:
         failed, or a dead letter sent back): what its decision left unsent is sent now. A duplicate
         of a message (another delivery of the same answer) only finds its decision made."""
         worker = [message.usage.model_dump(by_alias=True)] if message.usage else []
-        with metering.message(getattr(message, "image_id", None), worker):  # what it cost, to its animation
+        with metering.message(_animation_of(message), worker):  # what it cost goes with its decision
             self._handle(message, now, again)
 
     def _handle(self, message: Message, now: int, again: bool) -> None:
@@ -402,18 +402,15 @@ class Mediator:
         True if this call made it. Made before: send what its records show left unsent (`resend`).
         Outdated propagates: the caller decides again on fresh counts."""
         lines = [line] if line else []
-        charge = metering.for_decision()
+        about = getattr(decision.changes[0], "image_id", None) if decision.changes else None
+        charge = metering.for_decision(about if about != decide.UNATTRIBUTED else None, len(decision.messages))
         try:
             self.store.apply(decision, lines + [Line("out", m, m.correlation_id) for m in decision.messages], charge)
         except AlreadyDecided:
-            metering.not_recorded(charge)
             unsent = self.unsent(decision) if resend else []
             if unsent or lines:
                 self.send(unsent, logged=False, lines=lines)
             return False
-        except BaseException:
-            metering.not_recorded(charge)
-            raise
         metering.recorded(charge)
         self.send(list(decision.messages))
         return True
@@ -512,6 +509,15 @@ class Mediator:
             gif_link(base, gif.image_id, gif.valid_time) if base else self.presign(gif.location, FALLBACK_LINK_SECONDS)
         )
         return Links(gif_url, sorted(thumbnails))
+
+
+def _animation_of(message: Message) -> str | None:
+    """The animation a did-message's cost is charged to: the one it names (an upload's thumbnail and a
+    did-fail name none: a did-fail's goes to the animation its failure is recorded against)."""
+    if isinstance(message, DidCreateThumbnail) and message.source is not None:
+        return None
+    image_id = getattr(message, "image_id", None)
+    return image_id if isinstance(image_id, str) else None
 
 
 def _back_off(attempt: int) -> None:

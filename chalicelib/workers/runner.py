@@ -73,7 +73,12 @@ def _with_usage(reply: M) -> M:
     meter = telemetry.current()
     if meter is None:
         return reply
-    return reply.model_copy(update={"usage": Usage.model_validate(meter.usage(extra={"sqs": 1}))})
+    try:
+        usage = Usage.model_validate(meter.usage(extra={"sqs": 1}))
+    except ValidationError:  # what it says of cost is no reason to hold back the reply
+        logger.exception("usage left off the reply")
+        return reply
+    return reply.model_copy(update={"usage": usage})
 
 
 def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ have moved (Outdated: decide again on fresh ones).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -23,6 +24,9 @@ from .writes import WRITERS, Guarded
 
 if TYPE_CHECKING:
     from ..metering import Charge
+
+
+CONFLICT_ATTEMPTS = 4
 
 
 def apply(decision: Decision, log: Sequence[Line] = (), usage: Charge | None = None) -> None:
@@ -42,15 +46,34 @@ def apply(decision: Decision, log: Sequence[Line] = (), usage: Charge | None = N
                 write = write.write
             writes.append(write)
     writes += [Put(eventlog.item(line, now_ms)) for line in log]
-    recording = usage_update(usage.image_id, usage.usages, now_ms / 1000) if usage is not None else None
-    if recording is not None:
-        writes.append(recording)
-    try:
-        table().transact(writes)
-    except Cancelled as exc:
-        if not exc.conditions_failed:
-            raise  # a conflict or throttling: worth a retry
-        failed = {i for i, reason in enumerate(exc.reasons) if reason == "ConditionalCheckFailed"}
-        if failed - guards:
-            raise AlreadyDecided(decision.key) from None
-        raise Outdated(decision.key) from None
+    if usage is not None:  # what the message cost, with this transaction's write units (an item each, twice)
+        own = usage.usages[-1]["requests"]
+        own["dynamodb.write"] = own.get("dynamodb.write", 0) + 2 * (len(writes) + 1)
+        recording = usage_update(usage.image_id, usage.usages, now_ms / 1000)
+        if recording is not None:
+            writes.append(recording)
+    cancelled = _transact(writes)
+    if cancelled is None:
+        return
+    failed = {i for i, reason in enumerate(cancelled.reasons) if reason == "ConditionalCheckFailed"}
+    if failed - guards:
+        raise AlreadyDecided(decision.key)
+    raise Outdated(decision.key)
+
+
+def _transact(writes: list[Write]) -> Cancelled | None:
+    """The transaction; when its conditions failed, why (None: it was written). A conflict with
+    another transaction on one of its items is tried again (a decision's usage record and its
+    frame or GIF are written by other messages' decisions too); throttling, or conflicts that go on,
+    raise: the message comes back."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            table().transact(writes)
+            return None
+        except Cancelled as exc:
+            if exc.conditions_failed:
+                return exc
+            if "TransactionConflict" not in exc.reasons or attempt == CONFLICT_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+    return None

@@ -64,7 +64,7 @@ def record_failure(change: RecordFailure, now: int) -> Writes:
             "attribute_not_exists(pk)",
         ),
         *failed_outcome(change, now),
-        status.failure_entry(change.image_id, change.action, change.error, now, change.detail),
+        status.failure_entry(change.image_id, change.valid_time, change.action, change.error, now, change.detail),
     ]
 
 

@@ -38,31 +38,35 @@ def record_stale(shard: int, first: str | None, stale: list[dict[str, Any]], now
     )
 
 
-def stale(now: int, fresh_seconds: int) -> tuple[int, list[dict[str, Any]], int | None]:
-    """The stale animations the newest fetch tick's slices found (if within fresh_seconds): how many,
-    which, and that tick's time (None: no tick has looked lately)."""
+def stale(now: int, fresh_seconds: int) -> tuple[int, list[dict[str, Any]], int | None, bool]:
+    """The stale animations the newest fetch tick's slices found: how many, which, that tick's time
+    (None: no tick has looked in the last hour), and whether it is within fresh_seconds (if not, the
+    ticks have stopped: what they found is no news)."""
     items: list[dict[str, Any]] = []
     after = None
     while True:
         page = table().query(STATUS, prefix="STALE#", after=after)
-        items += [item for item in page.items if item.get("at", 0) >= now - fresh_seconds]
+        items += page.items
         after = page.last_sk
         if after is None:
             break
     if not items:
-        return 0, [], None
-    newest = max(int(item["at"]) for item in items)
-    latest = [item for item in items if int(item["at"]) == newest]
+        return 0, [], None, False
+    newest = max(int(item.get("at", 0)) for item in items)
+    if newest < now - fresh_seconds:
+        return 0, [], newest, False
+    latest = [item for item in items if int(item.get("at", 0)) == newest]
     found = [entry for item in latest for entry in item.get("stale") or []]
-    return sum(int(item.get("count", 0)) for item in latest), found, newest
+    return sum(int(item.get("count", 0)) for item in latest), found, newest, True
 
 
-def failure_entry(image_id: str, action: str, error: str, now: int, detail: str = "") -> Put:
-    """The index entry of a failure, written in the same transaction as the failure's record."""
+def failure_entry(image_id: str, valid_time: int, action: str, error: str, now: int, detail: str = "") -> Put:
+    """The index entry of a failure, written in the same transaction as the failure's record (and
+    named as it is: two failures are two entries, whenever they come)."""
     return Put(
         {
             "pk": f"FAILED#{hour_of(now)}",
-            "sk": f"{keys.at(now)}#{image_id}#{action}" + (f"#{detail}" if detail else ""),
+            "sk": f"{keys.at(now)}#{image_id}#{keys.failure(valid_time, action, detail)}",
             "imageId": image_id,
             "action": action,
             "error": error[:300],
@@ -72,20 +76,26 @@ def failure_entry(image_id: str, action: str, error: str, now: int, detail: str 
     )
 
 
-def failures_since(since: int, now: int, limit: int = 200) -> tuple[int, list[dict[str, Any]]]:
-    """Failures recorded from `since` to `now`: how many, and the newest (up to limit)."""
-    count = 0
+def failures_since(since: int, now: int, limit: int = 200, most: int = 1000) -> tuple[int, list[dict[str, Any]], bool]:
+    """Failures recorded from `since` to `now`: how many (counted up to `most`: then True, "at least"),
+    and the newest of them (up to limit)."""
+    count, more = 0, False
     found: list[dict[str, Any]] = []
-    hour = since - since % 3600
-    while hour <= now:
+    hour = now - now % 3600
+    while hour >= since - since % 3600 and not more:  # the newest hour first
         after = None
         while True:
-            page = table().query(f"FAILED#{hour_of(hour)}", between=(keys.at(since), keys.at(now) + "#~"), after=after)
+            page = table().query(
+                f"FAILED#{hour_of(hour)}", between=(keys.at(since), keys.at(now) + "#~"), newest_first=True, after=after
+            )
             count += len(page.items)
-            found += page.items
+            found += page.items[: max(limit - len(found), 0)]
             after = page.last_sk
+            if count >= most:
+                more = after is not None or hour > since - since % 3600
+                break
             if after is None:
                 break
-        hour += 3600
+        hour -= 3600
     found.sort(key=lambda item: item.get("failedAt", 0), reverse=True)
-    return count, found[:limit]
+    return count, found[:limit], more
