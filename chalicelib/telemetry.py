@@ -63,6 +63,7 @@ class Meter:
         self.requests: dict[str, float] = {}  # "s3.write", "s3.read", "sns", "sqs", "ses", "dynamodb.read"...
         self.values: dict[str, list[float]] = {}
         self.failures: Counter[str] = Counter()
+        self.singles: list[tuple[str, float, dict[str, str]]] = []  # values with properties of their own
         self.charged = Mark(0, {})  # the parts of its usage charged to animations so far
         self.charged_invocations = 0.0  # and the shares of the invocation itself they took
         self._lock = threading.Lock()  # threads working for the invocation count at once
@@ -72,10 +73,15 @@ class Meter:
 
     # Metrics ------------------------------------------------------------------------
 
-    def add(self, name: str, value: float) -> None:
+    def add(self, name: str, value: float, **about: str) -> None:
+        """A value of a metric; `about` (an imageId): in a document of its own, as properties, so the
+        log can be searched by them while the metric keeps its two dimensions."""
         if name not in UNITS:
             raise ValueError(f"{name} is not one of the metrics {sorted(UNITS)}")
-        self.values.setdefault(name, []).append(float(value))
+        if about:
+            self.singles.append((name, float(value), about))
+        else:
+            self.values.setdefault(name, []).append(float(value))
 
     def failed(self, reason: str) -> None:
         self.failures[reason[:100] or "Error"] += 1
@@ -154,6 +160,14 @@ class Meter:
             failures.add_dimension("Reason", reason)
             failures.add_metric("Failures", UNITS["Failures"], count)
             out.append(dict(failures.serialize_metric_set()))
+        for name, value, about in self.singles:
+            single = EphemeralMetrics(namespace=NAMESPACE, service="")
+            single.add_dimension("Stage", stage)
+            single.add_dimension("Function", self.function)
+            single.add_metric(name, UNITS[name], value)
+            for key, text in about.items():
+                single.add_metadata(key, text)
+            out.append(dict(single.serialize_metric_set()))
         return out
 
 
@@ -197,11 +211,11 @@ def invocation(function: str, context: Any = None) -> Iterator[Meter]:
             logger.exception("metrics not emitted")
 
 
-def add(name: str, value: float) -> None:
-    """A metric of the invocation being served (nothing outside one)."""
+def add(name: str, value: float, **about: str) -> None:
+    """A metric of the invocation being served (nothing outside one); see Meter.add."""
     meter = _current.get()
     if meter is not None:
-        meter.add(name, value)
+        meter.add(name, value, **about)
 
 
 def bytes_in(count: int) -> None:

@@ -522,6 +522,7 @@ class TestProgress:
         seven = AnimationState(config, frame_count=7, last_requested=1_800_000_000, newest_frame=1_800_000_000)
         p = progress(seven, now)
         assert (p["have"], p["need"]) == (7, 12)
+        assert p["frameAgeSeconds"] == 90  # the newest frame's age, which the stale alarm watches
         assert p["nextFrame"] == "2027-01-15T08:10:00Z"  # the next slot
         assert p["nextGif"] == "2027-01-15T08:50:00Z"  # five more frames: the fifth is valid 40 min after it
         due = progress(seven._replace(last_requested=1_800_000_000 - 600), now)

@@ -91,6 +91,16 @@ def test_usage_since_a_mark_and_the_sends_to_come():
     assert usage["requests"] == {"dynamodb.write": 2, "sns": 1, "sqs": 1}
 
 
+def test_a_value_about_an_animation_is_a_document_of_its_own_with_the_same_dimensions(emitted):
+    with telemetry.invocation("mediate"):
+        telemetry.add("FrameAge", 300, imageId="kansas")
+        telemetry.add("FrameAge", 60, imageId="tulsa")
+    durations, *ages = emitted
+    assert "FrameAge" not in durations
+    assert [(doc["imageId"], doc["FrameAge"]) for doc in ages] == [("kansas", [300.0]), ("tulsa", [60.0])]
+    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Stage", "Function"]] for doc in ages)
+
+
 def test_the_embedded_metric_format_becomes_cloudwatch_metric_data(emitted):
     with telemetry.invocation("create_thumbnail"):
         telemetry.add("FrameAge", 30)

@@ -215,6 +215,7 @@ def progress(state: AnimationState, now: int) -> dict[str, Any]:
         "have": have,
         "need": need,
         "newestFrame": _iso(state.newest_frame) if state.newest_frame else None,
+        "frameAgeSeconds": max(now - state.newest_frame, 0) if state.newest_frame else None,
         "nextFrame": _iso(next_frame) if animation.enabled else None,
         "nextGif": _iso(next_gif) if animation.enabled and next_gif is not None else None,
         "gifDue": left <= 0,

@@ -184,7 +184,7 @@ class Mediator:
             others = self.store.newest_frames(frame.image_id, wanted) if decide.gif_due_after(state) else None
             try:
                 if self.carry_out(decide.on_frame(state, frame, now, others), line, resend=again):
-                    telemetry.add("FrameAge", max(now - frame.valid_time, 0))
+                    telemetry.add("FrameAge", max(now - frame.valid_time, 0), imageId=frame.image_id)
                 return
             except Outdated:
                 _back_off(attempt)
