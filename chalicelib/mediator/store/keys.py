@@ -11,8 +11,12 @@
                                                  done, its email (request), emailed
     ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
     ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
+    ANIM#{imageId}     USAGE#{yyyy-mm-dd}        what its work used that day (its cost; TTL 400 days)
+    USAGE#shared       USAGE#{yyyy-mm-dd}        what the shared work used (ticks, schedules...)
     LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
     DEAD               {messageId}               a dead letter of the mediator's queue
+    STATUS             STALE#{shard}#{first}     the stale animations a fetch tick slice found (TTL)
+    FAILED#{hour}#{shard}  {time}#{imageId}#FAIL#...  a failure, indexed by when (TTL 2 days)
 
 No partition is hot at any size: an animation's counters change in its own partition, the
 directory is written only when a configuration changes, and a tick reads each directory

@@ -2,7 +2,7 @@
 slice found, and an index of failures by hour.
 
     STATUS       STALE#{shard}#{first}      a fetch tick slice's stale animations (kept an hour)
-    FAILED#{hour} {time}#{imageId}#{action}  a failure recorded (with its record's transaction; 2 days)
+    FAILED#{hour}#{shard} {time}#{imageId}#FAIL#...  a failure recorded (with its record's transaction; 2 days)
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def failure_entry(image_id: str, valid_time: int, action: str, error: str, now: 
     named as it is: two failures are two entries, whenever they come)."""
     return Put(
         {
-            "pk": f"FAILED#{hour_of(now)}",
+            "pk": failed_partition(hour_of(now), keys.shard(image_id)),
             "sk": f"{keys.at(now)}#{image_id}#{keys.failure(valid_time, action, detail)}",
             "imageId": image_id,
             "action": action,
@@ -76,6 +76,12 @@ def failure_entry(image_id: str, valid_time: int, action: str, error: str, now: 
     )
 
 
+def failed_partition(hour: str, shard: int) -> str:
+    """An hour's failures, spread over the directory's shards: an outage's burst of failures (every
+    fetch failing at once) is no hot partition."""
+    return f"FAILED#{hour}#{shard:02d}"
+
+
 def failures_since(since: int, now: int, limit: int = 200, most: int = 1000) -> tuple[int, list[dict[str, Any]], bool]:
     """Failures recorded from `since` to `now`: how many (counted up to `most`: then True, "at least"),
     and the newest of them (up to limit)."""
@@ -83,19 +89,21 @@ def failures_since(since: int, now: int, limit: int = 200, most: int = 1000) -> 
     found: list[dict[str, Any]] = []
     hour = now - now % 3600
     while hour >= since - since % 3600 and not more:  # the newest hour first
-        after = None
-        while True:
-            page = table().query(
-                f"FAILED#{hour_of(hour)}", between=(keys.at(since), keys.at(now) + "#~"), newest_first=True, after=after
-            )
-            count += len(page.items)
-            found += page.items[: max(limit - len(found), 0)]
-            after = page.last_sk
-            if count >= most:
-                more = after is not None or hour > since - since % 3600
-                break
-            if after is None:
-                break
+        for shard in range(keys.SHARDS):
+            after = None
+            while not more:
+                page = table().query(
+                    failed_partition(hour_of(hour), shard),
+                    between=(keys.at(since), keys.at(now) + "#~"),
+                    newest_first=True,
+                    after=after,
+                )
+                count += len(page.items)
+                found += page.items
+                after = page.last_sk
+                more = count >= most
+                if after is None:
+                    break
         hour -= 3600
     found.sort(key=lambda item: item.get("failedAt", 0), reverse=True)
     return count, found[:limit], more
