@@ -216,11 +216,10 @@ class Demo:
         """What the demo animation's work cost, from the usage its handlers recorded (as the API prices it)."""
         from chalicelib import costs
         from chalicelib.mediator import metering, store
-        from chalicelib.mediator.store.usage import day_of
 
         metering.flush(force=True)  # what the containers owe the records (on Lambda, within a minute)
         now = time.time()
-        priced = costs.price(store.usage(IMAGE_ID, day_of(now - 86400), day_of(now)))
+        priced = costs.price(store.usage(IMAGE_ID, now - 86400, now))
         (self.out / "cost.json").write_text(json.dumps(priced, indent=2) + "\n")
         return priced
 

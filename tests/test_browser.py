@@ -154,7 +154,7 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         assert page.locator("li.event").count() == 0
         expect(page.locator("#status-panel")).to_contain_text("Queues: mediator")  # GET /status, public
         expect(page.locator("#status-panel")).to_contain_text("Stale animations:")
-        expect(radar.locator(".cost")).to_contain_text("Cost today $")  # an open card's cost, public
+        expect(radar.locator(".cost")).to_contain_text("Cost in the last 24 h $")  # an open card's cost, public
         expect(fresh.locator(".cost")).to_be_hidden()  # a closed card asks for none
         # A change without the token: the page asks for it, where the button is and at the token's field
         fresh.get_by_role("button", name="Fetch now").click()

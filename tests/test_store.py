@@ -116,12 +116,12 @@ def test_a_decision_records_its_messages_cost_in_its_own_transaction_and_rides_o
     own = {"function": "mediate", "ms": 20, "memoryMb": 512, "requests": {"dynamodb.read": 1}, "invocations": 1.0}
     store.apply(record_frame(600), usage=Charge("temps", [worker, own]))
     assert len(calls) == 2 and calls[0] == calls[1]  # tried again, whole
-    [day] = store.usage("temps", "0000-00-00", "9999-99-99")
+    [day] = store.usage("temps", 0, 32503680000)
     assert day["n.fetch_amp_image"] == 1 and day["mbms.fetch_amp_image"] == 300 * 512 and day["r.s3.write"] == 1
     assert day["r.dynamodb.write"] == 2 * calls[0]  # this transaction's items, written transactionally
     with pytest.raises(decide.AlreadyDecided):  # the same decision again: its cost is not recorded twice
         store.apply(record_frame(600), usage=Charge("temps", [worker, dict(own, requests={})]))
-    assert store.usage("temps", "0000-00-00", "9999-99-99")[0]["n.fetch_amp_image"] == 1
+    assert store.usage("temps", 0, 32503680000)[0]["n.fetch_amp_image"] == 1
 
 
 def test_a_decision_on_counts_that_moved_is_outdated_and_leaves_nothing(store):

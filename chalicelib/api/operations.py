@@ -9,12 +9,12 @@ handlers' metric documents there, as CloudWatch Logs does on AWS), cost from the
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from .. import costs, telemetry
 from ..aws import metrics, queues
 from ..mediator import store
+from ..mediator.store.usage import hour_of
 from ..settings import FETCH_EVERY_MINUTES, STAGE, names
 from .auth import holds_token
 from .openapi import answer, errors, query
@@ -150,10 +150,10 @@ def metrics_summary(request: Any) -> dict[str, Any]:
     }
 
 
-@documented(answer("the animation's cost today and this month (UTC), and how it is counted"), errors(400, 404))
+@documented(answer("the animation's cost in the last 24 hours and 30 days, and how it is counted"), errors(400, 404))
 @answers_json
 def animation_cost(image_id: str) -> dict[str, Any]:
-    """What an animation's work cost: today and this month so far (UTC days).
+    """What an animation's work cost in the last 24 hours and the last 30 days (whole UTC hours).
 
     Its handlers' durations x memory at Lambda's prices, plus their requests to S3, SNS, SQS,
     DynamoDB and SES, as the handlers recorded them while they ran (see chalicelib/costs.py). The
@@ -163,7 +163,7 @@ def animation_cost(image_id: str) -> dict[str, Any]:
     return {"imageId": image_id, **_cost(image_id)}
 
 
-@documented(answer("the shared work's cost today and this month (UTC), and the prices"))
+@documented(answer("the shared work's cost in the last 24 hours and 30 days, and the prices"))
 @answers_json
 def shared_cost() -> dict[str, Any]:
     """What the work no one animation caused cost (ticks, schedules, dead letters), and the prices used."""
@@ -171,12 +171,13 @@ def shared_cost() -> dict[str, Any]:
 
 
 def _cost(image_id: str) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
-    today, month_start = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m-01")
-    records = store.usage(image_id, month_start, today)
-    day = [r for r in records if r.get("sk") == f"USAGE#{today}"]
+    """The last 24 hours and the last 30 days (whole UTC hours, this one so far)."""
+    now = time.time()
+    records = store.usage(image_id, now - 30 * 86400, now)
+    first_hour = hour_of(now - 23 * 3600)
+    day = [r for r in records if str(r.get("sk", "")) >= f"USAGE#{first_hour}"]
     return {
-        "day": {"from": today, **costs.price(day)},
-        "month": {"from": month_start, "days": len(records), **costs.price(records)},
+        "day": {"from": first_hour + ":00Z", "hours": 24, **costs.price(day)},
+        "month": {"from": hour_of(now - 30 * 86400) + ":00Z", "days": 30, **costs.price(records)},
         "counted": "Lambda GB-seconds and requests; S3, SNS, SQS, DynamoDB and SES requests; at us-east-1 prices",
     }

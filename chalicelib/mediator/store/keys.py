@@ -11,8 +11,8 @@
                                                  done, its email (request), emailed
     ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
     ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
-    ANIM#{imageId}     USAGE#{yyyy-mm-dd}        what its work used that day (its cost; TTL 400 days)
-    USAGE#shared       USAGE#{yyyy-mm-dd}        what the shared work used (ticks, schedules...)
+    ANIM#{imageId}     USAGE#{yyyy-mm-ddThh}     what its work used that hour (its cost; TTL 400 days)
+    USAGE#shared       USAGE#{yyyy-mm-ddThh}     what the shared work used (ticks, schedules...)
     LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
     DEAD               {messageId}               a dead letter of the mediator's queue
     STATUS             STALE#{shard}#{first}     the stale animations a fetch tick slice found (TTL)

@@ -7,20 +7,16 @@ slice found, and an index of failures by hour.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from ...aws import table
 from ...aws.dynamodb import Put
 from . import keys
+from .usage import hour_of
 
 STATUS = "STATUS"
 STALE_KEEP_SECONDS = 3600  # a slice's finding lasts until the next ticks replace it
 MAX_LISTED = 100  # stale animations named per slice (all are counted)
-
-
-def hour_of(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H")
 
 
 def record_stale(shard: int, first: str | None, stale: list[dict[str, Any]], now: int) -> None:

@@ -1,14 +1,15 @@
-"""What the handlers used, per animation and UTC day: the records an animation's cost comes from.
+"""What the handlers used, per animation and UTC hour: the records an animation's cost comes from.
 
-One record a day (ANIM#{imageId} USAGE#{yyyy-mm-dd}; what no one animation caused under
+One record an hour (ANIM#{imageId} USAGE#{yyyy-mm-ddThh}; what no one animation caused under
 USAGE#shared), each invocation's usage ADDed to it (chalicelib.costs names the attributes): in the
-transaction of a decision about the animation, or on its own (see mediator/metering.py). Kept 400 days.
+transaction of a decision about the animation, or on its own (see mediator/metering.py). By the
+hour, so the last 24 hours and the last 30 days are whole records. Kept 400 days.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +22,8 @@ SHARED = "USAGE#shared"
 KEEP_DAYS = 400
 
 
-def day_of(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d")
+def hour_of(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H")
 
 
 def _partition(image_id: str) -> str:
@@ -30,7 +31,7 @@ def _partition(image_id: str) -> str:
 
 
 def add_usage(charges: Mapping[str, Iterable[Mapping[str, Any]]], now: float) -> int:
-    """Add each animation's usages ("" for shared) to its record of the day; the writes made."""
+    """Add each animation's usages ("" for shared) to its record of the hour; the writes made."""
     writes = 0
     for image_id, usages in charges.items():
         update = usage_update(image_id, usages, now)
@@ -41,7 +42,7 @@ def add_usage(charges: Mapping[str, Iterable[Mapping[str, Any]]], now: float) ->
 
 
 def usage_update(image_id: str, usages: Iterable[Mapping[str, Any]], now: float) -> Update | None:
-    """The write that adds these usages to the animation's record of the day (None: nothing to add);
+    """The write that adds these usages to the animation's record of the hour (None: nothing to add);
     on its own, or in a decision's transaction."""
     adding = increments(usages)
     if not adding:
@@ -50,14 +51,18 @@ def usage_update(image_id: str, usages: Iterable[Mapping[str, Any]], now: float)
     values: dict[str, Any] = {f":a{i}": Decimal(str(round(v, 3))) for i, v in enumerate(adding.values())}
     values[":expires"] = keys.expires(KEEP_DAYS)
     expression = "ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adding))) + " SET expiresAt = :expires"
-    return Update(_partition(image_id), f"USAGE#{day_of(now)}", expression, names=names, values=values)
+    return Update(_partition(image_id), f"USAGE#{hour_of(now)}", expression, names=names, values=values)
 
 
-def usage(image_id: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
-    """The usage records of an animation ("" for shared) from first_day to last_day (inclusive)."""
-    page = table().query(_partition(image_id), between=(f"USAGE#{first_day}", f"USAGE#{last_day}"))
-    return page.items
-
-
-def days_back(now: float, days: int) -> str:
-    return day_of(now - timedelta(days=days).total_seconds())
+def usage(image_id: str, since: float, until: float) -> list[dict[str, Any]]:
+    """The usage records of an animation ("" for shared) of the hours from `since` to `until`."""
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = table().query(
+            _partition(image_id), between=(f"USAGE#{hour_of(since)}", f"USAGE#{hour_of(until)}"), after=after
+        )
+        found += page.items
+        after = page.last_sk
+        if after is None:
+            return found
