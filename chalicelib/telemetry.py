@@ -67,7 +67,6 @@ class Meter:
         self.charged = Mark(0, {})  # the parts of its usage charged to animations so far
         self.charged_invocations = 0.0  # and the shares of the invocation itself they took
         self._lock = threading.Lock()  # threads working for the invocation count at once
-        self.metadata: dict[str, Any] = {}
         self.bytes_in = 0  # read from S3 or a map source
         self.bytes_out = 0  # written to S3
 
@@ -150,8 +149,6 @@ class Meter:
         for name, values in self.values.items():
             for value in values:
                 metrics.add_metric(name, UNITS[name], value)
-        for key, value in self.metadata.items():
-            metrics.add_metadata(key, value)
         out.append(dict(metrics.serialize_metric_set()))
         for reason, count in self.failures.items():
             failures = EphemeralMetrics(namespace=NAMESPACE, service="")
