@@ -135,37 +135,33 @@ class Meter:
     # Out --------------------------------------------------------------------------
 
     def documents(self) -> list[dict[str, Any]]:
-        """The invocation's metric documents (embedded metric format): its metrics, and one per
-        failure reason (Reason is a dimension of its own)."""
+        """The invocation's metric documents (embedded metric format): its metrics, one per failure
+        reason (Reason is a dimension of its own), and one per value about an animation."""
+        out = [self._document(self.values)]
+        out += [self._document({"Failures": [n]}, {"Reason": reason}) for reason, n in self.failures.items()]
+        out += [self._document({name: [value]}, about=about) for name, value, about in self.singles]
+        return out
+
+    def _document(
+        self,
+        values: dict[str, list[float]],
+        dimensions: dict[str, str] | None = None,
+        about: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         from aws_lambda_powertools.metrics import EphemeralMetrics
 
-        stage = os.environ.get("STAGE", "dev")
-        out: list[dict[str, Any]] = []
         # service="": no `service` dimension (POWERTOOLS_SERVICE_NAME would add one), for CloudWatch
         # matches a metric by its whole set of dimensions: the alarms' and the dashboard's.
         metrics = EphemeralMetrics(namespace=NAMESPACE, service="")
-        metrics.add_dimension("Stage", stage)
-        metrics.add_dimension("Function", self.function)
-        for name, values in self.values.items():
-            for value in values:
-                metrics.add_metric(name, UNITS[name], value)
-        out.append(dict(metrics.serialize_metric_set()))
-        for reason, count in self.failures.items():
-            failures = EphemeralMetrics(namespace=NAMESPACE, service="")
-            failures.add_dimension("Stage", stage)
-            failures.add_dimension("Function", self.function)
-            failures.add_dimension("Reason", reason)
-            failures.add_metric("Failures", UNITS["Failures"], count)
-            out.append(dict(failures.serialize_metric_set()))
-        for name, value, about in self.singles:
-            single = EphemeralMetrics(namespace=NAMESPACE, service="")
-            single.add_dimension("Stage", stage)
-            single.add_dimension("Function", self.function)
-            single.add_metric(name, UNITS[name], value)
-            for key, text in about.items():
-                single.add_metadata(key, text)
-            out.append(dict(single.serialize_metric_set()))
-        return out
+        dimensions = {"Stage": os.environ.get("STAGE", "dev"), "Function": self.function, **(dimensions or {})}
+        for name, value in dimensions.items():
+            metrics.add_dimension(name, value)
+        for name, points in values.items():
+            for point in points:
+                metrics.add_metric(name, UNITS[name], point)
+        for key, text in (about or {}).items():
+            metrics.add_metadata(key, text)
+        return dict(metrics.serialize_metric_set())
 
 
 class Mark:
