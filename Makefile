@@ -8,7 +8,7 @@ STAGE ?= dev
 PORT ?= 8000
 AWS_PORT ?= 4567
 
-.PHONY: test test-unit demo serve aws bench bench-scale importtime resources deploy post-deploy destroy plan package clean help
+.PHONY: test test-unit demo serve aws bench bench-scale importtime resources deploy bytecode post-deploy destroy plan package clean help
 
 help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
@@ -20,9 +20,10 @@ help:
 	@echo "make bench-scale AWS calls of a tick over 100, 1,000 and 5,000 animations (about 4 min)"
 	@echo "make importtime  how long 'import app' takes (a Lambda cold start)"
 	@echo "make resources STAGE=dev  just the stack (buckets, table, queues, topics), its names and policies recorded"
-	@echo "make deploy STAGE=dev     resources, chalice deploy, post-deploy, the public URL (AWS)"
+	@echo "make deploy STAGE=dev     resources, the bundle's bytecode, chalice deploy, post-deploy, the public URL (AWS)"
+	@echo "make bytecode STAGE=dev   the zips chalice deploy ships, each module with its .pyc (before a chalice deploy of your own)"
 	@echo "make post-deploy STAGE=dev  what chalice deploy cannot set (after a chalice deploy of your own)"
-	@echo "make package STAGE=dev    the Terraform bundle in build/terraform"
+	@echo "make package STAGE=dev    the Terraform bundle in build/terraform, with its bytecode"
 	@echo "make destroy STAGE=dev    the reverse of deploy"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -66,6 +67,9 @@ resources: $(STAMP)
 
 deploy: $(STAMP)
 	$(BIN)/python -m deploy deploy $(STAGE) $(if $(BUCKET_PREFIX),--bucket-prefix $(BUCKET_PREFIX))
+
+bytecode: $(STAMP)
+	$(BIN)/python -m deploy bytecode $(STAGE)
 
 post-deploy: $(STAMP)
 	$(BIN)/python -m deploy post-deploy $(STAGE)

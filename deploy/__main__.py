@@ -1,14 +1,17 @@
-"""python -m deploy plan|resources|deploy|post-deploy|destroy|package|policies STAGE.
+"""python -m deploy plan|resources|deploy|post-deploy|destroy|package|bytecode|policies STAGE.
 
 weathergif on AWS (or on any endpoint AWS_ENDPOINT_URL names), each step said before
-it is done. `deploy` is resources, `chalice deploy`, post-deploy and the public URL;
-each step can also be run alone, and `chalice deploy` by hand between them.
+it is done. `deploy` is resources, the bundle's bytecode and `chalice deploy`, post-deploy
+and the public URL; each step can also be run alone, and `chalice deploy` by hand between
+them (`bytecode` first, for a bundle that carries its bytecode: see deploy/bytecode.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +28,7 @@ def steps(stage: str, action: str) -> list[str]:
         f"record its outputs in .chalice/config.json (stage {stage}) and write its least-privilege policies",
     ]
     deploy = [
+        "the bundle's bytecode: the app and layer zips, each module with its checked-hash .pyc, then "
         f"chalice deploy --stage {stage}: the functions, their layer, the REST API, subscriptions and schedules",
         "post-deploy: the mediator's SQS event source reports batch item failures; "
         "workers retry twice, then the worker failure queue",
@@ -45,13 +49,19 @@ def steps(stage: str, action: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
     parser.add_argument(
-        "action", choices=["plan", "resources", "deploy", "post-deploy", "destroy", "package", "policies"]
+        "action",
+        choices=["plan", "resources", "deploy", "post-deploy", "destroy", "package", "bytecode", "policies"],
     )
     parser.add_argument("stage", nargs="?", default="dev")
     parser.add_argument("--bucket-prefix", default="", help="bucket names start with this (they are global)")
     parser.add_argument("--yes", action="store_true", help="do not ask before destroying")
     parser.add_argument("--out", default="build/terraform", help="package: where the Terraform bundle goes")
+    parser.add_argument("--debug", action="store_true", help="Chalice's debug log (as chalice --debug)")
     args = parser.parse_args(argv)
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s [%(levelname)s] %(message)s")
+    if args.action == "bytecode":
+        return bytecode_step(args.stage)
     if args.action == "package":
         return package(args.stage, Path(args.out))
     if args.action == "policies":
@@ -74,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return destroy(args.stage)
     resources(args.stage, args.bucket_prefix)
     if args.action == "resources":
-        print(f"done: now `chalice deploy --stage {args.stage}`, then `python -m deploy post-deploy {args.stage}`")
+        print(
+            f"done: now `python -m deploy bytecode {args.stage}` (the bundle's bytecode), `chalice deploy --stage "
+            f"{args.stage}`, then `python -m deploy post-deploy {args.stage}`"
+        )
         return 0
     return deploy(args.stage)
 
@@ -98,8 +111,10 @@ def resources(stage: str, bucket_prefix: str = "") -> dict[str, str]:
 
 def deploy(stage: str) -> int:
     """Steps 3 to 5 (after resources)."""
-    print("3. chalice deploy...", flush=True)
+    print("3. the bundle's bytecode, then chalice deploy...", flush=True)
+    bytecode_step(stage, indent="   ")
     _chalice("deploy", "--stage", stage)
+    _shipped(stage)
     post_deploy_step(stage, number=4)
     print("5. the public URL...", flush=True)
     url = _api_url(stage)
@@ -124,10 +139,16 @@ def post_deploy_step(stage: str, number: int = 1) -> int:
 
 
 def package(stage: str, out: Path) -> int:
-    """chalice package --pkg-format terraform, with the files for what Chalice cannot say."""
+    """chalice package --pkg-format terraform from zips that carry their bytecode, with the files
+    for what Chalice cannot say."""
+    from .bytecode import check
     from .record import TERRAFORM
 
+    bytecode_step(stage)
     _chalice("package", "--pkg-format", "terraform", "--stage", stage, str(out))
+    lacking = check(out / name for name in ("deployment.zip", "layer-deployment.zip") if (out / name).exists())
+    for problem in lacking:
+        print(f"no bytecode: {problem}", file=sys.stderr)
     for extra in sorted(TERRAFORM.glob("*.tf.json")):
         shutil.copy(extra, out / extra.name)
     sizes = {
@@ -139,7 +160,28 @@ def package(stage: str, out: Path) -> int:
         ", ".join(f"{out}/{name}: {size / 1e6:.1f} MB" for name, size in sizes.items())
         + " zipped (Lambda allows 50 MB each)"
     )
-    return 0 if all(size < 50e6 for size in sizes.values()) else 1
+    return 0 if all(size < 50e6 for size in sizes.values()) and not lacking else 1
+
+
+def bytecode_step(stage: str, indent: str = "") -> int:
+    """Build the zips chalice deploy and chalice package use for the stage (Chalice's packagers,
+    in .chalice/deployments) and give each module in them its bytecode."""
+    from .bytecode import add_bytecode
+
+    print(f"{indent}bytecode: the zips Chalice will ship for stage {stage}...", flush=True)
+    for added in add_bytecode(ROOT, stage):
+        print(f"{indent}  {added}", flush=True)
+    return 0
+
+
+def _shipped(stage: str) -> None:
+    """Say so when what chalice deploy shipped is not the zips with bytecode (a source changed
+    in between, and Chalice built a new zip from sources)."""
+    from .bytecode import bundles, check
+
+    built = [bundle.path for bundle in bundles(ROOT, stage) if bundle.path.exists()]
+    for problem in check(built) if built else ["the zips chalice deploy used are not where Chalice keeps them"]:
+        print(f"   warning: deployed without bytecode: {problem}", flush=True)
 
 
 def destroy(stage: str) -> int:
@@ -157,7 +199,10 @@ def destroy(stage: str) -> int:
 
 
 def _chalice(*args: str) -> None:
-    subprocess.run([str(Path(sys.executable).with_name("chalice")), *args], cwd=ROOT, check=True)
+    # Writing no bytecode into chalicelib/ as it loads app.py: the app zip's name hashes that folder,
+    # so the name it computes is the one the bytecode step built its zip under.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run([str(Path(sys.executable).with_name("chalice")), *args], cwd=ROOT, check=True, env=env)
 
 
 def _api_url(stage: str) -> str | None:
