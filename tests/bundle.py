@@ -1,16 +1,21 @@
 """The Lambda bundle as `chalice package` builds it, and checks that it is Lambda-true.
 
-`build()` packages a fresh clone of the project (Terraform format, stage dev,
-`chalice --debug`); the checks take the output folder (`deployment.zip`, the app,
-and `layer-deployment.zip`, the dependencies: `automatic_layer` is on) and return a list
-of problems, empty when the bundle would run on Lambda:
+`build()` packages a fresh clone of the project as `make package` does: the bundle's
+bytecode (`python -m deploy bytecode dev`: Chalice's packagers build the zips, each .py
+gets its checked-hash .pyc), then `chalice --debug package` (Terraform format, stage dev),
+which reuses those zips; `build(..., bytecode=False)`, as plain `chalice package` does.
+The checks take the output folder (`deployment.zip`, the app, and `layer-deployment.zip`,
+the dependencies: `automatic_layer` is on) and return a list of problems, empty when the
+bundle would run on Lambda:
 
 - `check_wheels`: every installed wheel is tagged for the runtime (no wheel built from an
   sdist on the packaging host);
 - `check_elves`: every shared object needs no newer glibc (libstdc++, libgcc_s) than the
   runtime has, and finds every library it links to in the bundle or in the runtime;
-- `check_imports`: every handler module imports, and Pillow, numpy and pydantic work,
-  from the unzipped bundle and the runtime's boto3 alone;
+- `check_imports`: every handler module imports, and Pillow, numpy and the messages work,
+  from the unzipped bundle (read-only, no bytecode written) and the runtime's boto3 alone,
+  and nothing of the bundle is compiled on the way (Python's "compile" audit event);
+- `check_bytecode`: every .py in both zips has beside it the checked-hash .pyc of its bytes;
 - `check_sizes`: within Lambda's size limits.
 
 The runtime is the one Chalice packages for: the Python running it, here this one.
@@ -18,8 +23,10 @@ The runtime is the one Chalice packages for: the Python running it, here this on
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import marshal
 import os
 import re
 import subprocess
@@ -97,7 +104,16 @@ HANDLER_MODULES = (
     "chalicelib.api.openapi",
 )
 # Compiled modules that must come from the bundle, not from anywhere else.
-COMPILED_MODULES = ("PIL._imaging", "numpy._core._multiarray_umath", "pydantic_core._pydantic_core")
+# The message models' library (chalicelib/messages.py) has a compiled core too: the one requirements.txt pins.
+MESSAGE_CORES = {"msgspec": "msgspec._core", "pydantic": "pydantic_core._pydantic_core"}
+
+
+def message_core(requirements: Path = ROOT / "requirements.txt") -> str:
+    pinned = re.findall(r"^([A-Za-z0-9_.-]+)\s*==", requirements.read_text(), re.MULTILINE)
+    return next(MESSAGE_CORES[name.lower()] for name in pinned if name.lower() in MESSAGE_CORES)
+
+
+COMPILED_MODULES = ("PIL._imaging", "numpy._core._multiarray_umath", message_core())
 
 
 class Build(NamedTuple):
@@ -136,26 +152,28 @@ def fresh_clone(target: Path) -> Path:
     return target
 
 
-def build(workdir: Path, requirements: str | None = None, timeout: float = 900) -> Build:
-    """`chalice --debug package --pkg-format terraform --stage dev OUT` on a fresh clone of the
-    project in `workdir` (with `requirements` as its requirements.txt, if given)."""
+def build(workdir: Path, requirements: str | None = None, timeout: float = 900, bytecode: bool = True) -> Build:
+    """`python -m deploy --debug bytecode dev` (with `bytecode`), then `chalice --debug package
+    --pkg-format terraform --stage dev OUT` on a fresh clone of the project in `workdir` (with
+    `requirements` as its requirements.txt, if given). The log is both commands' output."""
     project, out = fresh_clone(workdir / "project"), workdir / "terraform"
     if requirements is not None:
         (project / "requirements.txt").write_text(requirements)
+    # Python writes bytecode beside the sources it imports, as on a developer's machine: chalice zips
+    # chalicelib/**/__pycache__ and names the app zip by a hash that covers them.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     chalice = Path(sys.executable).with_name("chalice")  # runs on this Python: it packages for this version
-    run = subprocess.run(
-        [str(chalice), "--debug", "package", "--pkg-format", "terraform", "--stage", STAGE, str(out)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    log = run.stdout + run.stderr
-    if run.returncode != 0:
-        raise BuildError(f"chalice package exited {run.returncode}:\n{log[-6000:]}")
+    commands = [[str(chalice), "--debug", "package", "--pkg-format", "terraform", "--stage", STAGE, str(out)]]
+    if bytecode:
+        commands.insert(0, [sys.executable, "-m", "deploy", "--debug", "bytecode", STAGE])
+    log = ""
+    for command in commands:
+        run = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=timeout, env=env)
+        log += run.stdout + run.stderr
+        if run.returncode != 0:
+            raise BuildError(f"{' '.join(command[1:4])} exited {run.returncode}:\n{log[-6000:]}")
     return Build(project, out, log)
 
 
@@ -331,18 +349,39 @@ def check_elves(out: Path, glibc: tuple[int, int] | None = None) -> list[str]:
     return problems
 
 
-# c. the handlers import from the bundle alone -------------------------------------------
+# c. the handlers import from the bundle alone, compiling nothing of it -------------------
 
-_IMPORT_SCRIPT = r"""
-import importlib, io, json, sys, sysconfig
-function, layer_site, layer_root, runtime, modules, compiled = json.loads(sys.argv[1])
+# Run first in the bundle's interpreter: Lambda's sys.path, and a record of every source of the
+# bundle compiled ("compile" is the audit event of compile(), which the import system calls for a
+# module it has no usable .pyc for; a module loaded from its .pyc raises none).
+_PRELUDE = r"""
+import json, sys
+function, layer, layer_site, layer_root, runtime, argument = json.loads(sys.argv[1])
+compiled = []
+def _audit(event, args, bundle=(function + "/", layer + "/")):
+    if event == "compile" and isinstance(args[1], str) and args[1].startswith(bundle):
+        compiled.append(args[1])
+sys.addaudithook(_audit)
 sys.path[:0] = [function, layer_site, layer_root]  # /var/task, /opt/python/lib/pythonX.Y/site-packages, /opt/python
 sys.path.append(runtime)  # the runtime's boto3 and kin come after
+result = {}
+"""
+_EPILOGUE = r"""
+import sysconfig
+paths = sysconfig.get_paths()
+result["files"] = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}
+result["stdlib"] = [paths["stdlib"], paths["platstdlib"]]
+result["compiled"] = compiled
+print(json.dumps(result))
+"""
+_IMPORT_SCRIPT = r"""
+import importlib, io
+modules, compiled_modules = argument
 import app
 assert app.app.app_name == "weathergif"
 for name in modules:
     importlib.import_module(name)
-for name in compiled:
+for name in compiled_modules:
     importlib.import_module(name)
 
 from PIL import Image
@@ -379,11 +418,17 @@ else:
 
 import boto3  # the runtime's boto3, with the bundle's urllib3 ahead of the runtime's, as on Lambda
 boto3.session.Session().client("s3", region_name="us-east-1")
-
-files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}
-paths = sysconfig.get_paths()
-print(json.dumps({"files": files, "stdlib": [paths["stdlib"], paths["platstdlib"]]}))
 """
+
+
+class InBundle(NamedTuple):
+    """What a script run in the unzipped bundle left: its `result` (with "files", every loaded
+    module's file, and "compiled", the bundle's sources it compiled), the files the run wrote
+    in the bundle's folders, and the folders (function, layer, runtime)."""
+
+    result: dict
+    written: list[str]
+    roots: tuple[str, str, str]
 
 
 def runtime_packages(target: Path) -> Path:
@@ -400,11 +445,23 @@ def runtime_packages(target: Path) -> Path:
     return target
 
 
-def check_imports(out: Path, timeout: float = 120) -> list[str]:
-    """Unzip the function to A and the layer to B; in a fresh isolated interpreter with only
-    A, B's Lambda path and D (the runtime's boto3 and kin) importable, import app and every
-    handler module and use Pillow, numpy and pydantic. Every module must load from A, B or D
-    (or the standard library), and the compiled ones from A or B."""
+def _listing(folder: Path) -> set[str]:
+    return {str(path) for path in folder.rglob("*")}
+
+
+def _read_only(folder: Path, writable: bool = False) -> None:
+    """As Lambda has /var/task and /opt (or, `writable`, back as they were, to be removed)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            mode = path.stat().st_mode
+            path.chmod(mode | 0o200 if writable else mode & ~0o222)
+
+
+def run_in_bundle(out: Path, script: str, argument: object = None, timeout: float = 120) -> InBundle | str:
+    """Unzip the function to A and the layer to B, both made read-only; run `script` in a fresh
+    isolated interpreter that writes no bytecode (-B; PYTHONDONTWRITEBYTECODE=1) with only A, B's
+    Lambda path and D (the runtime's boto3 and kin) importable. The script finds `argument` and
+    fills `result`. Returns what it left, or the interpreter's error."""
     with tempfile.TemporaryDirectory(prefix="weathergif-bundle-") as temp:
         temp_path = Path(temp)
         function, layer = temp_path / "function", temp_path / "layer"
@@ -415,17 +472,7 @@ def check_imports(out: Path, timeout: float = 120) -> list[str]:
                     archive.extractall(target)
         runtime = runtime_packages(temp_path / "runtime")
         layer_site = layer / LAYER_SITE
-        roots = [str(function), str(layer), str(runtime)]
-        argument = json.dumps(
-            [
-                str(function),
-                str(layer_site),
-                str(layer / "python"),
-                str(runtime),
-                list(HANDLER_MODULES),
-                list(COMPILED_MODULES),
-            ]
-        )
+        paths = [str(function), str(layer), str(layer_site), str(layer / "python"), str(runtime)]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -434,19 +481,44 @@ def check_imports(out: Path, timeout: float = 120) -> list[str]:
             "POWERTOOLS_SERVICE_NAME": "weathergif",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "HOME": temp,
+            "PYTHONDONTWRITEBYTECODE": "1",  # ignored under -I: -B says it
         }
-        run = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _IMPORT_SCRIPT, argument],
-            cwd=temp,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        before = _listing(function) | _listing(layer)
+        for folder in (function, layer):
+            _read_only(folder)
+        try:
+            run = subprocess.run(
+                [sys.executable, "-I", "-S", "-B", "-c", _PRELUDE + script + _EPILOGUE, json.dumps([*paths, argument])],
+                cwd=temp,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        finally:
+            for folder in (function, layer):
+                _read_only(folder, writable=True)
+        written = sorted((_listing(function) | _listing(layer)) - before)
         if run.returncode != 0:
-            return [f"the bundle's interpreter exited {run.returncode}: {run.stderr.strip()[-3000:]}"]
+            return f"the bundle's interpreter exited {run.returncode}: {run.stderr.strip()[-3000:]}"
         result = json.loads(run.stdout.strip().splitlines()[-1])
-    problems = []
+    return InBundle(result, written, (str(function), str(layer), str(runtime)))
+
+
+def check_imports(out: Path, timeout: float = 120, bytecode: bool = True) -> list[str]:
+    """In the unzipped bundle (run_in_bundle), import app and every handler module and use Pillow,
+    numpy and the messages. Every module must load from A, B or D (or the standard library), and the
+    compiled ones from A or B; nothing may be written in A or B; and (`bytecode`) no source of A
+    or B may be compiled: each module loads from its .pyc."""
+    ran = run_in_bundle(out, _IMPORT_SCRIPT, [list(HANDLER_MODULES), list(COMPILED_MODULES)], timeout)
+    if isinstance(ran, str):
+        return [ran]
+    result, roots = ran.result, ran.roots
+    function, layer = roots[0], roots[1]
+    problems = [f"wrote {file} in the bundle" for file in ran.written]
+    if bytecode and result["compiled"]:
+        names = [os.path.relpath(file, os.path.dirname(function)) for file in result["compiled"]]
+        problems.append(f"compiled {len(names)} of the bundle's sources on import: {', '.join(names[:8])}")
     stdlib = tuple(os.path.join(path, "") for path in result["stdlib"])
     for name, file in sorted(result["files"].items()):
         if not file:
@@ -459,8 +531,44 @@ def check_imports(out: Path, timeout: float = 120) -> list[str]:
         problems.append(f"{name} loaded from {file}, outside the bundle and the runtime")
     for name in COMPILED_MODULES:
         file = result["files"].get(name) or ""
-        if not file.startswith((os.path.join(str(function), ""), os.path.join(str(layer), ""))):
+        if not file.startswith((os.path.join(function, ""), os.path.join(layer, ""))):
             problems.append(f"{name} did not load from the bundle: {file or 'no file'}")
+    return problems
+
+
+# e. bytecode ------------------------------------------------------------------------------
+
+
+def check_bytecode(out: Path) -> list[str]:
+    """Every .py in both zips has beside it (`__pycache__/NAME.cpython-3XY.pyc`, where the import
+    system looks) a .pyc of this Python that is checked-hash (PEP 552 flags 0b11: the import
+    system compares the source's hash with it), whose hash is its source's and whose code names
+    the path the source has on Lambda (/var/task/..., /opt/...)."""
+    problems = []
+    for zip_name, archive in _zips(out):
+        names = set(archive.namelist())
+        root = "/var/task" if zip_name == FUNCTION_ZIP else "/opt"
+        for name in sorted(names):
+            if not name.endswith(".py"):
+                continue
+            pyc = importlib.util.cache_from_source(name)
+            where = f"{zip_name}:{name}"
+            if pyc not in names:
+                problems.append(f"{where}: no {pyc}")
+                continue
+            data, source = archive.read(pyc), archive.read(name)
+            flags = int.from_bytes(data[4:8], "little")
+            if data[:4] != importlib.util.MAGIC_NUMBER:
+                problems.append(f"{where}: {pyc} is not for this Python (magic {data[:4].hex()})")
+            elif flags != 0b11:
+                kind = {0: "timestamp-based", 0b01: "unchecked-hash"}.get(flags, f"flags {flags}")
+                problems.append(f"{where}: {pyc} is {kind}, not checked-hash")
+            elif data[8:16] != importlib.util.source_hash(source):
+                problems.append(f"{where}: {pyc} is for other source bytes")
+            else:
+                code = marshal.loads(data[16:])
+                if code.co_filename != f"{root}/{name}":
+                    problems.append(f"{where}: {pyc} was compiled as {code.co_filename}")
     return problems
 
 

@@ -1,6 +1,8 @@
-"""The Lambda bundle `chalice package` builds is Lambda-true: its wheels are for the runtime,
-its shared objects link to what the runtime has, its handlers import from it alone, and it
-fits Lambda's limits. One build (about 40 s) serves every test, across xdist workers too."""
+"""The Lambda bundle `make package` builds is Lambda-true: its wheels are for the runtime,
+its shared objects link to what the runtime has, its handlers import from it alone, every
+module in it carries its checked-hash bytecode so that a cold start compiles nothing of it,
+and it fits Lambda's limits. One build (about a minute) serves every test, across xdist
+workers too; one test builds the plain `chalice package` bundle beside it."""
 
 from __future__ import annotations
 
@@ -78,7 +80,8 @@ def test_the_app_goes_in_the_function_zip_and_its_dependencies_in_the_layer(buil
         layer_files = set(layer.namelist())
     assert {"app.py", "chalice/app.py", "chalicelib/web/index.html", "chalicelib/imaging/gif.py"} <= app_files
     assert not any(
-        name.startswith(("PIL/", "numpy/", "pydantic/", "local/", "tests/", "deploy/")) for name in app_files
+        name.startswith(("PIL/", "numpy/", "pydantic/", "msgspec/", "local/", "tests/", "deploy/"))
+        for name in app_files
     )
     assert all(name.startswith(LAYER) for name in layer_files)
     assert {LAYER + "PIL/__init__.py", LAYER + "numpy/__init__.py", IMAGING} <= layer_files
@@ -137,7 +140,7 @@ def test_a_flags_a_wheel_built_on_the_packaging_host(fake_out):
 def test_b_every_shared_object_links_to_what_the_runtime_has(built):
     assert bundle.check_elves(built.out) == []
     found = {elf.name: elf for elf in bundle.elves(built.out)}
-    assert len(found) > 20 and IMAGING in found  # Pillow, numpy, pydantic-core, charset-normalizer
+    assert len(found) > 20 and IMAGING in found  # Pillow, numpy, charset-normalizer, the messages' library
     bundled = {Path(name).name for name in zipfile.ZipFile(built.out / bundle.LAYER_ZIP).namelist()}
     jpeg = [library for library in found[IMAGING].needed if library.startswith("libjpeg")]
     assert jpeg and set(jpeg) <= bundled  # Pillow's own libjpeg (pillow.libs/), not the system's
@@ -160,10 +163,15 @@ def test_b_flags_a_newer_glibc_or_libstdcxx_and_a_missing_library(built, fake_ou
 
 
 def test_b_flags_a_system_library_lambda_does_not_ship(built, fake_out):
-    """pydantic-core made to link libGL (on auditwheel's manylinux list; not on Lambda's images)."""
-    core = LAYER + "pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so"
+    """Pillow's libavif made to link libGL instead of libdl (libGL is on auditwheel's manylinux list;
+    not on Lambda's images)."""
+    [avif] = [
+        name
+        for name in zipfile.ZipFile(built.out / bundle.LAYER_ZIP).namelist()
+        if name.startswith(LAYER + "pillow.libs/libavif-")
+    ]
     out = fake_out(
-        {bundle.LAYER_ZIP: {core: patched(read(built.out, bundle.LAYER_ZIP, core), b"librt.so.1", b"libGL.so.1")}}
+        {bundle.LAYER_ZIP: {avif: patched(read(built.out, bundle.LAYER_ZIP, avif), b"libdl.so.2", b"libGL.so.1")}}
     )
     assert any("libGL.so.1" in p and "neither in the bundle nor in the runtime" in p for p in bundle.check_elves(out))
 
@@ -276,3 +284,89 @@ def test_python_m_deploy_package_puts_the_extras_beside_chalices_output(built, t
         "weathergif.tf.json",
     } <= {path.name for path in out.iterdir()}
     assert "layer-deployment.zip" in run.stdout and "MB" in run.stdout
+    assert run.stdout.count("carry their bytecode already") == 2  # the build's zips, as they were
+    assert bundle.check_bytecode(out) == []
+
+
+# e. bytecode ------------------------------------------------------------------------------
+
+
+def rezipped(out: Path, target: Path, changes: dict[str, bytes]) -> Path:
+    """A copy of the bundle in `target` with some entries of the function zip given new bytes."""
+    target.mkdir()
+    shutil.copy(out / bundle.LAYER_ZIP, target)
+    with (
+        zipfile.ZipFile(out / bundle.FUNCTION_ZIP) as source,
+        zipfile.ZipFile(target / bundle.FUNCTION_ZIP, "w", zipfile.ZIP_DEFLATED) as copy,
+    ):
+        for info in source.infolist():
+            copy.writestr(info, changes.get(info.filename, source.read(info)))
+    return target
+
+
+def test_e_every_module_in_both_zips_carries_its_checked_hash_bytecode(built):
+    assert bundle.check_bytecode(built.out) == []
+    with zipfile.ZipFile(built.out / bundle.FUNCTION_ZIP) as function:
+        names = set(function.namelist())
+    assert {
+        "__pycache__/app.cpython-311.pyc",
+        "chalice/__pycache__/app.cpython-311.pyc",
+        "chalice/__pycache__/__init__.cpython-311.pyc",
+        "chalicelib/__pycache__/entry.cpython-311.pyc",
+    } <= names
+    with zipfile.ZipFile(built.out / bundle.LAYER_ZIP) as layer:
+        pycs = [name for name in layer.namelist() if name.endswith(".pyc")]
+    assert LAYER + "PIL/__pycache__/Image.cpython-311.pyc" in pycs and len(pycs) > 1000
+    # chalice package shipped the zips the bytecode step made, as Chalice reuses its own
+    assert "Reusing existing app deployment package" in built.log
+    assert "Reusing existing shared layer deployment package" in built.log
+    made = {path.name.split("-")[0]: path for path in (built.project / ".chalice" / "deployments").glob("*.zip")}
+    assert (built.out / bundle.FUNCTION_ZIP).read_bytes() == made["appcode"].read_bytes()
+    assert (built.out / bundle.LAYER_ZIP).read_bytes() == made["managed"].read_bytes()
+
+
+def test_e_a_changed_source_wins_over_its_stale_bytecode(built, tmp_path):
+    """One byte of app.py changed after the build: its checked-hash .pyc no longer matches, and
+    Python compiles the source it finds. Had the .pyc been unchecked-hash, the old code would run."""
+    source = read(built.out, bundle.FUNCTION_ZIP, "app.py")
+    changed = source.replace(b'"""weathergif:', b'"""Weathergif:', 1)
+    assert len(changed) == len(source) and sum(a != b for a, b in zip(source, changed)) == 1
+    script = "import app\nresult['doc'] = app.__doc__.split(':')[0]\n"
+
+    checked = rezipped(built.out, tmp_path / "checked", {"app.py": changed})
+    assert bundle.check_bytecode(checked) == [
+        "deployment.zip:app.py: __pycache__/app.cpython-311.pyc is for other source bytes"
+    ]
+    ran = bundle.run_in_bundle(checked, script)
+    assert not isinstance(ran, str), ran
+    assert ran.result["doc"] == "Weathergif"  # the source as shipped
+    assert [Path(file).relative_to(ran.roots[0]) for file in ran.result["compiled"]] == [Path("app.py")]
+    assert ran.written == []
+
+    pyc = read(built.out, bundle.FUNCTION_ZIP, "__pycache__/app.cpython-311.pyc")
+    unchecked = pyc[:4] + (0b01).to_bytes(4, "little") + pyc[8:]  # PEP 552: hash-based, not checked
+    trusting = rezipped(
+        built.out, tmp_path / "unchecked", {"app.py": changed, "__pycache__/app.cpython-311.pyc": unchecked}
+    )
+    ran = bundle.run_in_bundle(trusting, script)
+    assert not isinstance(ran, str), ran
+    assert ran.result["doc"] == "weathergif" and ran.result["compiled"] == []  # stale code, silently
+    assert "is unchecked-hash, not checked-hash" in bundle.check_bytecode(trusting)[0]
+
+
+def test_e_plain_chalice_package_on_a_fresh_clone_ships_the_same_sources_without_bytecode(built, tmp_path):
+    """Chalice as it documents itself, with no bytecode step: the same files, byte for byte, less
+    the .pyc files; its bundle works, and compiles on every cold start what it imports."""
+    plain = bundle.build(tmp_path, bytecode=False)
+    for name in (bundle.FUNCTION_ZIP, bundle.LAYER_ZIP):
+        with zipfile.ZipFile(plain.out / name) as without, zipfile.ZipFile(built.out / name) as with_:
+            sources = {n for n in without.namelist() if "/__pycache__/" not in f"/{n}"}
+            assert sources == {n for n in with_.namelist() if "/__pycache__/" not in f"/{n}"}, name
+            assert all(without.read(n) == with_.read(n) for n in sources), name
+    missing = bundle.check_bytecode(plain.out)
+    assert any(p.startswith("deployment.zip:app.py: no ") for p in missing)
+    # the pycs Chalice zips from chalicelib/__pycache__ (app.py's import wrote them) are timestamp-based
+    assert any("timestamp-based" in p for p in missing)
+    assert bundle.check_imports(plain.out, bytecode=False) == []
+    [compiled] = bundle.check_imports(plain.out)
+    assert re.match(r"compiled \d{3,} of the bundle's sources on import: ", compiled), compiled
