@@ -8,12 +8,20 @@ pays no imports and makes no clients. Target: the first call at most 150 ms of C
 
 Compiled bytecode matters: on Lambda the bundle is read-only and nothing writes a .pyc, so what
 the bundle does not carry compiled is compiled on every cold start. Lambda's runtime carries its
-standard library and its boto3, botocore, s3transfer, jmespath, dateutil and six compiled; the
-function and its layer (chalicelib, chalice, pydantic, Powertools, Pillow, requests and urllib3)
-are what `chalice package` zips: sources. Each handler is measured both ways, through a
-bytecode cache of its own (PYTHONPYCACHEPREFIX) holding .pyc files for
-- "lambda": the standard library and the runtime's packages only, as on Lambda;
-- "compiled": every module (what a bundle that carried its bytecode would give).
+standard library and its boto3, botocore, s3transfer, jmespath, dateutil and six compiled. Each
+handler is measured as each way of deploying ships it, through a bytecode cache of its own
+(PYTHONPYCACHEPREFIX) holding .pyc files for
+- "chalice": `chalice deploy` (or `chalice package`) alone, which zips the function and its
+  layer (app.py, chalicelib, chalice, the message library, Powertools, Pillow, numpy, requests,
+  urllib3, ...) as sources: the standard library and the runtime's packages only;
+- "bundle": `make deploy` / `make package`, whose zips carry checked-hash bytecode
+  (deploy/bytecode.py): those, and every module the bundle has a .pyc for, as checked-hash .pyc
+  files (Python hashes each source to check it, as on Lambda). Which modules those are is read
+  from the bundle's own zips in .chalice/deployments when its layer zip has been built there (a
+  `make deploy`, `make package` or `python -m deploy bytecode dev` before; the app zip is brought
+  up to date, seconds), or else modelled: every module of the project and of the layer.
+Modules the bench itself loads from neither the bundle nor the runtime (chalice.local's
+LambdaContext and what it imports) are compiled in both modes.
 
 The first call is split into imports (modules loaded on the call), AWS clients (sessions and
 clients made, their imports not counted) and the rest, the work.
@@ -32,6 +40,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from common import ROOT, verdict
@@ -41,7 +50,13 @@ T0 = 1_700_000_400
 # What Lambda's Python runtime carries compiled besides the standard library (its urllib3 is
 # shadowed by the layer's, which requests brings: see tests/bundle.py).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six")
-MODES = ("lambda", "compiled")
+MODES = ("chalice", "bundle")
+TITLES = {
+    "chalice": "chalice deploy alone (sources; runtime compiled)",
+    "bundle": "make deploy / make package (the bundle's bytecode)",
+}
+STAGE = "dev"
+LAYER_SITE = f"python/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"  # in the layer zip
 CHILD = r"""
 import _frozen_importlib as bootstrap, json, os, sys, time
 cpu = time.process_time
@@ -139,25 +154,69 @@ def fresh(handler: str, events: list[dict], pycache: Path) -> dict:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONPYCACHEPREFIX": str(pycache)},
+        # Its own bytecode cache, which it only reads: read-only, as the bundle is on Lambda (else the
+        # first run of a mode would write the .pyc files the later ones use).
+        env={
+            **os.environ,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "PYTHONPYCACHEPREFIX": str(pycache),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
     )
     if out.returncode:
         sys.exit(f"{handler} failed in its fresh process:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compile_into(pycache: Path, sources: set[str]) -> None:
-    """.pyc files for `sources` in the bytecode cache `pycache`, as Lambda's runtime compiles its own
-    (unchecked-hash: never compared with the source)."""
+def compile_into(pycache: Path, sources: set[str], checked: bool = False) -> None:
+    """.pyc files for `sources` in the bytecode cache `pycache`: unchecked-hash (never compared with
+    the source) as Lambda's runtime compiles its own, or `checked`-hash, as the bundle carries them."""
+    mode = py_compile.PycInvalidationMode.CHECKED_HASH if checked else py_compile.PycInvalidationMode.UNCHECKED_HASH
     kept, sys.pycache_prefix = sys.pycache_prefix, str(pycache)
     try:
         for source in sorted(sources):
-            target = importlib.util.cache_from_source(source)
-            py_compile.compile(
-                source, target, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-            )
+            py_compile.compile(source, importlib.util.cache_from_source(source), doraise=True, invalidation_mode=mode)
     finally:
         sys.pycache_prefix = kept
+
+
+def in_bundle(source: str) -> str | None:
+    """Where `source` (a module the handlers load here) is in the bundle: "app:NAME" in the function's
+    zip, "layer:NAME" in the layer's; None for what Chalice does not ship (the runtime's packages,
+    the standard library, what only the bench loads)."""
+    path, site = Path(source), Path(sysconfig.get_paths()["purelib"])
+    if path.is_relative_to(ROOT) and not path.is_relative_to(ROOT / ".venv"):
+        relative = path.relative_to(ROOT).as_posix()
+        return f"app:{relative}" if relative == "app.py" or relative.startswith("chalicelib/") else None
+    if not path.is_relative_to(site) or lambda_compiled(source):
+        return None
+    relative = path.relative_to(site).as_posix()
+    if relative.startswith("chalice/"):
+        return f"app:{relative}" if relative in ("chalice/app.py", "chalice/__init__.py") else None
+    return f"layer:{relative}"  # the layer's, as far as this venv knows (the zip says for sure)
+
+
+def bundle_bytecode() -> tuple[dict[str, bool] | None, str]:
+    """Each module ("app:NAME", "layer:NAME") in the bundle `make deploy` ships, and whether it carries
+    its .pyc, read from its zips; and where from. None when its layer zip has not been built here."""
+    from contextlib import redirect_stdout
+
+    from deploy.bytecode import add_bytecode, bundles, pyc_name
+
+    layer = [bundle for bundle in bundles(ROOT, STAGE) if bundle.kind == "layer"]
+    if not layer or not layer[0].path.exists():
+        return None, "modelled: every module of the project and the layer (no bundle built here)"
+    with redirect_stdout(io.StringIO()):
+        added = add_bytecode(ROOT, STAGE)  # the layer zip as it is; the app zip as the sources are now
+    modules = {}
+    for made in added:
+        with zipfile.ZipFile(made.bundle.path) as archive:
+            names = set(archive.namelist())
+        prefix = f"{LAYER_SITE}/" if made.bundle.kind == "layer" else ""
+        for name in names:
+            if name.endswith(".py"):
+                modules[f"{made.bundle.kind}:{name.removeprefix(prefix)}"] = pyc_name(name) in names
+    return modules, "read from " + " and ".join(made.bundle.path.name for made in added)
 
 
 def lambda_compiled(source: str) -> bool:
@@ -179,11 +238,12 @@ def ms(values: list[float]) -> str:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    bundled, origin = bundle_bytecode()  # before this process imports chalicelib (see deploy/bytecode.py)
     from PIL import Image
 
     from chalicelib.aws import client
     from chalicelib.mediator import store
-    from chalicelib.mediator.animation import Animation
+    from chalicelib.mediator.animation import Animation, ThumbnailSpec
     from local.emulator import Emulator
     from local.provision import provision
 
@@ -195,12 +255,16 @@ def main() -> None:
         photo = io.BytesIO()
         Image.effect_noise((1600, 1200), 40).convert("RGB").save(photo, "JPEG", quality=85)
         client("s3").put_object(Bucket=outputs["FramesBucket"], Key="bench/frame.jpg", Body=photo.getvalue())
-        animation = Animation(image_id="bench", layers=["radar"], width=640, height=480, center="tulsa,ok", zoom=6)
-        store.put_animation(
-            Animation.model_validate(
-                {**animation.model_dump(by_alias=True), "thumbnails": [{"width": 200, "height": 150}]}
-            )
+        animation = Animation(
+            image_id="bench",
+            layers=["radar"],
+            width=640,
+            height=480,
+            center="tulsa,ok",
+            zoom=6,
+            thumbnails=[ThumbnailSpec(width=200, height=150)],
         )
+        store.put_animation(animation)
         topic = client("sns").create_topic(Name=os.environ["THUMBNAIL_TOPIC"])["TopicArn"]
         queue_url = client("sqs").get_queue_url(QueueName=os.environ["MEDIATOR_QUEUE"])["QueueUrl"]
         queue = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -227,8 +291,21 @@ def main() -> None:
             found = fresh(handler, [event(), event()], work / "none")["files"]
             loaded |= {f for f in found if f.endswith(".py")}
         caches = {mode: work / mode for mode in MODES}
-        compile_into(caches["lambda"], {f for f in loaded if lambda_compiled(f)})
-        compile_into(caches["compiled"], loaded)
+        where = {f: in_bundle(f) for f in loaded}
+        if bundled is None:  # the model: every module of the project and the layer
+            shipped = bytecode = {f for f, entry in where.items() if entry}
+        else:
+            shipped = {f for f, entry in where.items() if entry and entry in bundled}
+            bytecode = {f for f in shipped if bundled.get(where[f] or "")}
+        runtime = {f for f in loaded if lambda_compiled(f)}
+        scaffolding = loaded - runtime - shipped  # loaded here, shipped by nobody: compiled in both modes
+        for mode in MODES:
+            compile_into(caches[mode], runtime | scaffolding)
+        compile_into(caches["bundle"], bytecode, checked=True)
+        described = {
+            "chalice": f"{len(shipped)} of the bundle's modules the handlers load, from source",
+            "bundle": f"{len(bytecode)} of {len(shipped)} with their .pyc, {origin}",
+        }
         results: dict[tuple[str, str], list[dict]] = {(m, h): [] for m in MODES for h in make}
         for _ in range(RUNS):  # in turn, so that load on the machine falls on all alike
             for mode in MODES:
@@ -239,9 +316,7 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(work)], check=False)
     print(f"first call after `import app` in a fresh process, CPU time, median (range) of {RUNS}:")
     for mode in MODES:
-        print(
-            f"  bytecode as {'Lambda has it (runtime compiled, bundle from source)' if mode == 'lambda' else 'if every module were compiled'}:"
-        )
+        print(f"  {TITLES[mode]}: {described[mode]}")
         for handler in make:
             runs = results[mode, handler]
             first = [r["calls"][0] for r in runs]
