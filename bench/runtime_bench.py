@@ -62,7 +62,7 @@ def main() -> None:
     started = time.perf_counter()
     with Local(speed=speed, clock_start=first - 300, clock_until=now) as local:
         from chalicelib.mediator import store
-        from chalicelib.mediator.animation import Animation
+        from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
         from local.stack import SENDER, wait_for
 
         store.put_animation(
@@ -75,8 +75,8 @@ def main() -> None:
                 zoom=6,
                 interval=interval,
                 frames=frames,
-                thumbnails=[{"width": 200, "height": 150}],
-                email={"to": ["desk@example.com"], "from": SENDER},
+                thumbnails=[ThumbnailSpec(width=200, height=150)],
+                email=EmailSpec(to=["desk@example.com"], from_=SENDER),
             )
         )
         emailed = wait_for(

@@ -70,7 +70,7 @@ def latency(ops: Counter) -> float:
 
 
 def animation(image_id: str):
-    from chalicelib.mediator.animation import Animation
+    from chalicelib.mediator.animation import Animation, ThumbnailSpec
 
     return Animation(
         image_id=image_id,
@@ -81,7 +81,7 @@ def animation(image_id: str):
         zoom=6,
         interval=300,
         frames=12,
-        thumbnails=[{"width": 200, "height": 150}, {"width": 96, "height": 96, "mode": "cover"}],
+        thumbnails=[ThumbnailSpec(width=200, height=150), ThumbnailSpec(width=96, height=96, mode="cover")],
     )
 
 
@@ -133,7 +133,7 @@ def frames(count: int = 20) -> dict:
             frame = DidFetchAmpImage(
                 image_id=f"a{i:06d}",
                 valid_time=t,
-                location=Location(Bucket="frames-bench", Key=f"a{i:06d}/{t}.png"),
+                location=Location(bucket="frames-bench", key=f"a{i:06d}/{t}.png"),
                 correlation_id=f"run-{i}",
             )
             service.handle_record(frame.to_json())

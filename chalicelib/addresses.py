@@ -9,7 +9,7 @@ from .errors import PermanentError
 
 
 class AddressError(PermanentError, ValueError):
-    """Not one valid address. A ValueError, so pydantic reports it as the field's error."""
+    """Not one valid address (a ValueError)."""
 
 
 def mailbox(value: str, field: str | None = None) -> str:

@@ -1,29 +1,23 @@
-"""The message contract: every "please-*" and "did-*" message as a typed model.
+"""The message contract: every "please-*" and "did-*" message as a typed record.
 
 Messages are JSON objects with camelCase keys, a `type` and a `dateCreated` (epoch
 seconds, defaulted when missing). Extra keys (a run or correlation id) are kept and
 serialised back untouched. `parse` gives one `MessageError` naming every bad field.
+The records are msgspec Structs (chalicelib.model): light to import and to define, which
+a cold start's first call pays for.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
-    field_validator,
-)
-from pydantic.alias_generators import to_camel
+import msgspec
+from msgspec import Meta, field
 
 from .errors import PermanentError
+from .model import Invalid, Record, keys, whole
 
 ACTIONS = ("fetch-amp-image", "create-thumbnail", "create-gif", "send-email")
 MAX_SIDE = 4096
@@ -40,34 +34,50 @@ class MessageError(PermanentError, ValueError):
         super().__init__(f"{message_type}: {reason}" if message_type else reason)
 
 
-def _no_line_breaks(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError("must not contain line breaks")
-    return value
-
-
+ONE_LINE = whole(r"[^\r\n]*", "must not contain line breaks")  # a text on one line
 IMAGE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
-ImageId = Annotated[str, StringConstraints(pattern=f"^{IMAGE_ID_PATTERN}$")]
-Layer = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:.()\-]{0,63}$")]
-Center = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ,.'\-]{0,99}$")]
-Side = Annotated[int, Field(ge=1, le=MAX_SIDE)]
-EpochSeconds = Annotated[int, Field(ge=0, le=32503680000)]  # up to year 3000
-Address = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_no_line_breaks)]
-HeaderText = Annotated[str, StringConstraints(min_length=1, max_length=998), AfterValidator(_no_line_breaks)]
+ImageId = Annotated[
+    str,
+    Meta(pattern=whole(IMAGE_ID_PATTERN, "must be 1 to 64 letters, digits, '.', '_' or '-', from a letter or digit")),
+]
+Layer = Annotated[
+    str,
+    Meta(
+        pattern=whole(
+            r"[A-Za-z0-9][A-Za-z0-9_:.()\-]{0,63}",
+            "must be 1 to 64 letters, digits, '_', ':', '.', '(', ')' or '-', from a letter or digit",
+        )
+    ),
+]
+Center = Annotated[
+    str,
+    Meta(
+        pattern=whole(
+            r"[A-Za-z0-9][A-Za-z0-9 ,.'\-]{0,99}",
+            "must be 1 to 100 letters, digits, spaces, ',', '.', \"'\" or '-', from a letter or digit",
+        )
+    ),
+]
+Side = Annotated[int, Meta(ge=1, le=MAX_SIDE)]
+EpochSeconds = Annotated[int, Meta(ge=0, le=32503680000)]  # up to year 3000
+Address = Annotated[str, Meta(min_length=3, max_length=254, pattern=ONE_LINE)]
+HeaderText = Annotated[str, Meta(min_length=1, max_length=998, pattern=ONE_LINE)]
 
 
-class Location(BaseModel):
+class Location(Record, frozen=True, kw_only=True):
     """An S3 object, written as {"Bucket": ..., "Key": ...} like boto3 does."""
 
-    model_config = ConfigDict(frozen=True, strict=True, populate_by_name=True, extra="forbid")
-
-    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")] = Field(alias="Bucket")
-    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(alias="Key")
+    bucket: Annotated[str, Meta(pattern=whole(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", "must be an S3 bucket name"))] = (
+        field(name="Bucket")
+    )
+    key: Annotated[str, Meta(min_length=1, max_length=1024)] = field(name="Key")
 
 
 GifReason = Literal["count", "rebuild", "manual"]  # the count rule, the hourly rebuild, a person
-RunId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_line_breaks)]
-Label = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?$")]
+RunId = Annotated[str, Meta(min_length=1, max_length=200, pattern=ONE_LINE)]
+Label = Annotated[
+    str, Meta(pattern=whole(r"[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?", "must be WxH or WxH-mode"))
+]
 
 
 # What a worker's usage may name: the workers (app.py's handlers), and the requests as they are priced.
@@ -75,59 +85,58 @@ WORKER_FUNCTIONS = Literal["fetch_amp_image", "create_thumbnail", "create_gif", 
 REQUEST_KINDS = Literal["s3.read", "s3.write", "sns", "sqs", "ses", "dynamodb.read", "dynamodb.write"]
 
 
-class Usage(BaseModel):
+class Usage(Record, frozen=True, kw_only=True):
     """What a worker's invocation used, carried on its reply for the mediator to record (its cost)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
-
     function: WORKER_FUNCTIONS
-    ms: Annotated[int, Field(ge=0, le=900_000)]
-    memory_mb: Annotated[int, Field(ge=128, le=10_240)]
-    requests: dict[REQUEST_KINDS, Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]]
+    ms: Annotated[int, Meta(ge=0, le=900_000)]
+    memory_mb: Annotated[int, Meta(ge=128, le=10_240)]
+    requests: dict[REQUEST_KINDS, Annotated[float, Meta(ge=0, le=1_000_000)]]  # NaN and infinity fail
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="allow",
-        frozen=True,
-        strict=True,
-    )
+def _now() -> int:
+    return int(time.time())
 
+
+class Message(Record, frozen=True, kw_only=True, forbid_unknown_fields=False):
     type: str
-    date_created: Annotated[int, Field(strict=False, ge=0)] = Field(default_factory=lambda: int(time.time()))
+    date_created: Annotated[int, Meta(ge=0)] = field(default_factory=_now)
     # The run a message belongs to: the mediator sets it on a request, every reply carries it on,
     # every log line is tagged with it, and the event log keeps the run's timeline under it.
     correlation_id: RunId | None = None
     run_id: RunId | None = None  # a caller's own id for the run, carried on as it was
     usage: Usage | None = None  # a reply's: what its worker used (chalicelib.telemetry)
+    # The keys this contract does not define, passed on from request to reply untouched (nothing
+    # reads them: every key anything reads is a field). Written beside the fields, not under a key.
+    extras: dict[str, Any] = field(default_factory=dict)
 
-    @field_validator("usage", mode="wrap")
     @classmethod
-    def _usage_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Usage | None:
-        """A usage that is no valid one is left out: what it says of cost is no reason to lose the reply."""
-        try:
-            return handler(value)
-        except ValidationError:
-            return None
+    def make(cls, **values: Any) -> Self:
+        """A message of `values`: its fields by their names (image_id) or keys (imageId); any
+        other key is an extra, passed on."""
+        names = _field_names(cls)
+        fields = {names[key]: value for key, value in values.items() if key in names}
+        extras = {key: value for key, value in values.items() if key not in names}
+        return cls(**fields, extras=extras)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return super().from_dict(data)
+        defined = _defined(cls)
+        fields = {key: value for key, value in data.items() if key in defined}
+        if "usage" in fields and not _valid_usage(fields["usage"]):
+            del fields["usage"]  # what it says of cost is no reason to lose the message
+        return super().from_dict({**fields, "extras": {k: v for k, v in data.items() if k not in defined}})
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, camelCase keys; optional keys that are unset (None) left out."""
-        data = self.model_dump(by_alias=True, mode="json")
-        for name, field in type(self).model_fields.items():
-            if field.default is None and getattr(self, name) is None:
-                data.pop(field.alias or name, None)
-        return data
+        data = super().to_dict()
+        extras = data.pop("extras")
+        return {**{key: value for key, value in extras.items() if key not in data}, **data}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
-
-    @property
-    def extras(self) -> dict[str, Any]:
-        """The keys this contract does not define, passed on from request to reply untouched
-        (nothing reads them: every key anything reads is a field)."""
-        return dict(self.model_extra or {})
 
     def run(self) -> dict[str, str]:
         """The run ids to carry on to what this message leads to (as keyword arguments)."""
@@ -138,18 +147,40 @@ class Message(BaseModel):
         }
 
 
-class PleaseFetchAmpImage(Message):
+def _field_names(model: type[Message]) -> dict[str, str]:
+    """Each field's name, by its name and by its key (a message's own extras excepted)."""
+    out: dict[str, str] = {}
+    for info in msgspec.structs.fields(model):
+        if info.name != "extras":
+            out[info.name] = out[info.encode_name] = info.name
+    return out
+
+
+def _defined(model: type[Message]) -> frozenset[str]:
+    """The keys a message's fields take (every other key is an extra)."""
+    return frozenset(keys(model)) - {"extras"}
+
+
+def _valid_usage(value: Any) -> bool:
+    try:
+        Usage.from_dict(value)
+    except Invalid:
+        return False
+    return True
+
+
+class PleaseFetchAmpImage(Message, frozen=True, kw_only=True):
     type: Literal["please-fetch-amp-image"] = "please-fetch-amp-image"
     image_id: ImageId
-    layers: Annotated[list[Layer], Field(min_length=1, max_length=16)]
+    layers: Annotated[list[Layer], Meta(min_length=1, max_length=16)]
     width: Side
     height: Side
     center: Center
-    zoom: Annotated[int, Field(ge=0, le=22)]
+    zoom: Annotated[int, Meta(ge=0, le=22)]
     valid_time: EpochSeconds
 
 
-class DidFetchAmpImage(Message):
+class DidFetchAmpImage(Message, frozen=True, kw_only=True):
     type: Literal["did-fetch-amp-image"] = "did-fetch-amp-image"
     image_id: ImageId
     valid_time: EpochSeconds  # the frame's, as the source said (it may differ from the one asked for)
@@ -159,7 +190,7 @@ class DidFetchAmpImage(Message):
     height: Side | None = None
 
 
-class PleaseCreateThumbnail(Message):
+class PleaseCreateThumbnail(Message, frozen=True, kw_only=True):
     type: Literal["please-create-thumbnail"] = "please-create-thumbnail"
     image_id: ImageId
     location: Location
@@ -170,7 +201,7 @@ class PleaseCreateThumbnail(Message):
     format: Literal["auto", "jpeg", "png"] = "auto"
 
 
-class DidCreateThumbnail(Message):
+class DidCreateThumbnail(Message, frozen=True, kw_only=True):
     type: Literal["did-create-thumbnail"] = "did-create-thumbnail"
     image_id: ImageId
     valid_time: EpochSeconds
@@ -181,44 +212,47 @@ class DidCreateThumbnail(Message):
     source: Location | None = None  # set for an upload's thumbnail: the upload it was made of
 
 
-class PleaseCreateGif(Message):
+Milliseconds = Annotated[int, Meta(ge=20, le=60_000)]
+
+
+class PleaseCreateGif(Message, frozen=True, kw_only=True):
     type: Literal["please-create-gif"] = "please-create-gif"
     image_id: ImageId
-    locations: Annotated[list[Location], Field(min_length=1, max_length=500)]
+    locations: Annotated[list[Location], Meta(min_length=1, max_length=500)]
     valid_time: EpochSeconds
-    delay: Annotated[int, Field(ge=20, le=60_000, description="milliseconds per frame")] = 250
-    last_delay: Annotated[int | None, Field(ge=20, le=60_000, description="ms on the newest frame")] = None
-    loop: Annotated[int, Field(ge=0, le=65535, description="0 loops forever")] = 0
+    delay: Annotated[Milliseconds, Meta(description="milliseconds per frame")] = 250
+    last_delay: Annotated[Milliseconds | None, Meta(description="ms on the newest frame")] = None
+    loop: Annotated[int, Meta(ge=0, le=65535, description="0 loops forever")] = 0
     reason: GifReason | None = None  # which rule asked for it
 
 
-class DidCreateGif(Message):
+class DidCreateGif(Message, frozen=True, kw_only=True):
     type: Literal["did-create-gif"] = "did-create-gif"
     image_id: ImageId
     valid_time: EpochSeconds
     location: Location
-    frames: Annotated[int, Field(ge=1)] | None = None
+    frames: Annotated[int, Meta(ge=1)] | None = None
     width: Side | None = None
     height: Side | None = None
-    bytes: Annotated[int, Field(ge=0)] | None = None
+    bytes: Annotated[int, Meta(ge=0)] | None = None
 
 
-class PleaseSendEmail(Message):
+class PleaseSendEmail(Message, frozen=True, kw_only=True):
     type: Literal["please-send-email"] = "please-send-email"
-    to: Annotated[list[Address], Field(min_length=1, max_length=50)]
-    from_: Address = Field(alias="from")
+    to: Annotated[list[Address], Meta(min_length=1, max_length=50)]
+    from_: Address = field(name="from")
     subject: HeaderText
-    body: Annotated[str, StringConstraints(min_length=1, max_length=256_000)]
+    body: Annotated[str, Meta(min_length=1, max_length=256_000)]
     # An animation's email: sent once per emailId; its GIF (imageId, validTime) gets the answer.
-    email_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    email_id: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     image_id: ImageId | None = None
     valid_time: EpochSeconds | None = None
 
 
-class DidSendEmail(Message):
+class DidSendEmail(Message, frozen=True, kw_only=True):
     type: Literal["did-send-email"] = "did-send-email"
     to: list[str]
-    from_: str = Field(alias="from")
+    from_: str = field(name="from")
     subject: str
     body: str
     email_id: str | None = None
@@ -227,10 +261,10 @@ class DidSendEmail(Message):
     ses_message_id: str | None = None
 
 
-class DidFail(Message):
+class DidFail(Message, frozen=True, kw_only=True):
     """A worker's answer to a request that can never succeed."""
 
-    type: Annotated[str, StringConstraints(pattern=r"^did-fail-(" + "|".join(ACTIONS) + r")$")]
+    type: Annotated[str, Meta(pattern=whole("did-fail-(" + "|".join(ACTIONS) + ")", "must be did-fail- and an action"))]
     error: str
     error_type: str = "Error"
     request: Any = None
@@ -240,8 +274,13 @@ class DidFail(Message):
         return self.type.removeprefix("did-fail-")
 
 
+def _type_of(model: type[Message]) -> str:
+    """The `type` a message model is for (its default)."""
+    return next(info.default for info in msgspec.structs.fields(model) if info.name == "type")
+
+
 MODELS: dict[str, type[Message]] = {
-    model.model_fields["type"].default: model
+    _type_of(model): model
     for model in (
         PleaseFetchAmpImage,
         DidFetchAmpImage,
@@ -281,25 +320,11 @@ def parse(data: str | bytes | dict[str, Any], expect: type[Message] | None = Non
         raise MessageError("'type' is required and must be a string")
     model = model_for(message_type)
     if expect is not None and model is not expect:
-        wanted = expect.model_fields["type"].default
-        raise MessageError(f"expected a {wanted} message", message_type)
+        raise MessageError(f"expected a {_type_of(expect)} message", message_type)
     try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise MessageError(describe(exc), message_type) from None
-
-
-def describe(exc: ValidationError) -> str:
-    """One line naming each bad field by its JSON path and saying what is wrong."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in error["loc"]) or "message"
-        if error["type"] == "missing":
-            problems.append(f"'{path}' is required")
-        else:
-            text = error["msg"].removeprefix("Value error, ")
-            problems.append(f"'{path}' {text[:1].lower()}{text[1:]}")
-    return "; ".join(problems)
+        return model.from_dict(data)
+    except Invalid as exc:
+        raise MessageError(exc.describe(), message_type) from None
 
 
 def run_ids(data: Any) -> dict[str, str]:
@@ -316,7 +341,7 @@ def run_ids(data: Any) -> dict[str, str]:
 
 
 def failure(
-    action: str, error: BaseException | str, request: Any, *, error_type: str | None = None, **extras: Any
+    action: str, error: BaseException | str, request: Any, /, *, error_type: str | None = None, **extras: Any
 ) -> DidFail:
     """The did-fail-<action> reply for a request that can never succeed."""
     if action not in ACTIONS:
@@ -324,7 +349,7 @@ def failure(
     reason = error if isinstance(error, str) else str(error)
     error_type = error_type or ("Error" if isinstance(error, str) else type(error).__name__)
     passed_on = {key: value for key, value in extras.items() if len(json.dumps(value, default=str)) <= 1000}
-    return DidFail(
+    return DidFail.make(
         type=f"did-fail-{action}",
         error=reason[:MAX_ERROR],
         error_type=error_type[:200],

@@ -84,7 +84,7 @@ class Demo:
             handlers = ", ".join(f"{s.name} ({s.kind})" for s in local.runtime.sources)
             self.say(f"delivering to {handlers}")
             from chalicelib.mediator import store
-            from chalicelib.mediator.animation import Animation
+            from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
 
             store.put_animation(
                 Animation(
@@ -96,8 +96,8 @@ class Demo:
                     zoom=6,
                     interval=INTERVAL,
                     frames=FRAMES,
-                    thumbnails=[{"width": 200, "height": 150}, {"width": 96, "height": 96, "mode": "cover"}],
-                    email={"to": [RECIPIENT], "from": SENDER, "subject": "{imageId}: radar to {time}"},
+                    thumbnails=[ThumbnailSpec(width=200, height=150), ThumbnailSpec(width=96, height=96, mode="cover")],
+                    email=EmailSpec(to=[RECIPIENT], from_=SENDER, subject="{imageId}: radar to {time}"),
                 )
             )
             self.say(

@@ -75,7 +75,7 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
 
 def _demo_animation() -> None:
     from chalicelib.mediator import store
-    from chalicelib.mediator.animation import Animation
+    from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
 
     if store.get_animation("radar-demo") is None:
         store.put_animation(
@@ -89,8 +89,8 @@ def _demo_animation() -> None:
                 interval=300,
                 frames=12,
                 every=1,
-                thumbnails=[{"width": 200, "height": 150}],
-                email={"to": ["forecast-desk@example.com"], "from": SENDER},
+                thumbnails=[ThumbnailSpec(width=200, height=150)],
+                email=EmailSpec(to=["forecast-desk@example.com"], from_=SENDER),
             )
         )
         print("created the animation radar-demo (a frame every 5 minutes)", flush=True)

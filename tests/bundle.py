@@ -103,17 +103,8 @@ HANDLER_MODULES = (
     "chalicelib.api.auth",
     "chalicelib.api.openapi",
 )
-# Compiled modules that must come from the bundle, not from anywhere else.
-# The message models' library (chalicelib/messages.py) has a compiled core too: the one requirements.txt pins.
-MESSAGE_CORES = {"msgspec": "msgspec._core", "pydantic": "pydantic_core._pydantic_core"}
-
-
-def message_core(requirements: Path = ROOT / "requirements.txt") -> str:
-    pinned = re.findall(r"^([A-Za-z0-9_.-]+)\s*==", requirements.read_text(), re.MULTILINE)
-    return next(MESSAGE_CORES[name.lower()] for name in pinned if name.lower() in MESSAGE_CORES)
-
-
-COMPILED_MODULES = ("PIL._imaging", "numpy._core._multiarray_umath", message_core())
+# Compiled modules that must come from the bundle, not from anywhere else (msgspec: the message models').
+COMPILED_MODULES = ("PIL._imaging", "numpy._core._multiarray_umath", "msgspec._core")
 
 
 class Build(NamedTuple):

@@ -29,7 +29,7 @@ def gif_claim(
     state = store.get_animation(image_id, consistent=True)
     request = PleaseCreateGif(
         image_id=image_id,
-        locations=[Location(Bucket="frames", Key=f"{image_id}/{t}.png") for t in times],
+        locations=[Location(bucket="frames", key=f"{image_id}/{t}.png") for t in times],
         valid_time=times[-1],
         reason=reason,
         correlation_id=correlation_id,

@@ -120,7 +120,7 @@ class TestAnimations:
         for image_id in ("keep", "drop"):
             aws.put(aws.names.frames_bucket, f"{image_id}/320x240/600.png", b"x")
             records.frame(
-                store, image_id, 600, Location(Bucket=aws.names.frames_bucket, Key=f"{image_id}/320x240/600.png"), None
+                store, image_id, 600, Location(bucket=aws.names.frames_bucket, key=f"{image_id}/320x240/600.png"), None
             )
         assert api("DELETE", "/animations/keep")[1]["removed"] == {"records": 0, "objects": 0}
         status, body = api("DELETE", "/animations/drop?images=remove")
@@ -273,7 +273,7 @@ class TestStrictInput:
 
         from chalicelib.mediator.animation import Animation
 
-        animation = Animation.model_validate({**CONFIG, "imageId": "race"})
+        animation = Animation.from_dict({**CONFIG, "imageId": "race"})
         with ThreadPoolExecutor(10) as pool:
             created = list(pool.map(lambda _: store.put_animation(animation), range(10)))
         assert created.count(True) == 1
@@ -281,7 +281,7 @@ class TestStrictInput:
 
     def test_replacing_keeps_the_counts(self, api):
         create(api)
-        records.frame(store, "temps", 600, Location(Bucket="b-b", Key="temps/600.png"), None)
+        records.frame(store, "temps", 600, Location(bucket="b-b", key="temps/600.png"), None)
         status, body = api("PUT", "/animations/temps", {**CONFIG, "zoom": 3})
         assert status == 200 and body["state"]["frameCount"] == 1
 
@@ -304,12 +304,12 @@ class TestActions:
         status, body = api("POST", "/animations/temps/gif")
         assert status == 409 and "only 0 of 2 frames so far" in body["error"]
         for t in (600, 1200):
-            records.frame(store, "temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None)
+            records.frame(store, "temps", t, Location(bucket="b-b", key=f"temps/{t}.png"), None)
         status, body = api("POST", "/animations/temps/gif")
         assert status == 202 and body["asked"]["validTime"] == 1200 and len(body["asked"]["locations"]) == 2
         status, body = api("POST", "/animations/temps/gif")  # asked for and sent: the worker is at it
         assert status == 409 and "is being made" in body["error"]
-        done = Location(Bucket="b-b", Key="temps/1200.gif")
+        done = Location(bucket="b-b", key="temps/1200.gif")
         store.apply(Decision("d", (FinishGif("temps", 1200, done, None),)))
         status, body = api("POST", "/animations/temps/gif")
         assert status == 409 and "exists already: no newer frame since" in body["error"]
@@ -317,7 +317,7 @@ class TestActions:
     def test_gif_now_of_a_disabled_animation_says_so(self, api, aws):
         create(api, enabled=False)
         for t in (600, 1200):
-            records.frame(store, "temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None)
+            records.frame(store, "temps", t, Location(bucket="b-b", key=f"temps/{t}.png"), None)
         status, body = api("POST", "/animations/temps/gif")
         assert status == 409 and "disabled" in body["error"]
 
@@ -447,8 +447,8 @@ class TestWhoReadsWhat:
 class TestResults:
     def test_frames_gifs_failures_and_a_runs_timeline(self, api, aws):
         create(api)
-        thumb = Location(Bucket=aws.names.thumbnails_bucket, Key="temps/80x60-cover/600.jpg")
-        records.frame(store, "temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), "run-1")
+        thumb = Location(bucket=aws.names.thumbnails_bucket, key="temps/80x60-cover/600.jpg")
+        records.frame(store, "temps", 600, Location(bucket=aws.names.frames_bucket, key="temps/600.png"), "run-1")
         records.thumbnail(store, "temps", 600, "80x60-cover", thumb)
         store.apply(Decision("x", (RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),)))
         store.log_event("out", {"type": "please-fetch-amp-image"}, "run-1")
@@ -476,7 +476,7 @@ class TestResults:
 
         create(api)
         aws.put(aws.names.frames_bucket, "temps/600.png", b"frame bytes")
-        records.frame(store, "temps", 600, Location(Bucket=aws.names.frames_bucket, Key="temps/600.png"), None)
+        records.frame(store, "temps", 600, Location(bucket=aws.names.frames_bucket, key="temps/600.png"), None)
         [frame] = api("GET", "/animations/temps/frames")[1]["frames"]
         response = chalice_client.http.get(urlsplit(frame["url"]).path)
         assert response.status_code == 302
@@ -490,9 +490,9 @@ def put_images(api, aws) -> dict[str, bytes]:
     frame = aws.put(n.frames_bucket, "temps/320x240/600.png", b"frame bytes")
     thumb = aws.put(n.thumbnails_bucket, "temps/80x60-cover/600.jpg", b"thumbnail bytes")
     gif = aws.put(n.gifs_bucket, "temps/600.gif", b"GIF89a and more")
-    records.frame(store, "temps", 600, Location(**frame), "run-1")
-    records.thumbnail(store, "temps", 600, "80x60-cover", Location(**thumb))
-    records.gif(store, "temps", [600], Location(**gif))
+    records.frame(store, "temps", 600, Location.from_dict(frame), "run-1")
+    records.thumbnail(store, "temps", 600, "80x60-cover", Location.from_dict(thumb))
+    records.gif(store, "temps", [600], Location.from_dict(gif))
     return {"frame": b"frame bytes", "thumbnail": b"thumbnail bytes", "gif": b"GIF89a and more"}
 
 
@@ -505,7 +505,7 @@ class TestProgress:
 
     def test_a_new_animation_counts_toward_its_first_gif(self, api, aws):
         create(api, frames=3, interval=600)
-        records.frame(store, "temps", 1_800_000_000, Location(Bucket="b-b", Key="temps/a.png"), None)
+        records.frame(store, "temps", 1_800_000_000, Location(bucket="b-b", key="temps/a.png"), None)
         [card] = api("GET", "/summary")[1]["animations"]
         progress = card["progress"]
         assert (progress["rule"], progress["have"], progress["need"], progress["gifDue"]) == ("first", 1, 3, False)
@@ -527,12 +527,10 @@ class TestProgress:
         assert p["nextGif"] == "2027-01-15T08:50:00Z"  # five more frames: the fifth is valid 40 min after it
         due = progress(seven._replace(last_requested=1_800_000_000 - 600), now)
         assert due["nextFrame"] == "2027-01-15T08:00:00Z"  # this slot's frame is due, not asked for yet
-        later = AnimationState(
-            config.model_copy(update={"every": 3}), frame_count=14, gif_frame_count=13, latest_gif=1_799_999_400
-        )
+        later = AnimationState(config.replace(every=3), frame_count=14, gif_frame_count=13, latest_gif=1_799_999_400)
         p = progress(later, now)
         assert (p["rule"], p["have"], p["need"]) == ("every", 1, 3)
-        off = progress(seven._replace(animation=config.model_copy(update={"enabled": False})), now)
+        off = progress(seven._replace(animation=config.replace(enabled=False)), now)
         assert off["nextFrame"] is None and off["nextGif"] is None and off["have"] == 7
         full = progress(seven._replace(frame_count=12), now)
         assert full["gifDue"] is True and full["nextGif"] is None
@@ -542,8 +540,8 @@ class TestGifHistory:
     def test_each_gif_says_what_became_of_its_email(self, api, aws):
         put_images(api, aws)  # a GIF to 600, made with no email configured
         for t in (1200, 1800):
-            records.frame(store, "temps", t, Location(Bucket="b-b", Key=f"temps/{t}.png"), None)
-        records.gif(store, "temps", [600, 1200], Location(Bucket="b-b", Key="temps/1200.gif"))
+            records.frame(store, "temps", t, Location(bucket="b-b", key=f"temps/{t}.png"), None)
+        records.gif(store, "temps", [600, 1200], Location(bucket="b-b", key="temps/1200.gif"))
         store.apply(
             Decision("f", (RecordFailure("temps", 1200, "send-email", "SES: desk@example.com is not verified", "r"),))
         )

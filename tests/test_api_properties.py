@@ -227,7 +227,7 @@ def seed(aws: Any) -> None:
 
     if store.get_animation("temps", consistent=True) is not None:
         return
-    store.put_animation(Animation.model_validate({**CONFIG, "imageId": "temps"}))
+    store.put_animation(Animation.from_dict({**CONFIG, "imageId": "temps"}))
     n = aws.names
     frame = aws.put(n.frames_bucket, "temps/320x240/600.png", b"frame")
     thumb = aws.put(n.thumbnails_bucket, "temps/80x60-cover/600.jpg", b"thumbnail")
@@ -237,9 +237,9 @@ def seed(aws: Any) -> None:
         RecordFailure("temps", 1200, "fetch-amp-image", "answered 404", "run-2"),
     ]
     for put in [
-        lambda: records.frame(store, "temps", 600, Location(**frame), "run-1"),
-        lambda: records.thumbnail(store, "temps", 600, "80x60-cover", Location(**thumb)),
-        lambda: records.gif(store, "temps", [600], Location(**gif), "run-1"),
+        lambda: records.frame(store, "temps", 600, Location.from_dict(frame), "run-1"),
+        lambda: records.thumbnail(store, "temps", 600, "80x60-cover", Location.from_dict(thumb)),
+        lambda: records.gif(store, "temps", [600], Location.from_dict(gif), "run-1"),
         *[lambda failure=failure: store.apply(Decision(failure.action, (failure,))) for failure in failures],
     ]:
         with contextlib.suppress(AlreadyDecided):  # the records of an animation deleted before stay
@@ -342,7 +342,7 @@ def test_puts_never_fail_and_what_is_accepted_reads_back(world, data):
         assert got.status_code == 200 and json.loads(got.body) == put
         from chalicelib.mediator.animation import Animation
 
-        sent = Animation.model_validate({**json.loads(body), "imageId": put["imageId"]}, by_alias=True, by_name=False)
+        sent = Animation.configured({**json.loads(body), "imageId": put["imageId"]})
         assert {key: value for key, value in put.items() if key != "state"} == sent.to_dict()
         assert response.status_code == 200 or image_id != "temps"  # it exists: replaced, not created
 

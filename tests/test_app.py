@@ -8,7 +8,7 @@ import sys
 
 from tests.conftest import ROOT
 
-HEAVY = ["boto3", "botocore", "PIL", "numpy", "imageio", "pydantic", "requests", "aws_lambda_powertools"]
+HEAVY = ["boto3", "botocore", "PIL", "numpy", "imageio", "msgspec", "requests", "aws_lambda_powertools"]
 
 
 def test_importing_the_app_loads_nothing_heavy():

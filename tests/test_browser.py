@@ -310,7 +310,7 @@ def test_a_thousand_animations_show_their_first_cards_within_a_second(stack):
     stack.runtime.stop()  # no events here: its queue polling would only share the embedded AWS with the page
     base = Animation(image_id="a0000", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=5)
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: store.put_animation(base.model_copy(update={"image_id": f"a{i:04d}"})), range(1000)))
+        list(pool.map(lambda i: store.put_animation(base.replace(image_id=f"a{i:04d}")), range(1000)))
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from chalicelib.mediator import service, ticks
-from chalicelib.mediator.animation import Animation
+from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
 from chalicelib.messages import DidCreateGif, DidFetchAmpImage, Location
 from tests.fakes import MemoryStore, Published
 
@@ -27,8 +27,8 @@ TEMPS = Animation(
     interval=600,
     frames=4,
     every=4,
-    thumbnails=[{"width": 16, "height": 12}, {"width": 8, "height": 8}],
-    email={"to": ["desk@example.com"], "from": "wx@example.com"},
+    thumbnails=[ThumbnailSpec(width=16, height=12), ThumbnailSpec(width=8, height=8)],
+    email=EmailSpec(to=["desk@example.com"], from_="wx@example.com"),
 )
 
 
@@ -68,7 +68,7 @@ class World:
         return DidFetchAmpImage(
             image_id="temps",
             valid_time=t,
-            location=Location(Bucket="frames-b", Key=f"temps/{t}.png"),
+            location=Location(bucket="frames-b", key=f"temps/{t}.png"),
             correlation_id=f"run-{t}",
         )
 
@@ -175,7 +175,7 @@ def test_frames_twice_shuffled_by_four_make_each_gif_and_email_once(world):
         DidCreateGif(
             image_id="temps",
             valid_time=gif.valid_time,
-            location=Location(Bucket="gifs-b", Key=f"temps/{gif.valid_time}.gif"),
+            location=Location(bucket="gifs-b", key=f"temps/{gif.valid_time}.gif"),
         )
         for gif in claimed
     ]
@@ -202,7 +202,7 @@ def test_a_tick_twice_at_once_asks_once_per_animation(world, animations: int = 1
     """1,000 animations, two ticks of the same time at once (a schedule's event delivered twice):
     their 32 slices by four mediators at once ask for each animation's frame exactly once."""
     for i in range(animations):
-        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:04d}", "email": None}))
+        world.store.put_animation(TEMPS.replace(image_id=f"a{i:04d}", email=None))
     assert run_at_once(lambda: world.mediator.fetch_due_frames(T0), lambda: world.mediator.fetch_due_frames(T0)) == []
     assert len(world.queued) == 2  # the shards' first pages, packed into one slice of 1,000, per tick
     assert world.drain() == []
@@ -218,7 +218,7 @@ def test_one_animations_failed_publish_costs_the_others_nothing(world):
     """A throttled publish for one animation: every other animation is asked in the first pass, and
     its own request goes out with the retry slice (not a later tick), once the publish succeeds."""
     for i in range(30):
-        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:02d}", "email": None}))
+        world.store.put_animation(TEMPS.replace(image_id=f"a{i:02d}", email=None))
     refusals = {"a07": 2}
 
     def throttled(message) -> bool:
@@ -239,7 +239,7 @@ def test_one_animations_failed_claim_costs_the_others_nothing(world):
     """The table throttles one animation's claim: the others are asked, and it is claimed and asked
     by the retry slice."""
     for i in range(30):
-        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"a{i:02d}", "email": None}))
+        world.store.put_animation(TEMPS.replace(image_id=f"a{i:02d}", email=None))
     flaky = Flaky(world.store, "fetch:a13:", times=1)
     world.mediator = world.on(flaky)
     world.mediator.fetch_due_frames(T0)
@@ -251,7 +251,7 @@ def test_one_animations_failed_claim_costs_the_others_nothing(world):
 def test_a_slice_delivered_again_sends_what_it_left_unsent(world):
     """A slice's invocation stopped after its claims, before its publishes: the redelivered slice
     finds each claim made, and sends the request kept on the fetch record."""
-    world.store.put_animation(TEMPS.model_copy(update={"email": None}))
+    world.store.put_animation(TEMPS.replace(email=None))
     world.published.failing = 10**6  # nothing goes out, and the retry slices give up
     world.mediator.fetch_due_frames(T0)
     errors = world.drain()
@@ -320,7 +320,7 @@ def test_shards_longer_than_a_slice_are_handed_on_page_by_page(world, monkeypatc
     a full page's rest read by the slices it hands on."""
     monkeypatch.setattr(ticks, "SLICE", 5)
     for i in range(40):
-        world.store.put_animation(TEMPS.model_copy(update={"image_id": f"s{i:02d}", "email": None}))
+        world.store.put_animation(TEMPS.replace(image_id=f"s{i:02d}", email=None))
     world.mediator.fetch_due_frames(T0)
     sizes = []
     while world.queued:

@@ -538,7 +538,7 @@ class TestValidTime:
         last = 32503680000  # the contract's last valid time; the source answers an hour later
         source.answer(Answer(body=FRAME, headers={"x-aeris-valid-date": str(last + 3600)}))
         invoke_sns("fetch_amp_image", {**FETCH, "validTime": last})
-        reply = assert_failed(aws, "'valid_time' input should be less than or equal to 32503680000")
+        reply = assert_failed(aws, "'validTime' must be at most 32503680000")
         assert reply["errorType"] == "MessageError"
 
 

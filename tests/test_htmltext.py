@@ -100,7 +100,7 @@ def test_the_email_the_mediator_writes():
     from chalicelib.messages import DidCreateGif, Location
 
     gif = DidCreateGif(
-        image_id="temps", valid_time=1700000000, location=Location(Bucket="gifs-bucket", Key="temps/1700000000.gif")
+        image_id="temps", valid_time=1700000000, location=Location(bucket="gifs-bucket", key="temps/1700000000.gif")
     )
     gif_url = "https://api.example/animations/temps/gifs/1700000000/image?a=1&b=2"
     thumb_url = "https://api.example/animations/temps/frames/1700000000/thumbnails/200x150-cover"

@@ -23,8 +23,8 @@ EMAIL = {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"}
 
 
 def animation(**changes) -> Animation:
-    config = dict(
-        image_id="temps",
+    config = dict(  # the configuration as the API takes it: camelCase keys
+        imageId="temps",
         layers=["radar"],
         width=320,
         height=240,
@@ -36,7 +36,7 @@ def animation(**changes) -> Animation:
         thumbnails=[{"width": 80, "height": 60}, {"width": 32, "height": 32}],
         email=EMAIL,
     )
-    return Animation.model_validate({**config, **changes})
+    return Animation.from_dict({**config, **changes})
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_schedule_to_email(runtime, emulator, source, monkeypatch):
     ]
     assert gifs[1].frame_times == (T0 + 1200, T0 + 1800, T0 + 2400)
     s3 = runtime_client("s3")
-    gif = s3.get_object(**gifs[1].location.model_dump(by_alias=True))["Body"].read()
+    gif = s3.get_object(**gifs[1].location.to_dict())["Body"].read()
     assert gif_frames(gif) == 3
 
     sent = emulator.sent_emails()
@@ -118,7 +118,7 @@ def assert_link_redirects_to(link: str, data: bytes) -> None:
 
 
 def gif_done(t: int, key: str) -> DidCreateGif:
-    return DidCreateGif(image_id="temps", valid_time=t, location=Location(Bucket=names().gifs_bucket, Key=key))
+    return DidCreateGif(image_id="temps", valid_time=t, location=Location(bucket=names().gifs_bucket, key=key))
 
 
 class TestEmailLinks:
@@ -136,8 +136,8 @@ class TestEmailLinks:
         for t in (T0, T0 + 600):
             frame = aws.put(names().frames_bucket, f"temps/320x240/{t}.png", b"frame")
             thumb = aws.put(names().thumbnails_bucket, f"temps/80x60-cover/{t}.jpg", f"thumb {t}".encode())
-            records.frame(store, "temps", t, Location(**frame), None)
-            records.thumbnail(store, "temps", t, "80x60-cover", Location(**thumb))
+            records.frame(store, "temps", t, Location.from_dict(frame), None)
+            records.thumbnail(store, "temps", t, "80x60-cover", Location.from_dict(thumb))
         return warnings
 
     def test_route_links_under_public_url(self, made, monkeypatch):
@@ -211,9 +211,9 @@ def test_every_message_twice_shuffled_by_four_concurrent_mediators(runtime, emul
             DidFetchAmpImage(
                 image_id="temps",
                 valid_time=t,
-                location=Location(Bucket=names().frames_bucket, Key=key),
-                correlationId=f"run-temps-{t}",
-                requestedValidTime=t,
+                location=Location(bucket=names().frames_bucket, key=key),
+                correlation_id=f"run-temps-{t}",
+                requested_valid_time=t,
             )
         )
 

@@ -107,13 +107,13 @@ def test_every_key_the_contract_reads_is_typed():
 @pytest.mark.parametrize(
     "change, named",
     [
-        ({"width": "800"}, "'width' input should be a valid integer"),
+        ({"width": "800"}, "'width' must be an integer, not a string"),
         ({"width": 800.5}, "'width'"),
         ({"width": True}, "'width'"),
-        ({"width": 0}, "'width' input should be greater than or equal to 1"),
-        ({"height": 5000}, "'height' input should be less than or equal to 4096"),
+        ({"width": 0}, "'width' must be at least 1"),
+        ({"height": 5000}, "'height' must be at most 4096"),
         ({"layers": []}, "'layers'"),
-        ({"layers": "radar"}, "'layers' input should be a valid list"),
+        ({"layers": "radar"}, "'layers' must be an array, not a string"),
         ({"layers": ["a/../b"]}, "'layers.0'"),
         ({"imageId": "../etc"}, "'imageId'"),
         ({"center": "x/y?z"}, "'center'"),

@@ -19,8 +19,8 @@ T0 = (int(time.time()) // INTERVAL + 1) * INTERVAL  # the next slot: the new ani
 
 
 def animation(**changes) -> Animation:
-    config = dict(
-        image_id="ops",
+    config = dict(  # the configuration as the API takes it: camelCase keys
+        imageId="ops",
         layers=["radar"],
         width=160,
         height=120,
@@ -31,7 +31,7 @@ def animation(**changes) -> Animation:
         thumbnails=[{"width": 40, "height": 30}],
         email={"to": ["desk@example.com"], "from": "wx@example.com"},
     )
-    return Animation.model_validate({**config, **changes})
+    return Animation.from_dict({**config, **changes})
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.mediator import service
-from chalicelib.mediator.animation import Animation
+from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
 from chalicelib.mediator.metering import metered
 from chalicelib.messages import DidCreateGif, DidFetchAmpImage, Location
 from local.calls import Calls, run_tick
@@ -25,8 +25,8 @@ KANSAS = Animation(
     interval=300,
     frames=4,
     every=2,
-    thumbnails=[{"width": 16, "height": 12}, {"width": 8, "height": 8}],
-    email={"to": ["desk@example.com"], "from": "wx@example.com"},
+    thumbnails=[ThumbnailSpec(width=16, height=12), ThumbnailSpec(width=8, height=8)],
+    email=EmailSpec(to=["desk@example.com"], from_="wx@example.com"),
 )
 
 
@@ -44,7 +44,7 @@ def counted(aws, monkeypatch):
 def test_a_tick_costs_at_most_1_5_calls_per_animation(store, counted, animations):
     with counted.paused():
         for i in range(animations):
-            store.put_animation(KANSAS.model_copy(update={"image_id": f"k{i:04d}", "email": None}))
+            store.put_animation(KANSAS.replace(image_id=f"k{i:04d}", email=None))
     ran = run_tick("fetch", T0, counted)
     assert ran["asked"] == animations and ran["slices"] == 1  # the shards' first pages, packed
     per_animation = counted.total / animations
@@ -77,7 +77,7 @@ def test_taking_in_a_frame_costs_at_most_5_calls(store, counted):
         frame = DidFetchAmpImage(
             image_id="kansas",
             valid_time=t,
-            location=Location(Bucket="frames-b", Key=f"k/{t}.png"),
+            location=Location(bucket="frames-b", key=f"k/{t}.png"),
             correlation_id=f"r{n}",
         )
         with metered("mediate"):  # as the handler runs it: its usage recorded
@@ -93,7 +93,7 @@ def test_taking_in_a_frame_costs_at_most_5_calls(store, counted):
     made = DidCreateGif(
         image_id="kansas",
         valid_time=gif[0].valid_time,
-        location=Location(Bucket="gifs-b", Key="k.gif"),
+        location=Location(bucket="gifs-b", key="k.gif"),
         frames=4,
         correlation_id="g",
     )

@@ -20,7 +20,7 @@ def record_frame(t: int, state: AnimationState | None = None) -> decide.Decision
     from chalicelib.mediator import store
 
     state = state or store.get_animation("temps", consistent=True) or AnimationState(TEMPS)
-    frame = DidFetchAmpImage(image_id="temps", valid_time=t, location=Location(Bucket="frames", Key=f"temps/{t}.png"))
+    frame = DidFetchAmpImage(image_id="temps", valid_time=t, location=Location(bucket="frames", key=f"temps/{t}.png"))
     return decide.on_frame(state, frame, now=t)
 
 
@@ -55,7 +55,7 @@ def race(count: int, work) -> list:
 def test_animations_are_stored_listed_and_paged(store):
     names = [f"wx-{i:02d}" for i in range(40)] + ["other"]
     for name in names:
-        store.put_animation(TEMPS.model_copy(update={"image_id": name}))
+        store.put_animation(TEMPS.replace(image_id=name))
     seen, after, pages = [], None, 0
     while True:
         page, after = store.list_animations(limit=7, after=after)
@@ -66,7 +66,7 @@ def test_animations_are_stored_listed_and_paged(store):
     assert sorted(seen) == sorted(names) and pages == 6  # every one once, a page of 7 at a time
     found, _ = store.list_animations(limit=100, prefix="wx-1")
     assert sorted(s.animation.image_id for s in found) == [f"wx-{i}" for i in range(10, 20)]
-    assert store.get_animation("wx-00").animation == TEMPS.model_copy(update={"image_id": "wx-00"})
+    assert store.get_animation("wx-00").animation == TEMPS.replace(image_id="wx-00")
     assert store.delete_animation("wx-00") and not store.delete_animation("wx-00")
     assert store.get_animation("wx-00") is None and "wx-00" not in store.states(names)
     assert len(store.states(names)) == 40
@@ -77,7 +77,7 @@ def test_the_directory_spreads_animations_over_its_shards(store):
 
     names = [f"a{i:03d}" for i in range(160)]
     for name in names:
-        store.put_animation(TEMPS.model_copy(update={"image_id": name}))
+        store.put_animation(TEMPS.replace(image_id=name))
     sizes = [len(store.directory(shard).image_ids) for shard in range(keys.SHARDS)]
     assert sum(sizes) == 160 and max(sizes) <= 20  # crc32 spreads them: about 10 a shard
     first = store.directory(3, limit=2)
@@ -141,14 +141,12 @@ def test_a_decision_on_counts_that_moved_is_outdated_and_leaves_nothing(store):
 
 def test_a_decisions_requests_are_kept_on_its_records_until_done(store):
     store.put_animation(
-        Animation.model_validate(
-            {**TEMPS.model_dump(by_alias=True), "thumbnails": [{"width": 20, "height": 10}, {"width": 8, "height": 8}]}
-        )
+        Animation.from_dict({**TEMPS.to_dict(), "thumbnails": [{"width": 20, "height": 10}, {"width": 8, "height": 8}]})
     )
     decision = record_frame(600)
     store.apply(decision)
     assert store.frame("temps", 600).unsent() == list(decision.messages)
-    thumb = Location(Bucket="thumbs", Key="temps/20x10-cover/600.jpg")
+    thumb = Location(bucket="thumbs", key="temps/20x10-cover/600.jpg")
     store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "20x10-cover", thumb),)))
     assert [(m.width, m.height) for m in store.frame("temps", 600).unsent()] == [(8, 8)]
 
@@ -179,7 +177,7 @@ def test_a_frame_of_an_unknown_animation_is_refused(store):
 
 def test_gif_claims_race_one_winner(store):
     store.put_animation(TEMPS)
-    quiet = TEMPS.model_copy(update={"frames": 4})  # three frames make no GIF by the count
+    quiet = TEMPS.replace(frames=4)  # three frames make no GIF by the count
     store.put_animation(quiet)
     for t in (600, 1200, 1800):
         store.apply(record_frame(t))
@@ -194,7 +192,7 @@ def test_gif_claims_race_one_winner(store):
 
 
 def test_a_stale_claim_loses_to_a_newer_one(store):
-    store.put_animation(TEMPS.model_copy(update={"frames": 5}))
+    store.put_animation(TEMPS.replace(frames=5))
     for t in (600, 1200, 1800, 2400):
         store.apply(record_frame(t))
     stale = AnimationState(TEMPS, frame_count=3, gif_frame_count=0)  # read before frame 2400 counted
@@ -219,7 +217,7 @@ def test_fetch_claims_move_forward_once(store):
 def test_thumbnails_and_failures_are_recorded_on_their_frame(store):
     store.put_animation(TEMPS)
     store.apply(record_frame(600))
-    thumb = Location(Bucket="thumbs", Key="temps/200x150-cover/600.jpg")
+    thumb = Location(bucket="thumbs", key="temps/200x150-cover/600.jpg")
     store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "200x150-cover", thumb),)))
     with pytest.raises(decide.AlreadyDecided):
         store.apply(decide.Decision("t", (decide.RecordThumbnail("temps", 600, "200x150-cover", thumb),)))

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Response
-from pydantic import ValidationError
+
+from ..model import Invalid
 
 
 class ApiError(Exception):
@@ -46,16 +47,9 @@ MAX_BODY = 64 * 1024  # bytes: an animation's configuration is well under 2 KB
 MAX_DEPTH = 16  # nesting of a body's arrays and objects: a configuration needs 3
 
 
-def from_validation(exc: ValidationError) -> BadRequest:
-    """The first problem of a pydantic error, by its JSON path, and all of them in the reason."""
-    problems = []
-    first_field = None
-    for error in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in error["loc"]) or None
-        first_field = first_field or path
-        text = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{path}: {text}" if path else text)
-    return BadRequest("; ".join(problems), first_field)
+def from_validation(exc: Invalid) -> BadRequest:
+    """Every problem of a body that is no valid record, each by its JSON path; the first one's the field."""
+    return BadRequest("; ".join(f"{path}: {text}" if path else text for path, text in exc.problems), exc.field)
 
 
 def json_body(request: Any) -> dict[str, Any]:
@@ -143,7 +137,7 @@ def answers_json(handler: Callable[..., Any]) -> Callable[..., Any]:
             return handler(*args, **kwargs)
         except ApiError as exc:
             return exc.response()
-        except ValidationError as exc:
+        except Invalid as exc:
             return from_validation(exc).response()
 
     return wrapper

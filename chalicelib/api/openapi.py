@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .. import __version__
+import msgspec
+
 from ..mediator.animation import Animation
 
 JSON = "application/json"
@@ -132,8 +134,7 @@ def document(
             item[method.lower()] = operations[route.view_name].openapi(route)
             if route.authorizer is not None:
                 schemes[route.authorizer.name] = BEARER
-    schemas = Animation.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-    definitions = schemas.pop("$defs", {})
+    (_,), definitions = msgspec.json.schema_components([Animation], ref_template="#/components/schemas/{name}")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -144,7 +145,6 @@ def document(
         "components": {
             "securitySchemes": schemes,
             "schemas": {
-                "Animation": schemas,
                 **definitions,
                 "Error": {
                     "type": "object",

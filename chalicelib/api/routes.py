@@ -252,7 +252,7 @@ def put_animation(request: Any, image_id: str) -> Response:
             f"imageId {_show(body['imageId'])} in the body differs from {image_id!r} in the path", "imageId"
         )
     # camelCase keys only, strict types: a body in the API's own terms, as openapi.json describes it
-    animation = Animation.model_validate({**body, "imageId": image_id}, by_alias=True, by_name=False)
+    animation = Animation.configured({**body, "imageId": image_id})
     created = store.put_animation(animation)  # atomic: of concurrent creates, exactly one is told it created
     state = store.get_animation(image_id, consistent=True) or AnimationState(animation)  # (deleted meanwhile)
     return Response(body=_animation(state, True), status_code=201 if created else 200)
@@ -723,11 +723,11 @@ def _state(image_id: str) -> AnimationState:
 
 
 def _image_id(value: str, field: str = "imageId") -> str:
-    from pydantic import TypeAdapter, ValidationError
+    import msgspec
 
     try:
-        return TypeAdapter(ImageId).validate_python(value)
-    except ValidationError:
+        return msgspec.convert(value, ImageId)
+    except msgspec.ValidationError:
         raise BadRequest(
             f"{_show(value)} is not an animation id (letters, digits, '.', '_', '-'; 1..64)", field
         ) from None

@@ -120,8 +120,8 @@ class DeadLetter(NamedTuple):
 def frame(item: dict[str, Any]) -> Frame:
     return Frame(
         valid_time=item["validTime"],
-        location=Location.model_validate(item["location"]),
-        thumbnails={label: Location.model_validate(loc) for label, loc in sorted(item.get("thumbnails", {}).items())},
+        location=Location.from_dict(item["location"]),
+        thumbnails={label: Location.from_dict(loc) for label, loc in sorted(item.get("thumbnails", {}).items())},
         correlation_id=item.get("correlationId"),
         recorded_at=item.get("recordedAt", 0),
         requests=tuple(
@@ -137,7 +137,7 @@ def gif(item: dict[str, Any]) -> Gif:
         status=item["status"],
         frame_times=tuple(item.get("frameTimes", ())),
         reason=item.get("reason"),
-        location=Location.model_validate(item["location"]) if "location" in item else None,
+        location=Location.from_dict(item["location"]) if "location" in item else None,
         email_status=item.get("emailStatus"),
         email_id=item.get("emailId"),
         correlation_id=item.get("correlationId"),

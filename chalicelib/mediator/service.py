@@ -153,7 +153,7 @@ class Mediator:
         """A did-message. `again`: this very message came before (a redelivery after its handling
         failed, or a dead letter sent back): what its decision left unsent is sent now. A duplicate
         of a message (another delivery of the same answer) only finds its decision made."""
-        worker = [message.usage.model_dump(by_alias=True)] if message.usage else []
+        worker = [message.usage.to_dict()] if message.usage else []
         with metering.message(_animation_of(message), worker):  # what it cost goes with its decision
             self._handle(message, now, again)
 
@@ -246,7 +246,7 @@ class Mediator:
         if failed:
             if part.attempt >= ticks.MAX_ATTEMPTS:
                 raise NotSent(f"{part.kind} tick at {part.time}: still failing for {sorted(failed)}")
-            retry = part.model_copy(update={"only": sorted(failed), "after": None, "attempt": part.attempt + 1})
+            retry = part.replace(only=sorted(failed), after=None, attempt=part.attempt + 1)
             logger.warning(f"{part.kind} tick: {len(failed)} animations tried again in {retry.retry_delay} s")
             self.hand_on([retry])
         result = {"animations": len(states), "done": done, "resent": resent, "failed": sorted(failed)}
@@ -611,7 +611,7 @@ def redrive_dead_letters() -> int:
         except MessageError:
             resend_to_mediator(letter.body, redriven=True)
         else:
-            if enqueue([part.model_copy(update={"attempt": 1})]):  # a retry: it sends what is unsent
+            if enqueue([part.replace(attempt=1)]):  # a retry: it sends what is unsent
                 raise NotSent(f"dead letter {letter.message_id} could not be sent back")
         store.forget_dead_letter(letter.message_id)
         moved += 1

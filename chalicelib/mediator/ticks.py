@@ -16,10 +16,11 @@ import json
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+import msgspec
+from msgspec import Meta
 
 from ..messages import EpochSeconds, ImageId, MessageError
+from ..model import Invalid, Record
 from .store import keys
 from .store.animations import ShardPage
 
@@ -30,21 +31,19 @@ RETRY_DELAY = 10  # seconds before the first retry slice is seen; doubled each a
 Kind = Literal["fetch", "rebuild"]
 
 
-class TickSlice(BaseModel):
+class TickSlice(Record, frozen=True, kw_only=True):
     """A part of one tick: these animations (`only`), or the page of a shard after `after`; and
     when `only` came from a full page, where the rest of its shard starts (`after`)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
-
     kind: Kind
     time: EpochSeconds  # the tick's time: every slice of it decides at this time
-    shard: Annotated[int, Field(ge=0, lt=keys.SHARDS)]
+    shard: Annotated[int, Meta(ge=0, lt=keys.SHARDS)]
     after: ImageId | None = None  # the rest of the shard, after this id
-    only: Annotated[list[ImageId], Field(max_length=SLICE)] | None = None  # just these
-    attempt: Annotated[int, Field(ge=0, le=MAX_ATTEMPTS)] = 0
+    only: Annotated[list[ImageId], Meta(max_length=SLICE)] | None = None  # just these
+    attempt: Annotated[int, Meta(ge=0, le=MAX_ATTEMPTS)] = 0
 
     def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, exclude_none=True)
+        return msgspec.json.encode(self.to_dict()).decode()
 
     @property
     def retry_delay(self) -> int:
@@ -73,6 +72,8 @@ def pack(kind: Kind, time: int, pages: Iterable[tuple[int, ShardPage]]) -> list[
 def parse_slice(body: str) -> TickSlice:
     """A tick queue's message; MessageError names what is wrong with it."""
     try:
-        return TickSlice.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
+        return TickSlice.from_dict(json.loads(body))
+    except Invalid as exc:
+        raise MessageError(f"not a tick slice: {exc.describe()}"[:300], "tick-slice") from None
+    except ValueError as exc:
         raise MessageError(f"not a tick slice: {exc}".splitlines()[0][:300], "tick-slice") from None

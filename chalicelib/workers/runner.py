@@ -16,13 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic import ValidationError
-
 from .. import redaction, telemetry
 from ..bus import send_to_mediator
 from ..errors import PermanentError
 from ..log import logger
-from ..messages import DidFail, Message, MessageError, Usage, describe, failure, parse, run_ids
+from ..messages import DidFail, Message, MessageError, Usage, failure, parse, run_ids
+from ..model import Invalid, keys, names
 
 M = TypeVar("M", bound=Message)
 
@@ -46,10 +45,11 @@ class Worker(NamedTuple):
 
 
 def reply(model: type[M], request: Message, **fields: Any) -> M:
-    """A did-message: `fields`, the request's run ids, and its extra keys the reply does not define."""
-    defined = {field.alias or name for name, field in model.model_fields.items()} | set(fields)
+    """A did-message: `fields`, the request's run ids, and its extra keys the reply does not define;
+    checked (Invalid if it breaks the contract), so a worker builds it before it stores anything."""
+    defined = set(keys(model)) | set(fields)
     passed_on = {key: value for key, value in request.extras.items() if key not in defined}
-    return model(**{**request.run(), **passed_on, **fields})
+    return model.make(**{**request.run(), **passed_on, **fields}).checked()
 
 
 def run_sns(worker: Worker, event: Any) -> dict[str, Any]:
@@ -74,11 +74,11 @@ def _with_usage(reply: M) -> M:
     if meter is None:
         return reply
     try:
-        usage = Usage.model_validate(meter.usage(extra={"sqs": 1}))
-    except ValidationError:  # what it says of cost is no reason to hold back the reply
+        usage = Usage.from_dict(meter.usage(extra={"sqs": 1}))
+    except Invalid:  # what it says of cost is no reason to hold back the reply
         logger.exception("usage left off the reply")
         return reply
-    return reply.model_copy(update={"usage": usage})
+    return reply.replace(usage=usage)
 
 
 def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str | None) -> dict[str, Any]:
@@ -94,11 +94,11 @@ def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str 
     logger.set_correlation_id(request.correlation_id or default_correlation_id)
     passed_on = {**request.extras, **request.run()}
     try:
-        reply = worker.work(request)
+        reply = worker.work(request).checked()
     except PermanentError as exc:
         return _answer_failure(worker, exc, request.to_dict(), passed_on, started)
-    except ValidationError as exc:  # a reply (or a location) that breaks the contract: retrying gives the same
-        error = MessageError(describe(exc), exc.title)
+    except Invalid as exc:  # a reply (or a location) that breaks the contract: retrying gives the same
+        error = MessageError(exc.describe(), exc.title)
         return _answer_failure(worker, error, request.to_dict(), passed_on, started)
     except Exception as exc:
         logger.exception(
@@ -125,7 +125,7 @@ def _answer_failure(
     passed_on = {key: value for key, value in extras.items() if key not in _DID_FAIL_KEYS}
     reply = failure(worker.action, exc, request, **passed_on)
     redactor = redaction.active()
-    reply = reply.model_copy(update={"error": redactor(reply.error), "request": redactor.scrub(reply.request)})
+    reply = reply.replace(error=redactor(reply.error), request=redactor.scrub(reply.request))
     telemetry.failed(type(exc).__name__)
     reply = _with_usage(reply)
     send_to_mediator(reply)
@@ -137,9 +137,7 @@ def _answer_failure(
 
 
 # A did-fail's own keys: a request's extra key of the same name is not passed on (the run ids are).
-_DID_FAIL_KEYS = (
-    {name for name in DidFail.model_fields} | {f.alias for f in DidFail.model_fields.values() if f.alias}
-) - {"correlation_id", "run_id"}
+_DID_FAIL_KEYS = (set(keys(DidFail)) | set(names(DidFail))) - {"correlation_id", "run_id"}
 
 
 def _as_data(raw: str | dict[str, Any]) -> Any:

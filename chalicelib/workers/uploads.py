@@ -64,7 +64,7 @@ def thumbnail_upload(bucket: str, key: str, when: int) -> dict[str, Any] | None:
         width, height, fmt = size
         thumb = make_thumbnail(objects().get(source), width, height, fmt=fmt, max_pixels=max_image_pixels())
     except PermanentError as exc:
-        failed = failure("create-thumbnail", exc, {"source": source.model_dump(by_alias=True)})
+        failed = failure("create-thumbnail", exc, {"source": source.to_dict()})
         telemetry.failed(type(exc).__name__)
         send_to_mediator(failed)
         logger.error(f"no thumbnail of s3://{bucket}/{key}: {exc}")

@@ -131,7 +131,7 @@ def _position(after: str | None) -> tuple[int, str | None]:
 
 
 def _animation(config: dict[str, Any]) -> Animation:
-    return Animation.model_validate(config, context={"stored": True})
+    return Animation.from_dict(config)
 
 
 def _state(item: dict[str, Any]) -> AnimationState:

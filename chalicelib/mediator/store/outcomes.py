@@ -29,7 +29,7 @@ def record_thumbnail(change: RecordThumbnail, now: int) -> Writes:
             "SET thumbnails.#label = :location",
             "attribute_exists(pk) AND attribute_not_exists(thumbnails.#label)",
             names={"#label": change.label},
-            values={":location": change.location.model_dump(by_alias=True)},
+            values={":location": change.location.to_dict()},
         )
     ]
 

@@ -59,7 +59,7 @@ def _record_frame(change: RecordFrame, now: int) -> Writes:
         "pk": keys.animation(change.image_id),
         "sk": keys.record("FRAME", change.valid_time),
         "validTime": change.valid_time,
-        "location": change.location.model_dump(by_alias=True),
+        "location": change.location.to_dict(),
         "thumbnails": {},
         "requests": [request.to_json() for request in change.requests] or None,
         "gifClaimed": change.gif.valid_time if change.gif else None,
@@ -129,7 +129,7 @@ def _gif_record(change: ClaimGif, now: int) -> Put:
 
 
 def _finish_gif(change: FinishGif, now: int) -> Writes:
-    values: dict[str, Any] = {":done": "done", ":location": change.location.model_dump(by_alias=True), ":now": now}
+    values: dict[str, Any] = {":done": "done", ":location": change.location.to_dict(), ":now": now}
     expression = "SET #status = :done, #location = :location, doneAt = :now REMOVE #request"
     if change.email:
         expression = "SET #status = :done, #location = :location, doneAt = :now, emailId = :email, "
