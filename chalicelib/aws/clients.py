@@ -66,8 +66,10 @@ def client(service: str) -> Any:
 @functools.cache
 def _client(service: str) -> Any:
     from .. import telemetry
+    from ..coldstart import loading
 
-    return telemetry.watch(_make(service))  # its requests counted for the invocation making them
+    with loading(f"client {service}"):  # botocore, its models and the client: out of the collector's way
+        return telemetry.watch(_make(service))  # its requests counted for the invocation making them
 
 
 def _make(service: str) -> Any:

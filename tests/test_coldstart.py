@@ -1,0 +1,61 @@
+"""A cold start's loading: the cyclic collector paused while it loads, what it loaded frozen, once."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from chalicelib import coldstart
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch):
+    monkeypatch.setattr(coldstart, "_done", set())
+    yield
+    gc.unfreeze()
+    gc.enable()
+
+
+def test_the_collector_is_paused_while_loading_then_resumed_and_what_was_loaded_frozen():
+    gc.unfreeze()
+    frozen = gc.get_freeze_count()
+    with coldstart.loading("handler"):
+        assert not gc.isenabled()
+        loaded = [{"model": i} for i in range(1000)]  # noqa: F841  (alive at the freeze)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= frozen + 1000
+
+
+def test_a_second_load_of_the_same_thing_neither_pauses_nor_freezes():
+    with coldstart.loading("handler"):
+        pass
+    frozen = gc.get_freeze_count()
+    with coldstart.loading("handler"):
+        assert gc.isenabled()
+        alive = [{"request": i} for i in range(100)]  # noqa: F841
+    assert gc.get_freeze_count() == frozen
+
+
+def test_a_load_inside_a_load_leaves_resuming_to_the_outer_one():
+    with coldstart.loading("handler"):
+        with coldstart.loading("client s3"):
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_the_collector_resumes_when_loading_fails():
+    with pytest.raises(ImportError):
+        with coldstart.loading("handler"):
+            raise ImportError("no module named x")
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_before_stays_off():
+    gc.disable()
+    with coldstart.loading("handler"):
+        pass
+    assert not gc.isenabled()
