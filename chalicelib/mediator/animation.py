@@ -28,12 +28,12 @@ class EmailSpec(Record, frozen=True, kw_only=True):
 
 
 class Animation(Record, frozen=True, kw_only=True):
-    """Stored in DynamoDB; read and written through chalicelib.mediator.store.
+    """An animation: what map frames to fetch, how often, and the GIFs, thumbnails and email made of them."""
 
-    `configured` checks a configuration as the REST API takes it; `from_dict` reads one back from
-    the store (its email addresses not checked again: one stored before addresses were checked
-    still loads, and its email fails when sent, as it did).
-    """
+    # (The docstring is the API's description of the body, in /openapi.json.) Stored in DynamoDB,
+    # read and written through chalicelib.mediator.store. `configured` checks a configuration as the
+    # REST API takes it; `from_dict` reads one back from the store (its email addresses not checked
+    # again: one stored before addresses were checked still loads, and its email fails when sent).
 
     image_id: ImageId
     layers: Annotated[list[Layer], Meta(min_length=1, max_length=16)]
