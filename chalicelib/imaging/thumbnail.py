@@ -146,11 +146,15 @@ def _resize_png_strips(
 ) -> Image.Image:
     """What _resize makes of the whole decoded PNG, made a strip of rows at a time: each
     strip's part of the box (and the Lanczos filter's reach around it) reduced as
-    Image.resize's reducing_gap would reduce it, the reductions put together, then resized."""
+    Image.resize's reducing_gap would reduce it (and by 2 where the box is 1.8 to 2 times the
+    target, as a JPEG's decoder is asked to: see _draft_request), the reductions put together,
+    then resized."""
     size, box = _geometry(src, width, height, mode)
     gap = _reducing_gap(box, size)
     factor_x = int((box[2] - box[0]) / size[0] / gap) or 1
     factor_y = int((box[3] - box[1]) / size[1] / gap) or 1
+    if 2 * DRAFT_FLOOR <= min((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1]) < 2:
+        factor_x = factor_y = 2  # as a JPEG's decoder reduces by 2 there: its last few per cent resized up
     support = 3.0 - 0.5  # Lanczos's, as Image._get_safe_box reckons it
     reach_x, reach_y = support * (box[2] - box[0]) / size[0], support * (box[3] - box[1]) / size[1]
     left, top = max(0, int(box[0] - reach_x)), max(0, int(box[1] - reach_y))
