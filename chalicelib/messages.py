@@ -10,6 +10,7 @@ a cold start's first call pays for.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Annotated, Any, Literal, Self
 
@@ -17,7 +18,7 @@ import msgspec
 from msgspec import Meta, field
 
 from .errors import PermanentError
-from .model import Invalid, Record, keys, whole
+from .model import Invalid, Record, keys, names, unpaired, whole
 
 ACTIONS = ("fetch-amp-image", "create-thumbnail", "create-gif", "send-email")
 MAX_SIDE = 4096
@@ -111,22 +112,25 @@ class Message(Record, frozen=True, kw_only=True, forbid_unknown_fields=False):
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, **values: Any) -> Self:
-        """A message of `values`: its fields by their names (image_id) or keys (imageId); any
-        other key is an extra, passed on."""
-        names = _field_names(cls)
-        fields = {names[key]: value for key, value in values.items() if key in names}
-        extras = {key: value for key, value in values.items() if key not in names}
-        return cls(**fields, extras=extras)
+    def make(cls, extras: dict[str, Any] | None = None, **fields: Any) -> Self:
+        """A message of `fields` (by their Python names), carrying on `extras`: a request's keys this
+        message does not define (one it defines, by its key or its name, is never set from an extra)."""
+        defined = _defined(cls)
+        return cls(**fields, extras={key: value for key, value in (extras or {}).items() if key not in defined})
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
         if not isinstance(data, dict):
             return super().from_dict(data)
-        defined = _defined(cls)
+        problems = unpaired(data)  # before the extras are set apart, so that each is named by its key
+        if problems:
+            raise Invalid(problems, cls.__name__)
+        defined = frozenset(keys(cls)) - {"extras"}
         fields = {key: value for key, value in data.items() if key in defined}
         if "usage" in fields and not _valid_usage(fields["usage"]):
             del fields["usage"]  # what it says of cost is no reason to lose the message
+        if "dateCreated" in fields:
+            fields["dateCreated"] = _lax_int(fields["dateCreated"])
         return super().from_dict({**fields, "extras": {k: v for k, v in data.items() if k not in defined}})
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,18 +151,19 @@ class Message(Record, frozen=True, kw_only=True, forbid_unknown_fields=False):
         }
 
 
-def _field_names(model: type[Message]) -> dict[str, str]:
-    """Each field's name, by its name and by its key (a message's own extras excepted)."""
-    out: dict[str, str] = {}
-    for info in msgspec.structs.fields(model):
-        if info.name != "extras":
-            out[info.name] = out[info.encode_name] = info.name
-    return out
-
-
 def _defined(model: type[Message]) -> frozenset[str]:
-    """The keys a message's fields take (every other key is an extra)."""
-    return frozenset(keys(model)) - {"extras"}
+    """What names a field of a message: its keys and its Python names (every other key is an extra)."""
+    return frozenset(keys(model)) | frozenset(names(model))
+
+
+def _lax_int(value: Any) -> Any:
+    """dateCreated as senders write it: a whole number also as a float (123.0) or a text ("123");
+    anything else as it is (and refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,20}\s*", value):
+        return int(value)
+    return value
 
 
 def _valid_usage(value: Any) -> bool:
@@ -341,20 +346,30 @@ def run_ids(data: Any) -> dict[str, str]:
 
 
 def failure(
-    action: str, error: BaseException | str, request: Any, /, *, error_type: str | None = None, **extras: Any
+    action: str,
+    error: BaseException | str,
+    request: Any,
+    *,
+    error_type: str | None = None,
+    extras: dict[str, Any] | None = None,
+    correlation_id: str | None = None,
+    run_id: str | None = None,
 ) -> DidFail:
-    """The did-fail-<action> reply for a request that can never succeed."""
+    """The did-fail-<action> reply for a request that can never succeed: its run ids, and the
+    request's extra keys (each of at most 1,000 characters of JSON) carried on."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     reason = error if isinstance(error, str) else str(error)
     error_type = error_type or ("Error" if isinstance(error, str) else type(error).__name__)
-    passed_on = {key: value for key, value in extras.items() if len(json.dumps(value, default=str)) <= 1000}
+    passed_on = {key: value for key, value in (extras or {}).items() if len(json.dumps(value, default=str)) <= 1000}
     return DidFail.make(
+        passed_on,
         type=f"did-fail-{action}",
         error=reason[:MAX_ERROR],
         error_type=error_type[:200],
         request=bounded(request),
-        **passed_on,
+        correlation_id=correlation_id,
+        run_id=run_id,
     )
 
 

@@ -65,10 +65,19 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_u
     @classmethod
     def from_dict(cls, data: Any) -> Self:
         """`data` (decoded JSON) as this record; Invalid naming every bad field."""
+        not_text = unpaired(data)
+        if not_text:
+            raise Invalid(not_text, cls.__name__)
         try:
             return msgspec.convert(data, cls)
         except msgspec.ValidationError as exc:
             raise Invalid(problems(cls, data, str(exc)), cls.__name__) from None
+
+    @classmethod
+    def across(cls, data: dict[str, Any]) -> list[tuple[str, str]]:
+        """The problems of a check across fields (a record's `__post_init__` makes it too), found in
+        the raw object, so that they are named beside the problems of single fields."""
+        return []
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, camelCase keys. A None is left out where it is the default (nothing set),
@@ -123,7 +132,44 @@ def problems(record: type[msgspec.Struct], data: Any, first: str) -> list[tuple[
     if record.__struct_config__.forbid_unknown_fields:
         known = {field.encode_name for field in fields}
         found += [(str(key), "is not a known key") for key in data if key not in known]
+    if issubclass(record, Record):
+        found += record.across(data)
     return found or [located("", first)]
+
+
+UNPAIRED = "holds an unpaired surrogate (\\ud800-\\udfff), which is not a character"
+
+
+def unpaired(data: Any) -> list[tuple[str, str]]:
+    """The fields of `data` whose text (a key or a value, at any depth) is not Unicode text: JSON
+    may escape half a surrogate pair (\\ud800), and no store or sender takes it."""
+    try:
+        msgspec.json.encode(data)
+    except UnicodeEncodeError:
+        pass
+    except (TypeError, ValueError, OverflowError):  # not JSON-like: convert says what is wrong
+        return []
+    else:
+        return []
+    if not isinstance(data, dict):
+        return [("", UNPAIRED)]
+    found = []
+    for key, value in data.items():
+        try:
+            msgspec.json.encode({key: value})
+        except UnicodeEncodeError:
+            found.append((key if _encodes(key) else "", UNPAIRED))
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return found or [("", UNPAIRED)]
+
+
+def _encodes(text: Any) -> bool:
+    try:
+        str(text).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _value_problems(path: str, value: Any, kind: Any) -> list[tuple[str, str]]:
@@ -131,7 +177,7 @@ def _value_problems(path: str, value: Any, kind: Any) -> list[tuple[str, str]]:
     each of their problems; else the first."""
     try:
         msgspec.convert(value, kind)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, UnicodeError) as exc:
         inner = _plain(kind)
         if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(value, dict):
             return [(f"{path}.{at}" if at else path, text) for at, text in problems(inner, value, str(exc))]
@@ -189,9 +235,9 @@ def located(prefix: str, error: str, kind: Any = None) -> tuple[str, str]:
 
 def in_words(text: str, kind: Any = None) -> str:
     """msgspec's description of a problem, said plainly ("must be at least 1")."""
-    if match := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", text):
-        wanted, got = (_TYPES.get(name, name) for name in match.groups())
-        return f"must be {wanted}, not {got}"
+    if match := re.fullmatch(r"Expected `([\w |]+)`, got `(\w+)`", text):
+        wanted = " or ".join(_TYPES.get(name, name) for name in match[1].split(" | "))
+        return f"must be {wanted}, not {_TYPES.get(match[2], match[2])}"
     if match := re.fullmatch(r"Expected `(?:str|array|object)` of length >= 1", text):
         return "must not be empty"
     if match := re.fullmatch(r"Expected `(array|object)` of length (>=|<=) (\d+)", text):
@@ -200,13 +246,26 @@ def in_words(text: str, kind: Any = None) -> str:
         return f"must have {_BOUNDS[match[1]]} {match[2]} characters"
     if match := re.fullmatch(r"Expected `(?:int|float)` (>=|<=|>|<) (\S+)", text):
         return f"must be {_BOUNDS[match[1]]} {match[2].removesuffix('.0')}"
-    if match := re.fullmatch(r"Expected `str` matching regex '(.*)'", text, re.DOTALL):
+    if match := re.fullmatch(r"Expected `str` matching regex (['\"])(.*)\1", text, re.DOTALL):
         said = {shown: says for regex, says in _SAID.items() for shown in (regex, repr(regex)[1:-1])}
-        return said.get(match[1]) or f"must match {_END.sub('$', match[1])}"
+        return said.get(match[2]) or f"must match {_END.sub('$', match[2])}"
     if text.startswith("Invalid enum value"):
         options = _options(kind)
         return f"must be one of {', '.join(map(repr, options))}" if options else "is not one of the values allowed"
     return text[:1].lower() + text[1:]
+
+
+def for_schema(schema: Any) -> Any:
+    """A JSON Schema of records, its patterns in JSON Schema's own terms: whole()'s `$(?!\\n)`
+    is `$` there (which other regex engines, RE2 and Rust's, read without a look-ahead)."""
+    if isinstance(schema, dict):
+        return {
+            key: _END.sub("$", value) if key == "pattern" and isinstance(value, str) else for_schema(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [for_schema(value) for value in schema]
+    return schema
 
 
 def _options(kind: Any) -> tuple[Any, ...]:

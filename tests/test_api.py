@@ -840,6 +840,8 @@ def test_the_openapi_document_is_valid_and_made_from_the_routes(chalice_client):
     document = json.loads(chalice_client.http.get("/openapi.json").body)
     validate(document)  # OpenAPI 3.1, its schemas JSON Schema 2020-12
     assert document["openapi"] == "3.1.0"
+    patterns = re.findall(r'"pattern": ("(?:[^"\\]|\\.)*")', json.dumps(document))
+    assert patterns and not any("(?" in json.loads(p) for p in patterns)  # plain ECMA-262: RE2 and Rust read them
     operations = _operations(document)
     declared = {(_camel(path), method) for path, methods in app.routes.items() for method in methods}
     assert set(operations) == declared

@@ -210,7 +210,7 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         form.locator("input[name=frames]").fill("6")
         form.locator("input[name=every]").fill("8")
         form.get_by_role("button", name="Save").click()
-        expect(form.locator(".form-error")).to_contain_text("Not saved: every: every (8) cannot exceed frames (6)")
+        expect(form.locator(".form-error")).to_contain_text("Not saved: every: must not exceed frames (6): it is 8")
         page.screenshot(path=str(OUTPUT / "gallery-edit-refused.png"), full_page=True)
         form.locator("input[name=every]").fill("2")
         form.locator("input[name=thumbnails]").fill("120x90")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chalicelib.mediator import decide
@@ -186,7 +188,7 @@ def test_a_failure_of_a_request_that_names_no_frame_is_recorded_as_unknown(reque
 
 class TestAnimationConfig:
     def test_every_cannot_exceed_frames(self):
-        with pytest.raises(Invalid, match=r"every \(5\) cannot exceed frames \(4\)"):
+        with pytest.raises(Invalid, match=r"'every' must not exceed frames \(4\): it is 5"):
             Animation.from_dict({**TEMPS.to_dict(), "every": 5})
 
     @pytest.mark.parametrize(
@@ -220,3 +222,41 @@ def test_an_uploads_thumbnail_is_no_frames():
     labelled = upload.replace(source=None, label="40x30-cover", image_id="temps")
     [change] = decide.on_thumbnail(labelled).changes
     assert change.label == "40x30-cover"
+
+
+class TestEveryProblemNamed:
+    BASE = {"imageId": "a" * 64, "layers": ["radar"], "width": 10, "height": 10, "center": "x", "zoom": 1}
+
+    def test_every_beyond_frames_is_named_beside_other_problems(self):
+        with pytest.raises(Invalid) as error:
+            Animation.configured({**self.BASE, "every": 20, "zoom": 99})
+        assert [path for path, _ in error.value.problems] == ["zoom", "every"]
+
+    def test_bad_addresses_are_named_beside_other_problems(self):
+        email = {"to": ["nope", "a@example.com"], "from": "wx@example.com"}
+        with pytest.raises(Invalid) as error:
+            Animation.configured({**self.BASE, "zoom": 99, "email": email})
+        assert [path for path, _ in error.value.problems] == ["zoom", "email.to.0"]
+
+    def test_a_subject_too_long_once_filled_in_is_refused_when_configured(self):
+        email = {"to": ["a@example.com"], "from": "wx@example.com", "subject": "{imageId}" * 110}  # 990 characters
+        with pytest.raises(Invalid, match="'email.subject' is 7040 characters with its placeholders filled in"):
+            Animation.configured({**self.BASE, "email": email})
+
+    def test_one_stored_before_that_check_has_its_subject_cut_to_a_header_line(self):
+        stored = TEMPS.replace(
+            email=EmailSpec(to=["desk@example.com"], from_="wx@example.com", subject="{imageId} {time}" * 60)
+        )
+        [email] = decide.on_gif(stored, TestGifDone.gif, Links("https://s3/gif", []), now=10).messages
+        assert len(email.subject) == 998 and email.checked() is email
+
+
+def test_a_kept_request_that_no_longer_reads_leaves_its_record_readable():
+    from chalicelib.mediator import records
+
+    item = {
+        "validTime": 600,
+        "status": "done",
+        "emailRequest": json.dumps({"type": "please-send-email", "subject": ""}),
+    }
+    assert records.gif(item).email is None

@@ -168,7 +168,7 @@ def test_a_did_fail_stays_small_whatever_its_request():
         "correlationId": "run-9",
         "note": "y" * 5000,
     }
-    reply = failure("create-gif", "too big", huge, **{k: huge[k] for k in ("correlationId", "note")})
+    reply = failure("create-gif", "too big", huge, extras={"note": huge["note"]}, correlation_id="run-9")
     assert len(reply.to_json()) < MAX_REQUEST_COPY
     assert reply.request["imageId"] == "temps" and reply.request["validTime"] == T0 and "truncated" in reply.request
     assert reply.correlation_id == "run-9" and reply.extras == {}  # a long extra is not passed on

@@ -172,7 +172,7 @@ def test_optional_keys_have_defaults_and_bounds():
 
 
 def test_failure_replies_carry_the_error_and_the_request():
-    reply = m.failure("create-gif", m.MessageError("'x' is required"), {"type": "please-create-gif"}, runId="r")
+    reply = m.failure("create-gif", m.MessageError("'x' is required"), {"type": "please-create-gif"}, run_id="r")
     data = reply.to_dict()
     assert data["type"] == "did-fail-create-gif"
     assert data["errorType"] == "MessageError"
@@ -181,3 +181,62 @@ def test_failure_replies_carry_the_error_and_the_request():
     assert m.parse(data).action == "create-gif"
     with pytest.raises(m.MessageError):
         m.parse({"type": "did-fail-dance", "error": "x"})
+
+
+# What hostile senders try (each found by a review of the contract's move to msgspec) ------------
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"width": "\ud800"}, "'width' holds an unpaired surrogate"),
+        ({"location": {**LOC, "Key": "temps/\udfff.jpg"}}, "'location' holds an unpaired surrogate"),
+        ({"note\ud800": 1}, "holds an unpaired surrogate"),
+    ],
+)
+def test_half_a_surrogate_pair_is_no_text_and_refused(change, named):
+    data = {"type": "please-create-thumbnail", **VALID["please-create-thumbnail"], **change}
+    with pytest.raises(m.MessageError, match=named):
+        m.parse(json.dumps(data))  # plain ASCII JSON, as SNS and SQS carry it
+
+
+def test_an_extra_key_never_sets_a_field_of_what_it_is_passed_on_to():
+    request = m.parse(
+        {
+            "type": "please-create-thumbnail",
+            **VALID["please-create-thumbnail"],
+            "correlation_id": "evil\r\nX-Injected: 1",
+            "date_created": -1,
+            "runId": "r1",
+        }
+    )
+    assert request.extras == {"correlation_id": "evil\r\nX-Injected: 1", "date_created": -1}
+    reply = m.DidCreateThumbnail.make(
+        request.extras, image_id="temps", valid_time=1, location=m.Location(bucket="abc", key="k"), **request.run()
+    )
+    assert reply.correlation_id is None and reply.run_id == "r1" and reply.extras == {}
+    assert reply.checked() is reply
+    failed = m.failure("create-thumbnail", "no", request.to_dict(), extras=request.extras, **request.run())
+    assert failed.correlation_id is None and failed.extras == {} and failed.checked() is failed
+    assert m.parse(failed.to_json()).run_id == "r1"
+
+
+@pytest.mark.parametrize("written, read", [(123, 123), (123.0, 123), ("123", 123), (" 77 ", 77)])
+def test_date_created_is_read_as_senders_write_a_whole_number(written, read):
+    data = {"type": "did-create-gif", **VALID["did-create-gif"], "dateCreated": written}
+    assert m.parse(data).date_created == read
+
+
+@pytest.mark.parametrize("written", [1.5, True, -1, "x", "1e3"])
+def test_date_created_that_is_no_whole_number_is_refused(written):
+    with pytest.raises(m.MessageError, match="'dateCreated'"):
+        m.parse({"type": "did-create-gif", **VALID["did-create-gif"], "dateCreated": written})
+
+
+def test_errors_say_what_is_wrong_in_words():
+    data = {"type": "did-create-gif", **VALID["did-create-gif"], "frames": 1.5}
+    with pytest.raises(m.MessageError, match="'frames' must be an integer or null, not a number"):
+        m.parse(data)
+    data = {"type": "please-fetch-amp-image", **VALID["please-fetch-amp-image"], "center": "a/b"}
+    with pytest.raises(m.MessageError, match="'center' must be 1 to 100 letters, digits"):
+        m.parse(data)

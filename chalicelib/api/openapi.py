@@ -17,6 +17,7 @@ from .. import __version__
 import msgspec
 
 from ..mediator.animation import Animation
+from ..model import for_schema
 
 JSON = "application/json"
 ANIMATION = {"$ref": "#/components/schemas/Animation"}
@@ -135,6 +136,7 @@ def document(
             if route.authorizer is not None:
                 schemes[route.authorizer.name] = BEARER
     (_,), definitions = msgspec.json.schema_components([Animation], ref_template="#/components/schemas/{name}")
+    definitions = for_schema(definitions)
     return {
         "openapi": "3.1.0",
         "info": {

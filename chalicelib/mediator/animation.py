@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from msgspec import Meta, field
 
@@ -63,29 +63,63 @@ class Animation(Record, frozen=True, kw_only=True):
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        if self.every is not None and self.every > self.frames:
-            raise wrong("every", f"every ({self.every}) cannot exceed frames ({self.frames})")
+        problem = _every_beyond_frames(self.every, self.frames)
+        if problem:
+            raise wrong("every", problem)
 
     @classmethod
-    def configured(cls, data: object) -> Self:
-        """A configuration as the REST API takes it: valid, and its email addresses ones the emailer
-        can send to (so a bad one is refused when configured, not when sent; each kept as given,
-        the emailer normalizes it when it sends)."""
-        animation = cls.from_dict(data)
-        if animation.email is not None:
-            problems = []
-            for path, address in [
-                *((f"email.to.{i}", a) for i, a in enumerate(animation.email.to)),
-                ("email.from", animation.email.from_),
-            ]:
-                try:
-                    mailbox(address)
-                except ValueError as exc:
-                    problems.append((path, str(exc)))
-            if problems:
-                raise Invalid(problems, cls.__name__)
+    def across(cls, data: dict[str, Any]) -> list[tuple[str, str]]:
+        problem = _every_beyond_frames(data.get("every"), data.get("frames", 12))
+        return [("every", problem)] if problem else []
+
+    @classmethod
+    def configured(cls, data: Any) -> Self:
+        """A configuration as the REST API takes it: valid, its email addresses ones the emailer can
+        send to (so a bad one is refused when configured, not when sent; each kept as given, the
+        emailer normalizes it when it sends), and its subject one line of at most 998 characters
+        once its placeholders are filled in. Every problem is named, those of the addresses too."""
+        problems = _email_problems(data)
+        try:
+            animation = cls.from_dict(data)
+        except Invalid as exc:
+            named = {path for path, _ in exc.problems}
+            raise Invalid(exc.problems + [p for p in problems if p[0] not in named], cls.__name__) from None
+        if problems:
+            raise Invalid(problems, cls.__name__)
         return animation
 
     @property
     def gif_every(self) -> int:
         return self.every or self.frames
+
+
+def _every_beyond_frames(every: Any, frames: Any) -> str | None:
+    if type(every) is int and type(frames) is int and every > frames:
+        return f"must not exceed frames ({frames}): it is {every}"
+    return None
+
+
+LONGEST_TIME = "9999-12-31 23:59 UTC"  # the longest {time} (chalicelib.mediator.decide.utc)
+
+
+def _email_problems(data: Any) -> list[tuple[str, str]]:
+    """What the emailer would refuse of a configuration's email (its addresses, its subject filled
+    in), read from the raw object: named even where other fields are wrong."""
+    email = data.get("email") if isinstance(data, dict) else None
+    if not isinstance(email, dict):
+        return []
+    to = email.get("to")
+    addresses = to if isinstance(to, list) else []
+    found = []
+    for path, address in [*((f"email.to.{i}", a) for i, a in enumerate(addresses)), ("email.from", email.get("from"))]:
+        if isinstance(address, str):
+            try:
+                mailbox(address)
+            except ValueError as exc:
+                found.append((path, str(exc)))
+    subject, image_id = email.get("subject"), data.get("imageId")
+    if isinstance(subject, str) and isinstance(image_id, str):
+        filled = subject.replace("{imageId}", image_id).replace("{time}", LONGEST_TIME)
+        if len(filled) > 998:
+            found.append(("email.subject", f"is {len(filled)} characters with its placeholders filled in; at most 998"))
+    return found

@@ -2,7 +2,9 @@
 
 A Decision names itself (its key), lists the state changes that must happen once
 (the store makes each a conditional write, all in one transaction) and the messages
-to send when they do. Nothing here reads a clock, a table or a queue.
+to send when they do. Nothing here reads a clock, a table or a queue. Every message made
+here is checked as it is made (Invalid: the decision is not taken), so nothing that breaks
+the contract is stored or sent.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def _fetch_request(animation: Animation, valid_time: int, now: int, correlation_
         zoom=animation.zoom,
         valid_time=valid_time,
         correlation_id=correlation_id,
-    )
+    ).checked()
 
 
 def on_frame(state: AnimationState, frame: DidFetchAmpImage, now: int, others: list[Frame] | None = None) -> Decision:
@@ -227,7 +229,7 @@ def on_frame(state: AnimationState, frame: DidFetchAmpImage, now: int, others: l
             mode=spec.mode,
             valid_time=frame.valid_time,
             correlation_id=correlation,
-        )
+        ).checked()
         for spec in animation.thumbnails
     )
     claim = None
@@ -299,7 +301,7 @@ def _gif_claim(
         loop=animation.gif_loop,
         correlation_id=correlation,
         reason=reason,
-    )
+    ).checked()
     return ClaimGif(
         image_id=animation.image_id,
         valid_time=valid_time,
@@ -331,13 +333,14 @@ def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, 
         date_created=now,
         to=email_spec.to,
         from_=email_spec.from_,
-        subject=email_spec.subject.replace("{imageId}", gif.image_id).replace("{time}", when),
+        # (at most a header line: a subject stored before its length was checked is cut, not refused)
+        subject=email_spec.subject.replace("{imageId}", gif.image_id).replace("{time}", when)[:998],
         body=email_html(gif, links),
         email_id=email_id,
         image_id=gif.image_id,
         valid_time=gif.valid_time,
         correlation_id=gif.correlation_id,
-    )
+    ).checked()
     return Decision(key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email),), messages=(email,))
 
 

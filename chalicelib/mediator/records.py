@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple, TypeVar, cast
 
+from ..log import logger
 from ..messages import (
     Location,
     Message,
+    MessageError,
     PleaseCreateGif,
     PleaseCreateThumbnail,
     PleaseFetchAmpImage,
@@ -190,5 +192,12 @@ def dead_letter(item: dict[str, Any]) -> DeadLetter:
 
 
 def _kept(text: Any, model: type[M]) -> M | None:
-    """A request kept on a record (as its JSON), read back as its message."""
-    return cast(M, parse(text, expect=model)) if text else None
+    """A request kept on a record (as its JSON), read back as its message; None, logged, for one
+    that no longer reads as one (kept by an older version): the record is still shown."""
+    if not text:
+        return None
+    try:
+        return cast(M, parse(text, expect=model))
+    except MessageError as exc:
+        logger.warning("a kept request no longer reads as its message", extra={"error": str(exc)[:500]})
+        return None

@@ -69,7 +69,15 @@ def did_fail(invocation: dict[str, Any]) -> DidFail:
     message = str(response.get("errorMessage") or "no error message")
     attempts = context.get("approximateInvokeCount")
     error = f"{context.get('condition', 'failed')} after {attempts} attempts: {error_type}: {message}"
-    return failure(ACTIONS[handler], error, request, error_type=error_type, **run_ids(request))
+    ids = run_ids(request)
+    return failure(
+        ACTIONS[handler],
+        error,
+        request,
+        error_type=error_type,
+        correlation_id=ids.get("correlation_id"),
+        run_id=ids.get("run_id"),
+    )
 
 
 def _request(payload: Any) -> Any:

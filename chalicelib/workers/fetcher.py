@@ -83,7 +83,7 @@ def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
         image_id=request.image_id,
         valid_time=valid_time,
         location=Location(bucket=bucket, key=key),
-        requestedValidTime=request.valid_time,
+        requested_valid_time=request.valid_time,
         width=request.width,
         height=request.height,
     )

@@ -20,8 +20,8 @@ from .. import redaction, telemetry
 from ..bus import send_to_mediator
 from ..errors import PermanentError
 from ..log import logger
-from ..messages import DidFail, Message, MessageError, Usage, failure, parse, run_ids
-from ..model import Invalid, keys, names
+from ..messages import Message, MessageError, Usage, failure, parse, run_ids
+from ..model import Invalid
 
 M = TypeVar("M", bound=Message)
 
@@ -47,9 +47,8 @@ class Worker(NamedTuple):
 def reply(model: type[M], request: Message, **fields: Any) -> M:
     """A did-message: `fields`, the request's run ids, and its extra keys the reply does not define;
     checked (Invalid if it breaks the contract), so a worker builds it before it stores anything."""
-    defined = set(keys(model)) | set(fields)
-    passed_on = {key: value for key, value in request.extras.items() if key not in defined}
-    return model.make(**{**request.run(), **passed_on, **fields}).checked()
+    passed_on = {key: value for key, value in request.extras.items() if key not in fields}
+    return model.make(passed_on, **{**request.run(), **fields}).checked()
 
 
 def run_sns(worker: Worker, event: Any) -> dict[str, Any]:
@@ -89,17 +88,16 @@ def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str 
         received = _as_data(raw)
         ids = run_ids(received)
         logger.set_correlation_id(ids.get("correlation_id") or default_correlation_id)
-        return _answer_failure(worker, exc, received, ids, started)
+        return _answer_failure(worker, exc, received, {}, ids, started)
 
     logger.set_correlation_id(request.correlation_id or default_correlation_id)
-    passed_on = {**request.extras, **request.run()}
     try:
         reply = worker.work(request).checked()
     except PermanentError as exc:
-        return _answer_failure(worker, exc, request.to_dict(), passed_on, started)
+        return _answer_failure(worker, exc, request.to_dict(), request.extras, request.run(), started)
     except Invalid as exc:  # a reply (or a location) that breaks the contract: retrying gives the same
         error = MessageError(exc.describe(), exc.title)
-        return _answer_failure(worker, error, request.to_dict(), passed_on, started)
+        return _answer_failure(worker, error, request.to_dict(), request.extras, request.run(), started)
     except Exception as exc:
         logger.exception(
             "worker failed; the platform will retry",
@@ -120,10 +118,9 @@ def _run(worker: Worker, raw: str | dict[str, Any], default_correlation_id: str 
 
 
 def _answer_failure(
-    worker: Worker, exc: Exception, request: Any, extras: dict[str, Any], started: float
+    worker: Worker, exc: Exception, request: Any, extras: dict[str, Any], run: dict[str, str], started: float
 ) -> dict[str, Any]:
-    passed_on = {key: value for key, value in extras.items() if key not in _DID_FAIL_KEYS}
-    reply = failure(worker.action, exc, request, **passed_on)
+    reply = failure(worker.action, exc, request, extras=extras, **run)
     redactor = redaction.active()
     reply = reply.replace(error=redactor(reply.error), request=redactor.scrub(reply.request))
     telemetry.failed(type(exc).__name__)
@@ -134,10 +131,6 @@ def _answer_failure(
         extra={"action": worker.action, "error_type": type(exc).__name__, "ms": _ms(started)},
     )
     return reply.to_dict()
-
-
-# A did-fail's own keys: a request's extra key of the same name is not passed on (the run ids are).
-_DID_FAIL_KEYS = (set(keys(DidFail)) | set(names(DidFail))) - {"correlation_id", "run_id"}
 
 
 def _as_data(raw: str | dict[str, Any]) -> Any:
