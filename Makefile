@@ -14,7 +14,7 @@ help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
 	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000)"
 	@echo "make aws         embedded AWS + resources + event runtime for a 'chalice local' of your own (AWS_PORT=4567)"
-	@echo "make test        create .venv if needed, install, run every test (about 4 min)"
+	@echo "make test        create .venv if needed, install, run every test (about 7 min)"
 	@echo "make test-unit   the tests that need no network, server or subprocess (under 15 s)"
 	@echo "make bench       speed and memory figures against their baselines"
 	@echo "make bench-scale AWS calls of a tick over 100, 1,000 and 5,000 animations (about 4 min)"
