@@ -120,6 +120,7 @@ class Message(Record, frozen=True, kw_only=True, forbid_unknown_fields=False):
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
+        """`data` as this message: the keys it does not define set apart as its extras."""
         if not isinstance(data, dict):
             return super().from_dict(data)
         problems = unpaired(data)  # before the extras are set apart, so that each is named by its key
@@ -131,7 +132,7 @@ class Message(Record, frozen=True, kw_only=True, forbid_unknown_fields=False):
             del fields["usage"]  # what it says of cost is no reason to lose the message
         if "dateCreated" in fields:
             fields["dateCreated"] = _lax_int(fields["dateCreated"])
-        return super().from_dict({**fields, "extras": {k: v for k, v in data.items() if k not in defined}})
+        return cls._converted({**fields, "extras": {k: v for k, v in data.items() if k not in defined}})
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, camelCase keys; optional keys that are unset (None) left out."""

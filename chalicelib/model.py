@@ -68,6 +68,11 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_u
         not_text = unpaired(data)
         if not_text:
             raise Invalid(not_text, cls.__name__)
+        return cls._converted(data)
+
+    @classmethod
+    def _converted(cls, data: Any) -> Self:
+        """`data`, its text known to be Unicode, as this record."""
         try:
             return msgspec.convert(data, cls)
         except msgspec.ValidationError as exc:
@@ -238,7 +243,7 @@ def in_words(text: str, kind: Any = None) -> str:
     if match := re.fullmatch(r"Expected `([\w |]+)`, got `(\w+)`", text):
         wanted = " or ".join(_TYPES.get(name, name) for name in match[1].split(" | "))
         return f"must be {wanted}, not {_TYPES.get(match[2], match[2])}"
-    if match := re.fullmatch(r"Expected `(?:str|array|object)` of length >= 1", text):
+    if re.fullmatch(r"Expected `(?:str|array|object)` of length >= 1", text):
         return "must not be empty"
     if match := re.fullmatch(r"Expected `(array|object)` of length (>=|<=) (\d+)", text):
         return f"must have {_BOUNDS[match[2]]} {match[3]} {'items' if match[1] == 'array' else 'entries'}"
