@@ -117,6 +117,7 @@ class Runtime:
         self._started_real = time.time()
         self._started_simulated = time.time()
         self._until: float | None = None
+        self._schedules_from: float | None = None  # a set clock's start: schedules count from it
 
     # Setup ------------------------------------------------------------------------
 
@@ -187,10 +188,11 @@ class Runtime:
     # Running ----------------------------------------------------------------------
 
     def set_clock(self, simulated_now: float, until: float | None = None) -> None:
-        """Let simulated time start at `simulated_now` (a demo can begin in the past);
-        schedules stop firing after `until`."""
+        """Let simulated time start at `simulated_now` (a demo can begin in the past); schedules
+        fire at `simulated_now` + each period, however long the start takes, and stop after `until`."""
         self._started_real = time.time()
         self._started_simulated = simulated_now
+        self._schedules_from = simulated_now
         self._until = until
 
     def now(self) -> float:
@@ -203,7 +205,8 @@ class Runtime:
         for source in self.sources:
             if source.kind == "schedule":
                 if schedules:
-                    source.next_due = self.now() + source.period
+                    start = self.now() if self._schedules_from is None else self._schedules_from
+                    source.next_due = start + source.period
                     self._spawn(self._schedule_loop, source)
             else:
                 self._spawn(self._poll_loop, source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import threading
 import time
 
@@ -140,3 +141,17 @@ def test_schedules_run_fast_on_a_timer(rt):
     time.sleep(2.5)
     times = [e["time"] for e in rt.seen.get("schedule", [])]
     assert len(times) == 3 and len(set(times)) == 3  # each due time once, none past `until`
+
+
+def test_schedules_count_from_the_clock_start_however_late_they_start(rt):
+    # A demo's last tick falls on its newest frame's time, and `until` can be only seconds after it:
+    # had the ticks counted from when the runtime started, they would drift past `until`.
+    rt.speed = 600
+    start = 1_700_000_000 - 1_700_000_000 % 300
+    rt.set_clock(start, until=start + 3 * 300)
+    time.sleep(0.2)  # 120 simulated seconds pass before the schedules start
+    rt.start()
+    time.sleep(2.5)
+    times = [e["time"] for e in rt.seen.get("schedule", [])]
+    expected = [datetime.fromtimestamp(start + k * 300, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for k in (1, 2, 3)]
+    assert times == expected
