@@ -3,10 +3,13 @@
 Baseline ("naive"): Pillow's full decode, then ImageOps.fit (Lanczos), then save, measured in
 the same run, rounds interleaved. CPU time (what Lambda bills; a function at 1 GB has about
 0.6 of a vCPU): medians over the rounds. Peak memory: the growth of a fresh process's peak RSS
-over the operation. Targets: at most 0.30x naive's CPU time for the JPEG at 400x400, 0.44x for
-the PNG (pyvips's figure), 0.33x at 1600 px; peak memory at most naive's.
-pyvips, if it can be imported, is measured too, as a reference (it is not in the bundle: no
-wheel of it fits Lambda's python3.11).
+over the operation. Targets: at most pyvips's CPU time (libvips's thumbnail, the fastest
+thumbnailer there is, measured in the same run: requirements-dev.txt installs it; it is not in
+the bundle, no wheel of it fits Lambda's python3.11), and at most the ratios to naive this bench
+was set when pyvips was measured elsewhere: 0.30x for the JPEG at 400x400, 0.44x for a PNG,
+0.33x for a JPEG at 1600 px (a PNG has no reduced-scale decode: decoding it all sets its floor,
+whatever the target's size; pyvips takes 0.48-0.54x naive's on these PNGs here); peak memory at
+most naive's.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ CASES = [
     Case("4000x3000 JPEG -> 400x400 cover", "jpeg", (400, 400), "cover", 0.30),
     Case("4000x3000 PNG -> 400x400 cover", "png", (400, 400), "cover", 0.44),
     Case("4000x3000 JPEG -> 1600 wide (1600x1600 contain)", "jpeg", (1600, 1600), "contain", 0.33),
-    Case("4000x3000 PNG -> 1600 wide (1600x1600 contain)", "png", (1600, 1600), "contain", 0.33),
+    Case("4000x3000 PNG -> 1600 wide (1600x1600 contain)", "png", (1600, 1600), "contain", 0.44),
     Case("4000x3000 JPEG -> 1600x1600 cover", "jpeg", (1600, 1600), "cover", 0.33),
-    Case("4000x3000 PNG -> 1600x1600 cover", "png", (1600, 1600), "cover", 0.33),
+    Case("4000x3000 PNG -> 1600x1600 cover", "png", (1600, 1600), "cover", 0.44),
 ]
 
 
@@ -76,6 +79,7 @@ def weathergif(data: bytes, case: Case) -> bytes:
 def vips(data: bytes, case: Case) -> bytes:
     import pyvips  # type: ignore[import-not-found]
 
+    pyvips.cache_set_max(0)  # each round does the work: no operation cached from the round before
     crop = "centre" if case.mode == "cover" else "none"
     image = pyvips.Image.thumbnail_buffer(data, case.size[0], height=case.size[1], crop=crop, size="both")
     return image.jpegsave_buffer(Q=85)
@@ -148,6 +152,9 @@ def main() -> None:
             f" peak {peaks['weathergif']:.1f} MB against naive's {peaks['naive']:.1f}:"
             f" {verdict(peaks['weathergif'] <= peaks['naive'])}"
         )
+        if "pyvips" in ms:
+            against = ms["weathergif"] / ms["pyvips"]
+            print(f"  weathergif {against:.2f}x pyvips's CPU (target <= 1.00): {verdict(against <= 1.0)}")
 
 
 if __name__ == "__main__":

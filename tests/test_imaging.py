@@ -64,13 +64,15 @@ class TestThumbnail:
 
     def test_big_jpegs_are_decoded_at_reduced_scale(self, monkeypatch):
         seen = []
-        original = Image.Image.resize
+        from chalicelib.imaging import thumbnail
 
-        def spy(self, size, *args, **kwargs):
-            seen.append(self.size)
-            return original(self, size, *args, **kwargs)
+        original = thumbnail.lanczos
 
-        monkeypatch.setattr(Image.Image, "resize", spy)
+        def spy(image, size, *args, **kwargs):
+            seen.append(image.size)
+            return original(image, size, *args, **kwargs)
+
+        monkeypatch.setattr(thumbnail, "lanczos", spy)
         make_thumbnail(jpeg(4000, 3000, quality=70), 400, 400, max_pixels=BOUND)
         assert seen and seen[0] == (1000, 750)  # 1/4 scale still covers 400x400; 1/8 would not
 
@@ -173,13 +175,15 @@ class TestColourProfiles:
 
     def test_through_the_reduced_scale_jpeg_decode(self, monkeypatch):
         seen = []
-        original = Image.Image.resize
+        from chalicelib.imaging import thumbnail
 
-        def spy(self, size, *args, **kwargs):
-            seen.append(self.size)
-            return original(self, size, *args, **kwargs)
+        original = thumbnail.lanczos
 
-        monkeypatch.setattr(Image.Image, "resize", spy)
+        def spy(image, size, *args, **kwargs):
+            seen.append(image.size)
+            return original(image, size, *args, **kwargs)
+
+        monkeypatch.setattr(thumbnail, "lanczos", spy)
         source = encode(quadrants(4000, 3000), "JPEG", quality=70, icc_profile=P3)
         thumb = make_thumbnail(source, 400, 400, max_pixels=BOUND)
         assert seen == [(1000, 750)]  # draft() did its work

@@ -24,6 +24,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS: a second thr
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFile  # noqa: E402
 
+from .resample import lanczos  # noqa: E402
+
 PALETTE_SIZE = 255
 TRANSPARENT = 255  # the 256th index marks pixels a delta frame leaves unchanged
 KMEANS_ROUNDS = 8
@@ -116,7 +118,7 @@ def conform(frames: Sequence[Image.Image]) -> list[Image.Image]:
         if frame.mode != "RGB":
             frame = frame.convert("RGB")
         if frame.size != size:
-            frame = frame.resize(size, Image.Resampling.LANCZOS)
+            frame = lanczos(frame, size)
         out.append(frame)
     return out
 

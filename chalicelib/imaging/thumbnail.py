@@ -29,11 +29,15 @@ from .decode import (
     profile_fits,
     to_8bit_keeping_colour,
 )
+from .resample import lanczos, reduction, safe_box
 
 Mode = Literal["cover", "contain"]
 Format = Literal["auto", "jpeg", "png"]
 
 JPEG_QUALITY = 85
+# Huffman tables made for the image: 2-4% smaller at 400 px and under for a millisecond; at
+# 1600 px 0.6% for 12 ms of CPU (half the encode), so only up to this many pixels.
+OPTIMIZE_PIXELS = 1_000_000
 DRAFT_MARGIN = 1.5  # the decoder's reduction leaves this much more than the target to resize: its own aliases
 DRAFT_FLOOR = 0.9  # else it may leave as little as this of the target (resized up that little)
 REDUCING_GAP = 3.0  # a box reduction first, by a whole factor that leaves this much for the Lanczos resize
@@ -130,7 +134,7 @@ def _resize(image: Image.Image, width: int, height: int, mode: Mode) -> Image.Im
     size, box = _geometry(image.size, width, height, mode)
     if size == image.size and box == (0.0, 0.0, float(image.width), float(image.height)):
         return image
-    return image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=_reducing_gap(box, size))
+    return lanczos(image, size, box, reducing_gap=_reducing_gap(box, size))
 
 
 def _reducing_gap(box: tuple[float, float, float, float], size: tuple[int, int]) -> float:
@@ -150,15 +154,10 @@ def _resize_png_strips(
     target, as a JPEG's decoder is asked to: see _draft_request), the reductions put together,
     then resized."""
     size, box = _geometry(src, width, height, mode)
-    gap = _reducing_gap(box, size)
-    factor_x = int((box[2] - box[0]) / size[0] / gap) or 1
-    factor_y = int((box[3] - box[1]) / size[1] / gap) or 1
+    factor_x, factor_y = reduction(box, size, _reducing_gap(box, size))
     if 2 * DRAFT_FLOOR <= min((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1]) < 2:
         factor_x = factor_y = 2  # as a JPEG's decoder reduces by 2 there: its last few per cent resized up
-    support = 3.0 - 0.5  # Lanczos's, as Image._get_safe_box reckons it
-    reach_x, reach_y = support * (box[2] - box[0]) / size[0], support * (box[3] - box[1]) / size[1]
-    left, top = max(0, int(box[0] - reach_x)), max(0, int(box[1] - reach_y))
-    right, bottom = min(src[0], math.ceil(box[2] + reach_x)), min(src[1], math.ceil(box[3] + reach_y))
+    left, top, right, bottom = safe_box(src, size, box)
     reduced = Image.new("RGB", (-(-(right - left) // factor_x), -(-(bottom - top) // factor_y)))
     rows = factor_y * max(1, STRIP_BYTES // (src[0] * 4 * factor_y))
     for y, strip in png_rgb_strips(data, pixels_at, src, top, bottom, rows):
@@ -175,7 +174,7 @@ def _resize_png_strips(
     )
     if size == reduced.size and inner == (0.0, 0.0, float(reduced.width), float(reduced.height)):
         return reduced
-    return reduced.resize(size, Image.Resampling.LANCZOS, box=inner)
+    return lanczos(reduced, size, inner)
 
 
 def _encode(image: Image.Image, fmt: Format, profile: bytes | None) -> Thumbnail:
@@ -186,7 +185,8 @@ def _encode(image: Image.Image, fmt: Format, profile: bytes | None) -> Thumbnail
     icc = profile if profile_fits(profile, image.mode) else None
     buffer = io.BytesIO()
     if out_format == "jpeg":
-        image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True, icc_profile=icc)
+        optimize = image.width * image.height <= OPTIMIZE_PIXELS
+        image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=optimize, icc_profile=icc)
     else:
         image.save(buffer, "PNG", compress_level=6, icc_profile=icc)
     return Thumbnail(buffer.getvalue(), image.width, image.height, out_format)
