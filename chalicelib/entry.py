@@ -75,14 +75,14 @@ def fetch_due_frames(event: Any) -> dict[str, Any]:
     with loading("fetch_due_frames"):
         from .mediator import service
 
-    return service.fetch_due_frames(service.event_time(event.time))
+    return service.fetch_due_frames(service.event_time(event.time), event.context)
 
 
 def rebuild_gifs(event: Any) -> dict[str, Any]:
     with loading("rebuild_gifs"):
         from .mediator import service
 
-    return service.rebuild_gifs(service.event_time(event.time))
+    return service.rebuild_gifs(service.event_time(event.time), event.context)
 
 
 def authorize(auth_request: Any) -> Any:

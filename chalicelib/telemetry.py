@@ -182,6 +182,9 @@ def current() -> Meter | None:
 def invocation(function: str, context: Any = None) -> Iterator[Meter]:
     """Meter a handler's invocation: its Duration (and a Failure by the error's type, if it raises)
     go out as metrics when it ends, whatever the end."""
+    from .aws import learn_account
+
+    learn_account(context)
     meter = Meter(function, _memory_mb(context))
     token = _current.set(meter)
     try:

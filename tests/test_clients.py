@@ -54,3 +54,52 @@ def test_a_service_outside_the_data_comes_from_botocores_files(aws_region, monke
     iam = clients._make("iam")
     assert iam.meta.endpoint_url == "https://iam.amazonaws.com"
     assert "CreateRole" in iam.meta.service_model.operation_names
+
+
+class TestAccount:
+    """The account in topic ARNs: read off the ARN Lambda invoked the function by, STS asked only
+    where there is none (local runs)."""
+
+    class Context:
+        def __init__(self, arn: str):
+            self.invoked_function_arn = arn
+            self.memory_limit_in_mb = 256
+
+    @pytest.fixture(autouse=True)
+    def fresh(self):
+        reset()
+        yield
+        reset()
+
+    @pytest.mark.parametrize(
+        "arn",
+        [
+            "arn:aws:lambda:eu-west-1:210987654321:function:weathergif-dev-mediate",
+            "arn:aws:lambda:eu-west-1:210987654321:function:weathergif-dev-mediate:live",  # an alias
+            "arn:aws-cn:lambda:cn-north-1:210987654321:function:weathergif-dev-mediate",
+        ],
+    )
+    def test_the_invoking_arn_names_it_without_sts(self, monkeypatch, arn):
+        from chalicelib import aws, telemetry
+
+        monkeypatch.setattr(aws, "client", lambda service: pytest.fail(f"a {service} client was made"))
+        with telemetry.invocation("mediate", self.Context(arn)):
+            assert aws.account_id() == "210987654321"
+
+    @pytest.mark.parametrize(
+        "arn",
+        ["", "arn:aws:lambda:eu-west-1:21098765432:function:f", "arn:aws:s3:::bucket", "210987654321", None],
+    )
+    def test_otherwise_sts_answers(self, monkeypatch, arn):
+        from chalicelib import aws
+
+        asked = []
+
+        class Sts:
+            def get_caller_identity(self):
+                asked.append(True)
+                return {"Account": "123456789012"}
+
+        monkeypatch.setattr(aws, "client", lambda service: Sts())
+        aws.learn_account(self.Context(arn) if arn is not None else object())
+        assert aws.account_id() == "123456789012" and asked == [True]

@@ -562,17 +562,17 @@ def handle(message: Message, now: int, again: bool = False) -> None:
     mediator().handle(message, now, again)
 
 
-def fetch_due_frames(now: int | None = None) -> dict[str, Any]:
+def fetch_due_frames(now: int | None = None, context: Any = None) -> dict[str, Any]:
     from .metering import metered
 
-    with metered("fetch_due_frames"):
+    with metered("fetch_due_frames", context):
         return mediator().fetch_due_frames(now)
 
 
-def rebuild_gifs(now: int | None = None) -> dict[str, Any]:
+def rebuild_gifs(now: int | None = None, context: Any = None) -> dict[str, Any]:
     from .metering import metered
 
-    with metered("rebuild_gifs"):
+    with metered("rebuild_gifs", context):
         return mediator().rebuild_gifs(now)
 
 
