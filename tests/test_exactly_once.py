@@ -340,3 +340,22 @@ def test_small_shards_share_a_slice_and_a_full_page_has_its_own():
         [(0, page(["a"] * 400, None)), (1, page(["b"] * 700, None)), (2, page(["c"] * 1000, "c")), (3, page([], None))],
     )
     assert [(len(s.only or []), s.shard, s.after) for s in slices] == [(400, 0, None), (1000, 2, "c"), (700, 0, None)]
+
+
+def test_late_frames_under_a_gif_already_made_are_recorded_and_the_next_frame_makes_the_next(world):
+    """The newest frame came early and is in the GIF counted at 8 frames; the frames just before it
+    come last. The 12th frame's window ends at that same newest frame, whose GIF exists: it is
+    recorded and counted without a GIF (it used to be decided again and again, never recorded), and
+    the next frame's count claims the next GIF, of the full window."""
+    world.store.put_animation(TEMPS)
+    order = [0, 1, 2, 3, 4, 5, 6, 11, 7, 8, 9, 10]
+    for i in order:
+        assert deliver(world, [world.frame(T0 + 600 * i)], rounds=1) == []
+    assert world.frame_times() == [T0 + 600 * i for i in range(12)]
+    assert world.store.get_animation("temps", consistent=True).frame_count == 12
+    assert [gif.frame_times for gif in world.gif_records()] == [
+        tuple(T0 + 600 * i for i in (0, 1, 2, 3)),
+        tuple(T0 + 600 * i for i in (4, 5, 6, 11)),
+    ]
+    assert deliver(world, [world.frame(T0 + 600 * 12)], rounds=1) == []
+    assert world.gif_records()[-1].frame_times == tuple(T0 + 600 * i for i in (9, 10, 11, 12))

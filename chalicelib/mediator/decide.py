@@ -236,7 +236,10 @@ def on_frame(state: AnimationState, frame: DidFetchAmpImage, now: int, others: l
     if others is not None and gif_due_after(state):
         window = [f for f in others if f.valid_time != frame.valid_time] + [Frame(frame.valid_time, frame.location)]
         made = _gif_claim(state._replace(frame_count=state.frame_count + 1), window, now, "count", correlation)
-        if made is not None and frame.valid_time in made.frame_times:  # an old frame's arrival makes no GIF
+        # An old frame's arrival makes no GIF: one outside the newest frames, or one whose window ends
+        # at the newest frame of a GIF claimed before (a GIF is known by its newest frame: that one
+        # exists, and the next frame's count claims the next GIF, of the full window).
+        if made is not None and frame.valid_time in made.frame_times and made.valid_time > state.latest_gif:
             claim = made
     change = RecordFrame(
         frame.image_id,
