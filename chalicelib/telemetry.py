@@ -184,7 +184,7 @@ def invocation(function: str, context: Any = None) -> Iterator[Meter]:
     go out as metrics when it ends, whatever the end."""
     from .aws import learn_account
 
-    learn_account(context)
+    learn_account(context)  # every handler passes its context here: the account for ARNs, without STS
     meter = Meter(function, _memory_mb(context))
     token = _current.set(meter)
     try:
