@@ -8,12 +8,13 @@ STAGE ?= dev
 PORT ?= 8000
 AWS_PORT ?= 4567
 
-.PHONY: test test-unit demo serve aws bench bench-scale importtime resources deploy bytecode post-deploy destroy plan package clean help
+.PHONY: lock lock-upgrade test test-unit demo serve aws bench bench-scale importtime resources deploy bytecode post-deploy destroy plan package clean help
 
 help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
 	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000)"
 	@echo "make aws         embedded AWS + resources + event runtime for a 'chalice local' of your own (AWS_PORT=4567)"
+	@echo "make lock        requirements.txt and requirements-dev.txt from the .in files (make lock-upgrade: newest)"
 	@echo "make test        create .venv if needed, install, run every test (about 7 min)"
 	@echo "make test-unit   the tests that need no network, server or subprocess (under 15 s)"
 	@echo "make bench       speed and memory figures against their baselines"
@@ -26,10 +27,23 @@ help:
 	@echo "make package STAGE=dev    the Terraform bundle in build/terraform, with its bytecode"
 	@echo "make destroy STAGE=dev    the reverse of deploy"
 
+# The venv holds the lock and nothing else: every package pinned in requirements-dev.txt (which holds
+# requirements.txt, the Lambda bundle's lock), none pulled in beside it.
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-dev.txt
+	$(BIN)/python -m pip check --disable-pip-version-check
 	touch $(STAMP)
+
+# The locks from requirements.in and requirements-dev.in, keeping every pin that still fits; after
+# editing either .in file. lock-upgrade moves every package to its newest release that fits.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(STAMP)
+	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) $(LOCK_ARGS) --allow-unsafe --output-file requirements-dev.txt requirements-dev.in
+
+lock-upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
 
 test-unit: $(STAMP)
 	TEST_EXAMPLES=0.2 $(BIN)/python -m pytest -q -m unit -p no:cacheprovider $(PYTEST_ARGS)

@@ -18,6 +18,14 @@ from local.emulator import Emulator  # noqa: E402
 
 SENDER = "Weather Desk <wx@example.com>"
 
+# Property tests draw the same examples on every run (derandomized, no example database): a fresh clone
+# passes or fails the same way on any day. HYPOTHESIS_PROFILE=explore draws new ones, to look for bugs.
+from hypothesis import settings as _hypothesis  # noqa: E402
+
+_hypothesis.register_profile("ci", derandomize=True, database=None, print_blob=True)
+_hypothesis.register_profile("explore", derandomize=False)
+_hypothesis.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 # Tests in tiers: `make test-unit` runs the unit tests (no network, no server, no subprocess: under
 # 10 s); `make test` runs all. A test is an integration test when it uses one of these fixtures
