@@ -88,9 +88,9 @@ def thumbnail_upload(event):
 
 
 # REST API -----------------------------------------------------------------------------
-# Each route's body is the function of its own name in chalicelib/api/routes.py (entry.api()
-# imports it on the first request); openapi.json is made from these routes and what routes.py
-# says beside each body.
+# Each route's body is the function of its own name in the module entry.<module>() names
+# (chalicelib/api/<module>.py, imported on the first request); openapi.json is made from these
+# routes and what each body's module says beside it.
 
 
 @app.authorizer()
@@ -102,122 +102,122 @@ def token(auth_request):
 @app.route("/", methods=["GET"])
 def page():
     """The web page: every animation's latest GIF, thumbnails, runs and failures."""
-    return entry.api().page()
+    return entry.site().page()
 
 
 @app.route("/health", methods=["GET"])
 def health():
-    return entry.api().health()
+    return entry.site().health()
 
 
 @app.route("/openapi.json", methods=["GET"])
 def openapi():
-    return entry.api().openapi(app.routes)
+    return entry.site().openapi(app.routes)
 
 
 @app.route("/animations", methods=["GET"])
 def list_animations():
-    return entry.api().list_animations(app.current_request)
+    return entry.animations().list_animations(app.current_request)
 
 
 @app.route("/summary", methods=["GET"])
 def summary():
     """The page's cards, a page at a time: one request each."""
-    return entry.api().summary(app.current_request)
+    return entry.animations().summary(app.current_request)
 
 
 @app.route("/animations/{image_id}", methods=["GET"])
 def get_animation(image_id):
-    return entry.api().get_animation(app.current_request, image_id)
+    return entry.animations().get_animation(app.current_request, image_id)
 
 
 @app.route("/animations/{image_id}", methods=["PUT"], authorizer=token)
 def put_animation(image_id):
-    return entry.api().put_animation(app.current_request, image_id)
+    return entry.animations().put_animation(app.current_request, image_id)
 
 
 @app.route("/animations/{image_id}", methods=["DELETE"], authorizer=token)
 def delete_animation(image_id):
-    return entry.api().delete_animation(app.current_request, image_id)
+    return entry.animations().delete_animation(app.current_request, image_id)
 
 
 @app.route("/animations/{image_id}/fetch", methods=["POST"], authorizer=token)
 def fetch_now(image_id):
-    return entry.api().fetch_now(image_id)
+    return entry.animations().fetch_now(image_id)
 
 
 @app.route("/animations/{image_id}/gif", methods=["POST"], authorizer=token)
 def gif_now(image_id):
-    return entry.api().gif_now(image_id)
+    return entry.animations().gif_now(image_id)
 
 
 @app.route("/animations/{image_id}/frames", methods=["GET"])
 def frames(image_id):
-    return entry.api().frames(app.current_request, image_id)
+    return entry.images().frames(app.current_request, image_id)
 
 
 @app.route("/animations/{image_id}/gifs", methods=["GET"])
 def gifs(image_id):
-    return entry.api().gifs(app.current_request, image_id)
+    return entry.images().gifs(app.current_request, image_id)
 
 
 @app.route("/animations/{image_id}/gifs/{valid_time}/image", methods=["GET"])
 def gif_image(image_id, valid_time):
     """The links in emails and answers: a redirect to a freshly presigned URL of the image."""
-    return entry.api().gif_image(image_id, valid_time)
+    return entry.images().gif_image(image_id, valid_time)
 
 
 @app.route("/animations/{image_id}/frames/{valid_time}/image", methods=["GET"])
 def frame_image(image_id, valid_time):
-    return entry.api().frame_image(image_id, valid_time)
+    return entry.images().frame_image(image_id, valid_time)
 
 
 @app.route("/animations/{image_id}/frames/{valid_time}/thumbnails/{label}", methods=["GET"])
 def thumbnail_image(image_id, valid_time, label):
-    return entry.api().thumbnail_image(image_id, valid_time, label)
+    return entry.images().thumbnail_image(image_id, valid_time, label)
 
 
 @app.route("/animations/{image_id}/failures", methods=["GET"])
 def animation_failures(image_id):
-    return entry.api().animation_failures(app.current_request, image_id)
+    return entry.runs().animation_failures(app.current_request, image_id)
 
 
 @app.route("/animations/{image_id}/failures/redrive", methods=["POST"], authorizer=token)
 def redrive_failures(image_id):
-    return entry.api().redrive_failures(image_id)
+    return entry.runs().redrive_failures(image_id)
 
 
 @app.route("/status", methods=["GET"])
 def status():
     """What the alarms watch: queue depths, stale animations, failures in the last hour."""
-    return entry.api().status(app.current_request)
+    return entry.operations().status(app.current_request)
 
 
 @app.route("/metrics", methods=["GET"])
 def metrics_summary():
-    return entry.api().metrics_summary(app.current_request)
+    return entry.operations().metrics_summary(app.current_request)
 
 
 @app.route("/animations/{image_id}/cost", methods=["GET"])
 def animation_cost(image_id):
-    return entry.api().animation_cost(image_id)
+    return entry.operations().animation_cost(image_id)
 
 
 @app.route("/cost", methods=["GET"])
 def shared_cost():
-    return entry.api().shared_cost()
+    return entry.operations().shared_cost()
 
 
 @app.route("/runs/{run_id}", methods=["GET"], authorizer=token)
 def timeline(run_id):
-    return entry.api().timeline(run_id)
+    return entry.runs().timeline(run_id)
 
 
 @app.route("/failures", methods=["GET"], authorizer=token)
 def dead_letters():
-    return entry.api().dead_letters()
+    return entry.runs().dead_letters()
 
 
 @app.route("/failures/redrive", methods=["POST"], authorizer=token)
 def redrive():
-    return entry.api().redrive()
+    return entry.runs().redrive()

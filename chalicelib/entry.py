@@ -92,10 +92,41 @@ def authorize(auth_request: Any) -> Any:
     return auth.authorize(auth_request)
 
 
-def api():  # -> the module chalicelib.api.routes (left to inference: tools then know its functions)
-    """The REST routes' bodies, imported on the first request: app.py calls each by its name,
-    `entry.api().list_animations(request)`, and `import app` (every function's cold start) loads none."""
-    with loading("api"):
-        from .api import routes
+# The REST API: each route's body is the function of its handler's name in one module by concern,
+# imported on the route's first request (so `import app`, every function's cold start, loads none).
+# Left to inference, so tools know each module's functions.
 
-    return routes
+
+def animations():  # -> chalicelib.api.animations: list, cards, read, create, delete; fetch and GIF now
+    with loading("api"):
+        from .api import animations
+
+    return animations
+
+
+def images():  # -> chalicelib.api.images: frames, GIFs, and the links that redirect to them
+    with loading("api"):
+        from .api import images
+
+    return images
+
+
+def runs():  # -> chalicelib.api.runs: failures and their redrive, timelines, dead letters
+    with loading("api"):
+        from .api import runs
+
+    return runs
+
+
+def operations():  # -> chalicelib.api.operations: status, metrics, cost
+    with loading("api"):
+        from .api import operations
+
+    return operations
+
+
+def site():  # -> chalicelib.api.site: the page, health, openapi.json
+    with loading("api"):
+        from .api import site
+
+    return site

@@ -99,7 +99,11 @@ HANDLER_MODULES = (
     "chalicelib.workers.runner",
     "chalicelib.mediator.handler",
     "chalicelib.mediator.service",
-    "chalicelib.api.routes",
+    "chalicelib.api.animations",
+    "chalicelib.api.images",
+    "chalicelib.api.runs",
+    "chalicelib.api.operations",
+    "chalicelib.api.site",
     "chalicelib.api.auth",
     "chalicelib.api.openapi",
 )

@@ -513,7 +513,7 @@ class TestProgress:
         assert progress["nextFrame"] and progress["nextGif"] > progress["nextFrame"]
 
     def test_the_estimate_follows_the_interval_grid(self):
-        from chalicelib.api.routes import progress
+        from chalicelib.api.animations import progress
         from chalicelib.mediator.animation import Animation
         from chalicelib.mediator.decide import AnimationState
 
@@ -653,7 +653,7 @@ class TestBaseUrl:
         monkeypatch.delenv("PUBLIC_URL", raising=False)
 
     def test_api_gateway_puts_the_stage_before_the_route(self):
-        from chalicelib.api.routes import base_url
+        from chalicelib.api.params import base_url
 
         request = request_of(
             "/api/animations/temps/frames",
@@ -667,7 +667,7 @@ class TestBaseUrl:
         assert base_url(request) == "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 
     def test_a_custom_domain_puts_its_base_path_or_nothing(self):
-        from chalicelib.api.routes import base_url
+        from chalicelib.api.params import base_url
 
         headers = {"Host": "wx.example.com", "X-Forwarded-Proto": "https"}
         mapped = request_of(
@@ -678,7 +678,7 @@ class TestBaseUrl:
         assert base_url(root) == "https://wx.example.com/"
 
     def test_chalice_local_has_no_stage(self):
-        from chalicelib.api.routes import base_url
+        from chalicelib.api.params import base_url
 
         # what chalice.local's LambdaEventConverter makes of GET /animations/temps/frames?limit=3
         request = request_of(
@@ -692,7 +692,7 @@ class TestBaseUrl:
 
     def test_a_bad_host_is_refused(self):
         from chalicelib.api.errors import BadRequest
-        from chalicelib.api.routes import base_url
+        from chalicelib.api.params import base_url
 
         request = request_of(
             "/animations/t/frames", "/animations/{image_id}/frames", {"image_id": "t"}, {"Host": "evil.example/x?"}
@@ -701,7 +701,7 @@ class TestBaseUrl:
             base_url(request)
 
     def test_public_url_wins_and_ends_in_a_slash(self, monkeypatch):
-        from chalicelib.api.routes import base_url
+        from chalicelib.api.params import base_url
 
         monkeypatch.setenv("PUBLIC_URL", "https://wx.example.com/api")
         request = request_of("/animations/t/frames", "/animations/{image_id}/frames", {"image_id": "t"}, {"Host": "x"})

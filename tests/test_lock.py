@@ -67,7 +67,9 @@ def test_each_requirement_is_pinned_in_its_lock_at_a_version_it_allows(source, l
 def test_the_dev_lock_holds_the_lambda_lock_as_it_is():
     dev = pins(DEV_LOCK)
     for name, version in pins(LAMBDA_LOCK).items():
-        assert dev.get(name) == version, f"{name}: {version} for Lambda, {dev.get(name)} in development: run `make lock`"
+        assert dev.get(name) == version, (
+            f"{name}: {version} for Lambda, {dev.get(name)} in development: run `make lock`"
+        )
 
 
 def test_the_lambda_lock_leaves_the_runtimes_sdk_out():

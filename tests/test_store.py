@@ -98,7 +98,7 @@ def test_a_frame_is_recorded_and_counted_once(store):
 def test_a_decision_records_its_messages_cost_in_its_own_transaction_and_rides_out_a_conflict(store, monkeypatch):
     from chalicelib.aws import table
     from chalicelib.aws.dynamodb import Cancelled
-    from chalicelib.mediator.metering import Charge
+    from chalicelib.mediator.store.usage import Charge
     from chalicelib.mediator.store import decisions
 
     store.put_animation(TEMPS)

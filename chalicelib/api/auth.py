@@ -16,6 +16,8 @@ from chalice import AuthResponse
 
 from ..settings import api_token
 
+HIDDEN = "the reason is shown with the API token (it may name email addresses)"
+
 
 def token_matches(header: str | None) -> bool:
     """An Authorization header value ("Bearer <token>") that carries the configured token."""

@@ -1,7 +1,8 @@
 """The API's OpenAPI 3.1 document, served at /openapi.json, generated from the one route table.
 
 Chalice's `app.routes` (app.py's decorators) gives each path, its methods and whether an
-authorizer guards it; routes.py says the rest beside each route's body with @documented:
+authorizer guards it; each route module (animations.py, images.py, runs.py, operations.py, site.py)
+says the rest beside each route's body with @documented:
 its docstring (summary, then description), its query parameters, its request body and its
 answers. A route with an authorizer is marked secured and may answer 401 and 403; path
 parameters are described once each, by the name app.py's paths give them.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .. import __version__
 import msgspec
@@ -31,6 +32,9 @@ ERRORS = {  # what an error the app makes means, by status, unless a route says 
 BEARER = {"type": "http", "scheme": "bearer", "description": "API_TOKEN: `Authorization: Bearer <token>`"}
 DENIED = {"401": {"description": "no token"}, "403": {"description": "a wrong token"}}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Operation(NamedTuple):
@@ -78,6 +82,22 @@ class Operation(NamedTuple):
         return out
 
 
+OPERATIONS: dict[str, Operation] = {}  # by the body's name, which is its handler's in app.py
+
+
+def documented(
+    *responses: dict[str, Any], query: tuple[dict[str, Any], ...] = (), body: dict[str, Any] | None = None
+) -> Callable[[F], F]:
+    """Describe a route's body for openapi.json: its docstring (summary, then description), the query
+    parameters it takes, its request body's schema and its answers (401 and 403 come with an authorizer)."""
+
+    def register(function: F) -> F:
+        OPERATIONS[function.__name__] = Operation.of(function, responses, query, body)
+        return function
+
+    return register
+
+
 def answer(
     description: str,
     schema: dict[str, Any] | None = None,
@@ -117,7 +137,7 @@ def document(
     path_parameters: Mapping[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """The document for Chalice's route table (app.routes): each route described by the Operation
-    of its view's name (app.py's handler and its body in routes.py share it), each path parameter
+    of its view's name (app.py's handler and its body in its API module share it), each path parameter
     by path_parameters (keyed by the name in the table's path, holding the documented name)."""
     paths: dict[str, dict[str, Any]] = {}
     schemes: dict[str, dict[str, Any]] = {}

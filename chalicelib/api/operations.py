@@ -1,6 +1,6 @@
 """The operator's routes: the status the alarms watch, the metrics, and what work cost.
 
-Bodies of app.py's routes as routes.py's are (it imports these), answered the same on AWS and
+Bodies of app.py's routes, answered the same on AWS and
 locally: queue depths from SQS, stale animations and failures from what the mediator records as it
 works (no walk over every animation), metrics from CloudWatch (the local event runtime puts the
 handlers' metric documents there, as CloudWatch Logs does on AWS), cost from the usage records.
@@ -16,10 +16,10 @@ from ..aws import metrics, queues
 from ..mediator import store
 from ..mediator.store.usage import hour_of
 from ..settings import FETCH_EVERY_MINUTES, STAGE, names
-from .auth import holds_token
-from .openapi import answer, errors, query
-from .routes import HIDDEN, _image_id, _int_param, _iso, _query, _state, documented
+from .auth import HIDDEN, holds_token
 from .errors import answers_json
+from .openapi import answer, documented, errors, query
+from .params import checked_id, int_param, iso, known, query_string
 
 QUEUES = (  # role in the answer, the queue's role in settings.names()
     ("mediator", "mediator_queue"),
@@ -61,23 +61,23 @@ def status(request: Any) -> dict[str, Any]:
     if stale_count:
         problems.append(f"{_count(stale_count, 'animation')} without a new frame for three intervals")
     if checked is not None and not ticking:
-        problems.append(f"no fetch tick since {_iso(checked)}: the schedule or the tick queue has stopped")
+        problems.append(f"no fetch tick since {iso(checked)}: the schedule or the tick queue has stopped")
     if failed:
         problems.append(f"{_count(failed, 'failure', more)} in the last hour")
     return {
-        "time": _iso(now),
+        "time": iso(now),
         "ok": not problems,
         "problems": problems,
         "queues": depths,
         "deadLetters": kept,
         "stale": {
             "count": stale_count,
-            "checked": _iso(checked) if checked else None,
+            "checked": iso(checked) if checked else None,
             "ticking": ticking,
             "animations": [
                 {
                     "imageId": entry["imageId"],
-                    "since": _iso(int(entry["since"])) if entry.get("since") else None,
+                    "since": iso(int(entry["since"])) if entry.get("since") else None,
                     "interval": entry["interval"],
                     "intervalsMissed": (now - int(entry["since"])) // max(int(entry["interval"]), 1)
                     if entry.get("since")
@@ -94,7 +94,7 @@ def status(request: Any) -> dict[str, Any]:
                 {
                     "imageId": item["imageId"],
                     "action": item["action"],
-                    "time": _iso(int(item["failedAt"])),
+                    "time": iso(int(item["failedAt"])),
                     **(
                         {"error": item.get("error")}
                         if private or item["action"] != "send-email"
@@ -122,7 +122,7 @@ def metrics_summary(request: Any) -> dict[str, Any]:
 
     Duration, BytesIn, BytesOut, Failures (by reason), FramesPerGif, FrameAge and StaleAnimations,
     per function of this stage, as the alarms and the dashboard read them."""
-    minutes = _int_param(_query(request, "minutes"), "minutes", 60, 1, MAX_MINUTES)
+    minutes = int_param(query_string(request, "minutes"), "minutes", 60, 1, MAX_MINUTES)
     end = time.time()
     start = end - minutes * 60
     listed = metrics().listed(telemetry.NAMESPACE, {"Stage": STAGE})
@@ -131,8 +131,8 @@ def metrics_summary(request: Any) -> dict[str, Any]:
     return {
         "namespace": telemetry.NAMESPACE,
         "stage": STAGE,
-        "from": _iso(int(start)),
-        "to": _iso(int(end)),
+        "from": iso(int(start)),
+        "to": iso(int(end)),
         "metrics": [
             {
                 "function": m["dimensions"].get("Function"),
@@ -159,7 +159,7 @@ def animation_cost(image_id: str) -> dict[str, Any]:
     DynamoDB and SES, as the handlers recorded them while they ran (see chalicelib/costs.py). The
     mediator's and workers' invocations for it are counted; the schedule's ticks, the dead letters
     and the uploads are shared (GET /cost)."""
-    _state(_image_id(image_id))
+    known(checked_id(image_id))
     return {"imageId": image_id, **_cost(image_id)}
 
 

@@ -22,15 +22,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
 from .. import telemetry
 from ..log import logger
 from . import store
+from .store.usage import Charge, Usages
 
 FLUSH_SECONDS = 60
 SHARED = ""  # the usage record of what no one animation caused
-Usages = list[dict[str, Any]]
 
 
 class Ledger:
@@ -67,14 +67,6 @@ class _Message:
     def __init__(self, image_id: str | None, worker: Usages, since: telemetry.Mark, share: float):
         self.image_id, self.worker, self.since, self.share = image_id, worker, since, share
         self.recorded = False
-
-
-class Charge(NamedTuple):
-    """What a decision's transaction records: these usages against this animation. The last is the
-    mediator's own, to which the store adds the transaction's write units."""
-
-    image_id: str
-    usages: Usages
 
 
 _message: contextvars.ContextVar[_Message | None] = contextvars.ContextVar("message", default=None)

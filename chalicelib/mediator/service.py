@@ -61,6 +61,7 @@ from .decide import (
 from .records import Failure, Fetch, Frame, Gif, Line
 from .store.animations import ShardPage
 from .store.keys import SHARDS
+from .store.usage import Charge
 from .ticks import TickSlice
 
 CLAIM_ATTEMPTS = 8  # decisions made again on fresh counts, while other frames keep moving them
@@ -78,7 +79,7 @@ class Store(Protocol):
         self, shard: int, after: str | None = None, limit: int = 1000, prefix: str | None = None
     ) -> ShardPage: ...
     def apply(  # AlreadyDecided, Outdated
-        self, decision: Decision, log: Sequence[Line] = (), usage: metering.Charge | None = None
+        self, decision: Decision, log: Sequence[Line] = (), usage: Charge | None = None
     ) -> None: ...
     def newest_frames(self, image_id: str, count: int, up_to: int | None = None) -> list[Frame]: ...
     def frame(self, image_id: str, valid_time: int, consistent: bool = False) -> Frame | None: ...

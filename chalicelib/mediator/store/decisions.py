@@ -12,19 +12,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 from ...aws import table
 from ...aws.dynamodb import Cancelled, Put, Write
 from ..decide import AlreadyDecided, Decision, Outdated
 from ..records import Line
 from . import eventlog
-from .usage import usage_update
+from .usage import Charge, usage_update
 from .writes import WRITERS, Guarded
-
-if TYPE_CHECKING:
-    from ..metering import Charge
-
 
 CONFLICT_ATTEMPTS = 4
 

@@ -11,12 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...aws import table
 from ...aws.dynamodb import Update
 from ...costs import increments
 from . import keys
+
+Usages = list[dict[str, Any]]  # invocations' usage: function, ms, memoryMb, requests by kind
+
+
+class Charge(NamedTuple):
+    """What a decision's transaction records: these usages against this animation. The last is the
+    mediator's own, to which the store adds the transaction's write units (chalicelib.mediator.metering
+    makes it)."""
+
+    image_id: str
+    usages: Usages
+
 
 SHARED = "USAGE#shared"
 KEEP_DAYS = 400

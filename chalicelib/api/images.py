@@ -1,0 +1,169 @@
+"""The images: an animation's frames and GIFs with their links, and the links themselves (in emails
+and answers), each a redirect to a freshly presigned URL of the image, so it lasts as long as the image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Response
+
+from ..mediator import service, store
+from ..messages import Location
+from .auth import HIDDEN, holds_token
+from .errors import BadRequest, NotFound, answers_json
+from .openapi import answer, documented, error, errors
+from .params import (
+    LABEL,
+    MAX_PAGE,
+    base_url,
+    checked_id,
+    checked_time,
+    int_param,
+    iso,
+    known,
+    limit_param,
+    query_string,
+    show,
+)
+
+IMAGE_LINK_SECONDS = 900  # a redirect's presigned URL: followed at once by the browser or mail client
+
+IMAGE_CACHE_SECONDS = IMAGE_LINK_SECONDS - 60  # the redirect may be reused while its URL has time left
+
+REDIRECT = answer(
+    f"to a presigned URL of the image, made now and good for {IMAGE_LINK_SECONDS // 60} minutes",
+    status=302,
+    media="",
+    headers=("Location", "Cache-Control"),
+)
+
+NO_IMAGE = {**errors(400), **error(404, "no such image (or the GIF is not made yet)")}
+
+
+@documented(answer("frames"), errors(400, 404), query=(limit_param(12),))
+@answers_json
+def frames(request: Any, image_id: str) -> dict[str, Any]:
+    """Newest frames, with links to them and their thumbnails (routes that redirect to the image)."""
+    known(image_id)
+    limit = int_param(query_string(request, "limit"), "limit", 12, 1, MAX_PAGE)
+    base = base_url(request)
+    out = []
+    for frame in store.frames(image_id, limit=limit):
+        out.append(
+            {
+                "validTime": frame.valid_time,
+                "time": iso(frame.valid_time),
+                "url": service.frame_link(base, image_id, frame.valid_time),
+                "thumbnails": {
+                    label: service.thumbnail_link(base, image_id, frame.valid_time, label)
+                    for label in sorted(frame.thumbnails)
+                },
+                "runId": frame.correlation_id,
+            }
+        )
+    return {"imageId": image_id, "frames": out}
+
+
+@documented(answer("GIFs"), errors(400, 404), query=(limit_param(10),))
+@answers_json
+def gifs(request: Any, image_id: str) -> dict[str, Any]:
+    """GIFs, newest first, with links, and each one's email: sent, failed (why: with the token),
+    waiting (for the GIF or the emailer), or none (no email was configured when it was made)."""
+    known(image_id)
+    limit = int_param(query_string(request, "limit"), "limit", 10, 1, MAX_PAGE)
+    base = base_url(request)
+    found = store.gifs(image_id, limit=limit)
+    failed = {g.valid_time for g in found if g.email_status == "failed"}
+    reasons = (
+        {f.valid_time: f.error for f in store.failures(image_id, limit=MAX_PAGE) if f.action == "send-email"}
+        if failed
+        else {}
+    )
+    private = holds_token(request)
+    out = []
+    for gif in found:
+        out.append(
+            {
+                "validTime": gif.valid_time,
+                "time": iso(gif.valid_time),
+                "status": gif.status,
+                "reason": gif.reason,
+                "frames": len(gif.frame_times),
+                "url": service.gif_link(base, image_id, gif.valid_time) if gif.done else None,
+                "emailStatus": gif.email_status,
+                "email": _email(gif, reasons.get(gif.valid_time), private),
+                "runId": gif.correlation_id,
+            }
+        )
+    return {"imageId": image_id, "gifs": out}
+
+
+def _email(gif: Any, error: str | None, private: bool) -> dict[str, Any]:
+    """A GIF's email as the page shows it: its status, and a word on it (a failure's reason only to the
+    token's holder: it may name addresses)."""
+    if gif.email_status == "sent":
+        return {"status": "sent", "detail": "sent"}
+    if gif.email_status == "failed":
+        if not private:
+            return {"status": "failed", "detail": None, "detailHidden": HIDDEN}
+        return {"status": "failed", "detail": error or "no reason kept (the failure was redriven or is older)"}
+    if gif.email_status == "requested":
+        return {"status": "waiting", "detail": "asked for; the emailer has not answered yet"}
+    if gif.status == "claimed":
+        return {"status": "waiting", "detail": "the GIF is not made yet"}
+    if gif.status == "failed":
+        return {"status": "none", "detail": "the GIF failed: no email"}
+    return {"status": "none", "detail": "no email was configured when it was made"}
+
+
+@documented(REDIRECT, NO_IMAGE)
+@answers_json
+def gif_image(image_id: str, valid_time: str) -> Response:
+    """A GIF: a redirect to it (the links in emails and answers; they last as long as the GIF)."""
+    checked_id(image_id)
+    when = checked_time(valid_time)
+    gif = store.gif(image_id, when)
+    if gif is None or gif.location is None or not gif.done:
+        raise NotFound(f"no GIF of {image_id!r} to {when} (or it is not made yet)", "validTime")
+    return _redirect(gif.location)
+
+
+@documented(REDIRECT, NO_IMAGE)
+@answers_json
+def frame_image(image_id: str, valid_time: str) -> Response:
+    """A frame: a redirect to it."""
+    checked_id(image_id)
+    when = checked_time(valid_time)
+    frame = store.frame(image_id, when)
+    if frame is None:
+        raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
+    return _redirect(frame.location)
+
+
+@documented(REDIRECT, NO_IMAGE)
+@answers_json
+def thumbnail_image(image_id: str, valid_time: str, label: str) -> Response:
+    """A frame's thumbnail: a redirect to it."""
+    checked_id(image_id)
+    when = checked_time(valid_time)
+    if not LABEL.fullmatch(label):
+        raise BadRequest(
+            f"{show(label)} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label"
+        )
+    frame = store.frame(image_id, when)
+    if frame is None:
+        raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
+    location = frame.thumbnails.get(label)
+    if location is None:
+        raise NotFound(f"no {label} thumbnail of the frame of {image_id!r} at {when}", "label")
+    return _redirect(location)
+
+
+def _redirect(location: Location) -> Response:
+    """302 to a presigned URL made now: used at once by the browser or mail client that asked."""
+    url = service.presign(location, IMAGE_LINK_SECONDS)
+    return Response(
+        body={"location": url},
+        status_code=302,
+        headers={"Location": url, "Cache-Control": f"private, max-age={IMAGE_CACHE_SECONDS}"},
+    )
