@@ -104,7 +104,7 @@ class FetchSettings(NamedTuple):
 
 
 def fetch_settings() -> FetchSettings:
-    """The fetcher's configuration (not its keys: see map_keys). ValueError names a bad value."""
+    """The fetcher's configuration (not its keys: see chalicelib.credentials). ValueError names a bad value."""
     import ipaddress
 
     hosts = _env("FETCH_ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS)
@@ -156,31 +156,6 @@ def _host_entry(entry: str) -> tuple[str, int | None]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"FETCH_ALLOWED_HOSTS: {entry!r} has no valid port")
     return host, int(port)
-
-
-def map_keys() -> tuple[str, str]:
-    """The map source's keys: MAP_CLIENT_ID and MAP_CLIENT_SECRET, or else the SSM
-    SecureString parameter MAP_KEYS_PARAMETER names, holding "client_id:client_secret".
-    The fetcher asks only when its URL template has a key placeholder."""
-    client_id, client_secret = os.environ.get("MAP_CLIENT_ID", ""), os.environ.get("MAP_CLIENT_SECRET", "")
-    parameter = os.environ.get(MAP_KEYS_PARAMETER, "")
-    if client_id or not parameter:
-        return client_id, client_secret
-    client_id, _, client_secret = secret(parameter).partition(":")
-    return client_id.strip(), client_secret.strip()
-
-
-def api_token() -> str:
-    """The REST API's token: API_TOKEN, or else the SSM SecureString API_TOKEN_PARAMETER names."""
-    token, parameter = os.environ.get("API_TOKEN", ""), os.environ.get(API_TOKEN_PARAMETER, "")
-    return token if token or not parameter else secret(parameter).strip()
-
-
-def secret(parameter: str) -> str:
-    """An SSM SecureString, read once per container: secrets do not change while it lives."""
-    from .aws import parameters
-
-    return parameters().secret(parameter)
 
 
 PUBLIC_URL_VARIABLE = "PUBLIC_URL"  # recorded for the mediator's function alone by `make deploy`

@@ -13,7 +13,7 @@ Every handler runs inside `invocation(function, context)`, which gives it a Mete
   where it reports one. The mediator records usage per animation and day (chalicelib.costs prices it).
 
 The meter follows the invocation through contextvars: threads that work for it run in a copy of
-its context (`in_context`), and code outside any invocation (tests, tools) meters nothing.
+its context (chalicelib.threads.in_context), and code outside any invocation (tests, tools) meters nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+from .aws import clients as _clients
 
 NAMESPACE = "weathergif"
 METRICS = (  # name -> unit: the contract of resources/template.yaml's alarms and dashboard
@@ -227,17 +229,6 @@ def failed(reason: str) -> None:
         meter.failed(reason)
 
 
-def in_context(function: Callable[..., T]) -> Callable[..., T]:
-    """`function`, run in a copy of the caller's context: threads that work for an invocation are
-    metered with it (each call its own copy, so threads can run them at once)."""
-    context = contextvars.copy_context()
-
-    def run(*args: Any) -> T:
-        return context.copy().run(function, *args)
-
-    return run
-
-
 def _memory_mb(context: Any) -> int:
     value = getattr(context, "memory_limit_in_mb", None) or os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     try:
@@ -267,14 +258,14 @@ _CAPACITY = {
 _DYNAMODB_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 
 
-def watch(client: Any) -> Any:
-    """Count `client`'s requests into the meter of the invocation that makes them; returns it."""
+def watch(client: Any) -> None:
+    """Count `client`'s requests into the meter of the invocation that makes them (the door to AWS
+    hands every client it makes to this: see the end of this module)."""
     service = client.meta.service_model.service_name
     events = client.meta.events
     if service in ("dynamodb", "s3", "ses"):
         events.register(f"provide-client-params.{service}", _before)
     events.register(f"after-call.{service}", _counted(service))
-    return client
 
 
 def _before(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -334,3 +325,6 @@ def _capacity(consumed: Any) -> float:
 def _estimated_units(operation: str) -> float:
     """Where DynamoDB reports no capacity (an emulator): one unit a request, two for a transaction's."""
     return 2.0 if operation.startswith("Transact") else 1.0
+
+
+_clients.on_new_client(watch)  # every client of chalicelib.aws, made before or after this

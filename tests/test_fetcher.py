@@ -421,7 +421,7 @@ class TestSecrets:
 
 class TestKeys:
     def test_a_keyless_template_never_reads_keys(self, aws, invoke_sns, source, monkeypatch):
-        from chalicelib import settings
+        from chalicelib import credentials
 
         def no_ssm(parameter):
             raise AssertionError(f"read {parameter}")
@@ -429,7 +429,7 @@ class TestKeys:
         monkeypatch.delenv("MAP_CLIENT_ID")
         monkeypatch.delenv("MAP_CLIENT_SECRET")
         monkeypatch.setenv("MAP_KEYS_PARAMETER", "/weathergif/dev/map-keys")  # not in SSM either
-        monkeypatch.setattr(settings, "secret", no_ssm)
+        monkeypatch.setattr(credentials, "secret", no_ssm)
         monkeypatch.setenv(
             "MAP_URL_TEMPLATE",
             f"http://127.0.0.1:{source.port}/wms?LAYERS={{layers}}&BBOX={{bbox}}&WIDTH={{width}}&HEIGHT={{height}}"
@@ -462,13 +462,13 @@ class TestKeys:
     def test_a_throttled_read_of_the_keys_is_retried(self, aws, invoke_sns, source, monkeypatch):
         from botocore.exceptions import ClientError
 
-        from chalicelib import settings
+        from chalicelib import credentials
 
         def throttled(parameter):
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetParameter")
 
         monkeypatch.delenv("MAP_CLIENT_ID")
-        monkeypatch.setattr(settings, "secret", throttled)
+        monkeypatch.setattr(credentials, "secret", throttled)
         with pytest.raises(ClientError):
             invoke_sns("fetch_amp_image", FETCH)
         assert aws.replies() == []

@@ -52,3 +52,108 @@ def test_the_store_is_in_parts_of_one_concern_each():
     """No part past ~220 lines as ruff formats them (about 150 of logic: writes' literals spread out)."""
     sizes = {p.name: len(p.read_text().splitlines()) for p in python_files(CHALICELIB / "mediator" / "store")}
     assert len(sizes) >= 7 and max(sizes.values()) <= 220, sizes
+
+
+# Layers of chalicelib, lowest first: a module imports only from lower layers, or from its own
+# package (as long as that makes no loop). A name is a module or a package (chalicelib.aws: its modules).
+LAYERS = (
+    # the ground: standard library (and msgspec, Pillow) only
+    {"chalicelib", "errors", "model", "settings", "coldstart", "threads", "storage", "redaction", "htmltext", "costs"},
+    {"addresses", "messages", "log"},
+    {"aws"},  # the one door to AWS
+    {"credentials", "telemetry", "bus", "safehttp", "imaging"},
+    {"batch"},
+    {"workers", "mediator"},
+    {"api"},
+    {"entry"},
+)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module of chalicelib: the modules of chalicelib it imports}, at any depth of its code
+    (function-level imports count); `from package import name` is an import of package.name
+    where that is a module."""
+    modules = {module_name(path): path for path in python_files(CHALICELIB)}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree, found = ast.parse(path.read_text()), set()
+        package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+        for node in ast.walk(tree):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = list(package[: len(package) - node.level + 1]) if node.level else []
+                module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module for a in node.names]
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def layer_of(module: str) -> int:
+    part = module.split(".")[1] if "." in module else module
+    for rank, names in enumerate(LAYERS):
+        if part in names:
+            return rank
+    raise AssertionError(f"{module} is in no layer of tests/test_layout.py's LAYERS: place it")
+
+
+def test_chalicelib_has_no_import_loops():
+    assert loops(import_graph()) == []
+
+
+def test_no_module_imports_one_of_a_higher_layer():
+    upward = [
+        f"{name} (layer {layer_of(name)}) imports {other} (layer {layer_of(other)})"
+        for name, imported in import_graph().items()
+        for other in imported
+        if layer_of(other) > layer_of(name)
+    ]
+    assert upward == []
+
+
+def test_the_loop_finder_finds_a_loop():
+    assert loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert loops({"a": {"b"}, "b": set()}) == []

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from chalicelib import costs, telemetry
+from chalicelib.threads import in_context
 from local.metrics import metric_data
 
 REAL_TIME = time.time
@@ -72,7 +73,7 @@ def test_threads_working_for_an_invocation_are_metered_with_it_and_not_with_anot
         with telemetry.invocation(name) as meter:
             barrier.wait()  # both invocations at once, in one process
             with ThreadPoolExecutor(4) as pool:
-                list(pool.map(telemetry.in_context(lambda _: telemetry.current().count("s3.read")), range(6)))
+                list(pool.map(in_context(lambda _: telemetry.current().count("s3.read")), range(6)))
         return meter
 
     with ThreadPoolExecutor(2) as pool:

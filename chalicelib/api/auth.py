@@ -14,7 +14,7 @@ from typing import Any
 
 from chalice import AuthResponse
 
-from ..settings import api_token
+from ..credentials import api_token
 
 HIDDEN = "the reason is shown with the API token (it may name email addresses)"
 

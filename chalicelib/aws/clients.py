@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _lock = threading.Lock()
@@ -57,19 +58,32 @@ def _lean_session() -> Any:
     return boto3.session.Session(botocore_session=core)
 
 
+_made: dict[str, Any] = {}
+_hooks: list[Callable[[Any], None]] = []
+
+
 def client(service: str) -> Any:
-    """A shared, thread-safe client for `service`; built on first use."""
+    """A shared, thread-safe client for `service`; built on first use, and handed to each hook."""
     with _lock:  # boto3 sessions are not thread-safe while creating clients
-        return _client(service)
+        made = _made.get(service)
+        if made is None:
+            from ..coldstart import loading
+
+            with loading(f"client {service}"):  # botocore, its models and the client: out of the collector's way
+                made = _make(service)
+            for hook in _hooks:
+                hook(made)
+            _made[service] = made
+        return made
 
 
-@functools.cache
-def _client(service: str) -> Any:
-    from .. import telemetry
-    from ..coldstart import loading
-
-    with loading(f"client {service}"):  # botocore, its models and the client: out of the collector's way
-        return telemetry.watch(_make(service))  # its requests counted for the invocation making them
+def on_new_client(hook: Callable[[Any], None]) -> None:
+    """Call `hook(client)` for every client made, before and after now (chalicelib.telemetry counts
+    each client's requests so: the door to AWS reports its use without knowing who counts it)."""
+    with _lock:
+        _hooks.append(hook)
+        for made in _made.values():
+            hook(made)
 
 
 def _make(service: str) -> Any:
@@ -101,8 +115,9 @@ def _custom_endpoint(service: str) -> bool:
 
 
 def forget() -> None:
+    """Forget every client (the hooks stay: they apply to the clients made next)."""
     with _lock:
-        _client.cache_clear()
+        _made.clear()
         _session.cache_clear()
         _lean_session.cache_clear()
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import telemetry
+from ..threads import in_context
 from ..errors import MissingObject
 from ..messages import Location
 from .clients import error_code
@@ -58,7 +58,7 @@ class Objects:
             return then(index, self.get(location))
 
         with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(locations)) or 1) as pool:
-            return list(pool.map(telemetry.in_context(one), enumerate(locations)))
+            return list(pool.map(in_context(one), enumerate(locations)))
 
     def presign(self, location: Location, expiry: int) -> str:
         """A GET URL for the object, signed with this function's credentials (it ends with them)."""

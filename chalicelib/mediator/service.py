@@ -45,6 +45,7 @@ from ..messages import (
     parse,
 )
 from ..settings import public_url
+from ..threads import in_context
 from . import decide, metering, store, ticks
 from .decide import (
     AlreadyDecided,
@@ -203,7 +204,7 @@ class Mediator:
         ticks.SLICE animations, to the tick queue."""
         now = self.now() if now is None else now
         with ThreadPoolExecutor(max_workers=SHARDS) as pool:  # 16 queries at once: one's latency
-            page = telemetry.in_context(lambda shard: (shard, self.store.directory(shard, None, ticks.SLICE)))
+            page = in_context(lambda shard: (shard, self.store.directory(shard, None, ticks.SLICE)))
             pages = list(pool.map(page, range(SHARDS)))
         slices = ticks.pack(kind, now, pages)
         self.hand_on(slices)
@@ -498,14 +499,15 @@ class Mediator:
         thumbnails = []
         if labels:
             for frame in self.store.newest_frames(gif.image_id, EMAIL_THUMBNAILS, up_to=gif.valid_time):
+                # A route is linked whether or not the thumbnail is made yet (the GIF may come before its
+                # newest frame's thumbnail): it redirects when followed. A presigned URL needs the object.
                 location = frame.thumbnails.get(labels[0])
-                if location is not None:
-                    url = (
-                        thumbnail_link(base, gif.image_id, frame.valid_time, labels[0])
-                        if base
-                        else self.presign(location, FALLBACK_LINK_SECONDS)
+                if base:
+                    thumbnails.append(
+                        (frame.valid_time, thumbnail_link(base, gif.image_id, frame.valid_time, labels[0]))
                     )
-                    thumbnails.append((frame.valid_time, url))
+                elif location is not None:
+                    thumbnails.append((frame.valid_time, self.presign(location, FALLBACK_LINK_SECONDS)))
         gif_url = (
             gif_link(base, gif.image_id, gif.valid_time) if base else self.presign(gif.location, FALLBACK_LINK_SECONDS)
         )

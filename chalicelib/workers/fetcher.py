@@ -34,7 +34,8 @@ from ..errors import PermanentError, SourceError
 from ..imaging.decode import probe_frame
 from ..messages import DidFetchAmpImage, Location, PleaseFetchAmpImage
 from ..redaction import MIN_SECRET_LENGTH, Redactor
-from ..settings import FetchSettings, fetch_settings, map_keys, max_image_pixels, names
+from ..credentials import map_keys
+from ..settings import FetchSettings, fetch_settings, max_image_pixels, names
 from .runner import Worker, lambda_context, reply
 
 VALID_DATE_HEADER = "x-aeris-valid-date"
