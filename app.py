@@ -36,6 +36,12 @@ def keep_dead_letters(event):
     return entry.keep_dead_letters(event)
 
 
+@app.on_sqs_message(queue=NAMES.tick_dead_letter_queue, batch_size=10)
+def keep_dead_slices(event):
+    """Tick slices given up on (the tick queue is a standard queue: its dead letters have their own)."""
+    return entry.keep_dead_letters(event)
+
+
 @app.on_sqs_message(queue=NAMES.worker_failure_queue, batch_size=10)
 def worker_failed(event):
     """A worker's invocation that failed for good (after Lambda's retries): did-fail to the mediator."""

@@ -1,10 +1,22 @@
 """Where messages go: workers answer the mediator's queue; the mediator asks through topics, and
-hands itself a tick's slices through its tick queue."""
+hands itself a tick's slices through its tick queue.
+
+The mediator's queue is FIFO, each animation a message group: SQS hands one animation's messages to
+one invocation at a time, so the mediator's decisions on an animation never race (a burst of frames
+is decided one after another, not retried against each other), while different animations are
+decided in parallel. A message's deduplication id is its body's digest (a worker that sends the same
+answer twice within five minutes sends it once); a redriven dead letter gets a fresh one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from .aws import queues, topics
 from .messages import Message
@@ -25,11 +37,40 @@ def send_to_mediator(message: Message) -> str:
 
 
 REDRIVEN = "redriven"  # the attribute of a message sent back from the dead letters: it came before
+_GROUP = re.compile(r"[A-Za-z0-9._-]{1,64}")  # an image id (messages.IMAGE_ID_PATTERN), as a group id
 
 
 def resend_to_mediator(body: str, message_type: str = "", redriven: bool = False) -> str:
-    """A message body as it was (a dead letter's, redriven: so marked) to the mediator's queue."""
-    return queues().send(names().mediator_queue, body, message_type, {REDRIVEN: "true"} if redriven else None)
+    """A message body as it was (a dead letter's, redriven: so marked) to the mediator's queue, in its
+    animation's message group."""
+    dedup = uuid.uuid4().hex if redriven else hashlib.sha256(body.encode()).hexdigest()
+    return queues().send(
+        names().mediator_queue,
+        body,
+        message_type,
+        {REDRIVEN: "true"} if redriven else None,
+        group=message_group(body),
+        dedup=dedup,
+    )
+
+
+def message_group(body: str) -> str:
+    """The animation a mediator message is about (its imageId; a did-fail's, its request's), as its
+    FIFO message group. One that names none (an upload's thumbnail, a garbled body) changes no
+    animation's counts: it is a group of its own ("-" and its digest; no image id starts with "-")."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        data = None
+    image_id = data.get("imageId") if isinstance(data, dict) else None
+    if isinstance(data, dict) and image_id is None and isinstance(data.get("request"), dict):
+        image_id = data["request"].get("imageId")
+    upload = (
+        isinstance(data, dict) and data.get("type") == "did-create-thumbnail" and isinstance(data.get("source"), dict)
+    )
+    if isinstance(image_id, str) and _GROUP.fullmatch(image_id) and not upload:
+        return image_id
+    return "-" + hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 def publish(messages: Sequence[Message]) -> list[Message]:

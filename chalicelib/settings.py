@@ -58,6 +58,7 @@ class Roles(NamedTuple, Generic[T]):
     mediator_queue: T
     tick_queue: T
     dead_letter_queue: T
+    tick_dead_letter_queue: T
     worker_failure_queue: T
     fetch_topic: T
     thumbnail_topic: T
@@ -73,9 +74,11 @@ RESOURCES: Roles[Resource] = Roles(
     gifs_bucket=Resource("GIFS_BUCKET", "gifs", "GifsBucket"),
     uploads_bucket=Resource("UPLOADS_BUCKET", "uploads", "UploadsBucket"),
     table=Resource("TABLE_NAME", "state", "TableName"),
-    mediator_queue=Resource("MEDIATOR_QUEUE", "mediator", "MediatorQueue"),
+    # FIFO: one message group per animation (chalicelib.bus), and so its dead-letter queue
+    mediator_queue=Resource("MEDIATOR_QUEUE", "mediator.fifo", "MediatorQueue"),
     tick_queue=Resource("TICK_QUEUE", "ticks", "TickQueue"),
-    dead_letter_queue=Resource("DEAD_LETTER_QUEUE", "mediator-dlq", "MediatorDeadLetterQueue"),
+    dead_letter_queue=Resource("DEAD_LETTER_QUEUE", "mediator-dlq.fifo", "MediatorDeadLetterQueue"),
+    tick_dead_letter_queue=Resource("TICK_DEAD_LETTER_QUEUE", "ticks-dlq", "TickDeadLetterQueue"),
     worker_failure_queue=Resource("WORKER_FAILURE_QUEUE", "worker-failures", "WorkerFailureQueue"),
     fetch_topic=Resource("FETCH_TOPIC", "please-fetch-amp-image", "FetchTopic"),
     thumbnail_topic=Resource("THUMBNAIL_TOPIC", "please-create-thumbnail", "ThumbnailTopic"),

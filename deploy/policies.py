@@ -32,6 +32,7 @@ FUNCTIONS = (
     "mediate",
     "tick",
     "keep_dead_letters",
+    "keep_dead_slices",
     "worker_failed",
     "fetch_due_frames",
     "rebuild_gifs",
@@ -103,6 +104,10 @@ class Stage(NamedTuple):
         return self.arn("sqs", self.name_of(R.dead_letter_queue))
 
     @property
+    def tick_dead_letter_queue(self) -> str:
+        return self.arn("sqs", self.name_of(R.tick_dead_letter_queue))
+
+    @property
     def worker_failure_queue(self) -> str:
         return self.arn("sqs", self.name_of(R.worker_failure_queue))
 
@@ -170,6 +175,10 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             _allow(consume, stage.dead_letter_queue),
             _allow(["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], stage.table),  # + its usage
         ],
+        "keep_dead_slices": [
+            _allow(consume, stage.tick_dead_letter_queue),
+            _allow(["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], stage.table),  # + its usage
+        ],
         "worker_failed": [_allow(consume, stage.worker_failure_queue), reply],
         "tick": [
             table,
@@ -196,7 +205,7 @@ def policies(stage: Stage) -> dict[str, dict[str, Any]]:
             hand_on,  # a dead tick slice, redriven
             _allow(  # the status view's queue depths
                 ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                [stage.tick_queue, stage.dead_letter_queue, stage.worker_failure_queue],
+                [stage.tick_queue, stage.dead_letter_queue, stage.tick_dead_letter_queue, stage.worker_failure_queue],
             ),
             _allow(["cloudwatch:ListMetrics", "cloudwatch:GetMetricData"], "*"),  # GET /metrics
             _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives

@@ -85,17 +85,23 @@ def test_every_alarm_tells_the_topic_when_it_fires_and_when_it_is_over():
 
 
 @pytest.mark.parametrize(
-    "alarm, queue_id",
-    [("DeadLettersAlarm", "MediatorDeadLetterQueue"), ("WorkerFailuresAlarm", "WorkerFailureQueue")],
+    "alarm, queue_ids",
+    [
+        ("DeadLettersAlarm", {"": "MediatorDeadLetterQueue", "slices": "TickDeadLetterQueue"}),
+        ("WorkerFailuresAlarm", {"": "WorkerFailureQueue"}),
+    ],
 )
-def test_a_message_in_the_dead_letter_or_worker_failure_queue_alarms(alarm, queue_id):
-    """Their handlers drain both queues within seconds, so what was received counts as well as what waits."""
+def test_a_message_in_the_dead_letter_or_worker_failure_queue_alarms(alarm, queue_ids):
+    """Their handlers drain these queues within seconds, so what was received counts as well as what waits."""
     properties = ALARMS[alarm]
     found = queries(properties)
-    assert found["messages"]["Expression"] == "FILL(visible, 0) + FILL(received, 0)"
-    dimensions = {"QueueName": queue(queue_id)}
-    assert stat(found["visible"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions, 300, "Maximum")
-    assert stat(found["received"]) == ("AWS/SQS", "NumberOfMessagesReceived", dimensions, 300, "Sum")
+    terms = [f"FILL({prefix}{what}, 0)" for prefix in queue_ids for what in ("visible", "received")]
+    assert found["messages"]["Expression"] == " + ".join(terms)
+    for prefix, queue_id in queue_ids.items():
+        dimensions = {"QueueName": queue(queue_id)}
+        visible, received = found[f"{prefix}visible"], found[f"{prefix}received"]
+        assert stat(visible) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions, 300, "Maximum")
+        assert stat(received) == ("AWS/SQS", "NumberOfMessagesReceived", dimensions, 300, "Sum")
     assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
     assert (properties["EvaluationPeriods"], properties["DatapointsToAlarm"]) == (1, 1)
 
@@ -147,9 +153,10 @@ SUBSTITUTED = {
     "Stage": "dev",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "000000000000",
-    "MediatorQueue.QueueName": "weathergif-dev-mediator",
+    "MediatorQueue.QueueName": "weathergif-dev-mediator.fifo",
     "TickQueue.QueueName": "weathergif-dev-ticks",
-    "MediatorDeadLetterQueue.QueueName": "weathergif-dev-mediator-dlq",
+    "MediatorDeadLetterQueue.QueueName": "weathergif-dev-mediator-dlq.fifo",
+    "TickDeadLetterQueue.QueueName": "weathergif-dev-ticks-dlq",
     "WorkerFailureQueue.QueueName": "weathergif-dev-worker-failures",
 }
 
@@ -208,10 +215,17 @@ def test_the_dashboard_shows_every_metric_of_the_handlers():
 def test_the_dashboard_shows_queues_and_each_functions_errors_and_duration():
     found = lines(dashboard())
     sqs = {(line[1], line[3]) for _, _, line in found if line[0] == "AWS/SQS"}
-    queues = {"weathergif-dev-mediator", "weathergif-dev-ticks", "weathergif-dev-mediator-dlq"}
+    queues = {
+        "weathergif-dev-mediator.fifo",
+        "weathergif-dev-ticks",
+        "weathergif-dev-mediator-dlq.fifo",
+        "weathergif-dev-ticks-dlq",
+    }
     queues.add("weathergif-dev-worker-failures")
     assert {("ApproximateNumberOfMessagesVisible", q) for q in queues} <= sqs
-    assert {("ApproximateAgeOfOldestMessage", q) for q in ("weathergif-dev-mediator", "weathergif-dev-ticks")} <= sqs
+    assert {
+        ("ApproximateAgeOfOldestMessage", q) for q in ("weathergif-dev-mediator.fifo", "weathergif-dev-ticks")
+    } <= sqs
     functions = {function_name("dev", f) for f in FUNCTIONS}
     for metric in ("Errors", "Invocations", "Duration"):
         shown = {line[3] for _, _, line in found if line[:3] == ["AWS/Lambda", metric, "FunctionName"]}
@@ -245,7 +259,7 @@ def test_the_emulated_stack_makes_the_alarms_and_the_dashboard_and_deletes_them(
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == alarm["OKActions"] == [outputs["AlarmTopicArn"]]
     backlog = alarms["weathergif-dev-mediator-backlog"]
-    assert backlog["Dimensions"] == [{"Name": "QueueName", "Value": "weathergif-dev-mediator"}]
+    assert backlog["Dimensions"] == [{"Name": "QueueName", "Value": "weathergif-dev-mediator.fifo"}]
     assert (backlog["MetricName"], backlog["Threshold"], backlog["Period"]) == (
         "ApproximateAgeOfOldestMessage",
         300,
@@ -258,7 +272,7 @@ def test_the_emulated_stack_makes_the_alarms_and_the_dashboard_and_deletes_them(
     metric = rate["errors"]["MetricStat"]["Metric"]
     assert metric["Dimensions"] == [{"Name": "FunctionName", "Value": "weathergif-dev-create_gif"}]
     dead = {q["Id"]: q for q in alarms["weathergif-dev-dead-letters"]["Metrics"]}
-    assert dead["visible"]["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == "weathergif-dev-mediator-dlq"
+    assert dead["visible"]["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == "weathergif-dev-mediator-dlq.fifo"
 
     body = cloudwatch.get_dashboard(DashboardName=outputs["Dashboard"])["DashboardBody"]
     assert outputs["Dashboard"] == "weathergif-dev" and "${" not in body

@@ -32,11 +32,12 @@ def test_every_handler_is_declared():
         "mediate",
         "tick",
         "keep_dead_letters",
+        "keep_dead_slices",
         "worker_failed",
         "fetch_due_frames",
         "rebuild_gifs",
     }
-    assert sources["mediate"].queue.endswith("-mediator") and sources["mediate"].batch_size == 10
+    assert sources["mediate"].queue.endswith("-mediator.fifo") and sources["mediate"].batch_size == 10
     assert sources["tick"].queue.endswith("-ticks") and sources["tick"].batch_size == 1  # a slice an invocation
     assert sources["thumbnail_upload"].bucket.endswith("-uploads")
     assert sources["create_gif"].topic.endswith("-please-create-gif")

@@ -54,6 +54,8 @@ def test_a_failing_record_comes_back_and_the_good_ones_are_applied_once(runtime,
         Entries=[
             {
                 "Id": str(i),
+                "MessageGroupId": "temps",  # the animation's message group, as the workers send
+                "MessageDeduplicationId": str(i),
                 "MessageBody": json.dumps(
                     {
                         "type": "did-fetch-amp-image",

@@ -147,7 +147,12 @@ def test_dead_letters_are_kept_and_redriven_once(runtime):
 
     sqs = client("sqs")
     dead_letter_queue = sqs.get_queue_url(QueueName=names().dead_letter_queue)["QueueUrl"]
-    sqs.send_message(QueueUrl=dead_letter_queue, MessageBody='{"type": "did-create-gif", "poison": 1}')
+    sqs.send_message(  # a FIFO queue, as the mediator's is
+        QueueUrl=dead_letter_queue,
+        MessageBody='{"type": "did-create-gif", "poison": 1}',
+        MessageGroupId="temps",
+        MessageDeduplicationId="poison",
+    )
     runtime.drain()
     [letter] = store.dead_letters()
     assert letter.message == {"type": "did-create-gif", "poison": 1} and letter.sent_at > 0

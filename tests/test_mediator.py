@@ -247,13 +247,13 @@ def test_every_message_twice_shuffled_by_four_concurrent_mediators(runtime, emul
 
 
 def test_an_invalid_message_is_recorded_and_dropped(runtime):
-    runtime_client("sqs").send_message(QueueUrl=mediator_queue(), MessageBody='{"type": "did-nothing"}')
-    runtime_client("sqs").send_message(QueueUrl=mediator_queue(), MessageBody="not json")
+    bus.resend_to_mediator('{"type": "did-nothing"}')  # in a message group of its own, as a worker sends
+    bus.resend_to_mediator("not json")
     runtime.drain()
     assert runtime.stats.count("mediate", "error") == 0
     logged = store.timeline("invalid")
     assert len(logged) == 2 and "unknown message type 'did-nothing'" in logged[0].message["error"]
-    assert queue_depth(f"{names().mediator_queue}-dlq") == 0
+    assert queue_depth(names().dead_letter_queue) == 0
 
 
 def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue(runtime, monkeypatch):
@@ -266,7 +266,6 @@ def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue
         handle(self, message, now, again)
 
     monkeypatch.setattr(service.Mediator, "handle", flaky)
-    sqs = runtime_client("sqs")
     for t, poison in ((T0, True), (T0 + 600, False), (T0 + 1200, False)):
         message = {
             "type": "did-create-thumbnail",
@@ -275,7 +274,7 @@ def test_a_passing_error_fails_only_its_record_and_ends_in_the_dead_letter_queue
             "location": {"Bucket": "b-b", "Key": "k"},
             "poison": poison,
         }
-        sqs.send_message(QueueUrl=mediator_queue(), MessageBody=json.dumps(message))
+        bus.resend_to_mediator(json.dumps(message))  # each in the animation's message group
     runtime.drain(timeout=60)
     assert runtime.stats.count("mediate", "partial") + runtime.stats.count("mediate", "error") >= 3
     assert queue_depth(names().dead_letter_queue) == 0  # read by its handler, which keeps the letter

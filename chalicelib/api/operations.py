@@ -25,6 +25,7 @@ QUEUES = (  # role in the answer, the queue's role in settings.names()
     ("mediator", "mediator_queue"),
     ("ticks", "tick_queue"),
     ("deadLetters", "dead_letter_queue"),
+    ("tickDeadLetters", "tick_dead_letter_queue"),
     ("workerFailures", "worker_failure_queue"),
 )
 # A slice's stale finding counts while the next fetch ticks have not replaced it.
@@ -54,8 +55,10 @@ def status(request: Any) -> dict[str, Any]:
     problems = []
     if kept:
         problems.append(f"{_count(kept, 'dead letter', kept >= DEAD_LETTERS_COUNTED)} kept: see them below")
-    elif depths["deadLetters"]["visible"] or depths["deadLetters"]["inFlight"]:
-        problems.append(f"{_count(depths['deadLetters']['visible'], 'message')} in the mediator's dead-letter queue")
+    else:
+        for role, whose in (("deadLetters", "mediator's"), ("tickDeadLetters", "ticks'")):
+            if depths[role]["visible"] or depths[role]["inFlight"]:
+                problems.append(f"{_count(depths[role]['visible'], 'message')} in the {whose} dead-letter queue")
     if depths["workerFailures"]["visible"] or depths["workerFailures"]["inFlight"]:
         problems.append(f"{_count(depths['workerFailures']['visible'], 'worker invocation')} failed for good")
     if stale_count:

@@ -22,12 +22,22 @@ class Queues:
         options = {"QueueOwnerAWSAccountId": account} if account else {}
         return self._sqs.get_queue_url(QueueName=name, **options)["QueueUrl"]
 
-    def send(self, queue: str, body: str, message_type: str = "", marks: dict[str, str] | None = None) -> str:
+    def send(
+        self,
+        queue: str,
+        body: str,
+        message_type: str = "",
+        marks: dict[str, str] | None = None,
+        group: str | None = None,
+        dedup: str | None = None,
+    ) -> str:
         """`body` to the queue named `queue`; the message's id. `message_type` goes in an attribute,
-        and each of `marks` in one of its own."""
+        and each of `marks` in one of its own. A FIFO queue's message (its name ends in .fifo) goes in
+        message `group`, deduplicated by `dedup`."""
         attributes = {"type": {"DataType": "String", "StringValue": message_type}} if message_type else {}
         attributes.update({name: {"DataType": "String", "StringValue": value} for name, value in (marks or {}).items()})
-        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body, MessageAttributes=attributes)[
+        fifo = {"MessageGroupId": group, "MessageDeduplicationId": dedup} if queue.endswith(".fifo") else {}
+        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body, MessageAttributes=attributes, **fifo)[
             "MessageId"
         ]
 
