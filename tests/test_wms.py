@@ -1,23 +1,57 @@
-"""A real OGC WMS-T server, MapServer's mapserv (tests/wms.py): what it answers.
+"""The fetcher against a real OGC WMS-T server, MapServer's mapserv (tests/wms.py), through the
+worker's runner: the did-* message each test reads is the one the mediator would get.
 
-It needs Debian's cgi-mapserver and mapserver-bin (.ci/run installs them); without them these
-tests skip and say so, unless REQUIRE_MAPSERVER=1 (CI) makes that a failure.
+The server needs Debian's cgi-mapserver and mapserver-bin (.ci/run installs them); without them
+its tests skip and say so, unless REQUIRE_MAPSERVER=1 (CI) makes that a failure. The exception
+reports MapServer does not send (OWS, hostile ones) come from the loopback source of
+tests/mapsource.py, which needs nothing.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import urllib.request
+from urllib.parse import quote
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from chalicelib.workers import fetcher, runner
 from tests import wms as server
+from tests.mapsource import Answer, MapSource
 
 pytestmark = pytest.mark.integration
 
+CENTER = (36.15, -97.0)  # lat, lon: the storm crosses the view from frame to frame
+ZOOM = 5
 WIDTH, HEIGHT = 320, 240
+CLIENT_SECRET = "Sk/9+q=Zw8~xT"
+
+
+def request(when: int, layers: tuple[str, ...] = (server.LAYER,), **extra: object) -> dict:
+    return {
+        "type": "please-fetch-amp-image",
+        "imageId": "radar",
+        "layers": list(layers),
+        "width": WIDTH,
+        "height": HEIGHT,
+        "center": f"{CENTER[0]},{CENTER[1]}",
+        "zoom": ZOOM,
+        "validTime": when,
+        "correlationId": "wms-1",
+        **extra,
+    }
+
+
+def run(message: dict) -> dict:
+    """The fetch worker's answer to `message`, sent to the mediator as the runner sends it."""
+    token = runner.lambda_context.set(None)  # not an earlier test's (expired) Lambda context
+    try:
+        return runner.run(fetcher.WORKER, message)
+    finally:
+        runner.lambda_context.reset(token)
 
 
 def core(image: Image.Image) -> tuple[float, float] | None:
@@ -44,6 +78,48 @@ def getmap(wms: server.Wms, bbox: str, when: str, version: str = "1.1.1", layer:
     content_type, body = get(url)
     assert content_type == "image/png", body[:500]
     return body
+
+
+@pytest.fixture
+def fetching(wms, monkeypatch):
+    """The fetcher's environment pointed at the WMS server; call it again for another template."""
+
+    def use(**template: str) -> server.Wms:
+        for name, value in wms.environment(**template).items():
+            monkeypatch.setenv(name, value)
+        return wms
+
+    use()
+    return use
+
+
+class TestServiceExceptions:
+    @pytest.mark.parametrize("version", ["1.1.1", "1.3.0"])
+    def test_a_time_outside_the_extent_is_a_did_fail_saying_so(self, aws, fetching, version):
+        wms = fetching(version=version)
+        asked = len(wms.queries)
+        later = wms.times[-1] + 86400
+        reply = run(request(later))
+        assert reply["type"] == "did-fail-fetch-amp-image", reply
+        assert aws.reply() == reply
+        assert reply["errorType"] == "ServiceException"
+        assert "answered a ServiceException: InvalidDimensionValue: msWMSApplyTime" in reply["error"]
+        assert f"Time value(s) {server.iso(later)} given is invalid or outside the time extent" in reply["error"]
+        assert "not an image" not in reply["error"]
+        assert reply["request"]["validTime"] == later and reply["correlationId"] == "wms-1"
+        assert len(wms.queries) == asked + 1  # not retried
+        assert aws.keys(aws.names.frames_bucket) == []
+
+    @pytest.mark.parametrize("version", ["1.1.1", "1.3.0"])
+    def test_a_layer_the_server_does_not_have_is_a_did_fail_saying_so(self, aws, fetching, version):
+        wms = fetching(version=version)
+        asked = len(wms.queries)
+        reply = run(request(wms.times[0], layers=("no-such-layer",)))
+        assert reply["type"] == "did-fail-fetch-amp-image", reply
+        assert reply["errorType"] == "ServiceException"
+        assert "ServiceException: LayerNotDefined: msWMSLoadGetMapParams(): WMS server error." in reply["error"]
+        assert len(wms.queries) == asked + 1
+        assert aws.keys(aws.names.frames_bucket) == []
 
 
 class TestMapServer:
@@ -75,3 +151,126 @@ class TestMapServer:
         # 6 x 6 degrees in 320 x 240 pixels: the round core is drawn wider than tall.
         width, height = np.ptp(columns) + 1, np.ptp(rows) + 1
         assert width / height == pytest.approx((WIDTH / 6) / (HEIGHT / 6), rel=0.1)
+
+
+# Exception reports from a source whose answers each test sets ---------------------------------
+
+REPORT_1_1_1 = b"""<?xml version='1.0' encoding="UTF-8" standalone="no" ?>
+<!DOCTYPE ServiceExceptionReport SYSTEM "http://schemas.opengis.net/wms/1.1.1/exception_1_1_1.dtd">
+<ServiceExceptionReport version="1.1.1">
+<ServiceException code="InvalidDimensionValue">
+msWMSApplyTime: WMS server error. Time value(s) 2030-01-01T00:00:00Z given is invalid.
+</ServiceException>
+</ServiceExceptionReport>
+"""
+OWS_REPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
+<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="2.0.0">
+  <ows:Exception exceptionCode="InvalidParameterValue" locator="time">
+    <ows:ExceptionText>No data for the time asked</ows:ExceptionText><ows:ExceptionText>Try another</ows:ExceptionText>
+  </ows:Exception>
+</ows:ExceptionReport>
+"""
+
+
+@pytest.fixture
+def source(monkeypatch):
+    """A loopback source behind a keyed WMS template (its secret must never leave the fetcher)."""
+    source = MapSource()
+    environment = source.environment("client-1234", CLIENT_SECRET)
+    environment["MAP_URL_TEMPLATE"] = (
+        f"http://127.0.0.1:{source.port}/wms?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS={{layers}}"
+        "&SRS=EPSG:4326&BBOX={bbox}&WIDTH={width}&HEIGHT={height}&FORMAT=image/png&TIME={iso_time}"
+        "&KEY={client_secret}"
+    )
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FETCH_RETRIES", "1")
+    source.start()
+    yield source
+    source.stop()
+
+
+def failed(aws, source: MapSource) -> dict:
+    reply = aws.reply()
+    assert reply["type"] == "did-fail-fetch-amp-image", reply
+    assert len(source.paths) == 1  # asked once: not retried
+    assert aws.keys(aws.names.frames_bucket) == []
+    assert CLIENT_SECRET not in json.dumps(reply)
+    return reply
+
+
+class TestReports:
+    @pytest.mark.parametrize(
+        "content_type", ["application/vnd.ogc.se_xml", "text/xml; charset=UTF-8", "image/png", "", "text/plain"]
+    )
+    def test_a_report_is_a_did_fail_whatever_its_content_type(self, aws, source, content_type):
+        source.answer(Answer(body=REPORT_1_1_1, headers={"Content-Type": content_type}))
+        run(request(1700000000))
+        reply = failed(aws, source)
+        assert reply["errorType"] == "ServiceException"
+        assert reply["error"].endswith(
+            "answered a ServiceException: InvalidDimensionValue: msWMSApplyTime: WMS server error. "
+            "Time value(s) 2030-01-01T00:00:00Z given is invalid."
+        )
+        assert "&KEY=***" in reply["error"]
+
+    def test_an_ows_exception_report_says_each_text(self, aws, source):
+        source.answer(Answer(body=OWS_REPORT, headers={"Content-Type": "application/xml"}))
+        run(request(1700000000))
+        reply = failed(aws, source)
+        assert reply["errorType"] == "ServiceException"
+        assert reply["error"].endswith(
+            "answered a ServiceException: InvalidParameterValue: No data for the time asked Try another"
+        )
+
+    def test_a_report_is_redacted_then_cut_short(self, aws, source):
+        echoed = f"Unknown KEY {CLIENT_SECRET} and {quote(CLIENT_SECRET, safe='')}. " + "more " * 2000
+        body = REPORT_1_1_1.replace(b"msWMSApplyTime", echoed.encode().replace(b"&", b"&amp;"))
+        source.answer(Answer(body=body, headers={"Content-Type": "text/xml"}))
+        run(request(1700000000))
+        reply = failed(aws, source)
+        said = reply["error"].split("answered a ServiceException: ", 1)[1]
+        assert said.startswith("InvalidDimensionValue: Unknown KEY *** and ***. more more")
+        assert len(said) == fetcher.REPORT_CHARS + len("...") and said.endswith("...")
+
+    @pytest.mark.parametrize(
+        "doctype",
+        [
+            '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',  # expansion
+            '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>',  # an external entity
+        ],
+    )
+    def test_a_report_declaring_entities_is_not_read(self, aws, source, doctype):
+        body = f'<?xml version="1.0"?>{doctype}<ServiceExceptionReport><ServiceException>&b;&x;'
+        body += "</ServiceException></ServiceExceptionReport>"
+        source.answer(Answer(body=body.encode(), headers={"Content-Type": "application/vnd.ogc.se_xml"}))
+        run(request(1700000000))
+        reply = failed(aws, source)
+        assert reply["errorType"] == "SourceError"
+        assert "answered application/vnd.ogc.se_xml, not an image: <?xml" in reply["error"]
+        assert "root:" not in reply["error"] and "aaaaaaaaaaaaaaaaaaaa" not in reply["error"]
+
+    def test_a_report_over_the_bound_is_not_read(self, aws, source):
+        padding = b"<!-- " + b"x" * fetcher.MAX_REPORT_BYTES + b" -->"
+        source.answer(Answer(body=REPORT_1_1_1 + padding, headers={"Content-Type": "text/xml"}))
+        run(request(1700000000))
+        reply = failed(aws, source)
+        assert reply["errorType"] == "SourceError" and "answered text/xml, not an image: <?xml" in reply["error"]
+
+    def test_other_text_is_not_an_image_as_before(self, aws, source):
+        source.answer(
+            Answer(body=b"<html><body>Service Unavailable</body></html>", headers={"Content-Type": "text/html"})
+        )
+        run(request(1700000000))
+        reply = failed(aws, source)
+        assert reply["errorType"] == "SourceError"
+        assert "answered text/html, not an image: <html><body>Service Unavailable</body></html>" in reply["error"]
+
+    def test_a_report_with_an_error_status_says_what_it_says(self, aws, source):
+        source.answer(Answer(400, OWS_REPORT, {"Content-Type": "application/xml"}))
+        run(request(1700000000))
+        reply = failed(aws, source)
+        assert reply["errorType"] == "SourceError"
+        assert reply["error"].endswith(
+            "answered 400 Bad Request: ServiceException InvalidParameterValue: No data for the time asked Try another"
+        )
