@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import urllib.request
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from chalicelib.errors import PermanentError
+from chalicelib.imaging.gif import encode_gif
 from chalicelib.workers import fetcher, runner
 from tests import wms as server
 from tests.mapsource import Answer, MapSource
 
-pytestmark = pytest.mark.integration
-
 CENTER = (36.15, -97.0)  # lat, lon: the storm crosses the view from frame to frame
 ZOOM = 5
 WIDTH, HEIGHT = 320, 240
+EARTH_RADIUS = 6378137.0
 CLIENT_SECRET = "Sk/9+q=Zw8~xT"
 
 
@@ -52,6 +54,23 @@ def run(message: dict) -> dict:
         return runner.run(fetcher.WORKER, message)
     finally:
         runner.lambda_context.reset(token)
+
+
+def pixel(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """Where (lon, lat) is in a WIDTH x HEIGHT view around CENTER at ZOOM with square pixels: in
+    degrees of EPSG:4326, or in Web Mercator's metres."""
+    if crs == "EPSG:3857":
+        metres = 2 * math.pi * EARTH_RADIUS / (256 * 2**ZOOM)
+
+        def y(lat: float) -> float:
+            return EARTH_RADIUS * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+        dx = EARTH_RADIUS * math.radians(lon - CENTER[1]) / metres
+        dy = (y(lat) - y(CENTER[0])) / metres
+    else:
+        degrees = 360 / (256 * 2**ZOOM)
+        dx, dy = (lon - CENTER[1]) / degrees, (lat - CENTER[0]) / degrees
+    return WIDTH / 2 + dx, HEIGHT / 2 - dy
 
 
 def core(image: Image.Image) -> tuple[float, float] | None:
@@ -91,6 +110,107 @@ def fetching(wms, monkeypatch):
 
     use()
     return use
+
+
+class TestBbox:
+    """{bbox} as a WMS client writes it: the template's CRS, its axis order, square pixels."""
+
+    @pytest.mark.parametrize(
+        "query, expected",
+        [
+            ("", "-110.052500,25.603125,-81.927500,46.696875"),  # no SRS: EPSG:4326, as before
+            ("VERSION=1.1.1&SRS=EPSG:4326", "-110.052500,25.603125,-81.927500,46.696875"),
+            ("VERSION=1.3.0&CRS=EPSG:4326", "25.603125,-110.052500,46.696875,-81.927500"),
+            ("version=1.3.0&crs=epsg%3A4326", "25.603125,-110.052500,46.696875,-81.927500"),
+            ("VERSION=1.3.0&CRS=CRS:84", "-110.052500,25.603125,-81.927500,46.696875"),
+            ("VERSION=1.1.1&SRS=EPSG:3857", "-12250988.26,3147208.06,-9120127.58,5495353.57"),
+            ("VERSION=1.3.0&CRS=EPSG:900913", "-12250988.26,3147208.06,-9120127.58,5495353.57"),
+        ],
+    )
+    def test_in_the_templates_crs_and_axis_order(self, query, expected):
+        crs, lat_first = fetcher.bbox_crs(f"https://wms.example/wms?{query}&BBOX={{bbox}}&TIME={{iso_time}}")
+        assert fetcher.bbox("36.15,-95.99", 4, 320, 240, crs, lat_first) == expected
+
+    @pytest.mark.parametrize("center, zoom, width, height", [("10,20", 2, 256, 256), ("-33.9,151.2", 7, 800, 600)])
+    def test_pixels_are_square_around_the_center(self, center, zoom, width, height):
+        lat, lon = (float(v) for v in center.split(","))
+        west, south, east, north = (float(v) for v in fetcher.bbox(center, zoom, width, height).split(","))
+        assert (east - west) / width == pytest.approx((north - south) / height) == pytest.approx(360 / 256 / 2**zoom)
+        assert ((west + east) / 2, (south + north) / 2) == pytest.approx((lon, lat))
+
+    def test_a_view_past_a_pole_is_moved_inside_not_squeezed(self):
+        west, south, east, north = (float(v) for v in fetcher.bbox("89,10", 3, 400, 200).split(","))
+        assert north == 90 and (east - west) / (north - south) == pytest.approx(2)
+
+    def test_another_crs_is_refused(self):
+        with pytest.raises(PermanentError, match="computed in EPSG:4326, CRS:84 or EPSG:3857, not EPSG:32615"):
+            fetcher.bbox_crs("https://wms.example/wms?VERSION=1.3.0&CRS=EPSG:32615&BBOX={bbox}")
+
+
+class TestGetMap:
+    @pytest.mark.parametrize(
+        "version, crs",
+        [
+            ("1.1.1", "EPSG:4326"),
+            ("1.3.0", "EPSG:4326"),
+            ("1.3.0", "CRS:84"),
+            ("1.1.1", "EPSG:3857"),
+            ("1.3.0", "EPSG:3857"),
+        ],
+    )
+    def test_the_frame_of_the_asked_time_in_the_asked_view(self, aws, fetching, version, crs):
+        wms = fetching(version=version, crs=crs)
+        when = wms.times[2]
+        asked = len(wms.queries)
+        reply = run(request(when))
+        assert reply["type"] == "did-fetch-amp-image", reply
+        assert aws.reply() == reply
+        assert reply["validTime"] == when and reply["location"]["Key"] == f"radar/{WIDTH}x{HEIGHT}/{when}.png"
+
+        [query] = wms.queries[asked:]
+        sent = dict(parse_qsl(query))
+        assert sent["VERSION"] == version and sent["CRS" if version == "1.3.0" else "SRS"] == crs
+        assert sent["TIME"] == server.iso(when) and (sent["WIDTH"], sent["HEIGHT"]) == (str(WIDTH), str(HEIGHT))
+        corners = [float(v) for v in sent["BBOX"].split(",")]
+        if version == "1.3.0" and crs == "EPSG:4326":
+            corners = [corners[1], corners[0], corners[3], corners[2]]  # latitude first
+        west, south, east, north = corners
+        assert (east - west) / (north - south) == pytest.approx(WIDTH / HEIGHT)  # square pixels
+
+        frame = Image.open(io.BytesIO(aws.get(**reply["location"])))
+        assert frame.format == "PNG" and frame.size == (WIDTH, HEIGHT) and frame.mode == "RGBA"
+        alpha = np.asarray(frame)[..., 3]
+        assert 0.02 < (alpha == 255).mean() < 0.8 and set(np.unique(alpha)) == {0, 255}  # an overlay
+        found = core(frame)
+        assert found is not None, "no storm core in the frame"
+        assert found == pytest.approx(
+            pixel(*wms.storm(when), "EPSG:3857" if crs == "EPSG:3857" else "EPSG:4326"), abs=1.5
+        )
+
+    def test_every_time_has_its_own_frame_and_they_make_a_gif(self, aws, fetching):
+        wms = fetching()
+        frames = []
+        for when in wms.times:
+            reply = run(request(when))
+            assert reply["type"] == "did-fetch-amp-image", reply
+            frames.append(Image.open(io.BytesIO(aws.get(**reply["location"]))))
+        assert len(aws.replies()) == len(wms.times)
+        for when, frame in zip(wms.times, frames):
+            assert core(frame) == pytest.approx(pixel(*wms.storm(when), "EPSG:4326"), abs=1.5)
+
+        gif = encode_gif(list(frames), delay=500)
+        animation = Image.open(io.BytesIO(gif))
+        assert animation.format == "GIF" and animation.size == (WIDTH, HEIGHT)
+        assert animation.n_frames == len(wms.times)
+        shown = []
+        for index in range(animation.n_frames):
+            animation.seek(index)
+            shown.append(np.asarray(animation.convert("RGB")))
+        assert all(not np.array_equal(a, b) for a, b in zip(shown, shown[1:]))
+        # The storm moves east in the GIF as in the frames: its core keeps its colours.
+        cores = [core(Image.fromarray(rgb)) for rgb in shown]
+        assert all(c is not None for c in cores)
+        assert [c[0] for c in cores] == sorted(c[0] for c in cores)  # type: ignore[index]
 
 
 class TestServiceExceptions:

@@ -3,7 +3,11 @@
 The URL comes from a configured template (Aeris AMP by default). Its placeholders:
 {client_id} {client_secret} {layers} {width} {height} {center} {zoom}
 {time} (UTC YYYYMMDDhhmmss), {iso_time} (YYYY-MM-DDThh:mm:ssZ), {epoch}, and
-{bbox} (west,south,east,north in degrees, for WMS sources; needs a "lat,lon" center).
+{bbox}, for WMS sources: the GetMap BBOX of the view a web map shows at {zoom} (256-pixel tiles)
+around a "lat,lon" center, with square pixels, in the template's own SRS or CRS (EPSG:4326 when
+it names none): EPSG:4326 and CRS:84 in degrees, west,south,east,north, but south,west,north,east
+for WMS 1.3.0 with EPSG:4326 (its axis order is latitude first); EPSG:3857 in metres: the view a
+web map shows (EPSG:4326's covers the same longitudes and 1/cos(latitude) times the latitudes).
 
 Keys are read only when the template has a key placeholder, and never reach a log line,
 an S3 key or a message: every text that leaves the fetcher (errors, excerpts of the
@@ -28,7 +32,7 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 from xml.parsers import expat
 
 import requests
@@ -164,7 +168,8 @@ def build_url(
     }
     fields = template_fields(config.url_template)
     if "bbox" in fields:
-        values["bbox"] = bbox(request.center, request.zoom, request.width, request.height)
+        crs, lat_first = bbox_crs(config.url_template)
+        values["bbox"] = bbox(request.center, request.zoom, request.width, request.height, crs, lat_first)
     unknown = fields - set(values) - _KEY_FIELDS
     if unknown:
         raise PermanentError(f"MAP_URL_TEMPLATE has unknown or unnamed placeholders: {sorted(unknown)}")
@@ -179,20 +184,50 @@ def build_url(
     return url, redaction.redact(shown)
 
 
-def bbox(center: str, zoom: int, width: int, height: int) -> str:
-    """west,south,east,north around a "lat,lon" center, web-map tiles of 256 px at `zoom`."""
+# The names WMS servers give Web Mercator; EPSG:4326 and CRS:84 are the same degrees, axes apart.
+_WEB_MERCATOR = {"EPSG:3857", "EPSG:900913", "EPSG:102100", "EPSG:102113", "EPSG:3785"}
+_DEGREES = {"EPSG:4326", "CRS:84"}
+_EARTH_RADIUS = 6378137.0  # Web Mercator's sphere, in metres
+_MERCATOR_LAT = 85.0511287798  # the latitude where Web Mercator's square world ends
+
+
+def bbox_crs(template: str) -> tuple[str, bool]:
+    """The CRS a template's {bbox} is in (its CRS or SRS parameter, EPSG:4326 when it names none)
+    and whether its axes are latitude first (WMS 1.3.0 with EPSG:4326)."""
+    query = {k.upper(): v.strip().upper() for k, v in parse_qsl(urlsplit(template).query, keep_blank_values=True)}
+    crs = query.get("CRS") or query.get("SRS") or "EPSG:4326"
+    if crs not in _DEGREES | _WEB_MERCATOR:
+        raise PermanentError(
+            f"MAP_URL_TEMPLATE's {{bbox}} is computed in EPSG:4326, CRS:84 or EPSG:3857, not {_shown(crs, 60)}"
+        )
+    return crs, crs == "EPSG:4326" and query.get("VERSION", "").startswith("1.3")
+
+
+def bbox(center: str, zoom: int, width: int, height: int, crs: str = "EPSG:4326", lat_first: bool = False) -> str:
+    """The GetMap BBOX of the `width` x `height` view around a "lat,lon" center that web-map tiles
+    of 256 px show at `zoom`, with square pixels: in degrees (EPSG:4326, CRS:84) as
+    west,south,east,north, or south,west,north,east when `lat_first`; in metres for Web Mercator."""
     match = _LAT_LON.match(center)
     if not match:
         raise PermanentError(f"this map source needs center as 'lat,lon', not {center!r}")
     lat, lon = float(match.group(1)), float(match.group(2))
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise PermanentError(f"center {center!r} is not a latitude and longitude")
-    degrees_per_pixel = 360.0 / (256 * 2**zoom)
-    half_w = width * degrees_per_pixel / 2
-    half_h = height * degrees_per_pixel / 2 * math.cos(math.radians(lat))
+    if crs in _WEB_MERCATOR:
+        metres = 2 * math.pi * _EARTH_RADIUS / (256 * 2**zoom)  # a pixel, at the equator and on the map
+        x = _EARTH_RADIUS * math.radians(lon)
+        lat = max(-_MERCATOR_LAT, min(_MERCATOR_LAT, lat))
+        y = _EARTH_RADIUS * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+        half_w, half_h = width * metres / 2, height * metres / 2
+        return ",".join(f"{v:.2f}" for v in (x - half_w, y - half_h, x + half_w, y + half_h))
+    degrees = 360.0 / (256 * 2**zoom)  # a pixel, east-west and north-south alike
+    half_w, half_h = width * degrees / 2, height * degrees / 2
     west, east = lon - half_w, lon + half_w
-    south, north = max(-90.0, lat - half_h), min(90.0, lat + half_h)
-    return ",".join(f"{v:.6f}" for v in (west, south, east, north))
+    # A view taller than the world from pole to pole is cut at the poles; otherwise it is moved inside.
+    south = min(max(-90.0, lat - half_h), 90.0 - 2 * half_h) if half_h < 90 else -90.0
+    north = min(90.0, south + 2 * half_h)
+    corners = (south, west, north, east) if lat_first else (west, south, east, north)
+    return ",".join(f"{v:.6f}" for v in corners)
 
 
 def download(url: str, shown: str, config: FetchSettings) -> tuple[bytes, dict[str, str]]:
