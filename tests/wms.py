@@ -1,38 +1,45 @@
 """A real OGC WMS-T server for tests: MapServer's `mapserv`, as a CGI, over HTTP on loopback.
 
-`start(folder, times)` writes into `folder`
+    wms = start(folder, times=TIMES)  # -> Wms; wms.stop() when done
 
-- one radar-like frame per time: an RGBA PNG with a world file (EPSG:4326, 0.04 degrees a
-  pixel over the southern Great Plains), transparent where there is no echo, a storm cell that
-  moves east from frame to frame (`Wms.storm(time)` says where its core is) and weaker showers
-  that change with time, drawn in a dBZ colour scale;
-- a tile index (GeoJSON, read through OGR) with each frame's file and time;
-- a mapfile with two time-indexed raster layers over that index (`wms_timeitem`,
-  `wms_timeextent` from the times, `wms_srs` EPSG:4326 and EPSG:3857): `radar`, with no default
-  time, and `radar-default`, whose `wms_timedefault` is the newest frame, as IEM's NEXRAD
-  layers have one;
-- MapServer's config file, which names the mapfile (MS_MAPFILE, as IEM's n0q-t.cgi does) and
-  lets no request name another (MS_MAP_NO_PATH): the server is `/wms?SERVICE=WMS&...`;
+`wms.url` is the server's base URL (ending "?"), `wms.layer` its time-indexed radar layer,
+`wms.times` the frames' times (epoch seconds), `wms.bbox` what they cover (west, south, east,
+north in degrees); `wms.template(version, crs)` is a MAP_URL_TEMPLATE for a GetMap of it and
+`wms.environment(...)` what the fetcher needs to use it (with monkeypatch: loopback is allowed
+only where FETCH_ALLOWED_NETWORKS says); `wms.storm(time)` is where that frame's storm core is,
+and `wms.queries` what the server was asked. The session fixture `wms` (tests/conftest.py) is one
+with TIMES. Without MapServer `start` skips the test, unless REQUIRE_MAPSERVER=1 makes it fail.
 
-then serves `mapserv` on 127.0.0.1: a threaded http.server that runs it once per request with
+`start` writes into `folder`
+- one radar-like frame per time: a paletted PNG (transparent where there is no echo, the dBZ
+  colour scale) with a world file, EPSG:4326 at 0.04 degrees a pixel over the southern Great
+  Plains: a storm cell in a ragged rain shield, both moving east from frame to frame, the shield
+  changing too, so no two frames are alike;
+- a tile index (GeoJSON, read through OGR) of each frame's file and time;
+- a mapfile with two raster layers over that index (`wms_timeitem`, `wms_timeextent` from the
+  times, `wms_srs` EPSG:4326 and EPSG:3857): `radar`, with no default time, and `radar-default`,
+  whose `wms_timedefault` is the newest frame, as IEM's NEXRAD layers have one;
+- MapServer's config file, which names the mapfile (MS_MAPFILE, as IEM's n0q-t.cgi does) and lets
+  no request name another (MS_MAP_NO_PATH): the server answers `/wms?SERVICE=WMS&...`;
+then serves `mapserv` on 127.0.0.1 from a threaded http.server that runs it once per request with
 the CGI environment (QUERY_STRING, REQUEST_METHOD, MAPSERVER_CONFIG_FILE, ...) and sends what it
-prints (its headers, a Status if it gives one, and the body). Starting takes about 0.1 s.
+prints (its headers, a Status if it gives one, and the body). Six frames take about 0.1 s, 48
+about 0.5 s; a GetMap, about 0.1 s.
 
-What MapServer 8.0 does with these layers (tests/test_wms.py checks it):
-- errors are a ServiceExceptionReport with HTTP 200: `application/vnd.ogc.se_xml` with a
-  DOCTYPE naming the 1.1.1 DTD for WMS 1.1.1, `text/xml` with a namespace for 1.3.0;
+What MapServer 8.0 does with these layers (tests/test_wms.py pins it):
+- errors are a ServiceExceptionReport with HTTP 200: `application/vnd.ogc.se_xml` with a DOCTYPE
+  naming the 1.1.1 DTD for WMS 1.1.1, `text/xml` with a namespace for 1.3.0;
 - a TIME outside the extent is an InvalidDimensionValue on `radar`, but gets the default time's
   frame, silently, on `radar-default`;
 - a TIME inside the extent that no frame has gets a fully transparent image;
-- a BBOX whose aspect differs from WIDTH/HEIGHT is stretched to fit (non-square pixels).
-
-The fetcher refuses loopback unless FETCH_ALLOWED_NETWORKS names it: `environment()` gives
-what it needs (set it with monkeypatch).
+- WMS 1.3.0 reads an EPSG:4326 BBOX latitude first (given longitude first: an empty image);
+- a BBOX whose shape differs from WIDTH/HEIGHT is stretched to fit (non-square pixels).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -56,10 +63,12 @@ TIMES = tuple(1796644800 - 300 * i for i in range(5, -1, -1))
 # What the frames cover (west, south, east, north), in degrees, and how finely.
 EXTENT = (-110.0, 25.0, -80.0, 47.0)
 RESOLUTION = 0.04
-# The storm's core starts here and moves east by STEP degrees a frame.
+# The storm's core starts here and moves east, with the rain, STEP pixels (0.6 degrees) a frame,
+# fewer when there are so many frames that they would move more than CROSSING pixels in all.
 STORM = (-99.0, 36.15)
-STEP = 0.6
-CORE_DBZ = 55  # the storm's core is at least this (the dBZ scale's last two colours)
+STEP = 15
+CROSSING = 300
+CORE_DBZ = 55  # the storm's core is at least this (the scale's last three colours); the rain shield is under it
 # dBZ from 10 in steps of 5: the colours of a radar reflectivity scale.
 SCALE = np.array(
     [
@@ -114,6 +123,7 @@ class Wms(NamedTuple):
     bbox: tuple[float, float, float, float]  # what the frames cover: west, south, east, north (EPSG:4326)
     folder: Path
     queries: list[str]  # the query string of each request, in order
+    step: int  # pixels of the frames the storm moves east a frame
     server: ThreadingHTTPServer
 
     def template(self, version: str = "1.1.1", crs: str = "EPSG:4326", layers: str = "{layers}") -> str:
@@ -136,15 +146,20 @@ class Wms(NamedTuple):
 
     def storm(self, when: int) -> tuple[float, float]:
         """Where the storm's core is (lon, lat) in the frame of time `when`."""
-        return storm(self.times.index(when))
+        return storm(self.times.index(when), self.step)
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
-def storm(index: int) -> tuple[float, float]:
-    return STORM[0] + STEP * index, STORM[1]
+def storm(index: int, step: int) -> tuple[float, float]:
+    return STORM[0] + index * step * RESOLUTION, STORM[1]
+
+
+def step(count: int) -> int:
+    """Pixels the storm moves a frame, when there are `count` frames."""
+    return max(1, min(STEP, CROSSING // max(count - 1, 1)))
 
 
 def start(folder: Path, times: Sequence[int] = TIMES) -> Wms:
@@ -155,36 +170,49 @@ def start(folder: Path, times: Sequence[int] = TIMES) -> Wms:
     times = tuple(sorted(times))
     if not times:
         raise ValueError("a WMS-T server needs at least one time")
-    write_frames(folder, times)
+    moves = step(len(times))
+    write_frames(folder, times, moves)
     config = write_mapfile(folder, times)
     queries: list[str] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(program, config, queries))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="wms", daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/wms?"
-    return Wms(url, LAYER, LAYER_WITH_DEFAULT, times, EXTENT, folder, queries, server)
+    return Wms(url, LAYER, LAYER_WITH_DEFAULT, times, EXTENT, folder, queries, moves, server)
 
 
-def dbz(index: int, when: int, drift: np.ndarray) -> np.ndarray:
-    """The reflectivity field of frame `index` (valid at `when`), rows north to south: the storm,
-    a symmetric cell whose core the tests find, in a ragged rain shield (under CORE_DBZ) that
-    drifts east with it (`drift`: `shield(count)`) and changes from frame to frame."""
+class Weather(NamedTuple):
+    """What every frame's field is made from: patterns of smooth noise in [0, 1]."""
+
+    drift: np.ndarray  # the rain shield, wide enough to drift across every frame
+    change: tuple[np.ndarray, np.ndarray]  # blended a little differently in each frame
+
+
+def weather(count: int, step: int) -> Weather:
+    rows, columns = _grid()
+    return Weather(_noise(0, rows, columns + step * (count - 1)), (_noise(1, rows, columns), _noise(2, rows, columns)))
+
+
+def dbz(index: int, step: int, made: Weather) -> np.ndarray:
+    """The reflectivity field of frame `index` (rows north to south): the storm, a symmetric cell
+    whose core the tests find, in a ragged rain shield (under CORE_DBZ) that drifts east with it
+    `step` pixels a frame and changes from frame to frame."""
     rows, columns = _grid()
     west, _, _, north = EXTENT
-    lon = west + (np.arange(columns) + 0.5) * RESOLUTION
-    lat = north - (np.arange(rows) + 0.5) * RESOLUTION
-    x, y = storm(index)
-    cell = 62 * np.exp(-((lon[None, :] - x) ** 2 + (lat[:, None] - y) ** 2) / (2 * 1.1**2))
-    start = drift.shape[1] - columns - round(STEP / RESOLUTION) * index  # the view slides west: rain moves east
-    texture = 0.75 * drift[:, start : start + columns] + 0.25 * _noise(when, rows, columns)
-    shield = np.where(texture > 0.68, 12 + (texture - 0.68) / 0.32 * 36, 0)  # about a fifth has rain
-    return np.maximum(cell, np.minimum(shield, CORE_DBZ - 6))
-
-
-def shield(count: int) -> np.ndarray:
-    """The rain shield's pattern, wide enough for `count` frames of drift."""
-    rows, columns = _grid()
-    return _noise(0, rows, columns + round(STEP / RESOLUTION) * (count - 1))
+    lon = west + (np.arange(columns, dtype=np.float32) + 0.5) * RESOLUTION
+    lat = north - (np.arange(rows, dtype=np.float32) + 0.5) * RESOLUTION
+    x, y = storm(index, step)
+    spread = np.float32(2 * 1.1**2)
+    cell = np.float32(62) * np.outer(np.exp(-((lat - y) ** 2) / spread), np.exp(-((lon - x) ** 2) / spread))
+    start = made.drift.shape[1] - columns - step * index  # the view slides west: the rain moves east
+    angle = 0.7 * index
+    one, other = made.change
+    texture = made.drift[:, start : start + columns] * np.float32(0.75)
+    texture += one * np.float32(0.25 * math.cos(angle)) + other * np.float32(0.25 * math.sin(angle))
+    texture += np.float32(0.125 * (1 - math.cos(angle) - math.sin(angle)))  # centred on 0.5 as the patterns are
+    shield = (texture - np.float32(0.68)) * np.float32(36 / 0.32) + np.float32(12)  # about a fifth has rain
+    shield[texture <= 0.68] = 0
+    return np.maximum(cell, np.minimum(shield, np.float32(CORE_DBZ - 6)))
 
 
 def _grid() -> tuple[int, int]:
@@ -201,19 +229,20 @@ def _noise(seed: int, rows: int, columns: int) -> np.ndarray:
     return np.clip(np.asarray(image)[:rows, :columns], 0, 1)
 
 
-def write_frames(folder: Path, times: Sequence[int]) -> None:
+def write_frames(folder: Path, times: Sequence[int], step: int) -> None:
+    """A paletted PNG per time (index 0 transparent, then the dBZ scale) with its world file, and
+    the tile index."""
     west, _, _, north = EXTENT
+    palette = [0, 0, 0, *SCALE.flatten().tolist()]
     features = []
-    drift = shield(len(times))
+    made = weather(len(times), step)
     for index, when in enumerate(times):
-        field = dbz(index, when, drift)
-        level = np.clip(((field - 10) // 5).astype(np.int16), -1, len(SCALE) - 1)
-        rgba = np.zeros((*field.shape, 4), np.uint8)
-        echo = level >= 0
-        rgba[echo, :3] = SCALE[level[echo]]
-        rgba[echo, 3] = 255
+        field = np.clip(dbz(index, step, made), 5, 5 * len(SCALE) + 9.9)
+        levels = ((field - 5) * np.float32(0.2)).astype(np.uint8)  # 0 under 10 dBZ, then 5 dBZ a level
+        image = Image.fromarray(levels, "P")
+        image.putpalette(palette)
         name = f"radar-{iso(when).replace(':', '')}"
-        Image.fromarray(rgba, "RGBA").save(folder / f"{name}.png", compress_level=1)
+        image.save(folder / f"{name}.png", compress_level=1, transparency=0)
         # A world file: pixel sizes, rotations, then the centre of the top-left pixel.
         (folder / f"{name}.wld").write_text(
             f"{RESOLUTION}\n0\n0\n{-RESOLUTION}\n{west + RESOLUTION / 2}\n{north - RESOLUTION / 2}\n"
