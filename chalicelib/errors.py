@@ -17,5 +17,9 @@ class SourceError(PermanentError):
     """The map source refused the request or answered something unusable."""
 
 
+class ServiceException(SourceError):
+    """The map source answered an OGC exception report (a WMS ServiceException) for a frame."""
+
+
 class MissingObject(PermanentError):
     """An S3 object the request names does not exist."""

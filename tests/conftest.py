@@ -29,8 +29,9 @@ _hypothesis.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Tests in tiers: `make test-unit` runs the unit tests (no network, no server, no subprocess: under
 # 10 s); `make test` runs all. A test is an integration test when it uses one of these fixtures
-# (the embedded AWS, a local map source, a built bundle, a clone, a served page) or its module says so.
-INTEGRATION_FIXTURES = {"emulator", "source", "built", "clone", "stack"}
+# (the embedded AWS, a local map source, a WMS server, a built bundle, a clone, a served page) or its
+# module says so.
+INTEGRATION_FIXTURES = {"emulator", "source", "wms", "built", "clone", "stack"}
 
 
 def examples(n: int) -> int:
@@ -98,6 +99,17 @@ class Aws:
     def keys(self, bucket: str) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=bucket)
         return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def wms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real OGC WMS-T server (MapServer's mapserv over HTTP on loopback) serving radar frames at
+    tests.wms.TIMES (tests/wms.py); skips when MapServer is not installed, unless REQUIRE_MAPSERVER=1."""
+    from tests import wms as server
+
+    running = server.start(tmp_path_factory.mktemp("wms"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture

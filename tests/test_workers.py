@@ -125,7 +125,7 @@ class TestFetcher:
         source.answer(Answer(body=encode(radar_frame(0))))
         invoke_sns("fetch_amp_image", {**FETCH, "center": "36.15,-95.99", "layers": ["nexrad-n0q-wmst"]})
         assert aws.reply()["type"] == "did-fetch-amp-image"
-        assert source.paths[0].startswith("/wms?LAYERS=nexrad-n0q-wmst&BBOX=-110.052500,27.633658,-81.927500,44.666342")
+        assert source.paths[0].startswith("/wms?LAYERS=nexrad-n0q-wmst&BBOX=-110.052500,25.603125,-81.927500,46.696875")
         assert source.paths[0].endswith("&WIDTH=320&HEIGHT=240&TIME=2023-11-14T22:13:20Z")
 
     def test_an_invalid_message_is_reported(self, aws, invoke_sns, source):

@@ -3,7 +3,11 @@
 The URL comes from a configured template (Aeris AMP by default). Its placeholders:
 {client_id} {client_secret} {layers} {width} {height} {center} {zoom}
 {time} (UTC YYYYMMDDhhmmss), {iso_time} (YYYY-MM-DDThh:mm:ssZ), {epoch}, and
-{bbox} (west,south,east,north in degrees, for WMS sources; needs a "lat,lon" center).
+{bbox}, for WMS sources: the GetMap BBOX of the view a web map shows at {zoom} (256-pixel tiles)
+around a "lat,lon" center, with square pixels, in the template's own SRS or CRS (EPSG:4326 when
+it names none): EPSG:4326 and CRS:84 in degrees, west,south,east,north, but south,west,north,east
+for WMS 1.3.0 with EPSG:4326 (its axis order is latitude first); EPSG:3857 in metres: the view a
+web map shows (EPSG:4326's covers the same longitudes and 1/cos(latitude) times the latitudes).
 
 Keys are read only when the template has a key placeholder, and never reach a log line,
 an S3 key or a message: every text that leaves the fetcher (errors, excerpts of the
@@ -11,6 +15,11 @@ source's answers, redirect targets, log records) goes through a redactor built f
 (chalicelib.redaction). The source is fetched through chalicelib.safehttp: allow-listed
 hosts and ports, checked again at every redirect, public addresses only (unless
 FETCH_ALLOWED_NETWORKS says otherwise), and one deadline for the whole fetch.
+
+A WMS server answers an error as an OGC exception report with HTTP 200 (MapServer: a
+ServiceExceptionReport, as application/vnd.ogc.se_xml or text/xml): whatever its Content-Type,
+such an answer is a did-fail that carries the report's codes and text (redacted, cut short), not
+a retry and not "not an image".
 """
 
 from __future__ import annotations
@@ -23,14 +32,15 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
+from xml.parsers import expat
 
 import requests
 
 from .. import redaction, safehttp, storage, telemetry
 from ..aws import objects
 from ..aws.clients import error_code
-from ..errors import PermanentError, SourceError
+from ..errors import PermanentError, ServiceException, SourceError
 from ..imaging.decode import probe_frame
 from ..messages import DidFetchAmpImage, Location, PleaseFetchAmpImage
 from ..redaction import MIN_SECRET_LENGTH, Redactor
@@ -47,6 +57,9 @@ MAX_VALID_TIME_SKEW = 24 * 3600
 # the frame and answering; the fetch deadline never reaches into it.
 ANSWER_MARGIN = 10.0
 EXCERPT_CHARS = 200
+# An OGC exception report is read when it is at most this long; what it says is cut to REPORT_CHARS.
+MAX_REPORT_BYTES = 64 * 1024
+REPORT_CHARS = 300
 _LAT_LON = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _RETRY_STATUSES = (500, 502, 503, 504)
 _KEY_FIELDS = {"client_id", "client_secret"}
@@ -74,6 +87,7 @@ def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
     keys = template_keys(config.url_template)
     url, shown = build_url(config, request, keys)
     body, headers = download(url, shown, config)
+    _refuse_report(body, shown)  # an exception report served as an image, or with no Content-Type
     frame = probe_frame(body, (request.width, request.height), max_image_pixels(), what=f"the answer of {shown}")
     valid_time = answered_valid_time(headers.get(VALID_DATE_HEADER), request.valid_time)
     key = storage.frame_key(request.image_id, valid_time, request.width, request.height, frame.extension)
@@ -155,7 +169,8 @@ def build_url(
     }
     fields = template_fields(config.url_template)
     if "bbox" in fields:
-        values["bbox"] = bbox(request.center, request.zoom, request.width, request.height)
+        crs, lat_first = bbox_crs(config.url_template)
+        values["bbox"] = bbox(request.center, request.zoom, request.width, request.height, crs, lat_first)
     unknown = fields - set(values) - _KEY_FIELDS
     if unknown:
         raise PermanentError(f"MAP_URL_TEMPLATE has unknown or unnamed placeholders: {sorted(unknown)}")
@@ -170,20 +185,50 @@ def build_url(
     return url, redaction.redact(shown)
 
 
-def bbox(center: str, zoom: int, width: int, height: int) -> str:
-    """west,south,east,north around a "lat,lon" center, web-map tiles of 256 px at `zoom`."""
+# The names WMS servers give Web Mercator; EPSG:4326 and CRS:84 are the same degrees, axes apart.
+_WEB_MERCATOR = {"EPSG:3857", "EPSG:900913", "EPSG:102100", "EPSG:102113", "EPSG:3785"}
+_DEGREES = {"EPSG:4326", "CRS:84"}
+_EARTH_RADIUS = 6378137.0  # Web Mercator's sphere, in metres
+_MERCATOR_LAT = 85.0511287798  # the latitude where Web Mercator's square world ends
+
+
+def bbox_crs(template: str) -> tuple[str, bool]:
+    """The CRS a template's {bbox} is in (its CRS or SRS parameter, EPSG:4326 when it names none)
+    and whether its axes are latitude first (WMS 1.3.0 with EPSG:4326)."""
+    query = {k.upper(): v.strip().upper() for k, v in parse_qsl(urlsplit(template).query, keep_blank_values=True)}
+    crs = query.get("CRS") or query.get("SRS") or "EPSG:4326"
+    if crs not in _DEGREES | _WEB_MERCATOR:
+        raise PermanentError(
+            f"MAP_URL_TEMPLATE's {{bbox}} is computed in EPSG:4326, CRS:84 or EPSG:3857, not {_shown(crs, 60)}"
+        )
+    return crs, crs == "EPSG:4326" and query.get("VERSION", "").startswith("1.3")
+
+
+def bbox(center: str, zoom: int, width: int, height: int, crs: str = "EPSG:4326", lat_first: bool = False) -> str:
+    """The GetMap BBOX of the `width` x `height` view around a "lat,lon" center that web-map tiles
+    of 256 px show at `zoom`, with square pixels: in degrees (EPSG:4326, CRS:84) as
+    west,south,east,north, or south,west,north,east when `lat_first`; in metres for Web Mercator."""
     match = _LAT_LON.match(center)
     if not match:
         raise PermanentError(f"this map source needs center as 'lat,lon', not {center!r}")
     lat, lon = float(match.group(1)), float(match.group(2))
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise PermanentError(f"center {center!r} is not a latitude and longitude")
-    degrees_per_pixel = 360.0 / (256 * 2**zoom)
-    half_w = width * degrees_per_pixel / 2
-    half_h = height * degrees_per_pixel / 2 * math.cos(math.radians(lat))
+    if crs in _WEB_MERCATOR:
+        metres = 2 * math.pi * _EARTH_RADIUS / (256 * 2**zoom)  # a pixel, at the equator and on the map
+        x = _EARTH_RADIUS * math.radians(lon)
+        lat = max(-_MERCATOR_LAT, min(_MERCATOR_LAT, lat))
+        y = _EARTH_RADIUS * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+        half_w, half_h = width * metres / 2, height * metres / 2
+        return ",".join(f"{v:.2f}" for v in (x - half_w, y - half_h, x + half_w, y + half_h))
+    degrees = 360.0 / (256 * 2**zoom)  # a pixel, east-west and north-south alike
+    half_w, half_h = width * degrees / 2, height * degrees / 2
     west, east = lon - half_w, lon + half_w
-    south, north = max(-90.0, lat - half_h), min(90.0, lat + half_h)
-    return ",".join(f"{v:.6f}" for v in (west, south, east, north))
+    # A view taller than the world from pole to pole is cut at the poles; otherwise it is moved inside.
+    south = min(max(-90.0, lat - half_h), 90.0 - 2 * half_h) if half_h < 90 else -90.0
+    north = min(90.0, south + 2 * half_h)
+    corners = (south, west, north, east) if lat_first else (west, south, east, north)
+    return ",".join(f"{v:.6f}" for v in corners)
 
 
 def download(url: str, shown: str, config: FetchSettings) -> tuple[bytes, dict[str, str]]:
@@ -276,11 +321,89 @@ def _check_status(response: requests.Response, shown: str) -> None:
     if status == 200:
         content_type = response.headers.get("content-type", "")
         if content_type and not content_type.startswith("image/"):
-            raise SourceError(f"{shown} answered {_shown(content_type, 100)}, not an image: {_excerpt(response)}")
+            data, truncated = _start_of(response)
+            if not truncated:
+                _refuse_report(data, shown)
+            raise SourceError(
+                f"{shown} answered {_shown(content_type, 100)}, not an image: {_excerpt(data, truncated)}"
+            )
         return
     if status in _RETRY_STATUSES or status in (408, 429):
         raise SourceUnavailable(f"{shown} answered {status} after retries")
-    raise SourceError(f"{shown} answered {status} {_shown(response.reason or '', 100)}: {_excerpt(response)}")
+    data, truncated = _start_of(response)
+    report = None if truncated else service_exception(data)
+    said = f"ServiceException {_shown(report, REPORT_CHARS)}" if report is not None else _excerpt(data, truncated)
+    raise SourceError(f"{shown} answered {status} {_shown(response.reason or '', 100)}: {said}")
+
+
+def _refuse_report(data: bytes, shown: str) -> None:
+    """ServiceException when `data` is an OGC exception report."""
+    report = service_exception(data)
+    if report is not None:
+        raise ServiceException(f"{shown} answered a ServiceException: {_shown(report, REPORT_CHARS)}")
+
+
+_REPORTS = {"ServiceExceptionReport", "ExceptionReport"}  # WMS 1.1.1 and 1.3.0; OWS Common (ows:)
+_EXCEPTIONS = {"ServiceException", "Exception"}
+
+
+def service_exception(data: bytes) -> str | None:
+    """What an OGC exception report says, each exception as "code: text" (WMS ServiceExceptionReport
+    1.1.1 and 1.3.0, OWS ExceptionReport with its ExceptionText), or None when `data` is not one.
+
+    Parsed with expat, bounded: at most MAX_REPORT_BYTES, and no entity declarations (an internal
+    DTD subset is refused, so nothing is expanded). A DOCTYPE naming an external DTD, as MapServer's
+    1.1.1 reports have, is allowed: expat never fetches it."""
+    if len(data) > MAX_REPORT_BYTES or not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return None
+
+    class Refused(Exception):
+        pass
+
+    def refuse(*args: Any) -> int:
+        raise Refused
+
+    def doctype(name: str, system_id: str | None, public_id: str | None, internal_subset: bool) -> None:
+        if internal_subset:
+            raise Refused
+
+    names: list[str] = []  # the open elements' local names
+    parts: list[list[str]] = []  # per exception: its code, then its text
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        local = name.rpartition(" ")[2]
+        if not names and local not in _REPORTS:
+            raise Refused
+        if len(names) == 1 and local in _EXCEPTIONS:
+            parts.append([attributes.get("code") or attributes.get("exceptionCode") or ""])
+        text(" ")  # ows:ExceptionText elements are words apart
+        names.append(local)
+
+    def end(name: str) -> None:
+        names.pop()
+        text(" ")
+
+    def text(data: str) -> None:
+        if len(names) >= 2 and names[1] in _EXCEPTIONS:
+            parts[-1].append(data)
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        parser.Parse(data, True)
+    except (Refused, expat.ExpatError, ValueError, LookupError):
+        return None
+    said = []
+    for code, *texts in parts:
+        words = " ".join("".join(c if c.isprintable() else " " for c in "".join(texts)).split())
+        said.append(f"{code}: {words}" if code and words else code or words)
+    return "; ".join(part for part in said if part) or "(an exception report with no text)"
 
 
 def _read_capped(client: safehttp.Client, response: requests.Response, shown: str, max_bytes: int) -> bytes:
@@ -353,14 +476,18 @@ def _reason(exc: Exception) -> str:
     return type(getattr(cause, "reason", None) or exc).__name__
 
 
-def _excerpt(response: requests.Response) -> str:
-    """The start of the source's answer, redacted and cut short, for an error."""
+def _start_of(response: requests.Response, limit: int = MAX_REPORT_BYTES) -> tuple[bytes, bool]:
+    """Up to `limit` bytes of the source's answer, and whether there was more."""
     try:
-        data = response.raw.read(4096, decode_content=True) or b""
+        data = response.raw.read(limit + 1, decode_content=True) or b""
     except Exception:
-        return ""
-    truncated = len(data) >= 4096
-    return redaction.active().excerpt(data, EXCERPT_CHARS, truncated)
+        return b"", True
+    return data[:limit], len(data) > limit
+
+
+def _excerpt(data: bytes, truncated: bool) -> str:
+    """The start of the source's answer, redacted and cut short, for an error."""
+    return redaction.active().excerpt(data[:4096], EXCERPT_CHARS, truncated or len(data) > 4096)
 
 
 def _shown(text: str, limit: int) -> str:
