@@ -184,6 +184,7 @@ class PleaseFetchAmpImage(Message, frozen=True, kw_only=True):
     center: Center
     zoom: Annotated[int, Meta(ge=0, le=22)]
     valid_time: EpochSeconds
+    attempt: Annotated[int, Meta(ge=0, le=10)] | None = None  # a failed frame asked again: the how-manieth time
 
 
 class DidFetchAmpImage(Message, frozen=True, kw_only=True):

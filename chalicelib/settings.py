@@ -17,7 +17,10 @@ PREFIX = f"{APP}-{STAGE}"
 AMP_URL_TEMPLATE = (
     "https://maps.aerisapi.com/{client_id}_{client_secret}/{layers}/{width}x{height}/{center},{zoom}/{time}.png"
 )
-FETCH_EVERY_MINUTES = int(os.environ.get("FETCH_EVERY_MINUTES") or 5)
+# The fetch schedule's period: each animation asks for its frame at a phase of its own within its
+# interval, so every tick asks a share of them (chalicelib.mediator.decide.phase).
+FETCH_EVERY_MINUTES = int(os.environ.get("FETCH_EVERY_MINUTES") or 1)
+TICK_SECONDS = FETCH_EVERY_MINUTES * 60
 # Aeris AMP is Xweather now: maps.api.xweather.com is its current host, maps.aerisapi.com its old one.
 DEFAULT_ALLOWED_HOSTS = "maps.api.xweather.com,maps.aerisapi.com,mesonet.agron.iastate.edu,gibs.earthdata.nasa.gov"
 

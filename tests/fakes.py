@@ -14,8 +14,9 @@ from chalicelib.mediator.decide import (
     UNATTRIBUTED,
     AlreadyDecided,
     AnimationState,
-    ClaimFetch,
+    ClaimFetches,
     ClaimGif,
+    phase,
     Decision,
     FinishGif,
     Outdated,
@@ -29,6 +30,7 @@ from chalicelib.mediator.records import Failure, Fetch, Frame, Gif, Line
 from chalicelib.mediator.store import keys
 from chalicelib.mediator.store.animations import ShardPage
 from chalicelib.messages import Message
+from chalicelib.settings import TICK_SECONDS
 
 Check = Callable[[], bool]
 Effect = Callable[[], None]
@@ -70,6 +72,8 @@ class MemoryStore:
                 item.get("newestFrame", 0),
                 item.get("latestGif", 0),
                 item.get("doneGif", 0),
+                item.get("updatedAt", 0),
+                tuple(sorted(item.get("failedSlots", set()))),
             )
 
     def states(self, image_ids: list[str]) -> dict[str, AnimationState]:
@@ -85,7 +89,12 @@ class MemoryStore:
                 for i in self.animations
                 if keys.shard(i) == shard and (after is None or i > after) and i.startswith(prefix or "")
             )
-        return ShardPage(ids[:limit], ids[limit - 1] if len(ids) > limit else None)
+        schedules = {
+            i: (a.interval, phase(a, TICK_SECONDS), a.enabled)
+            for i in ids[:limit]
+            for a in [self.animations[i]["config"]]
+        }
+        return ShardPage(ids[:limit], ids[limit - 1] if len(ids) > limit else None, schedules)
 
     def all_animations(self) -> Iterator[AnimationState]:
         for image_id in sorted(self.animations):
@@ -115,6 +124,10 @@ class MemoryStore:
     def fetches_of(self, wanted: list[tuple[str, int]]) -> dict[str, Fetch]:
         with self._lock:
             return {image_id: self.fetches[(image_id, t)] for image_id, t in wanted if (image_id, t) in self.fetches}
+
+    def fetches_in(self, wanted: list[tuple[str, int]]) -> list[tuple[str, Fetch]]:
+        with self._lock:
+            return [(image_id, self.fetches[(image_id, t)]) for image_id, t in wanted if (image_id, t) in self.fetches]
 
     def mark_sent(self, kind: str, image_id: str, valid_time: int) -> None:
         with self._lock:
@@ -163,7 +176,7 @@ class MemoryStore:
         return {
             RecordFrame: self._record_frame,
             RecordFetchRequest: self._fetch_request,
-            ClaimFetch: self._claim_fetch,
+            ClaimFetches: self._claim_fetches,
             ClaimGif: self._claim_gif,
             FinishGif: self._finish_gif,
             RecordThumbnail: self._record_thumbnail,
@@ -196,6 +209,7 @@ class MemoryStore:
                 item["newestFrame"] = c.valid_time
             if c.gif is not None:
                 item.update(gifFrameCount=c.gif.frame_count, latestGif=c.gif.valid_time)
+            item["failedSlots"] = set(item.get("failedSlots", set())) - set(c.cleared)
 
         writes: list[Write] = [
             (lambda: key not in self.frames, lambda: self.frames.__setitem__(key, frame), False),
@@ -207,21 +221,48 @@ class MemoryStore:
             writes.append((check, effect, True))
         return writes
 
-    def _fetch_request(self, c: RecordFetchRequest | ClaimFetch) -> list[Write]:
+    def _fetch_request(self, c: RecordFetchRequest) -> list[Write]:
         key = (c.image_id, c.valid_time)
         fetch = Fetch(c.valid_time, "requested", int(self.clock()), request=c.request)
         return [(lambda: key not in self.fetches, lambda: self.fetches.__setitem__(key, fetch), False)]
 
-    def _claim_fetch(self, c: ClaimFetch) -> list[Write]:
+    def _claim_fetches(self, c: ClaimFetches) -> list[Write]:
         item = self._animation(c.image_id)
-        return [
-            *self._fetch_request(c),
-            (
-                lambda: c.image_id in self.animations and item.get("lastRequested", 0) < c.valid_time,
-                lambda: item.__setitem__("lastRequested", c.valid_time),
-                False,
-            ),
-        ]
+        writes: list[Write] = []
+        for request in c.requests:
+            key = (c.image_id, request.valid_time)
+            fetch = Fetch(request.valid_time, "requested", int(self.clock()), request=request)
+            writes.append(
+                (
+                    lambda key=key: key not in self.fetches or self.fetches[key].status != "requested",
+                    lambda key=key, fetch=fetch: self.fetches.__setitem__(key, fetch),
+                    False,
+                )
+            )
+        for request in c.retried:
+            key = (c.image_id, request.valid_time)
+            fetch = Fetch(request.valid_time, "requested", int(self.clock()), request=request)
+            writes.append(
+                (
+                    lambda key=key: key in self.fetches and self.fetches[key].status == "failed",
+                    lambda key=key, fetch=fetch: self.fetches.__setitem__(key, fetch),
+                    False,
+                )
+            )
+            failure = (c.image_id, request.valid_time, "fetch-amp-image", "")
+            writes.append((lambda: True, lambda failure=failure: self.failures_.pop(failure, None), False))
+        gone = {(r.valid_time, r.attempt or 0) for r in c.retried} | set(c.dropped)
+
+        def claimed() -> bool:
+            return c.image_id in self.animations and item.get("lastRequested", 0) == c.seen_last_requested
+
+        def claim() -> None:
+            if c.requests:
+                item["lastRequested"] = c.newest
+            item["failedSlots"] = set(item.get("failedSlots", set())) - gone
+
+        writes.append((claimed, claim, False))
+        return writes
 
     def _claim_gif(self, c: ClaimGif) -> list[Write]:
         item = self._animation(c.image_id)
@@ -289,6 +330,15 @@ class MemoryStore:
             (lambda: key not in self.failures_, lambda: self.failures_.__setitem__(key, failure), False)
         ]
         gif_key = (c.image_id, c.valid_time)
+        if c.failed_slot is not None:
+            item = self._animation(c.image_id)
+            writes.append(
+                (
+                    lambda: c.image_id in self.animations,
+                    lambda: item.__setitem__("failedSlots", set(item.get("failedSlots", set())) | {c.failed_slot}),
+                    False,
+                )
+            )
         if c.action == "fetch-amp-image":
             writes.append(self._fetch_outcome(c.image_id, c.valid_time, "failed", c.error))
         elif c.action in ("create-gif", "send-email") and c.image_id != UNATTRIBUTED:

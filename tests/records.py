@@ -11,6 +11,14 @@ from chalicelib.mediator.decide import ClaimGif, Decision, FinishGif, RecordThum
 from chalicelib.messages import DidFetchAmpImage, GifReason, Location, PleaseCreateGif
 
 
+def due(animation: Any, grid: int) -> int:
+    """When the fetch tick asks for an animation's frame valid at `grid` (a time on its interval grid):
+    at its phase after it."""
+    from chalicelib.settings import TICK_SECONDS
+
+    return grid + decide.phase(animation, TICK_SECONDS)
+
+
 def frame(store: Any, image_id: str, t: int, location: Location, correlation_id: str | None = None) -> None:
     """A frame at `t`, counted (no GIF claimed with it)."""
     state = store.get_animation(image_id, consistent=True)

@@ -35,24 +35,97 @@ def frames(*times: int) -> list[Frame]:
     return [Frame(t, loc(f"temps/{t}.png")) for t in times]
 
 
+PERIOD = 60  # the fetch tick's
+
+
+def state(**changes) -> AnimationState:
+    return AnimationState(TEMPS)._replace(**changes)
+
+
+def asked(decisions: list[decide.Decision]) -> list[int]:
+    return [m.valid_time for d in decisions for m in d.messages]
+
+
 class TestFetchSchedule:
-    def test_asks_for_the_frame_on_the_interval_grid(self):
-        decision = decide.next_fetch(TEMPS, now=1_700_000_123)
+    """Frames on each animation's interval grid, each asked for at a stable phase of its own."""
+
+    def test_a_phase_is_stable_a_whole_number_of_ticks_and_less_than_the_interval(self):
+        phases = {decide.phase(TEMPS.replace(image_id=f"a{i}"), PERIOD) for i in range(500)}
+        assert phases == {k * PERIOD for k in range(10)}  # 600 s: ten one-minute phases, all used
+        assert decide.phase(TEMPS, PERIOD) == decide.phase(TEMPS, PERIOD)
+        assert decide.phase(TEMPS.replace(interval=60), PERIOD) == 0
+
+    def test_a_tick_asks_about_one_in_interval_minutes_of_the_animations(self):
+        animations = [TEMPS.replace(image_id=f"a{i:04d}") for i in range(5000)]
+        per_minute = [
+            sum(decide.is_due(a.interval, decide.phase(a, PERIOD), 1_700_000_400 + m * 60, PERIOD) for a in animations)
+            for m in range(10)
+        ]
+        assert sum(per_minute) == 5000 and max(per_minute) < 5000 / 10 * 1.2  # each once, spread over ten minutes
+
+    def test_the_newest_frame_is_asked_for_at_its_phase_on_the_grid(self):
+        offset = decide.phase(TEMPS, PERIOD)
+        grid = 1_700_000_400  # a multiple of 600
+        before = decide.next_fetches(state(last_requested=grid - 600), grid + offset - 60, PERIOD)
+        assert before == []  # its phase has not come: the frame before is the newest due, asked already
+        [decision] = decide.next_fetches(state(last_requested=grid - 600), grid + offset, PERIOD)
         [request] = decision.messages
-        assert request.type == "please-fetch-amp-image"
-        assert request.valid_time == 1_699_999_800  # 1_700_000_123 rounded down to 600 s
+        assert request.valid_time == grid and request.correlation_id == f"run-temps-{grid}"
         assert (request.layers, request.width, request.center) == (["flat-dk", "temperatures"], 800, "tulsa,ok")
-        assert request.correlation_id == "run-temps-1699999800"
         [claim] = decision.changes
-        assert claim == decide.ClaimFetch("temps", 1_699_999_800, request)  # kept, to be sent again
+        assert claim == decide.ClaimFetches("temps", (request,), grid - 600)  # kept, to be sent again
 
-    def test_nothing_when_already_asked_or_disabled(self):
-        assert decide.next_fetch(TEMPS, now=1_700_000_123, last_requested=1_699_999_800) is None
-        disabled = TEMPS.replace(enabled=False)
-        assert decide.next_fetch(disabled, now=1_700_000_123) is None
+    def test_a_new_animation_asks_for_its_whole_window_at_once(self):
+        grid = 1_700_000_400
+        now = grid + decide.phase(TEMPS, PERIOD)
+        assert asked(decide.next_fetches(state(), now, PERIOD)) == [grid - 1800, grid - 1200, grid - 600, grid]
 
-    def test_the_next_grid_point_is_due_after_an_interval(self):
-        assert decide.next_fetch(TEMPS, 1_700_000_400, 1_699_999_800).messages[0].valid_time == 1_700_000_400
+    def test_a_gap_is_filled_within_the_window_and_a_source_serves_only_so_far_back(self):
+        grid = 1_700_000_400
+        now = grid + decide.phase(TEMPS, PERIOD)
+        assert asked(decide.next_fetches(state(last_requested=grid - 1200), now, PERIOD)) == [grid - 600, grid]
+        assert asked(decide.next_fetches(state(last_requested=grid - 86400), now, PERIOD)) == [
+            grid - 1800,
+            grid - 1200,
+            grid - 600,
+            grid,
+        ]  # a day disabled: the window, not the day
+        served = decide.next_fetches(state(), now, PERIOD, back=now - (grid - 1200))
+        assert asked(served) == [grid - 1200, grid - 600, grid]
+
+    def test_nothing_when_asked_already_or_disabled(self):
+        grid = 1_700_000_400
+        now = grid + decide.phase(TEMPS, PERIOD)
+        assert decide.next_fetches(state(last_requested=grid), now, PERIOD) == []
+        assert decide.next_fetches(AnimationState(TEMPS.replace(enabled=False)), now, PERIOD) == []
+
+    def test_a_failed_frame_of_the_window_is_asked_again_and_one_out_of_it_dropped(self):
+        grid = 1_700_000_400
+        now = grid + decide.phase(TEMPS, PERIOD)
+        failed = ((grid - 1200, 1), (grid - 7200, 2))  # one in the window, one long gone
+        [decision] = decide.next_fetches(state(last_requested=grid, failed_slots=failed), now, PERIOD)
+        [claim] = decision.changes
+        assert [(r.valid_time, r.attempt) for r in claim.retried] == [(grid - 1200, 1)]
+        assert claim.requests == () and claim.dropped == ((grid - 7200, 2),)
+
+    def test_a_window_of_a_hundred_frames_is_claimed_in_chunks_each_from_the_one_before(self):
+        grid = 1_700_000_400
+        big = TEMPS.replace(frames=100)
+        decisions = decide.next_fetches(AnimationState(big), grid + decide.phase(big, PERIOD), PERIOD)
+        assert [len(d.messages) for d in decisions] == [24, 24, 24, 24, 4]
+        seen = [d.changes[0].seen_last_requested for d in decisions]
+        assert seen[0] == 0 and seen[1:] == [d.changes[0].newest for d in decisions[:-1]]
+
+    def test_a_scheduled_fetch_that_fails_is_asked_again_up_to_three_times(self):
+        request = {"type": "please-fetch-amp-image", "imageId": "temps", "validTime": 600}
+        for attempt, slot in ((None, (600, 1)), (1, (600, 2)), (2, (600, 3)), (3, None)):
+            asked_again = dict(request, correlationId="run-temps-600", **({"attempt": attempt} if attempt else {}))
+            failure = DidFail(type="did-fail-fetch-amp-image", error="timed out", request=asked_again)
+            assert decide.on_failure(failure).changes[0].failed_slot == slot
+        manual = DidFail(
+            type="did-fail-fetch-amp-image", error="x", request=dict(request, correlationId="manual-temps-600")
+        )
+        assert decide.on_failure(manual).changes[0].failed_slot is None  # a person's: not on the schedule
 
 
 class TestFrame:

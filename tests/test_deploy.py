@@ -360,7 +360,7 @@ def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
     assert rules == {
         f"weathergif-{s}-{n}-event": e
         for s in ("dev", "prod")
-        for n, e in (("fetch_due_frames", "rate(5 minutes)"), ("rebuild_gifs", "rate(1 hour)"))
+        for n, e in (("fetch_due_frames", "rate(1 minute)"), ("rebuild_gifs", "rate(1 hour)"))
     }
     groups = {g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]}
     assert {f"/aws/lambda/{name}" for name in deployed} <= groups  # every function's log group, from the template

@@ -32,6 +32,12 @@ TEMPS = Animation(
 )
 
 
+# Ticking animations: a one-minute interval has one phase (every tick is its time) and a window of
+# two frames, so a new one asks for the frames at T0 - 60 and T0 on its first tick.
+TICKED = TEMPS.replace(interval=60, frames=2, every=2, email=None)
+WINDOW = [T0 - 60, T0]
+
+
 class World:
     """A Mediator on one of the two stores, its publisher, its store to look into, and its tick
     queue: slices handed on wait in `queued` until drain() works on them (at once, in threads)."""
@@ -216,26 +222,44 @@ def test_a_send_that_fails_is_made_good_by_the_redelivery(world):
 
 def test_a_tick_twice_at_once_asks_once_per_animation(world, animations: int = 1000):
     """1,000 animations, two ticks of the same time at once (a schedule's event delivered twice):
-    their 32 slices by four mediators at once ask for each animation's frame exactly once."""
+    their 32 slices by four mediators at once ask for each animation's frames exactly once."""
     for i in range(animations):
-        world.store.put_animation(TEMPS.replace(image_id=f"a{i:04d}", email=None))
+        world.store.put_animation(TICKED.replace(image_id=f"a{i:04d}"))
     assert run_at_once(lambda: world.mediator.fetch_due_frames(T0), lambda: world.mediator.fetch_due_frames(T0)) == []
     assert len(world.queued) == 2  # the shards' first pages, packed into one slice of 1,000, per tick
     assert world.drain() == []
     asked = world.published.of("please-fetch-amp-image")
-    assert sorted(m.image_id for m in asked) == [f"a{i:04d}" for i in range(animations)]  # each once: no more
-    assert all(m.valid_time == T0 for m in asked)
+    assert sorted((m.image_id, m.valid_time) for m in asked) == [
+        (f"a{i:04d}", t) for i in range(animations) for t in WINDOW
+    ]  # each frame once: no more
     assert {
         state.last_requested for state in world.store.states([f"a{i:04d}" for i in range(animations)]).values()
     } == {T0}
+
+
+def test_a_tick_reads_only_the_animations_whose_phase_it_is(world):
+    """Ten-minute animations: a tick a minute works on about a tenth of them (the directory's entries
+    say each one's phase), and over ten minutes each is asked for its frames once."""
+    ids = [f"p{i:03d}" for i in range(200)]
+    for image_id in ids:
+        world.store.put_animation(TEMPS.replace(image_id=image_id, frames=2, every=2, email=None))
+    per_minute = []
+    for minute in range(10):
+        world.mediator.fetch_due_frames(T0 + 60 * minute)
+        slices = list(world.queued)
+        assert world.drain() == []
+        per_minute.append(sum(len(part.only or []) for part in slices))
+    asked = world.published.of("please-fetch-amp-image")
+    assert sorted(m.image_id for m in asked) == sorted(ids * 2)  # each animation's window, once
+    assert sum(per_minute) == 200 and max(per_minute) <= 35, per_minute
 
 
 def test_one_animations_failed_publish_costs_the_others_nothing(world):
     """A throttled publish for one animation: every other animation is asked in the first pass, and
     its own request goes out with the retry slice (not a later tick), once the publish succeeds."""
     for i in range(30):
-        world.store.put_animation(TEMPS.replace(image_id=f"a{i:02d}", email=None))
-    refusals = {"a07": 2}
+        world.store.put_animation(TICKED.replace(image_id=f"a{i:02d}"))
+    refusals = {"a07": 4}  # its two requests, refused twice
 
     def throttled(message) -> bool:
         if refusals.get(message.image_id, 0) > 0:
@@ -247,27 +271,27 @@ def test_one_animations_failed_publish_costs_the_others_nothing(world):
     world.mediator.fetch_due_frames(T0)
     assert world.drain() == []  # the first pass, then two retry slices of a07 alone
     asked = [m.image_id for m in world.published.of("please-fetch-amp-image")]
-    assert sorted(asked) == [f"a{i:02d}" for i in range(30)]
-    assert asked[-1] == "a07" and refusals == {"a07": 0}
+    assert sorted(asked) == sorted(f"a{i:02d}" for i in range(30) for _ in WINDOW)
+    assert asked[-2:] == ["a07", "a07"] and refusals == {"a07": 0}
 
 
 def test_one_animations_failed_claim_costs_the_others_nothing(world):
     """The table throttles one animation's claim: the others are asked, and it is claimed and asked
     by the retry slice."""
     for i in range(30):
-        world.store.put_animation(TEMPS.replace(image_id=f"a{i:02d}", email=None))
+        world.store.put_animation(TICKED.replace(image_id=f"a{i:02d}"))
     flaky = Flaky(world.store, "fetch:a13:", times=1)
     world.mediator = world.on(flaky)
     world.mediator.fetch_due_frames(T0)
     assert world.drain() == [] and flaky.times == 0
     asked = [m.image_id for m in world.published.of("please-fetch-amp-image")]
-    assert sorted(asked) == [f"a{i:02d}" for i in range(30)] and asked[-1] == "a13"
+    assert sorted(asked) == sorted(f"a{i:02d}" for i in range(30) for _ in WINDOW) and asked[-1] == "a13"
 
 
 def test_a_slice_delivered_again_sends_what_it_left_unsent(world):
     """A slice's invocation stopped after its claims, before its publishes: the redelivered slice
     finds each claim made, and sends the request kept on the fetch record."""
-    world.store.put_animation(TEMPS.replace(email=None))
+    world.store.put_animation(TICKED)
     world.published.failing = 10**6  # nothing goes out, and the retry slices give up
     world.mediator.fetch_due_frames(T0)
     errors = world.drain()
@@ -275,9 +299,9 @@ def test_a_slice_delivered_again_sends_what_it_left_unsent(world):
     world.published.failing = 0
     first = ticks.TickSlice(kind="fetch", time=T0, shard=0, only=["temps"])  # the slice as the tick sent it
     world.mediator.run_slice(first, again=True)  # its redelivery
-    assert [m.valid_time for m in world.published.of("please-fetch-amp-image")] == [T0]
+    assert sorted(m.valid_time for m in world.published.of("please-fetch-amp-image")) == WINDOW
     world.mediator.run_slice(first)  # a duplicate first delivery: decided before, sends nothing
-    assert len(world.published.of("please-fetch-amp-image")) == 1
+    assert len(world.published.of("please-fetch-amp-image")) == 2
 
 
 def test_a_gif_whose_publish_failed_goes_out_when_its_frame_comes_back(world):
@@ -336,7 +360,7 @@ def test_shards_longer_than_a_slice_are_handed_on_page_by_page(world, monkeypatc
     a full page's rest read by the slices it hands on."""
     monkeypatch.setattr(ticks, "SLICE", 5)
     for i in range(40):
-        world.store.put_animation(TEMPS.replace(image_id=f"s{i:02d}", email=None))
+        world.store.put_animation(TICKED.replace(image_id=f"s{i:02d}"))
     world.mediator.fetch_due_frames(T0)
     sizes = []
     while world.queued:
@@ -344,7 +368,7 @@ def test_shards_longer_than_a_slice_are_handed_on_page_by_page(world, monkeypatc
         for part in batch:
             sizes.append(world.mediator.run_slice(part)["animations"])
     asked = sorted(m.image_id for m in world.published.of("please-fetch-amp-image"))
-    assert asked == [f"s{i:02d}" for i in range(40)]
+    assert asked == sorted(f"s{i:02d}" for i in range(40) for _ in WINDOW)
     assert max(sizes) <= 5 and sum(sizes) == 40
 
 

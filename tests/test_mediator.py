@@ -51,30 +51,34 @@ def gif_frames(data: bytes) -> int:
 
 
 def test_schedule_to_email(runtime, emulator, source, monkeypatch):
+    """A new animation asks for its window (N=3) at its first tick: its first GIF then; then a frame
+    each interval, at the animation's phase, and a GIF per K=2 new frames."""
     monkeypatch.setenv("PUBLIC_URL", "https://wx.example.com/api")
     store.put_animation(animation())
     for tick in range(5):
-        runtime.fire("fetch_due_frames", T0 + tick * 600)
+        runtime.fire("fetch_due_frames", records.due(animation(), T0 + tick * 600))
         runtime.drain()
 
     state = store.get_animation("temps", consistent=True)
-    assert state.frame_count == 5 and state.last_requested == T0 + 4 * 600
+    assert state.frame_count == 7 and state.last_requested == T0 + 4 * 600
     frames = store.newest_frames("temps", 10)
-    assert [f.valid_time for f in frames] == [T0 + i * 600 for i in range(4, -1, -1)]
+    assert [f.valid_time for f in frames] == [T0 + i * 600 for i in range(4, -3, -1)]
     assert all(set(f.thumbnails) == {"80x60-cover", "32x32-cover"} for f in frames)
 
     gifs = store.gifs("temps", newest_first=False)
     assert [(g.valid_time, g.status, g.email_status) for g in gifs] == [
-        (T0 + 1200, "done", "sent"),  # the first GIF once N=3 frames exist
-        (T0 + 2400, "done", "sent"),  # then one per K=2 new frames
+        (T0, "done", "sent"),  # the first GIF once N=3 frames exist: the first tick's window
+        (T0 + 1200, "done", "sent"),  # then one per K=2 new frames
+        (T0 + 2400, "done", "sent"),
     ]
-    assert gifs[1].frame_times == (T0 + 1200, T0 + 1800, T0 + 2400)
+    assert gifs[0].frame_times == (T0 - 1200, T0 - 600, T0)
+    assert gifs[2].frame_times == (T0 + 1200, T0 + 1800, T0 + 2400)
     s3 = runtime_client("s3")
-    gif = s3.get_object(**gifs[1].location.to_dict())["Body"].read()
+    gif = s3.get_object(**gifs[2].location.to_dict())["Body"].read()
     assert gif_frames(gif) == 3
 
     sent = emulator.sent_emails()
-    assert len(sent) == 2 and all(e["destinations"]["ToAddresses"] == ["desk@example.com"] for e in sent)
+    assert len(sent) == 3 and all(e["destinations"]["ToAddresses"] == ["desk@example.com"] for e in sent)
     gif_link = f"https://wx.example.com/api/animations/temps/gifs/{T0 + 2400}/image"
     [body] = [e["body"] for e in sent if gif_link in e["body"]]  # a link to the route that redirects to the GIF
     assert not any(word in body for word in SIGNED)  # nothing in the email ends with the signer's session
@@ -164,38 +168,60 @@ class TestEmailLinks:
 
 
 def test_the_hourly_rebuild_catches_up_and_never_builds_a_window_twice(runtime, emulator, source):
-    store.put_animation(animation(every=3))
-    for tick in range(4):
-        runtime.fire("fetch_due_frames", T0 + tick * 600)
+    config = animation(every=3)
+    store.put_animation(config)
+    for tick in range(2):
+        runtime.fire("fetch_due_frames", records.due(config, T0 + tick * 600))
         runtime.drain()
-    assert [g.valid_time for g in store.gifs("temps")] == [T0 + 1200]  # 4th frame: 1 of K=3
+    # the window at the first tick (N=3: the first GIF), then a 4th frame: 1 of K=3
+    assert [g.valid_time for g in store.gifs("temps")] == [T0]
 
     runtime.fire("rebuild_gifs", T0 + 3600)
     runtime.drain()
     runtime.fire("rebuild_gifs", T0 + 7200)  # nothing newer: nothing built
     runtime.drain()
     gifs = store.gifs("temps", newest_first=False)
-    assert [(g.valid_time, g.reason) for g in gifs] == [(T0 + 1200, "count"), (T0 + 1800, "rebuild")]
+    assert [(g.valid_time, g.reason) for g in gifs] == [(T0, "count"), (T0 + 600, "rebuild")]
     assert len(emulator.sent_emails()) == 2
 
-    for tick in (4, 5, 6):  # the count restarts from the rebuild: K=3 new frames make the next GIF
-        runtime.fire("fetch_due_frames", T0 + tick * 600)
+    for tick in (2, 3, 4):  # the count restarts from the rebuild: K=3 new frames make the next GIF
+        runtime.fire("fetch_due_frames", records.due(config, T0 + tick * 600))
         runtime.drain()
     gifs = store.gifs("temps", newest_first=False)
-    assert [g.valid_time for g in gifs] == [T0 + 1200, T0 + 1800, T0 + 3600]
-    assert gifs[-1].frame_times == (T0 + 2400, T0 + 3000, T0 + 3600)
+    assert [g.valid_time for g in gifs] == [T0, T0 + 600, T0 + 2400]
+    assert gifs[-1].frame_times == (T0 + 1200, T0 + 1800, T0 + 2400)
 
 
-def test_a_failed_fetch_is_recorded_and_nothing_waits(runtime, source):
-    store.put_animation(animation())
+def test_a_failed_fetch_is_recorded_and_asked_again_while_in_the_window(runtime, source):
+    """The source is down: each frame's fetch fails for good (recorded, redrivable) and is asked again
+    at the animation's next tick while its time is in the window; when the source is back, the
+    window fills and the first GIF comes."""
+    config = animation(frames=2, every=2)
+    store.put_animation(config)
+    working = source.respond
     source.respond = lambda path: Answer(404, b"no such layer", {"Content-Type": "text/plain"})
-    runtime.fire("fetch_due_frames", T0)
+    runtime.fire("fetch_due_frames", records.due(config, T0))
     runtime.drain()
-    [fetch] = store.fetches("temps")
-    assert (fetch.status, fetch.valid_time) == ("failed", T0) and "answered 404" in fetch.error
-    [failure] = store.failures("temps")
-    assert failure.correlation_id == f"run-temps-{T0}"
+    fetches = {f.valid_time: f for f in store.fetches("temps")}
+    assert sorted(fetches) == [T0 - 600, T0]
+    assert all(f.status == "failed" and "answered 404" in f.error for f in fetches.values())
+    assert {f.correlation_id for f in store.failures("temps")} == {f"run-temps-{T0 - 600}", f"run-temps-{T0}"}
     assert store.get_animation("temps").frame_count == 0
+    assert store.get_animation("temps", consistent=True).failed_slots == ((T0 - 600, 1), (T0, 1))
+
+    runtime.fire("fetch_due_frames", records.due(config, T0 + 600))  # still down
+    runtime.drain()
+    # T0 asked again (and failed again), T0 + 600 asked and failed; T0 - 600 is out of the window now
+    assert store.get_animation("temps", consistent=True).failed_slots == ((T0, 2), (T0 + 600, 1))
+
+    source.respond = working  # back: the window fills, and the first GIF is made of it
+    runtime.fire("fetch_due_frames", records.due(config, T0 + 1200))
+    runtime.drain()
+    state = store.get_animation("temps", consistent=True)
+    assert state.failed_slots == () and state.frame_count == 2
+    assert [f.valid_time for f in store.newest_frames("temps", 5)] == [T0 + 1200, T0 + 600]
+    assert [g.valid_time for g in store.gifs("temps")] == [T0 + 1200]
+    assert {f.valid_time for f in store.failures("temps")} == {T0 - 600, T0}  # what never came, kept
 
 
 def test_every_message_twice_shuffled_by_four_concurrent_mediators(runtime, emulator, monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib.mediator import store
 from chalicelib.mediator.animation import Animation
+from tests import records
 from tests.mapsource import Answer, radar_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,9 +58,10 @@ def api(runtime):
         yield get
 
 
-def run(runtime, ticks: int) -> None:
+def run(runtime, ticks: int, config: Animation | None = None) -> None:
+    """The fetch ticks of the animation's first `ticks` grid times (each at its phase)."""
     for tick in range(ticks):
-        runtime.fire("fetch_due_frames", T0 + tick * INTERVAL)
+        runtime.fire("fetch_due_frames", records.due(config or animation(), T0 + tick * INTERVAL))
         runtime.drain()
 
 
@@ -73,7 +75,7 @@ def metric(answer: dict, function: str, name: str, reason: str | None = None) ->
 
 def test_metrics_and_cost_of_a_gif_made_and_emailed(runtime, source, api):
     store.put_animation(animation())
-    run(runtime, 3)
+    run(runtime, 1)  # a new animation: its window of three frames at its first tick
     [gif] = store.gifs("ops")
     assert (gif.status, gif.email_status) == ("done", "sent")
 
@@ -121,20 +123,21 @@ def test_metrics_and_cost_of_a_gif_made_and_emailed(runtime, source, api):
 
 
 def test_failures_and_stale_animations_show_in_the_status_and_the_metrics(runtime, source, api):
-    store.put_animation(animation())
+    config = animation(frames=2)
+    store.put_animation(config)
     source.respond = lambda path: Answer(404, b"no such layer", {"Content-Type": "text/plain"})
-    run(runtime, 1)
+    run(runtime, 1, config)  # its window of two frames: both fail
     status = api("/status")
     assert status["ok"] is False
-    assert status["failuresLastHour"]["count"] == 1
-    assert status["failuresLastHour"]["byAction"] == {"fetch-amp-image": 1}
-    [recent] = status["failuresLastHour"]["recent"]
-    assert recent["imageId"] == "ops" and "404" in recent["error"]
-    assert "1 failure in the last hour" in status["problems"]
+    assert status["failuresLastHour"]["count"] == 2
+    assert status["failuresLastHour"]["byAction"] == {"fetch-amp-image": 2}
+    recent = status["failuresLastHour"]["recent"]
+    assert {r["imageId"] for r in recent} == {"ops"} and all("404" in r["error"] for r in recent)
+    assert "2 failures in the last hour" in status["problems"]
     assert status["stale"]["count"] == 0  # configured just now: its frames are not yet late
 
     # Three intervals on, still no frame: stale, in the status and in the metric the alarm reads.
-    runtime.fire("fetch_due_frames", T0 + 4 * INTERVAL)
+    runtime.fire("fetch_due_frames", records.due(config, T0 + 4 * INTERVAL))
     runtime.drain()
     status = api("/status")
     [stale] = status["stale"]["animations"]
@@ -144,7 +147,7 @@ def test_failures_and_stale_animations_show_in_the_status_and_the_metrics(runtim
     metrics = api("/metrics?minutes=30")
     assert metric(metrics, "tick", "StaleAnimations")["maximum"] == 1
     failures = metric(metrics, "fetch_amp_image", "Failures", reason="SourceError")
-    assert failures["sum"] == 2
+    assert failures["sum"] == 4  # the first window's two, then the new window's two (the old ones out of it)
 
 
 @pytest.mark.parametrize("query", ["minutes=0", "minutes=x", "minutes=99999999", "other=1"])

@@ -1,7 +1,8 @@
 """What a tick and a frame cost in AWS calls, counted with a botocore hook on the app's own
 clients (local/calls.py), against the embedded AWS: the real store, SNS and the tick queue.
 
-The budget: at most 1.5 calls per animation per tick, at most 5 calls to take in a frame.
+The budget: at most 1.5 calls per animation a tick asks for (besides a page of each directory shard),
+at most 5 calls to take in a frame.
 """
 
 from __future__ import annotations
@@ -40,29 +41,61 @@ def counted(aws, monkeypatch):
         yield calls
 
 
+TICK = 60  # the fetch schedule's period (settings.TICK_SECONDS)
+DIRECTORY = 16  # a tick reads the first page of each directory shard
+
+
+def interval_of_ticks(start: int, counted: Calls) -> dict[str, int]:
+    """The five one-minute ticks of one 300 s interval: what they asked, and in how many slices."""
+    asked = slices = 0
+    for minute in range(KANSAS.interval // TICK):
+        ran = run_tick("fetch", start + minute * TICK, counted)
+        asked, slices = asked + ran["asked"], slices + ran["slices"]
+    return {"asked": asked, "slices": slices}
+
+
 @pytest.mark.parametrize("animations", [100, 1000])
-def test_a_tick_costs_at_most_1_5_calls_per_animation(store, counted, animations):
+def test_a_tick_costs_at_most_1_5_calls_per_animation_it_asks_for(store, counted, animations):
+    """Over an interval, each animation is asked for its newest frame once, at its phase: five ticks,
+    each over about a fifth of them. Each costs at most 1.5 calls per animation it asks for, besides
+    the directory's pages (16 queries a tick, whatever the number of animations)."""
     with counted.paused():
         for i in range(animations):
             store.put_animation(KANSAS.replace(image_id=f"k{i:04d}", email=None))
-    ran = run_tick("fetch", T0, counted)
-    assert ran["asked"] == animations and ran["slices"] == 1  # the shards' first pages, packed
-    per_animation = counted.total / animations
+        first = interval_of_ticks(T0, counted)  # new: each asks for its window of four at once
+    assert first["asked"] == 4 * animations  # (requests: four frames each)
+    counted.reset()
+    ran = interval_of_ticks(T0 + KANSAS.interval, counted)
+    assert ran["asked"] == animations  # each once, over the interval
+    ticks = KANSAS.interval // TICK
+    per_animation = (counted.total - DIRECTORY * ticks) / animations
     assert per_animation <= 1.5, dict(counted.by_operation)
     # Claims are one conditional transaction each; everything else comes in batches.
     assert counted.by_operation["dynamodb.TransactWriteItems"] == animations
-    assert counted.by_operation["sns.PublishBatch"] == animations // 10
+    assert counted.by_operation["sns.PublishBatch"] <= animations // 10 + ran["slices"]
     # A write a slice for its stale animations (the status view's). The ticks' usage (shared) waits
     # in the container's ledger: written once a minute at most, not a call a tick.
     assert counted.by_operation["dynamodb.PutItem"] == ran["slices"]
     assert "dynamodb.UpdateItem" not in counted.by_operation
     reads = counted.of("dynamodb") - counted.by_operation["dynamodb.TransactWriteItems"] - ran["slices"]
-    assert reads == 16 + animations // 100  # a page of each shard; the states, 100 a call
+    assert reads <= DIRECTORY * ticks + animations // 100 + ran["slices"]  # the pages; the due states, 100 a call
     assert "sns.Publish" not in counted.by_operation
 
-    counted.reset()  # the same tick again (a schedule's event delivered twice): nothing is asked twice
-    assert run_tick("fetch", T0, counted)["asked"] == 0
+    counted.reset()  # the same ticks again (a schedule's events delivered twice): nothing is asked twice
+    assert interval_of_ticks(T0 + KANSAS.interval, counted)["asked"] == 0
     assert counted.by_operation["dynamodb.TransactWriteItems"] == 0 and counted.of("sns") == 0
+
+
+def test_a_new_animations_window_is_asked_for_in_one_claim(store, counted):
+    """A new animation's first tick asks for its whole window (four frames) in one transaction and
+    one publish."""
+    with counted.paused():
+        store.put_animation(KANSAS.replace(email=None))
+        service.mediator().start("kansas", T0)  # as the API does when it is created
+    ran = run_tick("fetch", T0 - 1, counted)  # a tick before its phase asks nothing; then the start's slice
+    assert ran["asked"] == 4  # its window's four frames
+    assert counted.by_operation["dynamodb.TransactWriteItems"] == 1
+    assert counted.by_operation["sns.PublishBatch"] == 1
 
 
 def test_taking_in_a_frame_costs_at_most_5_calls(store, counted):

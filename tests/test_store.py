@@ -10,7 +10,7 @@ from chalicelib.mediator import decide
 from chalicelib.mediator.animation import Animation
 from chalicelib.mediator.decide import AnimationState
 from chalicelib.mediator.records import Line
-from chalicelib.messages import DidFetchAmpImage, Location
+from chalicelib.messages import DidFail, DidFetchAmpImage, Location
 
 TEMPS = Animation(image_id="temps", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=4, frames=3)
 
@@ -206,12 +206,32 @@ def test_a_stale_claim_loses_to_a_newer_one(store):
 
 def test_fetch_claims_move_forward_once(store):
     store.put_animation(TEMPS)
-    decision = decide.next_fetch(TEMPS, now=6000)
+    state = store.get_animation("temps", consistent=True)
+    now = 6000 + decide.phase(TEMPS, 60)
+    [decision] = decide.next_fetches(state, now, 60)
     outcomes = race(4, lambda i: store.apply(decision))
     assert sum(o is None for o in outcomes) == 1
+    window = [6000 - 600 * k for k in range(TEMPS.frames - 1, -1, -1)]
     assert store.get_animation("temps").last_requested == 6000
-    [fetch] = store.fetches("temps")
-    assert fetch.status == "requested"
+    assert sorted(f.valid_time for f in store.fetches("temps")) == window
+    assert {f.status for f in store.fetches("temps")} == {"requested"}
+
+
+def test_a_failed_scheduled_fetch_is_asked_again_once_and_its_failure_forgotten(store):
+    store.put_animation(TEMPS)
+    now = 6000 + decide.phase(TEMPS, 60)
+    [claim] = decide.next_fetches(store.get_animation("temps", consistent=True), now, 60)
+    store.apply(claim)
+    request = next(m for m in claim.messages if m.valid_time == 5400).to_dict()
+    store.apply(decide.on_failure(DidFail(type="did-fail-fetch-amp-image", error="source down", request=request)))
+    state = store.get_animation("temps", consistent=True)
+    assert state.failed_slots == ((5400, 1),)
+    [again] = decide.next_fetches(state, now + 60, 60)
+    assert [(m.valid_time, m.attempt) for m in again.messages] == [(5400, 1)]
+    outcomes = race(4, lambda i: store.apply(again))
+    assert sum(o is None for o in outcomes) == 1  # asked again once
+    assert store.get_animation("temps", consistent=True).failed_slots == ()
+    assert store.fetch("temps", 5400).status == "requested" and store.failures("temps") == []
 
 
 def test_thumbnails_and_failures_are_recorded_on_their_frame(store):

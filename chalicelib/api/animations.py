@@ -10,6 +10,7 @@ from typing import Any
 from chalice import Response
 
 from ..aws import objects
+from ..log import logger
 from ..mediator import service, store
 from ..mediator.animation import Animation
 from ..mediator.decide import AnimationState
@@ -157,7 +158,8 @@ def get_animation(request: Any, image_id: str) -> dict[str, Any]:
 def put_animation(request: Any, image_id: str) -> Response:
     """Create or replace an animation.
 
-    A JSON object of at most 64 KB, camelCase keys, strict types (true is not 1, "800" is not 800), each
+    A new animation (and one enabled again) asks at once for the frames of its newest window, so its
+    first GIF comes within a minute, not N intervals later. A JSON object of at most 64 KB, camelCase keys, strict types (true is not 1, "800" is not 800), each
     key once; email addresses are checked. Of concurrent creates of one id, exactly one answers 201."""
     checked_id(image_id)
     body = json_body(request)
@@ -167,7 +169,13 @@ def put_animation(request: Any, image_id: str) -> Response:
         )
     # camelCase keys only, strict types: a body in the API's own terms, as openapi.json describes it
     animation = Animation.configured({**body, "imageId": image_id})
+    before = store.get_animation(image_id, consistent=True)
     created = store.put_animation(animation)  # atomic: of concurrent creates, exactly one is told it created
+    if animation.enabled and (created or before is None or not before.animation.enabled):
+        try:
+            service.start(image_id)  # its window's frames at once: full from the start, or after a pause
+        except Exception as exc:  # its next due tick asks for the whole window all the same
+            logger.warning(f"the frames of {image_id!r} are asked for at its next tick: {exc!r}")
     state = store.get_animation(image_id, consistent=True) or AnimationState(animation)  # (deleted meanwhile)
     return Response(body=animation_answer(state, True), status_code=201 if created else 200)
 

@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import re
+import zlib
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -48,6 +49,7 @@ class AnimationState(NamedTuple):
     latest_gif: int = 0  # validTime (newest frame) of the latest GIF claimed
     done_gif: int = 0  # validTime of the GIF made most recently
     updated_at: int = 0  # when its configuration was last written
+    failed_slots: tuple[tuple[int, int], ...] = ()  # (validTime, failed attempts): to be asked again
 
 
 STALE_INTERVALS = 3  # an enabled animation without a new frame for this many intervals is stale
@@ -65,13 +67,25 @@ def stale_since(state: AnimationState, now: int) -> int | None:
 # State changes ---------------------------------------------------------------------
 
 
-class ClaimFetch(NamedTuple):
-    """Once per (imageId, validTime), and only forward: the animation's last request moves to it.
-    The request is kept on the fetch's record, to be sent again if its sending is not known done."""
+class ClaimFetches(NamedTuple):
+    """Several frames of the window at once (a new animation's, a gap's), each once per (imageId,
+    validTime), claimed from the last request the decider saw: the animation's last request moves
+    to the newest of them, and a failed frame asked again leaves the failed slots. Each request is
+    kept on its fetch's record."""
 
     image_id: str
-    valid_time: int
-    request: PleaseFetchAmpImage
+    requests: tuple[PleaseFetchAmpImage, ...]  # new frames, oldest first
+    seen_last_requested: int
+    retried: tuple[PleaseFetchAmpImage, ...] = ()  # frames whose fetch failed, asked again
+    dropped: tuple[tuple[int, int], ...] = ()  # failed slots out of the window now: no longer asked
+
+    @property
+    def newest(self) -> int:
+        return max((r.valid_time for r in self.requests), default=self.seen_last_requested)
+
+    @property
+    def valid_time(self) -> int:  # as the other changes name their time
+        return self.newest
 
 
 class RecordFetchRequest(NamedTuple):
@@ -110,6 +124,7 @@ class RecordFrame(NamedTuple):
     seen_count: int = 0  # the animation's frame count it was decided on: it counts one more
     newest: bool = False  # newer than any frame before it
     gif: ClaimGif | None = None
+    cleared: tuple[tuple[int, int], ...] = ()  # its slot's failed fetches: it came after all
 
 
 class FinishGif(NamedTuple):
@@ -145,10 +160,18 @@ class RecordFailure(NamedTuple):
     correlation_id: str | None
     request: dict | None = None
     detail: str = ""
+    failed_slot: tuple[int, int] | None = None  # a scheduled frame's (validTime, attempts): asked again later
 
 
 Change = (
-    RecordFrame | ClaimFetch | RecordFetchRequest | ClaimGif | FinishGif | RecordThumbnail | RecordEmail | RecordFailure
+    RecordFrame
+    | ClaimFetches
+    | RecordFetchRequest
+    | ClaimGif
+    | FinishGif
+    | RecordThumbnail
+    | RecordEmail
+    | RecordFailure
 )
 
 
@@ -170,20 +193,78 @@ class Decision(NamedTuple):
 # Rules --------------------------------------------------------------------------------
 
 
-def next_fetch(animation: Animation, now: int, last_requested: int = 0) -> Decision | None:
-    """The frame due now on the animation's interval grid, unless already asked for (the claim
-    checks that where it is kept: the tick needs no state but the configuration)."""
+# When frames are asked for. An animation's frames are valid on its interval grid; each animation
+# asks for its frame at a stable phase within its interval (from its id), so a tick (every
+# TICK_SECONDS) asks about 1/interval of the animations, not all in the same minute.
+
+MAX_RETRIES = 3  # a failed frame of the window is asked again at most so many times
+CLAIM_CHUNK = 24  # frames claimed in one transaction (each with its record and its log line)
+
+
+def phase(animation: Animation, period: int) -> int:
+    """Seconds after each grid time its frame is asked for: stable, from the id, a whole number of
+    periods (the tick's), less than the interval."""
+    steps = max(animation.interval // period, 1)
+    return zlib.crc32(animation.image_id.encode()) % steps * period
+
+
+def due_slot(animation: Animation, now: int, period: int) -> int:
+    """The newest grid time whose frame is to be asked for by `now` (at its time plus the phase)."""
+    asked_at = now - phase(animation, period)
+    return asked_at - asked_at % animation.interval
+
+
+def is_due(interval: int, offset: int, now: int, period: int) -> bool:
+    """Whether a tick at `now` is when an animation of this interval and phase asks for a frame (the
+    directory's entry says both: the tick reads no animation that is not due)."""
+    return (now - offset) % interval < period
+
+
+def window(animation: Animation, newest: int) -> list[int]:
+    """The grid times of the animation's window that ends at `newest`: its N frames, oldest first."""
+    return [newest - k * animation.interval for k in range(animation.frames - 1, -1, -1)]
+
+
+def next_fetches(state: AnimationState, now: int, period: int, back: int | None = None) -> list[Decision]:
+    """The frames of the animation's window due by `now` and not asked for yet: the newest on its grid
+    each interval; every frame of the window when it is new or comes back after a gap (disabled, the
+    ticks stopped); and a frame whose fetch failed, again (up to MAX_RETRIES). `back`: how far back
+    its source serves, in seconds (None: as far as the window goes). Claimed in chunks of
+    CLAIM_CHUNK, oldest first, each from the last request the one before left."""
+    animation = state.animation
     if not animation.enabled:
-        return None
-    valid_time = now - now % animation.interval
-    if valid_time <= last_requested:
-        return None
-    request = _fetch_request(animation, valid_time, now, run_id(animation.image_id, valid_time))
-    return Decision(
-        key=f"fetch:{animation.image_id}:{valid_time}",
-        changes=(ClaimFetch(animation.image_id, valid_time, request),),
-        messages=(request,),
-    )
+        return []
+    newest = due_slot(animation, now, period)
+    oldest_served = now - back if back is not None else None
+    slots = [
+        t
+        for t in window(animation, newest)
+        if t > state.last_requested and (oldest_served is None or t >= oldest_served)
+    ]
+    in_window = set(window(animation, newest))
+    retry = sorted((t, n) for t, n in state.failed_slots if t in in_window and t <= state.last_requested)
+    dropped = tuple(sorted((t, n) for t, n in state.failed_slots if t not in in_window))
+    if not slots and not retry and not dropped:
+        return []
+    decisions, seen = [], state.last_requested
+    for start in range(0, max(len(slots), 1), CLAIM_CHUNK):
+        chunk = slots[start : start + CLAIM_CHUNK]
+        again = (
+            tuple(_fetch_request(animation, t, now, run_id(animation.image_id, t), attempt=n) for t, n in retry)
+            if not start
+            else ()
+        )
+        requests = tuple(_fetch_request(animation, t, now, run_id(animation.image_id, t)) for t in chunk)
+        claim = ClaimFetches(animation.image_id, requests, seen, again, dropped if not start else ())
+        decisions.append(
+            Decision(
+                key=f"fetch:{animation.image_id}:{claim.newest}:{len(requests)}:{len(again)}",
+                changes=(claim,),
+                messages=again + requests,
+            )
+        )
+        seen = claim.newest
+    return decisions
 
 
 def fetch_now(animation: Animation, now: int) -> Decision:
@@ -197,7 +278,9 @@ def fetch_now(animation: Animation, now: int) -> Decision:
     )
 
 
-def _fetch_request(animation: Animation, valid_time: int, now: int, correlation_id: str) -> PleaseFetchAmpImage:
+def _fetch_request(
+    animation: Animation, valid_time: int, now: int, correlation_id: str, attempt: int | None = None
+) -> PleaseFetchAmpImage:
     return PleaseFetchAmpImage(
         date_created=now,
         image_id=animation.image_id,
@@ -207,6 +290,7 @@ def _fetch_request(animation: Animation, valid_time: int, now: int, correlation_
         center=animation.center,
         zoom=animation.zoom,
         valid_time=valid_time,
+        attempt=attempt,
         correlation_id=correlation_id,
     ).checked()
 
@@ -251,6 +335,7 @@ def on_frame(state: AnimationState, frame: DidFetchAmpImage, now: int, others: l
         seen_count=state.frame_count,
         newest=frame.valid_time > state.newest_frame,
         gif=claim,
+        cleared=tuple((t, n) for t, n in state.failed_slots if t == requested),
     )
     return Decision(
         key=f"frame:{frame.image_id}:{frame.valid_time}",
@@ -392,8 +477,12 @@ def on_failure(failure: DidFail) -> Decision:
         image_id, valid_time = UNATTRIBUTED, 0
         seen = json.dumps([failure.error, failure.request], sort_keys=True, default=str)
         detail = hashlib.sha256(seen.encode()).hexdigest()[:16]
+    asked = request.get("attempt")
+    attempt = asked if isinstance(asked, int) and not isinstance(asked, bool) else 0
+    scheduled = named and failure.action == "fetch-amp-image" and correlation == run_id(str(image_id), valid_time)
+    slot = (valid_time, attempt + 1) if scheduled and attempt < MAX_RETRIES else None
     change = RecordFailure(
-        str(image_id), valid_time, failure.action, failure.error, correlation, request or None, detail
+        str(image_id), valid_time, failure.action, failure.error, correlation, request or None, detail, slot
     )
     return Decision(key=f"failure:{failure.action}:{image_id}:{valid_time}:{detail}", changes=(change,))
 

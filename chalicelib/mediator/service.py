@@ -44,23 +44,25 @@ from ..messages import (
     MessageError,
     parse,
 )
-from ..settings import public_url
+from ..settings import TICK_SECONDS, public_url
 from ..threads import in_context
 from . import decide, metering, store, ticks
 from .decide import (
     AlreadyDecided,
     AnimationState,
-    ClaimFetch,
+    ClaimFetches,
     ClaimGif,
     Decision,
     FinishGif,
     Links,
     Outdated,
+    RecordFailure,
     RecordFetchRequest,
     RecordFrame,
 )
 from .records import Failure, Fetch, Frame, Gif, Line
 from .store.animations import ShardPage
+from .store import keys
 from .store.keys import SHARDS
 from .store.usage import Charge
 from .ticks import TickSlice
@@ -87,6 +89,7 @@ class Store(Protocol):
     def gif(self, image_id: str, valid_time: int, consistent: bool = False) -> Gif | None: ...
     def fetch(self, image_id: str, valid_time: int) -> Fetch | None: ...
     def fetches_of(self, wanted: list[tuple[str, int]]) -> dict[str, Fetch]: ...
+    def fetches_in(self, wanted: list[tuple[str, int]]) -> list[tuple[str, Fetch]]: ...
     def mark_sent(self, kind: str, image_id: str, valid_time: int) -> None: ...
     def log_event(self, direction: str, message: Message | dict[str, Any], correlation_id: str | None) -> None: ...
     def log_events(self, lines: Iterable[Line]) -> None: ...
@@ -171,7 +174,17 @@ class Mediator:
             self.carry_out(decide.on_email(message), line)
         elif isinstance(message, DidFail):
             logger.warning(f"{message.action} failed: {message.error}")
-            self.carry_out(decide.on_failure(message), line)
+            self.carry_out(self.failure_of(message), line)
+
+    def failure_of(self, message: DidFail) -> Decision:
+        """The failure's decision; a scheduled frame's is asked for again later, if its animation is
+        still there (a deleted one's failure is recorded all the same)."""
+        decision = decide.on_failure(message)
+        change = decision.changes[0]
+        if isinstance(change, RecordFailure) and change.failed_slot is not None:
+            if self.store.get_animation(change.image_id) is None:
+                decision = decision._replace(changes=(change._replace(failed_slot=None),))
+        return decision
 
     def frame_arrived(self, frame: DidFetchAmpImage, now: int, line: Line, again: bool = False) -> None:
         """Record the frame, its thumbnails and the GIF it completes, decided on the animation's
@@ -237,7 +250,7 @@ class Mediator:
             image_ids, rest = list(part.only), part.after
         else:
             page = self.store.directory(part.shard, part.after, ticks.SLICE)
-            image_ids, rest = page.image_ids, page.after
+            image_ids, rest = ticks.due(part.kind, part.time, page), page.after
         if rest is not None:  # the rest of the shard, first: it is not held up by this part
             self.hand_on([TickSlice(kind=part.kind, time=part.time, shard=part.shard, after=rest)])
         states = self.store.states(image_ids) if image_ids else {}
@@ -273,33 +286,43 @@ class Mediator:
             logger.warning(f"stale animations not recorded: {exc!r}")
 
     def _fetch_part(self, states: dict[str, AnimationState], now: int, again: bool) -> Outcome:
-        """Each due animation's fetch claimed (once, and only forward) and asked for in batches."""
+        """Each animation's frames due (its newest on its grid; all of its window when it is new or
+        after a gap; a failed one again) claimed once, and asked for in batches."""
         asked: Asked = []
         failed: set[str] = set()
         unsure: list[tuple[str, int]] = []  # claimed before: sent, unless the records say otherwise
         for image_id, state in states.items():
-            decision = decide.next_fetch(state.animation, now, state.last_requested)
-            slot = now - now % state.animation.interval
-            if decision is None:
-                if again and state.animation.enabled and state.last_requested == slot:
-                    unsure.append((image_id, slot))
-                continue
+            decisions = decide.next_fetches(state, now, TICK_SECONDS, back=self.served_back(state))
+            if again and state.animation.enabled:  # what this slice claimed the first time may be unsent
+                newest = decide.due_slot(state.animation, now, TICK_SECONDS)
+                unsure += [(image_id, t) for t in decide.window(state.animation, newest) if t <= state.last_requested]
             try:
-                self.store.apply(decision, [Line("out", m, m.correlation_id) for m in decision.messages])
-                asked += [(image_id, m) for m in decision.messages]
+                for decision in decisions:  # oldest first: each claimed from the last request the one before left
+                    self.store.apply(decision, [Line("out", m, m.correlation_id) for m in decision.messages])
+                    asked += [(image_id, m) for m in decision.messages]
             except AlreadyDecided:
-                if again:
-                    unsure.append((image_id, slot))
+                pass  # another tick made it (its requests are on their records: `again` sends them)
             except Exception as exc:  # throttled, or the table unreachable: this animation's part only
                 logger.warning(f"fetch claim of {image_id!r} failed: {exc!r}")
                 failed.add(image_id)
-        fetches = self.store.fetches_of(unsure) if unsure else {}
+        fetches = self.store.fetches_in(unsure) if unsure else []
         resent: Asked = [
             (image_id, fetch.request)
-            for image_id, fetch in fetches.items()
+            for image_id, fetch in fetches
             if fetch.status == "requested" and fetch.request is not None
         ]
         return self._send(asked, resent, failed)
+
+    def served_back(self, state: AnimationState) -> int | None:
+        """How far back the animation's source serves frames (None: as far as its window goes)."""
+        return None
+
+    def start(self, image_id: str, now: int | None = None) -> None:
+        """A new animation, or one enabled again: its window's frames asked for at once (a slice of the
+        fetch tick for it alone, on the tick queue, so it is retried and resent as any slice is), so
+        its first GIF comes within a minute, not once N intervals have passed."""
+        now = self.now() if now is None else now
+        self.hand_on([TickSlice(kind="fetch", time=now, shard=keys.shard(image_id), only=[image_id])])
 
     def _rebuild_part(self, states: dict[str, AnimationState], now: int, again: bool) -> Outcome:
         """Each enabled animation with frames newer than its latest GIF: a GIF of its newest frames."""
@@ -443,10 +466,15 @@ class Mediator:
                 gif = self.store.gif(change.image_id, change.valid_time, consistent=True)
                 if gif is not None and gif.email_status == "requested" and gif.email is not None:
                     found.append(gif.email)
-            elif isinstance(change, (ClaimFetch, RecordFetchRequest)):
+            elif isinstance(change, RecordFetchRequest):
                 fetch = self.store.fetch(change.image_id, change.valid_time)
                 if fetch is not None and fetch.status == "requested" and fetch.request is not None:
                     found.append(fetch.request)
+            elif isinstance(change, ClaimFetches):
+                wanted = [(change.image_id, r.valid_time) for r in change.retried + change.requests]
+                for _, fetch in self.store.fetches_in(wanted):
+                    if fetch.status == "requested" and fetch.request is not None:
+                        found.append(fetch.request)
         return found
 
     def unsent_gif(self, image_id: str, valid_time: int) -> list[Message]:
@@ -585,6 +613,10 @@ def run_slice(part: TickSlice, again: bool = False) -> dict[str, Any]:
 
 def fetch_now(image_id: str, now: int) -> Message:
     return mediator().fetch_now(image_id, now)
+
+
+def start(image_id: str) -> None:
+    mediator().start(image_id)
 
 
 def gif_now(image_id: str, now: int) -> Message:

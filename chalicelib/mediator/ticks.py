@@ -21,6 +21,8 @@ from msgspec import Meta
 
 from ..messages import EpochSeconds, ImageId, MessageError
 from ..model import Invalid, Record
+from ..settings import TICK_SECONDS
+from .decide import is_due
 from .store import keys
 from .store.animations import ShardPage
 
@@ -51,19 +53,34 @@ class TickSlice(Record, frozen=True, kw_only=True):
         return min(900, RETRY_DELAY * 2 ** (self.attempt - 1)) if self.attempt else 0
 
 
+def due(kind: Kind, time: int, page: ShardPage) -> list[str]:
+    """The ids of a directory page a tick works on: for a fetch, those whose phase is now (or whose
+    entry does not say: written before entries did) and that are enabled; for a rebuild, all."""
+    if kind != "fetch":
+        return page.image_ids
+    found = []
+    for image_id in page.image_ids:
+        schedule = page.schedules.get(image_id)
+        if schedule is None or (schedule[2] and is_due(schedule[0], schedule[1], time, TICK_SECONDS)):
+            found.append(image_id)
+    return found
+
+
 def pack(kind: Kind, time: int, pages: Iterable[tuple[int, ShardPage]]) -> list[TickSlice]:
-    """A tick's first slices from the first page of each shard: small pages packed together up to
-    SLICE ids, a full page (more to come in its shard) a slice of its own that hands the rest on."""
+    """A tick's first slices from the first page of each shard (of each, the animations due): small
+    pages packed together up to SLICE ids, a full page (more to come in its shard) a slice of its own
+    that hands the rest on."""
     slices: list[TickSlice] = []
     packed: list[str] = []
     for shard, page in pages:
+        ids = due(kind, time, page)
         if page.after is not None:
-            slices.append(TickSlice(kind=kind, time=time, shard=shard, after=page.after, only=page.image_ids))
+            slices.append(TickSlice(kind=kind, time=time, shard=shard, after=page.after, only=ids))
             continue
-        if len(packed) + len(page.image_ids) > SLICE:
+        if len(packed) + len(ids) > SLICE:
             slices.append(TickSlice(kind=kind, time=time, shard=0, only=packed))
             packed = []
-        packed += page.image_ids
+        packed += ids
     if packed:
         slices.append(TickSlice(kind=kind, time=time, shard=0, only=packed))
     return slices

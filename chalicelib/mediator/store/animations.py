@@ -10,15 +10,19 @@ from typing import Any, NamedTuple
 from ...aws import table
 from ...aws.dynamodb import Cancelled, Delete, Put, Update
 from ..animation import Animation
-from ..decide import AnimationState
+from ...settings import TICK_SECONDS
+from ..decide import AnimationState, phase
 from . import keys
 
 
 class ShardPage(NamedTuple):
-    """A page of a directory shard: animation ids, and the id to continue after (None: the shard's end)."""
+    """A page of a directory shard: animation ids, the id to continue after (None: the shard's end),
+    and each one's schedule as its entry says it (interval, phase, enabled; absent for an entry
+    written before entries said it)."""
 
     image_ids: list[str]
     after: str | None
+    schedules: dict[str, tuple[int, int, bool]] = {}
 
 
 def put_animation(animation: Animation) -> bool:
@@ -29,7 +33,16 @@ def put_animation(animation: Animation) -> bool:
     is told it created the animation. A delete in between is retried.
     """
     image_id, config, now = animation.image_id, animation.to_dict(), int(time.time())
-    entry = Put({"pk": keys.directory(keys.shard(image_id)), "sk": image_id})
+    entry = Put(
+        {
+            "pk": keys.directory(keys.shard(image_id)),
+            "sk": image_id,
+            # what a tick needs to know whether the animation is due, without reading its state
+            "interval": animation.interval,
+            "phase": phase(animation, TICK_SECONDS),
+            "enabled": animation.enabled,
+        }
+    )
     values = {":config": config, ":now": now}
     for _ in range(5):
         for condition, created in (("attribute_not_exists(pk)", True), ("attribute_exists(pk)", False)):
@@ -91,7 +104,12 @@ def delete_records(image_id: str) -> int:
 def directory(shard: int, after: str | None = None, limit: int = 1000, prefix: str | None = None) -> ShardPage:
     """One page of a directory shard's animation ids, in order: one query (of small items)."""
     page = table().query(keys.directory(shard), after=after, limit=limit, prefix=prefix)
-    return ShardPage([item["sk"] for item in page.items], page.last_sk)
+    schedules = {
+        item["sk"]: (int(item["interval"]), int(item.get("phase", 0)), bool(item.get("enabled", True)))
+        for item in page.items
+        if "interval" in item
+    }
+    return ShardPage([item["sk"] for item in page.items], page.last_sk, schedules)
 
 
 def list_animations(
@@ -144,4 +162,11 @@ def _state(item: dict[str, Any]) -> AnimationState:
         latest_gif=item.get("latestGif", 0),
         done_gif=item.get("doneGif", 0),
         updated_at=item.get("updatedAt", 0),
+        failed_slots=tuple(sorted(_slot(entry) for entry in item.get("failedSlots") or ())),
     )
+
+
+def _slot(entry: str) -> tuple[int, int]:
+    """A failed slot as the state keeps it, "validTime:attempts"."""
+    valid_time, _, attempts = entry.partition(":")
+    return int(valid_time), int(attempts or 1)

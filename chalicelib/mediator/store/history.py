@@ -66,6 +66,12 @@ def fetches_of(wanted: list[tuple[str, int]]) -> dict[str, Fetch]:
     return {item["pk"].removeprefix("ANIM#"): records.fetch(item) for item in items}
 
 
+def fetches_in(wanted: list[tuple[str, int]]) -> list[tuple[str, Fetch]]:
+    """The fetch requests of several animations at several valid times each (100 a call): those there are."""
+    items = table().get_all(((keys.animation(i), keys.record("FETCH", t)) for i, t in wanted), consistent=True)
+    return [(item["pk"].removeprefix("ANIM#"), records.fetch(item)) for item in items]
+
+
 def latest(states: list[AnimationState]) -> dict[str, tuple[Gif | None, Fetch | None]]:
     """Each animation's latest GIF claimed and latest fetch asked for, by id: what its card shows
     of how it is doing (one BatchGetItem for 50 animations)."""

@@ -65,6 +65,19 @@ def record_failure(change: RecordFailure, now: int) -> Writes:
         ),
         *failed_outcome(change, now),
         status.failure_entry(change.image_id, change.valid_time, change.action, change.error, now, change.detail),
+        *(
+            [  # a scheduled frame whose fetch failed: the tick asks for it again, while it is in the window
+                Update(
+                    keys.animation(change.image_id),
+                    keys.STATE,
+                    "ADD failedSlots :slot",
+                    "attribute_exists(pk)",
+                    values={":slot": {f"{change.failed_slot[0]}:{change.failed_slot[1]}"}},
+                )
+            ]
+            if change.failed_slot
+            else []
+        ),
     ]
 
 
@@ -87,7 +100,10 @@ def failed_outcome(change: RecordFailure, now: int) -> Writes:
     ]
 
 
-def fetch_request(image_id: str, valid_time: int, request: str, now: int) -> Put:
+def fetch_request(image_id: str, valid_time: int, request: str, now: int, replace_ended: bool = False) -> Put:
+    """A fetch's record, with its request (a claim: there is none). `replace_ended`: a scheduled
+    frame's may replace a person's fetch of the same time that has ended (the schedule's claim on the
+    animation's last request is what makes it once)."""
     item = {
         "pk": keys.animation(image_id),
         "sk": keys.record("FETCH", valid_time),
@@ -96,7 +112,26 @@ def fetch_request(image_id: str, valid_time: int, request: str, now: int) -> Put
         "request": request,
         "requestedAt": now,
     }
+    if replace_ended:
+        return Put(
+            item,
+            "attribute_not_exists(pk) OR #status <> :requested",
+            {"#status": "status"},
+            {":requested": "requested"},
+        )
     return Put(item, "attribute_not_exists(pk)")
+
+
+def fetch_again(image_id: str, valid_time: int, request: str, attempt: int, now: int) -> Update:
+    """A failed fetch asked again (a claim: only a failed one is)."""
+    return Update(
+        keys.animation(image_id),
+        keys.record("FETCH", valid_time),
+        "SET #status = :requested, #request = :request, requestedAt = :now, attempt = :attempt REMOVE #error, endedAt",
+        "#status = :failed",
+        names={"#status": "status", "#error": "error", "#request": "request"},
+        values={":requested": "requested", ":request": request, ":now": now, ":attempt": attempt, ":failed": "failed"},
+    )
 
 
 def fetch_outcome(

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from ...aws.dynamodb import Put, Update, Write
+from ...aws.dynamodb import Delete, Put, Update, Write
 from ..decide import (
     Change,
-    ClaimFetch,
+    ClaimFetches,
     ClaimGif,
     FinishGif,
     RecordEmail,
@@ -55,6 +55,9 @@ def _record_frame(change: RecordFrame, now: int) -> Writes:
         values.update({":gif_count": change.gif.frame_count, ":gif_time": change.gif.valid_time})
         conditions.append(_gif_guard(change.gif, values))
     update = "ADD frameCount :one" + (f" SET {', '.join(sets)}" if sets else "")
+    if change.cleared:  # its slot's failed fetches: asked again no more
+        update += " DELETE failedSlots :cleared"
+        values[":cleared"] = slot_entries(change.cleared)
     frame = {
         "pk": keys.animation(change.image_id),
         "sk": keys.record("FRAME", change.valid_time),
@@ -75,18 +78,42 @@ def _record_frame(change: RecordFrame, now: int) -> Writes:
     ]
 
 
-def _claim_fetch(change: ClaimFetch, now: int) -> Writes:
-    """Only forward: a claim for a time at or before the last one asked for fails."""
-    return [
-        outcomes.fetch_request(change.image_id, change.valid_time, change.request.to_json(), now),
-        Update(
-            keys.animation(change.image_id),
-            keys.STATE,
-            "SET lastRequested = :t",
-            "attribute_exists(pk) AND (attribute_not_exists(lastRequested) OR lastRequested < :t)",
-            values={":t": change.valid_time},
-        ),
+def _claim_fetches(change: ClaimFetches, now: int) -> Writes:
+    """Each new frame's fetch record (with its request), each failed one's asked again (its failure
+    forgotten, so a new one is recorded); the animation's last request moved to the newest, from the
+    one the decider saw (a claim: another decider made it before), and the failed slots it asked
+    again or gave up (out of the window) taken off."""
+    values: dict[str, Any] = {":seen": change.seen_last_requested}
+    condition = "attribute_exists(pk) AND " + (
+        "lastRequested = :seen" if change.seen_last_requested else "attribute_not_exists(lastRequested)"
+    )
+    if not change.seen_last_requested:
+        values.pop(":seen")
+    clauses = []
+    if change.requests:
+        clauses.append("SET lastRequested = :newest")
+        values[":newest"] = change.newest
+    gone = [(r.valid_time, r.attempt or 0) for r in change.retried] + list(change.dropped)
+    if gone:
+        clauses.append("DELETE failedSlots :gone")
+        values[":gone"] = slot_entries(gone)
+    writes: Writes = [
+        outcomes.fetch_request(change.image_id, r.valid_time, r.to_json(), now, replace_ended=True)
+        for r in change.requests
     ]
+    for request in change.retried:
+        writes += [
+            outcomes.fetch_again(change.image_id, request.valid_time, request.to_json(), request.attempt or 0, now),
+            Delete(keys.animation(change.image_id), keys.failure(request.valid_time, "fetch-amp-image")),
+        ]
+    if clauses:
+        writes.append(Update(keys.animation(change.image_id), keys.STATE, " ".join(clauses), condition, values=values))
+    return writes
+
+
+def slot_entries(slots: Any) -> set[str]:
+    """Failed slots as the animation's state keeps them: a string set of "validTime:attempts"."""
+    return {f"{t}:{n}" for t, n in slots}
 
 
 def _claim_gif(change: ClaimGif, now: int) -> Writes:
@@ -159,7 +186,7 @@ def _finish_gif(change: FinishGif, now: int) -> Writes:
 WRITERS: dict[type[Change], Callable[[Any, int], Sequence[Write | Guarded]]] = {
     RecordFrame: _record_frame,
     RecordFetchRequest: outcomes.record_fetch_request,
-    ClaimFetch: _claim_fetch,
+    ClaimFetches: _claim_fetches,
     ClaimGif: _claim_gif,
     FinishGif: _finish_gif,
     RecordThumbnail: outcomes.record_thumbnail,
