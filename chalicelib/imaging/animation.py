@@ -51,7 +51,7 @@ def encode_animation(
     of another format is its Failure."""
     if not frames:
         raise ValueError("an animation needs at least one frame")
-    wanted = [f for f in FORMATS if f in formats and f != "gif"]
+    wanted = [f for f in dict.fromkeys(formats) if f in FORMATS and f != "gif"]
     if not wanted:
         width, height = frames[0].size
         return Encoded(
