@@ -66,6 +66,7 @@ aws: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/thumbnail_bench.py
 	$(BIN)/python bench/gif_bench.py
+	$(BIN)/python bench/formats_bench.py
 	$(BIN)/python bench/importtime.py
 	$(BIN)/python bench/firstcall.py
 	$(BIN)/python bench/runtime_bench.py

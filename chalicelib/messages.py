@@ -18,7 +18,7 @@ import msgspec
 from msgspec import Meta, field
 
 from .errors import PermanentError
-from .model import Invalid, Record, keys, names, unpaired, whole
+from .model import Invalid, Record, keys, names, unpaired, whole, wrong
 
 ACTIONS = ("fetch-amp-image", "create-thumbnail", "create-gif", "send-email")
 MAX_SIDE = 4096
@@ -222,6 +222,24 @@ class DidCreateThumbnail(Message, frozen=True, kw_only=True):
 Milliseconds = Annotated[int, Meta(ge=20, le=60_000)]
 
 
+# The formats of an animation: the GIF (what email clients play: always made, the email's), and for
+# pages and apps animated WebP and H.264 MP4 of the same frames, each next to the GIF in the gifs
+# bucket ({imageId}/{validTime}.webp, .mp4).
+AnimationFormat = Literal["gif", "webp", "mp4"]
+
+
+def _distinct(values: list[Any]) -> bool:
+    return len(set(values)) == len(values)
+
+
+class Output(Record, frozen=True, kw_only=True):
+    """One format a GIF worker made: where it is and how large."""
+
+    format: AnimationFormat
+    location: Location
+    bytes: Annotated[int, Meta(ge=0)]
+
+
 class PleaseCreateGif(Message, frozen=True, kw_only=True):
     type: Literal["please-create-gif"] = "please-create-gif"
     image_id: ImageId
@@ -231,6 +249,23 @@ class PleaseCreateGif(Message, frozen=True, kw_only=True):
     last_delay: Annotated[Milliseconds | None, Meta(description="ms on the newest frame")] = None
     loop: Annotated[int, Meta(ge=0, le=65535, description="0 loops forever")] = 0
     reason: GifReason | None = None  # which rule asked for it
+    # The formats to make (unset: the GIF alone). The GIF is made whether or not it is named.
+    formats: Annotated[list[AnimationFormat], Meta(min_length=1, max_length=3)] | None = None
+
+    @classmethod
+    def across(cls, data: dict[str, Any]) -> list[tuple[str, str]]:
+        formats = data.get("formats")
+        if isinstance(formats, list) and not _distinct(formats):
+            return [("formats", "must name each format once")]
+        return []
+
+    def __post_init__(self) -> None:
+        if self.formats is not None and not _distinct(self.formats):
+            raise wrong("formats", "must name each format once")
+
+    def wanted(self) -> list[AnimationFormat]:
+        """The formats to make: the GIF first, then the others named, in the order named."""
+        return ["gif", *(f for f in self.formats or () if f != "gif")]
 
 
 class DidCreateGif(Message, frozen=True, kw_only=True):
@@ -242,6 +277,9 @@ class DidCreateGif(Message, frozen=True, kw_only=True):
     width: Side | None = None
     height: Side | None = None
     bytes: Annotated[int, Meta(ge=0)] | None = None
+    # Set when the request named formats: each format made (the GIF first); a format that failed is
+    # not here but in a did-fail-create-gif of its own, which names it (`format`).
+    outputs: list[Output] | None = None
 
 
 class PleaseSendEmail(Message, frozen=True, kw_only=True):
@@ -275,6 +313,10 @@ class DidFail(Message, frozen=True, kw_only=True):
     error: str
     error_type: str = "Error"
     request: Any = None
+    # A GIF worker's failure of one format other than the GIF, whose did-create-gif went out (the
+    # request may be sent again for that format alone: the GIF is the same bytes). Unset: the whole
+    # request failed.
+    format: AnimationFormat | None = None
 
     @property
     def action(self) -> str:

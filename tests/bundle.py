@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGE = "dev"
 FUNCTION_ZIP = "deployment.zip"
 LAYER_ZIP = "layer-deployment.zip"
+# The GIF worker's second layer, the static ffmpeg (deploy/ffmpeg_layer.py); Lambda unzips every
+# layer of a function into /opt, in order.
+FFMPEG_LAYER_ZIP = "ffmpeg-layer.zip"
 PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
 # Where Chalice puts the packages in the layer zip (chalice/deploy/packager.py, LayerDeploymentPackager);
 # Lambda unzips a layer in /opt and has /opt/python/lib/pythonX.Y/site-packages and /opt/python on sys.path.
@@ -173,7 +176,7 @@ def build(workdir: Path, requirements: str | None = None, timeout: float = 900, 
 
 
 def _zips(out: Path) -> Iterator[tuple[str, zipfile.ZipFile]]:
-    for name in (FUNCTION_ZIP, LAYER_ZIP):
+    for name in (FUNCTION_ZIP, LAYER_ZIP, FFMPEG_LAYER_ZIP):
         if (out / name).exists():
             with zipfile.ZipFile(out / name) as archive:
                 yield name, archive
@@ -460,11 +463,16 @@ def run_in_bundle(out: Path, script: str, argument: object = None, timeout: floa
     with tempfile.TemporaryDirectory(prefix="weathergif-bundle-") as temp:
         temp_path = Path(temp)
         function, layer = temp_path / "function", temp_path / "layer"
-        for name, target in ((FUNCTION_ZIP, function), (LAYER_ZIP, layer)):
-            target.mkdir()
+        function.mkdir()
+        layer.mkdir()
+        for name, target in ((FUNCTION_ZIP, function), (LAYER_ZIP, layer), (FFMPEG_LAYER_ZIP, layer)):
             if (out / name).exists():
                 with zipfile.ZipFile(out / name) as archive:
-                    archive.extractall(target)
+                    for info in archive.infolist():
+                        extracted = Path(archive.extract(info, target))
+                        mode = info.external_attr >> 16 & 0o777
+                        if mode and not info.is_dir():
+                            extracted.chmod(mode)  # as Lambda unzips them: an executable stays one
         runtime = runtime_packages(temp_path / "runtime")
         layer_site = layer / LAYER_SITE
         paths = [str(function), str(layer), str(layer_site), str(layer / "python"), str(runtime)]
@@ -528,6 +536,44 @@ def check_imports(out: Path, timeout: float = 120, bytecode: bool = True) -> lis
         file = result["files"].get(name) or ""
         if not file.startswith((os.path.join(function, ""), os.path.join(layer, ""))):
             problems.append(f"{name} did not load from the bundle: {file or 'no file'}")
+    return problems
+
+
+# f. the GIF worker's formats: WebP from the bundle, MP4 by the ffmpeg layer's binary ----------
+
+_FORMATS_SCRIPT = r"""
+import io, os
+os.environ["FFMPEG_BINARY"] = os.path.join(layer, "bin", "ffmpeg")  # /opt/bin/ffmpeg on Lambda
+from PIL import Image, ImageDraw
+from chalicelib.imaging import mp4
+from chalicelib.imaging.animation import encode_animation
+frames = []
+for i in range(4):
+    frame = Image.new("RGB", (96, 64), (30, 60, 110))
+    ImageDraw.Draw(frame).ellipse((10 + 8 * i, 10, 50 + 8 * i, 50), fill=(220, 30, 30))
+    frames.append(frame)
+encoded = encode_animation(frames, ["webp", "mp4"], delay=100, last_delay=400)
+assert not encoded.failures, [(f.format, str(f.error)) for f in encoded.failures]
+made = {o.format: o.data for o in encoded.outputs}
+assert list(made) == ["gif", "webp", "mp4"], list(made)
+webp = Image.open(io.BytesIO(made["webp"]))
+assert (webp.format, webp.n_frames, webp.size) == ("WEBP", 4, (96, 64))
+assert made["mp4"][4:8] == b"ftyp" and b"moov" in made["mp4"][:200] and b"avc1" in made["mp4"]
+result["ffmpeg"] = mp4.ffmpeg_path()
+"""
+
+
+def check_formats(out: Path, timeout: float = 120) -> list[str]:
+    """In the unzipped bundle with the ffmpeg layer (run_in_bundle), the GIF worker's encoder makes
+    the GIF, the WebP (Pillow's libwebp, from the layer) and the MP4 (the ffmpeg layer's binary)."""
+    if not (out / FFMPEG_LAYER_ZIP).exists():
+        return [f"no {FFMPEG_LAYER_ZIP}"]
+    ran = run_in_bundle(out, _FORMATS_SCRIPT, timeout=timeout)
+    if isinstance(ran, str):
+        return [ran]
+    problems = [f"wrote {file} in the bundle" for file in ran.written]
+    if ran.result["ffmpeg"] != os.path.join(ran.roots[1], "bin", "ffmpeg"):
+        problems.append(f"ran {ran.result['ffmpeg']}, not the layer's ffmpeg")
     return problems
 
 
@@ -601,7 +647,8 @@ def check_sizes(out: Path, max_zipped: int = MAX_ZIPPED, max_unzipped: int = MAX
     ]
     total = sum(measured.unzipped.values())
     if total > max_unzipped:
-        problems.append(f"function and layer are {total:,} bytes unzipped; Lambda takes {max_unzipped:,}")
+        layers = "layers" if FFMPEG_LAYER_ZIP in measured.zipped else "layer"
+        problems.append(f"function and {layers} are {total:,} bytes unzipped; Lambda takes {max_unzipped:,}")
     if FUNCTION_ZIP not in measured.zipped:
         problems.append(f"no {FUNCTION_ZIP}")
     return problems

@@ -367,3 +367,30 @@ def test_e_plain_chalice_package_on_a_fresh_clone_ships_the_same_sources_without
     assert bundle.check_imports(plain.out, bytecode=False) == []
     [compiled] = bundle.check_imports(plain.out)
     assert re.match(r"compiled \d{3,} of the bundle's sources on import: ", compiled), compiled
+
+
+# f. the GIF worker's formats, with its ffmpeg layer -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_ffmpeg(built: bundle.Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What create_gif carries on Lambda: the function, the dependencies' layer and the ffmpeg layer."""
+    from deploy import ffmpeg_layer
+
+    out = tmp_path_factory.mktemp("with-ffmpeg")
+    for name in (bundle.FUNCTION_ZIP, bundle.LAYER_ZIP):
+        (out / name).symlink_to(built.out / name)
+    ffmpeg_layer.build(out / bundle.FFMPEG_LAYER_ZIP)
+    return out
+
+
+def test_f_webp_and_mp4_are_made_from_the_bundle_and_the_ffmpeg_layer(with_ffmpeg, capsys, tmp_path):
+    assert bundle.check_formats(with_ffmpeg) == []
+    assert bundle.check_elves(with_ffmpeg) == []  # the static ffmpeg needs no library and no glibc
+    assert bundle.check_sizes(with_ffmpeg) == []  # each zip under 50 MB; the three under 250 MB unzipped
+    measured = bundle.sizes(with_ffmpeg)
+    with capsys.disabled():
+        print(f"\ncreate_gif: {measured}")
+    # the ffmpeg layer would not fit in the dependencies' layer: together over 50 MB zipped
+    assert measured.zipped[bundle.LAYER_ZIP] + measured.zipped[bundle.FFMPEG_LAYER_ZIP] > bundle.MAX_ZIPPED
+    assert bundle.check_formats(tmp_path) == [f"no {bundle.FFMPEG_LAYER_ZIP}"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS: a second thread only spins on Lambda's share
 import numpy as np  # noqa: E402
@@ -54,19 +54,40 @@ def encode_gif(
     rgb = conform(frames)
     frames.clear()
     colours = fit_palette(rgb)
+    size = rgb[0].size
+    return write_gif(colours, indexed(rgb, colours, release=True), size, delays(len(rgb), delay, last_delay), loop)
+
+
+def delays(count: int, delay: int, last_delay: int | None = None) -> list[int]:
+    """Each frame's time on screen (ms): `delay`, the last one's `last_delay` when given."""
+    return [delay] * (count - 1) + [last_delay if last_delay is not None else delay]
+
+
+def indexed(rgb: list[Image.Image], colours: np.ndarray, *, release: bool = False) -> Iterator[np.ndarray]:
+    """Each frame as indexes into `colours` (uint8, height x width), in order; `release` lets go of
+    each full-colour frame (its place in `rgb` set to None) once it is mapped."""
     mapper = Mapper(colours)
-    width, height = rgb[0].size
+    for index in range(len(rgb)):
+        yield mapper.indices(pack(rgb[index]))
+        if release:
+            rgb[index] = None  # type: ignore[call-overload]
+
+
+def write_gif(
+    colours: np.ndarray, frames: Iterable[np.ndarray], size: tuple[int, int], durations: Sequence[int], loop: int
+) -> bytes:
+    """The GIF of frames given as indexes into `colours` (at most 255 of them), each shown for its
+    duration (ms, in steps of 10)."""
+    width, height = size
     out = io.BytesIO()
     _header(out, width, height, _full(colours), loop)
     previous = None
-    for index in range(len(rgb)):
-        indices = mapper.indices(pack(rgb[index]))
-        rgb[index] = None  # type: ignore[call-overload]
+    for index, indices in enumerate(frames):
         if previous is None:
             shown, box = indices, (0, 0, width, height)
         else:  # a delta frame: what did not change shows the frame before
             shown, box = unchanged_runs(indices, previous)
-        _frame(out, shown, box, last_delay if last_delay is not None and index == len(rgb) - 1 else delay)
+        _frame(out, shown, box, durations[index])
         previous = indices
     out.write(b";")
     return out.getvalue()

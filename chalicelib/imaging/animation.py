@@ -1,0 +1,87 @@
+"""One animation's frames in each format asked for: GIF always, and animated WebP and H.264 MP4.
+
+The GIF is what email clients play; WebP and MP4 are for pages and apps, a fraction of its
+bytes. All come from the same frames: the MP4 from the frames as they are, the WebP from the
+GIF's own (its palette and indexes: the same pixels, losslessly, or lossy where that is
+smaller at no lower PSNR). A format other than the GIF that fails is reported as failed, the
+others are made; the GIF failing fails all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, NamedTuple, get_args
+
+from PIL import Image
+
+from . import gif as gifs
+
+Format = Literal["gif", "webp", "mp4"]
+FORMATS: tuple[Format, ...] = get_args(Format)
+CONTENT_TYPES: dict[str, str] = {"gif": "image/gif", "webp": "image/webp", "mp4": "video/mp4"}
+
+
+class Output(NamedTuple):
+    format: Format
+    data: bytes
+    width: int
+    height: int
+
+
+class Failure(NamedTuple):
+    format: Format
+    error: Exception
+
+
+class Encoded(NamedTuple):
+    outputs: list[Output]  # in the order asked for, the GIF first
+    failures: list[Failure]
+
+
+def encode_animation(
+    frames: list[Image.Image],
+    formats: Sequence[Format] = ("gif",),
+    *,
+    delay: int = 250,
+    last_delay: int | None = None,
+    loop: int = 0,
+) -> Encoded:
+    """The GIF of the frames (any mode and size; scaled to the first's size) and each other format
+    in `formats`. Takes the frames over, as encode_gif does. Raises what the GIF raised; an error
+    of another format is its Failure."""
+    if not frames:
+        raise ValueError("an animation needs at least one frame")
+    wanted = [f for f in dict.fromkeys(formats) if f in FORMATS and f != "gif"]
+    if not wanted:
+        width, height = frames[0].size
+        return Encoded(
+            [Output("gif", gifs.encode_gif(frames, delay=delay, loop=loop, last_delay=last_delay), width, height)], []
+        )
+    rgb = gifs.conform(frames)
+    frames.clear()
+    width, height = rgb[0].size
+    durations = gifs.delays(len(rgb), delay, last_delay)
+    outputs: list[Output] = []
+    failures: list[Failure] = []
+    extra: dict[str, Output] = {}
+    if "mp4" in wanted:  # first: from the frames as they are, before they are let go
+        try:
+            from .mp4 import encode_mp4, even_size
+
+            extra["mp4"] = Output("mp4", encode_mp4(rgb, durations), *even_size(width, height))
+        except Exception as error:
+            failures.append(Failure("mp4", error))
+    colours = gifs.fit_palette(rgb)
+    indices = list(gifs.indexed(rgb, colours))
+    outputs.append(Output("gif", gifs.write_gif(colours, indices, (width, height), durations, loop), width, height))
+    if "webp" in wanted:
+        try:
+            from .webp import encode_webp
+
+            webp = encode_webp(colours, indices, durations, loop, sources=rgb)
+            extra["webp"] = Output("webp", webp.data, width, height)
+        except Exception as error:
+            failures.append(Failure("webp", error))
+    rgb.clear()
+    outputs += [extra[f] for f in wanted if f in extra]
+    return Encoded(outputs, failures)
