@@ -170,7 +170,7 @@ def gifs(image_id):
 @app.route("/animations/{image_id}/gifs/{valid_time}/image", methods=["GET"])
 def gif_image(image_id, valid_time):
     """The links in emails and answers: a redirect to a freshly presigned URL of the image."""
-    return entry.images().gif_image(image_id, valid_time)
+    return entry.images().gif_image(app.current_request, image_id, valid_time)
 
 
 @app.route("/animations/{image_id}/frames/{valid_time}/image", methods=["GET"])

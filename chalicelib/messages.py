@@ -226,6 +226,7 @@ Milliseconds = Annotated[int, Meta(ge=20, le=60_000)]
 # pages and apps animated WebP and H.264 MP4 of the same frames, each next to the GIF in the gifs
 # bucket ({imageId}/{validTime}.webp, .mp4).
 AnimationFormat = Literal["gif", "webp", "mp4"]
+CONTENT_TYPES: dict[str, str] = {"gif": "image/gif", "webp": "image/webp", "mp4": "video/mp4"}
 
 
 def _distinct(values: list[Any]) -> bool:

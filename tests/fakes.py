@@ -24,6 +24,7 @@ from chalicelib.mediator.decide import (
     RecordFailure,
     RecordFetchRequest,
     RecordFrame,
+    RecordOutputs,
     RecordThumbnail,
 )
 from chalicelib.mediator.records import Failure, Fetch, Frame, Gif, Line
@@ -179,6 +180,7 @@ class MemoryStore:
             ClaimFetches: self._claim_fetches,
             ClaimGif: self._claim_gif,
             FinishGif: self._finish_gif,
+            RecordOutputs: self._record_outputs,
             RecordThumbnail: self._record_thumbnail,
             RecordEmail: self._record_email,
             RecordFailure: self._record_failure,
@@ -293,6 +295,8 @@ class MemoryStore:
 
         def finish() -> None:
             update: dict[str, Any] = {"status": "done", "location": c.location, "request": None}
+            if c.outputs:
+                update["outputs"] = tuple(c.outputs)
             if c.email is not None:
                 update.update(email_id=c.email.email_id, email_status="requested", email=c.email)
             self.gifs[key] = self.gifs[key]._replace(**update)
@@ -301,6 +305,16 @@ class MemoryStore:
         return [
             (lambda: key in self.gifs and self.gifs[key].status != "done", finish, False),
             (lambda: c.image_id in self.animations, lambda: item.__setitem__("doneGif", c.valid_time), False),
+        ]
+
+    def _record_outputs(self, c: RecordOutputs) -> list[Write]:
+        key = (c.image_id, c.valid_time)
+        return [
+            (
+                lambda: key in self.gifs,
+                lambda: self.gifs.__setitem__(key, self.gifs[key]._replace(outputs=tuple(c.outputs))),
+                False,
+            )
         ]
 
     def _record_thumbnail(self, c: RecordThumbnail) -> list[Write]:
@@ -341,7 +355,11 @@ class MemoryStore:
             )
         if c.action == "fetch-amp-image":
             writes.append(self._fetch_outcome(c.image_id, c.valid_time, "failed", c.error))
-        elif c.action in ("create-gif", "send-email") and c.image_id != UNATTRIBUTED:
+        elif (
+            c.action in ("create-gif", "send-email")
+            and c.image_id != UNATTRIBUTED
+            and not (c.action == "create-gif" and c.detail)
+        ):
             field, unless = ("status", "done") if c.action == "create-gif" else ("email_status", "sent")
             writes.append(
                 (

@@ -101,20 +101,20 @@ def test_chalice_local_answers_every_route_with_what_make_aws_prints():
         assert call(f"{base}/animations/radar", "PUT", radar, token="wrong")[0] == 403
         assert call(f"{base}/animations/radar", "PUT", radar, token=token)[0] == 201
         assert call(f"{base}/animations/radar/fetch", "POST", token=token)[0] == 202
-        deadline = time.time() + 30
-        while True:  # the runtime `make aws` started fetches the frame and makes its thumbnail
+        deadline = time.time() + 60
+        while True:  # the runtime `make aws` started fetches its window (3) and the frame asked for now
             frames = call(f"{base}/animations/radar/frames")[1]["frames"]
-            if frames and frames[0]["thumbnails"]:
+            if len(frames) == 4 and all(frame["thumbnails"] for frame in frames):
                 break
-            assert time.time() < deadline, "the frame asked for did not arrive"
+            assert time.time() < deadline, f"the frames asked for did not arrive: {len(frames)}"
             time.sleep(0.3)
-        assert call(f"{base}/animations/radar")[1]["state"]["frameCount"] == 1
+        assert call(f"{base}/animations/radar")[1]["state"]["frameCount"] == 4
         assert frames[0]["url"].startswith(f"{base}/animations/radar/frames/")  # a link that lives...
         with urllib.request.urlopen(frames[0]["url"], timeout=10) as image:  # ...redirecting to the emulated S3
             assert image.url.startswith(variables["AWS_ENDPOINT_URL"]) and image.read(8) == b"\x89PNG\r\n\x1a\n"
         assert call(f"{base}/failures")[0] == 401  # whole messages: the token's holder only
         assert call(f"{base}/failures", token=token)[0] == 200
-        assert call(f"{base}/animations/radar/gif", "POST", token=token)[0] == 409  # 3 frames needed
+        assert call(f"{base}/animations/radar/gif", "POST", token=token)[0] in (202, 409)  # made by the count, or now
         assert call(f"{base}/animations/radar?images=remove", "DELETE", token=token)[0] == 200
         assert call(f"{base}/animations/radar")[0] == 404
     finally:

@@ -11,14 +11,15 @@ from chalice import Response
 
 from ..aws import objects
 from ..log import logger
-from ..mediator import service, store
+from ..mediator import decide, service, store
 from ..mediator.animation import Animation
 from ..mediator.decide import AnimationState
 from ..messages import IMAGE_ID_PATTERN
-from ..settings import names
+from ..settings import TICK_SECONDS, names
 from .auth import holds_token
 from .errors import MAX_BODY, BadRequest, Conflict, NotFound, answers_json, json_body
 from .openapi import ANIMATION, answer, documented, error, errors, query
+from .images import formats_answer
 from .params import MAX_PAGE, base_url, checked_id, int_param, iso, known, limit_param, query_string, show
 
 LISTING = (
@@ -78,7 +79,7 @@ def _listing(request: Any, default: int) -> tuple[list[AnimationState], str | No
     return store.list_animations(limit, after, prefix)
 
 
-def _card(state: AnimationState, gif: Any, fetch: Any, base: str) -> dict[str, Any]:
+def _card(state: AnimationState, gif: Any, fetch: Any, made: Any, base: str) -> dict[str, Any]:
     """An animation's card: what it is, its latest GIF made, and how its latest run is doing."""
     animation, image_id = state.animation, state.animation.image_id
     if fetch is not None and fetch.status == "failed":
@@ -102,6 +103,7 @@ def _card(state: AnimationState, gif: Any, fetch: Any, base: str) -> dict[str, A
             "validTime": state.done_gif,
             "time": iso(state.done_gif),
             "url": service.gif_link(base, image_id, state.done_gif),
+            "formats": formats_answer(base, image_id, made, animation.formats) if made is not None else [],
         }
         if state.done_gif
         else None,
@@ -121,8 +123,8 @@ def progress(state: AnimationState, now: int) -> dict[str, Any]:
     need = animation.frames if first else animation.gif_every
     have = min(state.frame_count if first else state.frame_count - state.gif_frame_count, need)
     interval = animation.interval
-    slot = now - now % interval  # the frame due now on the grid, unless asked for already
-    next_frame = slot if slot > state.last_requested else slot + interval
+    slot = decide.due_slot(animation, now, TICK_SECONDS)  # the newest frame due by now, at its phase
+    next_frame = slot if slot > state.last_requested else state.last_requested + interval
     left = need - have
     next_gif = next_frame + (left - 1) * interval if left > 0 else None
     return {
@@ -132,6 +134,7 @@ def progress(state: AnimationState, now: int) -> dict[str, Any]:
         "newestFrame": iso(state.newest_frame) if state.newest_frame else None,
         "frameAgeSeconds": max(now - state.newest_frame, 0) if state.newest_frame else None,
         "nextFrame": iso(next_frame) if animation.enabled else None,
+        "nextFetch": iso(next_frame + decide.phase(animation, TICK_SECONDS)) if animation.enabled else None,
         "nextGif": iso(next_gif) if animation.enabled and next_gif is not None else None,
         "gifDue": left <= 0,
     }

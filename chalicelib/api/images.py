@@ -3,15 +3,16 @@ and answers), each a redirect to a freshly presigned URL of the image, so it las
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chalice import Response
 
 from ..mediator import service, store
-from ..messages import Location
+from ..messages import CONTENT_TYPES, Location
 from .auth import HIDDEN, holds_token
 from .errors import BadRequest, NotFound, answers_json
-from .openapi import answer, documented, error, errors
+from .openapi import answer, documented, error, errors, query
 from .params import (
     LABEL,
     MAX_PAGE,
@@ -80,6 +81,17 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
         else {}
     )
     private = holds_token(request)
+    asked = known(image_id).animation.formats
+    lacking = any(gif.done and len(gif.outputs or ((),)) < len(asked) for gif in found)
+    format_failures = (
+        {
+            (f.valid_time, f.detail): f.error
+            for f in store.failures(image_id, limit=MAX_PAGE)
+            if f.action == "create-gif" and f.detail
+        }
+        if lacking
+        else {}
+    )
     out = []
     for gif in found:
         out.append(
@@ -90,12 +102,54 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
                 "reason": gif.reason,
                 "frames": len(gif.frame_times),
                 "url": service.gif_link(base, image_id, gif.valid_time) if gif.done else None,
+                "formats": formats_answer(base, image_id, gif, asked, format_failures),
                 "emailStatus": gif.email_status,
                 "email": _email(gif, reasons.get(gif.valid_time), private),
                 "runId": gif.correlation_id,
             }
         )
     return {"imageId": image_id, "gifs": out}
+
+
+def formats_answer(
+    base: str, image_id: str, gif: Any, asked: Sequence[str], failures: dict[tuple[int, str], str] | None = None
+) -> list[dict[str, Any]]:
+    """Each format of a made GIF, smallest first: its link (a route that redirects to it), its media
+    type and bytes; a format asked for and not made, with why when its failure is kept."""
+    if not gif.done:
+        return []
+    made = {output.format: output for output in gif.outputs}
+    out = [
+        {
+            "format": output.format,
+            "type": CONTENT_TYPES[output.format],
+            "bytes": output.bytes,
+            "url": service.gif_link(base, image_id, gif.valid_time, output.format),
+        }
+        for output in sorted(gif.outputs, key=lambda output: output.bytes)
+    ]
+    if not made:  # the GIF alone was asked for (or made before formats were)
+        out = [
+            {
+                "format": "gif",
+                "type": CONTENT_TYPES["gif"],
+                "bytes": None,
+                "url": service.gif_link(base, image_id, gif.valid_time),
+            }
+        ]
+    for format in asked:
+        if format not in made and format != "gif" and made:
+            error = (failures or {}).get((gif.valid_time, format))
+            out.append(
+                {
+                    "format": format,
+                    "type": CONTENT_TYPES[format],
+                    "bytes": None,
+                    "url": None,
+                    "error": error or "not made",
+                }
+            )
+    return out
 
 
 def _email(gif: Any, error: str | None, private: bool) -> dict[str, Any]:
@@ -116,16 +170,29 @@ def _email(gif: Any, error: str | None, private: bool) -> dict[str, Any]:
     return {"status": "none", "detail": "no email was configured when it was made"}
 
 
-@documented(REDIRECT, NO_IMAGE)
+@documented(
+    REDIRECT,
+    NO_IMAGE,
+    query=(query("format", {"enum": ["gif", "webp", "mp4"], "default": "gif"}, "the GIF, or its WebP or MP4"),),
+)
 @answers_json
-def gif_image(image_id: str, valid_time: str) -> Response:
-    """A GIF: a redirect to it (the links in emails and answers; they last as long as the GIF)."""
+def gif_image(request: Any, image_id: str, valid_time: str) -> Response:
+    """A GIF, or its WebP or MP4: a redirect to it (the links in emails and answers; they last as long
+    as the GIF)."""
     checked_id(image_id)
     when = checked_time(valid_time)
+    format = query_string(request, "format").get("format", "gif")
+    if format not in CONTENT_TYPES:
+        raise BadRequest(f"format must be gif, webp or mp4, not {show(format)}", "format")
     gif = store.gif(image_id, when)
     if gif is None or gif.location is None or not gif.done:
         raise NotFound(f"no GIF of {image_id!r} to {when} (or it is not made yet)", "validTime")
-    return _redirect(gif.location)
+    if format == "gif":
+        return _redirect(gif.location)
+    output = next((output for output in gif.outputs if output.format == format), None)
+    if output is None:
+        raise NotFound(f"no {format} of the GIF of {image_id!r} to {when} (not asked for, or not made)", "format")
+    return _redirect(output.location)
 
 
 @documented(REDIRECT, NO_IMAGE)

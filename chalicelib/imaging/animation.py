@@ -18,7 +18,6 @@ from . import gif as gifs
 
 Format = Literal["gif", "webp", "mp4"]
 FORMATS: tuple[Format, ...] = get_args(Format)
-CONTENT_TYPES: dict[str, str] = {"gif": "image/gif", "webp": "image/webp", "mp4": "video/mp4"}
 
 
 class Output(NamedTuple):

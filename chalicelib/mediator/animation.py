@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 from msgspec import Meta, field
 
 from ..addresses import mailbox
-from ..messages import Address, Center, HeaderText, ImageId, Layer, Side
+from ..messages import Address, AnimationFormat, Center, HeaderText, ImageId, Layer, Side
 from ..model import Invalid, Record, wrong
 
 
@@ -51,6 +51,15 @@ class Animation(Record, frozen=True, kw_only=True):
     gif_last_delay: Annotated[int, Meta(ge=20, le=60_000)] | None = 1000
     gif_loop: Annotated[int, Meta(ge=0, le=65_535)] = 0
     email: EmailSpec | None = None
+    formats: Annotated[
+        list[AnimationFormat],
+        Meta(
+            min_length=1,
+            max_length=3,
+            description="what to make of each window: the GIF (always made: emails carry it), and animated WebP "
+            "and H.264 MP4 for pages and apps, from the same frames",
+        ),
+    ] = field(default_factory=lambda: ["gif"])
     link_expiry: Annotated[
         int,
         Meta(
@@ -66,11 +75,17 @@ class Animation(Record, frozen=True, kw_only=True):
         problem = _every_beyond_frames(self.every, self.frames)
         if problem:
             raise wrong("every", problem)
+        if len(set(self.formats)) != len(self.formats):
+            raise wrong("formats", "must name each format once")
 
     @classmethod
     def across(cls, data: dict[str, Any]) -> list[tuple[str, str]]:
         problem = _every_beyond_frames(data.get("every"), data.get("frames", 12))
-        return [("every", problem)] if problem else []
+        found = [("every", problem)] if problem else []
+        formats = data.get("formats")
+        if isinstance(formats, list) and len({str(f) for f in formats}) != len(formats):
+            found.append(("formats", "must name each format once"))
+        return found
 
     @classmethod
     def configured(cls, data: Any) -> Self:

@@ -26,6 +26,7 @@ from ..messages import (
     DidSendEmail,
     Location,
     Message,
+    Output,
     PleaseCreateGif,
     PleaseCreateThumbnail,
     PleaseFetchAmpImage,
@@ -128,12 +129,22 @@ class RecordFrame(NamedTuple):
 
 
 class FinishGif(NamedTuple):
-    """Once per GIF: its location; and its email, when there is one to send (kept until sent)."""
+    """Once per GIF: its location (and each format's); and its email, when there is one to send
+    (kept until sent)."""
 
     image_id: str
     valid_time: int
     location: Location
     email: PleaseSendEmail | None
+    outputs: tuple[Output, ...] = ()
+
+
+class RecordOutputs(NamedTuple):
+    """The formats of a GIF made again (a format's failure redriven): where each is, how large."""
+
+    image_id: str
+    valid_time: int
+    outputs: tuple[Output, ...]
 
 
 class RecordThumbnail(NamedTuple):
@@ -169,6 +180,7 @@ Change = (
     | RecordFetchRequest
     | ClaimGif
     | FinishGif
+    | RecordOutputs
     | RecordThumbnail
     | RecordEmail
     | RecordFailure
@@ -389,6 +401,7 @@ def _gif_claim(
         loop=animation.gif_loop,
         correlation_id=correlation,
         reason=reason,
+        formats=list(animation.formats) if animation.formats != ["gif"] else None,
     ).checked()
     return ClaimGif(
         image_id=animation.image_id,
@@ -413,8 +426,9 @@ def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, 
     """Record the GIF once; ask for its email if the animation has recipients."""
     email_spec = animation.email if animation else None
     key = f"gif-done:{gif.image_id}:{gif.valid_time}"
+    outputs = tuple(gif.outputs or ())
     if email_spec is None or links is None:
-        return Decision(key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, None),))
+        return Decision(key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, None, outputs),))
     email_id = f"{gif.image_id}:{gif.valid_time}"
     when = utc(gif.valid_time)
     email = PleaseSendEmail(
@@ -429,7 +443,19 @@ def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, 
         valid_time=gif.valid_time,
         correlation_id=gif.correlation_id,
     ).checked()
-    return Decision(key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email),), messages=(email,))
+    return Decision(
+        key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email, outputs),), messages=(email,)
+    )
+
+
+def outputs_of(gif: DidCreateGif) -> Decision | None:
+    """A GIF made before, made again with its formats (a format's failure redriven): record them."""
+    if not gif.outputs:
+        return None
+    return Decision(
+        key=f"gif-outputs:{gif.image_id}:{gif.valid_time}:{len(gif.outputs)}",
+        changes=(RecordOutputs(gif.image_id, gif.valid_time, tuple(gif.outputs)),),
+    )
 
 
 def on_thumbnail(thumbnail: DidCreateThumbnail) -> Decision:
@@ -471,6 +497,8 @@ def on_failure(failure: DidFail) -> Decision:
     correlation = failure.correlation_id or run_ids(request).get("correlation_id")
     if named and failure.action == "create-thumbnail":
         detail = _label(request)
+    elif named and failure.action == "create-gif" and failure.format is not None:
+        detail = failure.format  # one format of a GIF made: the GIF itself is done
     elif named:
         detail = ""
     else:

@@ -10,6 +10,7 @@ from ..messages import (
     Location,
     Message,
     MessageError,
+    Output,
     PleaseCreateGif,
     PleaseCreateThumbnail,
     PleaseFetchAmpImage,
@@ -52,6 +53,7 @@ class Gif(NamedTuple):
     request: PleaseCreateGif | None = None  # kept until the GIF is made
     email: PleaseSendEmail | None = None  # kept until the email is sent
     sent_at: int = 0  # when a person's request for it was known sent
+    outputs: tuple[Output, ...] = ()  # each format made (the GIF first), when more than the GIF was asked
 
     @property
     def done(self) -> bool:
@@ -147,6 +149,7 @@ def gif(item: dict[str, Any]) -> Gif:
         request=_kept(item.get("request"), PleaseCreateGif),
         email=_kept(item.get("emailRequest"), PleaseSendEmail),
         sent_at=item.get("sentAt", 0),
+        outputs=tuple(Output.from_dict(output) for output in item.get("outputs") or ()),
     )
 
 

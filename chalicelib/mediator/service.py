@@ -208,7 +208,10 @@ class Mediator:
     def gif_made(self, gif: DidCreateGif, now: int, line: Line, again: bool = False) -> None:
         state = self.store.get_animation(gif.image_id)
         links = self.email_links(state, gif) if state and state.animation.email else None
-        self.carry_out(decide.on_gif(state.animation if state else None, gif, links, now), line, resend=again)
+        made = self.carry_out(decide.on_gif(state.animation if state else None, gif, links, now), line, resend=again)
+        again_with_formats = decide.outputs_of(gif) if not made else None
+        if again_with_formats is not None:  # a format's failure redriven: the formats as made now
+            self.carry_out(again_with_formats)
 
     # Schedules: a tick, fanned out --------------------------------------------------
 
@@ -664,8 +667,10 @@ def event_time(when: str | None) -> int:
 # Links: routes of the REST API (app.py) that redirect to the image ----------------------
 
 
-def gif_link(base: str, image_id: str, valid_time: int) -> str:
-    return f"{base}animations/{quote(image_id, safe='')}/gifs/{int(valid_time)}/image"
+def gif_link(base: str, image_id: str, valid_time: int, format: str = "gif") -> str:
+    """The route that redirects to a GIF (or to its WebP or MP4, made from the same frames)."""
+    link = f"{base}animations/{quote(image_id, safe='')}/gifs/{int(valid_time)}/image"
+    return link if format == "gif" else f"{link}?format={format}"
 
 
 def frame_link(base: str, image_id: str, valid_time: int) -> str:

@@ -10,10 +10,10 @@ from PIL import Image
 from .. import redaction, storage, telemetry
 from ..aws import objects
 from ..bus import send_to_mediator
-from ..imaging.animation import CONTENT_TYPES, Failure, encode_animation
+from ..imaging.animation import Failure, encode_animation
 from ..imaging.decode import load, open_image
 from ..log import logger
-from ..messages import DidCreateGif, Location, Output, PleaseCreateGif, failure
+from ..messages import CONTENT_TYPES, DidCreateGif, Location, Output, PleaseCreateGif, failure
 from ..settings import max_image_pixels, names
 from .runner import Worker, reply
 

@@ -87,6 +87,8 @@ def failed_outcome(change: RecordFailure, now: int) -> Writes:
         return [fetch_outcome(change.image_id, change.valid_time, "failed", change.correlation_id, now, change.error)]
     if change.action not in ("create-gif", "send-email") or change.image_id == UNATTRIBUTED:
         return []
+    if change.action == "create-gif" and change.detail:  # one format of a GIF made: the GIF is done
+        return []
     field, unless = ("status", "done") if change.action == "create-gif" else ("emailStatus", "sent")
     return [
         Update(

@@ -18,6 +18,7 @@ from ..decide import (
     ClaimGif,
     FinishGif,
     RecordEmail,
+    RecordOutputs,
     RecordFailure,
     RecordFetchRequest,
     RecordFrame,
@@ -157,11 +158,14 @@ def _gif_record(change: ClaimGif, now: int) -> Put:
 
 def _finish_gif(change: FinishGif, now: int) -> Writes:
     values: dict[str, Any] = {":done": "done", ":location": change.location.to_dict(), ":now": now}
-    expression = "SET #status = :done, #location = :location, doneAt = :now REMOVE #request"
+    sets = ["#status = :done", "#location = :location", "doneAt = :now"]
     if change.email:
-        expression = "SET #status = :done, #location = :location, doneAt = :now, emailId = :email, "
-        expression += "emailStatus = :requested, emailRequest = :message REMOVE #request"
+        sets += ["emailId = :email", "emailStatus = :requested", "emailRequest = :message"]
         values.update({":email": change.email.email_id, ":requested": "requested", ":message": change.email.to_json()})
+    if change.outputs:
+        sets.append("outputs = :outputs")
+        values[":outputs"] = [output.to_dict() for output in change.outputs]
+    expression = f"SET {', '.join(sets)} REMOVE #request"
     shown = Update(  # the GIF the animation's card shows
         keys.animation(change.image_id),
         keys.STATE,
@@ -182,6 +186,19 @@ def _finish_gif(change: FinishGif, now: int) -> Writes:
     ]
 
 
+def _record_outputs(change: RecordOutputs, now: int) -> Writes:
+    """A made GIF's formats, made again (the same keys and bytes): where each is."""
+    return [
+        Update(
+            keys.animation(change.image_id),
+            keys.record("GIF", change.valid_time),
+            "SET outputs = :outputs",
+            "attribute_exists(pk)",
+            values={":outputs": [output.to_dict() for output in change.outputs]},
+        )
+    ]
+
+
 # Each kind of change, and the writes that make it.
 WRITERS: dict[type[Change], Callable[[Any, int], Sequence[Write | Guarded]]] = {
     RecordFrame: _record_frame,
@@ -189,6 +206,7 @@ WRITERS: dict[type[Change], Callable[[Any, int], Sequence[Write | Guarded]]] = {
     ClaimFetches: _claim_fetches,
     ClaimGif: _claim_gif,
     FinishGif: _finish_gif,
+    RecordOutputs: _record_outputs,
     RecordThumbnail: outcomes.record_thumbnail,
     RecordEmail: outcomes.record_email,
     RecordFailure: outcomes.record_failure,
