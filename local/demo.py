@@ -323,6 +323,8 @@ def _eml(sent: dict[str, Any], html: str) -> bytes:
 def main(out: str = "demo-output") -> int:
     import logging
 
-    logging.basicConfig(level=logging.INFO if os.environ.get("DEMO_VERBOSE") else logging.WARNING, format="%(message)s")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    from .logs import configure
+
+    verbose = logging.INFO if os.environ.get("DEMO_VERBOSE") else logging.WARNING
+    configure(verbose, runtime=verbose)
     return Demo(Path(out)).run()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -11,15 +10,14 @@ import threading
 from pathlib import Path
 
 from chalicelib.settings import PUBLIC_URL_VARIABLE, STAGE_VARIABLE
+from .logs import configure
 from .stack import SENDER, Local
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo: bool = True) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("weathergif.runtime").setLevel(logging.INFO)  # a line per invocation
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    configure()  # a plain line per invocation; the app's warnings and errors in JSON
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
