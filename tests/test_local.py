@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import io
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -76,3 +77,12 @@ def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     assert [part.get_content_type() for part in message.walk()][1:] == ["text/plain", "text/html"]
     html = (out / "email.html").read_text()
     assert 'src="radar-demo.gif"' in html and "http" not in html  # links to the files beside it
+    # the text alternative links the same files: the GIF and each thumbnail the HTML shows
+    text = (
+        next(part for part in message.walk() if part.get_content_type() == "text/plain")
+        .get_payload(decode=True)
+        .decode()
+    )
+    thumbnails = set(re.findall(r'src="(thumbnails/[^"]+)"', html))
+    assert "<radar-demo.gif>" in text and len(thumbnails) == 4
+    assert {f"<{name}>" for name in thumbnails} <= set(re.findall(r"<[^<>\s]+>", text)), text
