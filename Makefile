@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 
 STAGE ?= dev
 PORT ?= 8000
+SPEED ?= 1
 AWS_PORT ?= 4567
 
 .PHONY: lock lock-upgrade test test-unit demo serve aws bench bench-scale importtime resources deploy bytecode post-deploy destroy plan package clean help
 
 help:
 	@echo "make demo        run the main job on this machine; results in demo-output/"
-	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000)"
+	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000; SPEED=60: schedules 60 times faster)"
 	@echo "make aws         embedded AWS + resources + event runtime for a 'chalice local' of your own (AWS_PORT=4567)"
 	@echo "make lock        requirements.txt and requirements-dev.txt from the .in files (make lock-upgrade: newest)"
 	@echo "make test        create .venv if needed, install, run every test (about 7 min)"
@@ -58,7 +59,7 @@ demo: $(STAMP)
 	$(BIN)/python -m local demo
 
 serve: $(STAMP)
-	$(BIN)/python -m local serve --port $(PORT)
+	$(BIN)/python -m local serve --port $(PORT) --speed $(SPEED)
 
 aws: $(STAMP)
 	$(BIN)/python -m local aws --port $(AWS_PORT) --api-port $(PORT) --stage $(STAGE)

@@ -11,7 +11,7 @@ from chalice import Chalice, Rate
 from chalicelib import entry
 from chalicelib.settings import FETCH_EVERY_MINUTES, names
 
-app = Chalice(app_name="weathergif")
+app = Chalice(app_name="weathergif", configure_logs=False)  # the app's logger is chalicelib/log.py's: JSON, once
 NAMES = names()
 
 

@@ -14,6 +14,7 @@ Every handler runs inside `invocation(function, context)`, which gives it a Mete
 
 The meter follows the invocation through contextvars: threads that work for it run in a copy of
 its context (chalicelib.threads.in_context), and code outside any invocation (tests, tools) meters nothing.
+So does its log's correlation id (chalicelib.log): each invocation starts without one and sets its own.
 """
 
 from __future__ import annotations
@@ -185,12 +186,14 @@ def invocation(function: str, context: Any = None) -> Iterator[Meter]:
     """Meter a handler's invocation: its Duration (and a Failure by the error's type, if it raises)
     go out as metrics when it ends, whatever the end."""
     from .aws import learn_account
+    from .log import scope
 
     learn_account(context)  # every handler passes its context here: the account for ARNs, without STS
     meter = Meter(function, _memory_mb(context))
     token = _current.set(meter)
     try:
-        yield meter
+        with scope():  # its log lines: its own correlation id, none of the invocation before
+            yield meter
     except Exception as exc:
         meter.failed(type(exc).__name__)
         raise

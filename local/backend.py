@@ -10,7 +10,6 @@ in its shell; runs until Ctrl-C.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import shlex
@@ -20,15 +19,14 @@ from pathlib import Path
 
 from chalicelib.settings import PUBLIC_URL_VARIABLE
 from .emulator import FAKE_CREDENTIALS
+from .logs import configure
 from .stack import Local
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(port: int = 4567, api_port: int = 8000, stage: str = "dev") -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("weathergif.runtime").setLevel(logging.INFO)  # a line per invocation
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    configure()  # a plain line per invocation; the app's warnings and errors in JSON
     os.environ[PUBLIC_URL_VARIABLE] = f"http://127.0.0.1:{api_port}/"  # links in emails: chalice local's routes
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from chalicelib.htmltext import html_to_text
 from chalicelib.settings import PUBLIC_URL_VARIABLE
 from chalicelib.mediator.records import Gif
 
@@ -178,8 +179,11 @@ class Demo:
         if sent is None:
             raise RuntimeError(f"the emulator at {local.endpoint} shows no email of the demo")
         html = _local_links(sent["body"], saved, save)
+        # The text alternative as the emailer made it from the HTML it sent (SES keeps no copy here), its
+        # links to the same files: made from `html`, whose links are no http(s) URLs, it would have none.
+        text = _local_links(html_to_text(sent["body"]), saved, save)
         (self.out / "email.html").write_text(html)
-        (self.out / "email.eml").write_bytes(_eml(sent, html))
+        (self.out / "email.eml").write_bytes(_eml(sent, html, text))
 
     def summary(self, local: Local, gif: Gif) -> None:
         image = Image.open(self.out / f"{IMAGE_ID}.gif")
@@ -278,7 +282,7 @@ def _exists(bucket: str, key: str) -> bool:
 
 
 def _local_links(html: str, saved: dict[tuple[str, str], str], save: Any) -> str:
-    """The email's links as the files saved beside it.
+    """The email's links (in its HTML, or its text) as the files saved beside it.
 
     A link is a route of the REST API (which does not run in the demo): its image is found
     through the mediator's records, as the route finds it. A presigned URL (PUBLIC_URL
@@ -303,19 +307,17 @@ def _local_links(html: str, saved: dict[tuple[str, str], str], save: Any) -> str
             save(bucket, key, f"thumbnails/{Path(key).name}")
         return saved[(bucket, key)]
 
-    return re.sub(r"https?://[^\"'\s]+", local, html)
+    return re.sub(r"https?://[^\"'\s<>]+", local, html)  # in an attribute, or a text's <url>
 
 
-def _eml(sent: dict[str, Any], html: str) -> bytes:
-    from chalicelib.htmltext import html_to_text
-
+def _eml(sent: dict[str, Any], html: str, text: str) -> bytes:
     message = EmailMessage()
     message["From"] = sent["source"]
     message["To"] = ", ".join(sent["destinations"]["ToAddresses"])
     message["Subject"] = sent["subject"]
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = f"<{sent['id']}@weathergif.demo>"
-    message.set_content(html_to_text(html))
+    message.set_content(text)
     message.add_alternative(html, subtype="html")
     return bytes(message)
 
@@ -323,6 +325,8 @@ def _eml(sent: dict[str, Any], html: str) -> bytes:
 def main(out: str = "demo-output") -> int:
     import logging
 
-    logging.basicConfig(level=logging.INFO if os.environ.get("DEMO_VERBOSE") else logging.WARNING, format="%(message)s")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    from .logs import configure
+
+    verbose = logging.INFO if os.environ.get("DEMO_VERBOSE") else logging.WARNING
+    configure(verbose, runtime=verbose)
     return Demo(Path(out)).run()

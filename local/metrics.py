@@ -13,7 +13,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
-log = logging.getLogger("weathergif.local")
+log = logging.getLogger("local.metrics")
 MAX_DATA = 1000  # metric data per PutMetricData call
 
 

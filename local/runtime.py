@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 from chalice.app import Chalice, Rate, S3EventConfig, ScheduledEventConfig, SNSEventConfig, SQSEventConfig
 
-log = logging.getLogger("weathergif.runtime")
+log = logging.getLogger("local.runtime")  # plain lines, not the app's JSON (local/logs.py)
 
 _SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
 IDLE_POLL_MAX = 0.05  # seconds between polls of an idle queue

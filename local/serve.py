@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -10,16 +9,15 @@ import sys
 import threading
 from pathlib import Path
 
-from chalicelib.settings import PUBLIC_URL_VARIABLE, STAGE_VARIABLE
+from chalicelib.settings import FETCH_EVERY_MINUTES, PUBLIC_URL_VARIABLE, STAGE_VARIABLE
+from .logs import configure
 from .stack import SENDER, Local
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo: bool = True) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("weathergif.runtime").setLevel(logging.INFO)  # a line per invocation
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    configure()  # a plain line per invocation; the app's warnings and errors in JSON
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -52,6 +50,7 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
             f"weathergif is running: REST on http://127.0.0.1:{port}/, AWS at {local.endpoint}, "
             f"map source at {local.map_source.url_template.split('/{')[0]}.\n"
             f"API token (for changes, and the page's token field): {os.environ['API_TOKEN']}\n"
+            f"{_pace(speed)}"
             "Ctrl-C stops it.",
             flush=True,
         )
@@ -71,6 +70,17 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
                 api.kill()
         local.stop()
         print("stopped.", flush=True)
+
+
+def _pace(speed: float) -> str:
+    """What the event runtime's clock does at `speed`, said once at the start."""
+    if speed == 1:
+        return ""
+    every = FETCH_EVERY_MINUTES * 60 / speed
+    return (
+        f"Schedules run {speed:g} times faster: the {FETCH_EVERY_MINUTES}-minute fetch schedule every {every:.3g} s, "
+        "each tick at its simulated time (ahead of the clock: frames are asked for times to come).\n"
+    )
 
 
 def _demo_animation() -> None:

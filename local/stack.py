@@ -92,7 +92,7 @@ class Local:
                 try:
                     part.stop()
                 except Exception:  # stop the rest whatever one did
-                    logging.getLogger("weathergif.local").exception("stopping %s", type(part).__name__)
+                    logging.getLogger("local.stack").exception("stopping %s", type(part).__name__)
         if hasattr(self, "_saved_environment"):  # the environment as it was before start()
             os.environ.clear()
             os.environ.update(self._saved_environment)

@@ -898,3 +898,20 @@ def test_the_documented_query_parameters_are_the_ones_each_route_takes(api):
             value = schema.get("default", schema.get("example", schema.get("enum", ["a"])[0]))
             status, body = api(method, f"{target}?{name}={value}")
             assert status < 400 or status == 404, (path, method, name, status, body)
+
+
+def test_the_gateways_refusals_are_as_the_openapi_document_says(api, chalice_client):
+    """A missing token is API Gateway's 401 {"message"}; a wrong one, its 403 {"Message"} (a capital M):
+    the gateway answers an authorizer's denial itself, and Chalice's local gateway copies both."""
+    from jsonschema import Draft202012Validator
+
+    document = json.loads(chalice_client.http.get("/openapi.json").body)
+    responses = document["paths"]["/animations/{imageId}"]["put"]["responses"]
+    for status, headers, key in [("401", {}, "message"), ("403", {"Authorization": "Bearer wrong"}, "Message")]:
+        got, body = api("PUT", "/animations/temps", CONFIG, headers={**headers, "Content-Type": "application/json"})
+        assert str(got) == status and set(body) == {key}, (status, body)
+        described = responses[status]["content"]["application/json"]["schema"]  # a $ref into the components
+        schema = Draft202012Validator({**described, "components": document["components"]})
+        assert schema.is_valid(body), (status, body, described)
+        other = "Message" if key == "message" else "message"
+        assert not schema.is_valid({other: body[key]})  # the key's case is what a client reads

@@ -165,9 +165,21 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         assert not [url for url in asked if "/runs/" in url or url.endswith("/failures") or "/fetch" in url], asked
         assert problems == [], problems
 
+        # A wrong token: the gateway denies it (403 {"Message"}), and the page says the token is wrong
+        page.fill("#token", "not-the-token")
+        page.dispatch_event("#token", "change")
+        fresh.get_by_role("button", name="Fetch now").click()
+        expect(fresh.locator(".said")).to_contain_text("Fetch now refused: the API token is wrong")
+        expect(page.locator("#dead-letters")).to_contain_text("Could not load them")
+        page.screenshot(path=str(OUTPUT / "gallery-wrong-token.png"))
         page.fill("#token", TOKEN)
         page.dispatch_event("#token", "change")
-        expect(fresh.locator(".said")).to_have_text("")  # what asked for the token is answered
+        expect(fresh.locator(".said")).to_have_text("")  # what the token refused is answered
+        expect(page.locator("#dead-letters")).to_have_text(
+            "None."
+        )  # drawn with the right token: the wrong one's asks are over
+        assert refused(403, problems) == [], problems  # the page's own asks with the wrong token, denied and shown
+        problems.clear()
         expect(page.locator("#notice")).to_have_text("")
 
         expect(gif).to_be_visible(timeout=15_000)
@@ -197,10 +209,11 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         expect(fresh.locator(".said")).to_contain_text("Rebuild now refused: only 0 of 12 frames so far")
         page.screenshot(path=str(OUTPUT / "gallery-refused.png"), full_page=True)
 
-        # Fetch now: asked for, and its frame counts toward the first GIF
+        # Fetch now: asked for, and its frame counts toward the first GIF: "1 frame"
         fresh.get_by_role("button", name="Fetch now").click()
         expect(fresh.locator(".said")).to_contain_text("Fetch now: a frame for")
         expect(fresh.locator(".progress")).to_contain_text("1 of 12 frames", timeout=20_000)
+        expect(fresh.locator(".meta.config")).to_contain_text("1 frame, newest")
 
         # Edit: the API's validation error is shown in the form, then the change is saved and shown
         fresh.get_by_role("button", name="Details", exact=True).click()
@@ -254,6 +267,26 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
             call(stack.url + "animations/doomed")
         assert gone.value.code == 404
 
+        # Create, refused: the API's reason at the form, beside its button and on the field it names, in
+        # sight (not at the top of the page, where the banner is for the page's own errors)
+        create = page.locator("form#create")
+        create.locator("input[name=imageId]").fill("created")
+        create.locator("input[name=thumbnail]").fill("0x5")
+        create.get_by_role("button", name="Create").click()
+        said = page.locator("#create-said")
+        expect(said).to_contain_text("Not saved: thumbnails.0.width: must be at least 1")
+        expect(said).to_be_in_viewport()
+        expect(create.locator("input[name=thumbnail]")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#notice")).not_to_contain_text("Not saved")
+        page.screenshot(path=str(OUTPUT / "create-refused.png"))  # what the reader sees: the viewport
+        create.locator("input[name=thumbnail]").fill("160x120")
+        expect(create.locator("[aria-invalid]")).to_have_count(0)  # mended: no longer marked
+        create.get_by_role("button", name="Create").click()
+        expect(said).to_contain_text("Animation created saved.")
+        expect(page.locator("section.animation[data-image-id=created]")).to_have_count(1)
+        expect(page.locator("section.animation[data-image-id=created] .meta.config")).to_contain_text("0 frames")
+        assert call(stack.url + "animations/created")["thumbnails"] == [{"width": 160, "height": 120, "mode": "cover"}]
+
         # What failed for good is shown, and redriven from the page
         from chalicelib.mediator import service
         from chalicelib.messages import DidFail
@@ -283,7 +316,7 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack):
         expect(page.locator("#dead-letters pre.dead-letter")).to_contain_text("KeyError: x", timeout=15_000)
         page.screenshot(path=str(OUTPUT / "gallery-failures.png"), full_page=True)
         radar.get_by_role("button", name="Redrive failures").click()
-        expect(radar.locator(".said")).to_contain_text("Redrive failures: 1 sent back to their workers")
+        expect(radar.locator(".said")).to_contain_text("Redrive failures: 1 request sent back to its worker")
         expect(failure).to_have_count(0, timeout=15_000)
         page.get_by_role("button", name="Redrive dead letters").click()
         expect(page.locator("#dead-letters-said")).to_contain_text(

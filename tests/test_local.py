@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import io
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -76,3 +77,87 @@ def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     assert [part.get_content_type() for part in message.walk()][1:] == ["text/plain", "text/html"]
     html = (out / "email.html").read_text()
     assert 'src="radar-demo.gif"' in html and "http" not in html  # links to the files beside it
+    # the text alternative links the same files: the GIF and each thumbnail the HTML shows
+    text = (
+        next(part for part in message.walk() if part.get_content_type() == "text/plain")
+        .get_payload(decode=True)
+        .decode()
+    )
+    thumbnails = set(re.findall(r'src="(thumbnails/[^"]+)"', html))
+    assert "<radar-demo.gif>" in text and len(thumbnails) == 4
+    assert {f"<{name}>" for name in thumbnails} <= set(re.findall(r"<[^<>\s]+>", text)), text
+
+
+@pytest.mark.integration
+def test_make_serve_passes_its_speed_to_the_runtime():
+    def command(*variables: str) -> str:
+        run = subprocess.run(["make", "-n", "serve", *variables], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.splitlines()[-1]
+
+    assert command("SPEED=60", "PORT=8123").endswith("-m local serve --port 8123 --speed 60")
+    assert command().endswith("-m local serve --port 8000 --speed 1")  # real time unless asked
+    helped = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
+    assert "SPEED=60" in next(line for line in helped.splitlines() if line.startswith("make serve"))
+
+
+def test_serve_takes_a_speed_above_zero(monkeypatch):
+    from local import __main__ as cli
+    from local import serve
+
+    asked = {}
+    monkeypatch.setattr(serve, "main", lambda **kwargs: asked.update(kwargs) or 0)
+    assert cli.main(["serve", "--speed", "60"]) == 0 and asked["speed"] == 60.0
+    for wrong in ("0", "-1", "nan", "inf", "fast"):
+        with pytest.raises(SystemExit):
+            cli.main(["serve", "--speed", wrong])
+
+
+@pytest.mark.integration
+def test_serve_runs_the_schedules_at_its_speed_and_logs_each_invocation_once():
+    """`python -m local serve --speed 600` (make serve SPEED=600): the 5-minute fetch schedule fires every
+    half second of the wall clock, and each invocation is one plain line, not again as JSON."""
+    import signal
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAP_", "FETCH_", "POWERTOOLS_"))}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "local", "serve", "--port", str(port), "--speed", "600", "--no-demo"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out: list[str] = []
+    err: list[tuple[float, str]] = []
+    readers = [
+        threading.Thread(target=lambda: out.extend(serve.stdout), daemon=True),
+        threading.Thread(target=lambda: err.extend((time.monotonic(), line) for line in serve.stderr), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    ticks: list[float] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(ticks) < 6 and time.monotonic() < deadline and serve.poll() is None:
+            time.sleep(0.2)
+            ticks = [at for at, line in list(err) if re.search(r"\bfetch_due_frames \d+ ms ok\b", line)]
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(timeout=60)
+        for reader in readers:
+            reader.join(timeout=10)
+    printed = "".join(out) + "".join(line for _, line in err)
+    assert len(ticks) >= 6, printed
+    assert "Schedules run 600 times faster: the 5-minute fetch schedule every 0.5 s" in printed
+    # the first fires at the start; then one every 0.5 s (at speed 1: one every 5 minutes)
+    assert ticks[5] - ticks[1] < 8, ticks
+    assert not [line for line in out if "fetch_due_frames" in line], out  # the runtime's line once, plain
+    assert not [line for _, line in err if line.lstrip().startswith("{")], err  # the app's JSON only on stdout
+    assert not [line for _, line in err if "Found credentials" in line or "Found endpoint" in line], err

@@ -100,6 +100,17 @@ def test_schedule_to_email(runtime, emulator, source, monkeypatch):
         ("in", "did-send-email"),
     ]:
         assert step in timeline, step
+    first = {step: timeline.index(step) for step in set(timeline)}
+    for cause, effect in [  # each message after the one that caused it
+        (("out", "please-fetch-amp-image"), ("in", "did-fetch-amp-image")),
+        (("in", "did-fetch-amp-image"), ("out", "please-create-thumbnail")),
+        (("out", "please-create-thumbnail"), ("in", "did-create-thumbnail")),
+        (("in", "did-fetch-amp-image"), ("out", "please-create-gif")),
+        (("out", "please-create-gif"), ("in", "did-create-gif")),
+        (("in", "did-create-gif"), ("out", "please-send-email")),
+        (("out", "please-send-email"), ("in", "did-send-email")),
+    ]:
+        assert first[cause] < first[effect], (cause, effect, timeline)
 
 
 SIGNED = ("X-Amz-Security-Token", "X-Amz-Credential", "X-Amz-Signature")

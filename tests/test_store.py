@@ -7,11 +7,12 @@ import threading
 import pytest
 
 from chalicelib.mediator import decide
-from chalicelib.mediator.animation import Animation
+from chalicelib.mediator.animation import Animation, ThumbnailSpec
 from chalicelib.mediator.decide import AnimationState
 from chalicelib.mediator.records import Line
 from chalicelib.messages import DidFail, DidFetchAmpImage, Location
 
+LOC = Location(bucket="frames", key="temps/600.png")
 TEMPS = Animation(image_id="temps", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=4, frames=3)
 
 
@@ -263,6 +264,29 @@ def test_the_event_log_is_a_timeline_with_a_ttl(store):
 
     items = table().query("LOG#run-1").items  # the TTL: the table's own attribute
     assert all(item["expiresAt"] > item["at"] / 1000 + 13 * 86400 for item in items)
+
+
+def test_a_timeline_lists_what_came_in_before_what_its_decision_sent_out(store):
+    """A decision's lines share one time: the message that led to it comes first however the lines
+    were given (out lines first too), its requests after it in their order; so do lines logged at once."""
+    store.put_animation(
+        TEMPS.replace(thumbnails=[ThumbnailSpec(width=80, height=60), ThumbnailSpec(width=32, height=32)])
+    )
+    for run in range(12):  # the random tail of the sort key decided the order of lines of one time
+        frame = record_frame(600 * (run + 1))
+        outs = [Line("out", m, f"run-{run}") for m in frame.messages]
+        assert len(outs) >= 2  # the frame's thumbnails (and a GIF, once 3 frames exist)
+        line = Line("in", DidFetchAmpImage(image_id="temps", valid_time=600 * (run + 1), location=LOC), f"run-{run}")
+        store.apply(frame, outs + [line])  # out lines written first in the transaction
+        assert [(e.direction, e.type) for e in store.timeline(f"run-{run}")] == [
+            ("in", "did-fetch-amp-image"),
+            *[("out", m.type) for m in frame.messages],
+        ]
+        assert len({e.at for e in store.timeline(f"run-{run}")}) == 1  # one time: the key alone orders them
+        store.log_events(
+            [line._replace(correlation_id=f"again-{run}"), *(o._replace(correlation_id=f"again-{run}") for o in outs)]
+        )
+        assert [e.direction for e in store.timeline(f"again-{run}")] == ["in"] + ["out"] * len(outs)
 
 
 def test_the_emulator_keeps_concurrent_counter_updates_atomic(store):

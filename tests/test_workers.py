@@ -327,6 +327,27 @@ class TestEmailer:
         assert sent["source"] == "Weather Desk <wx@example.com>"
         assert "<h1>Temps</h1>" in sent["body"]
 
+    def test_the_text_alternative_links_the_gif_and_each_thumbnail(self, aws, invoke_sns, monkeypatch):
+        """The plain-text part SES is given carries every link of the HTML the mediator wrote."""
+        from chalicelib.aws.ses import Mail
+        from chalicelib.mediator.decide import Links, email_html
+        from chalicelib.messages import DidCreateGif, Location
+
+        given = []
+        send = Mail.send
+        monkeypatch.setattr(Mail, "send", lambda mail, *args: given.append(args) or send(mail, *args))
+        base = "https://api.example/animations/temps"
+        gif_url = f"{base}/gifs/1700000000/image"
+        thumbnails = [
+            (1700000000 - 600 * i, f"{base}/frames/{1700000000 - 600 * i}/thumbnails/200x150-cover") for i in range(4)
+        ]
+        gif = DidCreateGif(image_id="temps", valid_time=1700000000, location=Location(bucket="g", key="temps/1.gif"))
+        invoke_sns("send_email", {**EMAIL, "body": email_html(gif, Links(gif_url, thumbnails))})
+        assert aws.reply()["type"] == "did-send-email"
+        [(_, _, _, html, text)] = given
+        for url in [gif_url, *(url for _, url in thumbnails)]:
+            assert f'href="{url}"' in html and f"<{url}>" in text, (url, text)
+
     @pytest.mark.parametrize(
         "change, error",
         [

@@ -28,9 +28,22 @@ ERRORS = {  # what an error the app makes means, by status, unless a route says 
     404: "no such animation",
     409: "the animation's state does not allow it now",
 }
-# A route's authorizer (auth.py): a bearer token, which API Gateway refuses before the route runs.
+# A route's authorizer (auth.py): a bearer token, which API Gateway refuses before the route runs, with
+# answers of its own (chalice local copies them): no token, 401 {"message": "Unauthorized"}; a token the
+# authorizer denies, 403 {"Message": "User is not authorized to access this resource"}, a capital M.
 BEARER = {"type": "http", "scheme": "bearer", "description": "API_TOKEN: `Authorization: Bearer <token>`"}
-DENIED = {"401": {"description": "no token"}, "403": {"description": "a wrong token"}}
+UNAUTHORIZED = {"$ref": "#/components/schemas/Unauthorized"}
+DENIAL = {"$ref": "#/components/schemas/Denied"}
+DENIED = {
+    "401": {
+        "description": "no token: API Gateway's own answer, `message`",
+        "content": {JSON: {"schema": UNAUTHORIZED}},
+    },
+    "403": {
+        "description": "a wrong token: API Gateway's own answer to the authorizer's denial, `Message` (a capital M)",
+        "content": {JSON: {"schema": DENIAL}},
+    },
+}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -172,6 +185,18 @@ def document(
                     "type": "object",
                     "required": ["error"],
                     "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+                },
+                "Unauthorized": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {"message": {"type": "string", "examples": ["Unauthorized"]}},
+                },
+                "Denied": {
+                    "type": "object",
+                    "required": ["Message"],
+                    "properties": {
+                        "Message": {"type": "string", "examples": ["User is not authorized to access this resource"]}
+                    },
                 },
             },
         },

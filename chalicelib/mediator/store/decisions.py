@@ -39,7 +39,7 @@ def apply(decision: Decision, log: Sequence[Line] = (), usage: Charge | None = N
                 guards.add(len(writes))
                 write = write.write
             writes.append(write)
-    writes += [Put(eventlog.item(line, now_ms)) for line in log]
+    writes += [Put(eventlog.item(line, now_ms, place)) for place, line in enumerate(log)]
     if usage is not None:  # what the message cost, with this transaction's write units (an item each, twice)
         own = usage.usages[-1]["requests"]
         own["dynamodb.write"] = own.get("dynamodb.write", 0) + 2 * (len(writes) + 1)

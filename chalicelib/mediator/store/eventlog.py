@@ -27,15 +27,19 @@ def log_days() -> float:
     return float(os.environ.get("EVENT_LOG_DAYS") or 14)
 
 
-def item(line: Line, now_ms: int | None = None) -> Item:
-    """A line as the table keeps it (its sort key unique: time, then a random tail)."""
+def item(line: Line, now_ms: int | None = None, place: int = 0) -> Item:
+    """A line as the table keeps it. Its sort key orders a run's timeline and is unique: the time,
+    then, among the lines written at that time (a decision's, a batch's: `place` is a line's place
+    among them), the message that came in before the messages that went out because of it, each
+    in the order given, then a random tail."""
     data = line.message.to_dict() if isinstance(line.message, Message) else line.message
     if isinstance(data.get("body"), str) and len(data["body"]) > MAX_BODY:
         data = {**data, "body": data["body"][:MAX_BODY] + "..."}
     at = int(time.time() * 1000) if now_ms is None else now_ms
+    after = 1 if line.direction == "out" else 0  # what went out follows what came in
     return {
         "pk": keys.run(line.correlation_id),
-        "sk": f"{at:013d}#{uuid.uuid4().hex[:8]}",
+        "sk": f"{at:013d}#{after}{place:04d}#{uuid.uuid4().hex[:8]}",
         "at": at,
         "direction": line.direction,
         "type": str(data.get("type", "?")),
@@ -51,8 +55,9 @@ def log_event(direction: str, message: Message | dict[str, Any], correlation_id:
 
 
 def log_events(lines: Iterable[Line]) -> None:
-    """Lines of many runs, 25 a call."""
-    table().put_all(item(line) for line in lines)
+    """Lines of many runs, 25 a call, all at one time (their order kept, what came in first)."""
+    now_ms = int(time.time() * 1000)
+    table().put_all(item(line, now_ms, place) for place, line in enumerate(lines))
 
 
 def timeline(correlation_id: str, limit: int = 200) -> list[LogEntry]:

@@ -13,7 +13,9 @@
     ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
     ANIM#{imageId}     USAGE#{yyyy-mm-ddThh}     what its work used that hour (its cost; TTL 400 days)
     USAGE#shared       USAGE#{yyyy-mm-ddThh}     what the shared work used (ticks, schedules...)
-    LOG#{runId}        {ms}#{seq}                the event log of a run (TTL)
+    LOG#{runId}        {ms}#{o}{place}#{random}  the event log of a run (TTL): by time, then (lines
+                                                 written at one time) what came in (o=0) before what
+                                                 went out (o=1), each in its place
     DEAD               {messageId}               a dead letter of the mediator's queue
     STATUS             STALE#{shard}#{first}     the stale animations a fetch tick slice found (TTL)
     FAILED#{hour}#{shard}  {time}#{imageId}#FAIL#...  a failure, indexed by when (TTL 2 days)
