@@ -517,11 +517,9 @@ def _made(name: str, config: SourceConfig, stage: str) -> tuple[Source | None, l
         parts = urlsplit(template)
         template = config.origin.rstrip("/") + template[len(f"{parts.scheme}://{parts.netloc}") :]
     wrong = _template_problems(template)
-    if wrong:
-        return None, [
-            ("origin" if config.origin and not config.url_template else "urlTemplate", text) for text in wrong
-        ]
-    fields = template_fields(template)
+    at = "origin" if config.origin and not config.url_template else "urlTemplate"
+    problems += [(at, text) for text in wrong]
+    fields = frozenset() if wrong else template_fields(template)
 
     base = preset.times if preset else None
     step = config.step if config.step is not None else (base.step if base else None)
@@ -547,10 +545,10 @@ def _made(name: str, config: SourceConfig, stage: str) -> tuple[Source | None, l
     if fields & RUN_FIELDS and not times.run_every:
         problems.append(("urlTemplate", "names a run ({run_time} or {run_iso_time}): set 'runEvery'"))
 
-    hosts: frozenset[Host]
-    if config.hosts is None:
+    hosts: frozenset[Host] = frozenset()  # none to allow or to check against if the template is wrong
+    if not wrong and config.hosts is None:
         hosts = frozenset([_own_host(template)])
-    else:
+    elif not wrong and config.hosts is not None:
         entries = []
         for index, entry in enumerate(config.hosts):
             try:
@@ -562,7 +560,7 @@ def _made(name: str, config: SourceConfig, stage: str) -> tuple[Source | None, l
             problems.append(("hosts", f"must allow the template's own host, {template_origin(template)}"))
 
     keyed = bool(fields & KEY_FIELDS)
-    if config.keys_parameter is not None and not keyed:
+    if config.keys_parameter is not None and not keyed and not wrong:
         problems.append(("keysParameter", "is set, but the template has no {client_id} or {client_secret}"))
     parameter = (config.keys_parameter or key_parameter(name, stage)) if keyed else None
     if problems:
