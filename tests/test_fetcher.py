@@ -399,6 +399,23 @@ class TestSecrets:
         assert all(form not in redactor(inside) for form in forms(CLIENT_SECRET))
         assert redactor("ab is too short to redact") == "ab is too short to redact"
 
+    def test_the_redactor_decodes_what_it_matches(self):
+        """Any character of the secret percent-encoded (either hex case, once, twice, three times),
+        as an HTML reference or a JSON escape, mixed with plain ones, is the secret."""
+        redactor = redaction.Redactor([CLIENT_SECRET])
+        spelled = []
+        for i, char in enumerate(CLIENT_SECRET):
+            for form in (f"%{ord(char):02X}", f"%{ord(char):02x}", f"%25{ord(char):02X}", f"%2525{ord(char):02x}"):
+                spelled.append(CLIENT_SECRET[:i] + form + CLIENT_SECRET[i + 1 :])
+            spelled.append(CLIENT_SECRET[:i] + f"&#{ord(char)};" + CLIENT_SECRET[i + 1 :])
+            spelled.append(CLIENT_SECRET[:i] + f"\\u{ord(char):04x}" + CLIENT_SECRET[i + 1 :])
+        spelled.append("".join(f"%{ord(char):02X}" for char in CLIENT_SECRET))
+        spelled.append("".join(f"%25{ord(char):02x}" if i % 2 else char for i, char in enumerate(CLIENT_SECRET)))
+        for text in spelled:
+            assert redactor(f"GET /x_{text}/y") == "GET /x_***/y", text
+        assert redactor("Sk/9+q=Zw8~x") == "Sk/9+q=Zw8~x"  # not the secret: one character short
+        assert redactor("%2F%2B%3D") == "%2F%2B%3D"
+
     def test_an_excerpt_never_keeps_half_a_secret(self):
         redactor = redaction.Redactor([CLIENT_SECRET])
         data = b" " * 4000 + CLIENT_SECRET.encode()[:8]  # the start of a longer answer: the rest is cut
@@ -590,6 +607,9 @@ _keys = st.sampled_from(
         "location",
         "requestedValidTime",
         "Bucket",
+        "source",
+        "runTime",
+        "basemap",
     ]
 )
 
