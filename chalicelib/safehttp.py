@@ -50,6 +50,7 @@ from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
 from .errors import PermanentError
+from .redaction import redact
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -241,7 +242,8 @@ class Guard:
 
 class TargetFilter(logging.Filter):
     """Replaces, in a record logged while a Client is in force, each target (path and query) it sent
-    with its label: urllib3 logs `"GET /path?query HTTP/1.1" 200` and the path of a retried request."""
+    with its label: urllib3 logs `"GET /path?query HTTP/1.1" 200` and the path of a retried request.
+    It goes first among its loggers' filters; a target another filter redacted first is found too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         guard = _current.get()
@@ -253,7 +255,8 @@ class TargetFilter(logging.Filter):
             return True
         cleaned = message
         for target in sorted(guard.targets, key=len, reverse=True):
-            cleaned = cleaned.replace(target, f"<{guard.label}>")
+            for form in (target, redact(target)):
+                cleaned = cleaned.replace(form, f"<{guard.label}>")
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
@@ -264,7 +267,7 @@ TARGETS = TargetFilter()
 URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager", "urllib3.connection")
 for _name in URLLIB3_LOGGERS:
     if TARGETS not in logging.getLogger(_name).filters:
-        logging.getLogger(_name).addFilter(TARGETS)
+        logging.getLogger(_name).filters.insert(0, TARGETS)
 
 
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")

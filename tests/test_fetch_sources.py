@@ -451,3 +451,33 @@ def test_the_fetchers_texts_name_a_source_by_its_origin(servers):
     assert fetcher.named(radar, safehttp.Origin("https", "cdn.example.com", 443), 2) == (
         f"map source 'radar' at http://127.0.0.1:{port} (after 2 redirects, to https://cdn.example.com:443)"
     )
+
+
+def test_the_http_librarys_request_lines_name_no_target_whichever_filter_comes_first():
+    """urllib3's record of a request line loses its target to the Client's label, before or after
+    the redactor has masked the keys in it."""
+    from chalicelib import redaction, safehttp
+
+    assert logging.getLogger("urllib3.connectionpool").filters[0] is safehttp.TARGETS
+    target = f"/{CLIENT_ID}_{quote(CLIENT_SECRET, safe='')}/radar/1x1/a,1/20231114221320.png?k={CLIENT_SECRET}"
+    scope = redaction.scoped()
+    try:
+        redaction.activate(redaction.Redactor([CLIENT_ID, CLIENT_SECRET]))
+        guard = safehttp.Guard(safehttp.Policy(frozenset()), 5, label="map source 'radar'")
+        with guard:
+            guard.targets.add(target)
+            for filters in ((safehttp.TARGETS, redaction.FILTER), (redaction.FILTER, safehttp.TARGETS)):
+                record = logging.LogRecord(
+                    "urllib3.connectionpool",
+                    logging.DEBUG,
+                    "x",
+                    1,
+                    '%s "GET %s HTTP/1.1" %s',
+                    ("http://h:1", target, 302),
+                    None,
+                )
+                for each in filters:
+                    each.filter(record)
+                assert record.getMessage() == "http://h:1 \"GET <map source 'radar'> HTTP/1.1\" 302"
+    finally:
+        redaction.end_scope(scope)
