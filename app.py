@@ -193,6 +193,12 @@ def redrive_failures(image_id):
     return entry.runs().redrive_failures(image_id)
 
 
+@app.route("/sources", methods=["GET"])
+def list_sources():
+    """The map sources an animation may fetch from, the default marked; never a key."""
+    return entry.sources().list_sources()
+
+
 @app.route("/status", methods=["GET"])
 def status():
     """What the alarms watch: queue depths, stale animations, failures in the last hour."""

@@ -1,12 +1,26 @@
-"""The secrets the app reads: the map source's keys and the REST API's token, from the environment
+"""The secrets the app reads: the map sources' keys and the REST API's token, from the environment
 or from SSM SecureStrings (read through the door to AWS, once per container). Nothing else of the
-configuration needs AWS: chalicelib.settings reads the environment alone."""
+configuration needs AWS: chalicelib.settings and chalicelib.sources read the environment alone."""
 
 from __future__ import annotations
 
 import os
 
 from .settings import API_TOKEN_PARAMETER, MAP_KEYS_PARAMETER
+from .sources import Source
+
+
+def source_keys(source: Source) -> tuple[str, str]:
+    """A source's keys (client_id, client_secret): the legacy source's as before (map_keys), a
+    configured one's from its SSM SecureString holding "client_id:client_secret" (once per container
+    per parameter); ("", "") for a source with no keys. The fetcher asks only when the source's
+    template has a key placeholder."""
+    if source.legacy:
+        return map_keys()
+    if not source.keys_parameter:
+        return "", ""
+    client_id, _, client_secret = secret(source.keys_parameter).partition(":")
+    return client_id.strip(), client_secret.strip()
 
 
 def map_keys() -> tuple[str, str]:

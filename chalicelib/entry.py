@@ -125,6 +125,13 @@ def operations():  # -> chalicelib.api.operations: status, metrics, cost
     return operations
 
 
+def sources():  # -> chalicelib.api.sources: the map sources, the default marked
+    with loading("api"):
+        from .api import sources
+
+    return sources
+
+
 def site():  # -> chalicelib.api.site: the page, health, openapi.json
     with loading("api"):
         from .api import site

@@ -19,6 +19,7 @@ from msgspec import Meta, field
 
 from .errors import PermanentError
 from .model import Invalid, Record, keys, names, unpaired, whole, wrong
+from .sources import SourceName
 
 ACTIONS = ("fetch-amp-image", "create-thumbnail", "create-gif", "send-email")
 MAX_SIDE = 4096
@@ -175,16 +176,48 @@ def _valid_usage(value: Any) -> bool:
     return True
 
 
+Layers = Annotated[list[Layer], Meta(min_length=1, max_length=16)]
+
+
+class Basemap(Record, frozen=True, kw_only=True):
+    """What a frame is drawn over: layers of a source, fetched once per view (source, layers, size,
+    center, zoom) and kept beside the frames; the frame's own layers must be transparent."""
+
+    source: SourceName
+    layers: Layers
+
+
 class PleaseFetchAmpImage(Message, frozen=True, kw_only=True):
     type: Literal["please-fetch-amp-image"] = "please-fetch-amp-image"
     image_id: ImageId
-    layers: Annotated[list[Layer], Meta(min_length=1, max_length=16)]
+    layers: Layers
     width: Side
     height: Side
     center: Center
     zoom: Annotated[int, Meta(ge=0, le=22)]
     valid_time: EpochSeconds
     attempt: Annotated[int, Meta(ge=0, le=10)] | None = None  # a failed frame asked again: the how-manieth time
+    source: SourceName | None = None  # the map source (chalicelib.sources); none: the stage's default
+    run_time: EpochSeconds | None = None  # the forecast model run the frame belongs to; none for observations
+    basemap: Basemap | None = None  # drawn under the frame, which is then a transparent overlay
+
+    def __post_init__(self) -> None:
+        problem = _run_after(self.run_time, self.valid_time)
+        if problem:
+            raise wrong("runTime", problem)
+
+    @classmethod
+    def across(cls, data: dict[str, Any]) -> list[tuple[str, str]]:
+        problem = _run_after(data.get("runTime"), data.get("validTime"))
+        return [("runTime", problem)] if problem else []
+
+
+def _run_after(run_time: Any, valid_time: Any) -> str | None:
+    """A forecast's frame is valid at its run or after it: a run after its valid time is no run of it."""
+    if isinstance(run_time, int) and isinstance(valid_time, int) and not isinstance(run_time, bool):
+        if not isinstance(valid_time, bool) and run_time > valid_time:
+            return "must not be after validTime: a forecast's frames are valid from its run on"
+    return None
 
 
 class DidFetchAmpImage(Message, frozen=True, kw_only=True):
@@ -195,6 +228,8 @@ class DidFetchAmpImage(Message, frozen=True, kw_only=True):
     requested_valid_time: EpochSeconds | None = None  # the request's validTime
     width: Side | None = None
     height: Side | None = None
+    source: SourceName | None = None  # the request's, as it was (none: the default source)
+    run_time: EpochSeconds | None = None  # the request's
 
 
 class PleaseCreateThumbnail(Message, frozen=True, kw_only=True):

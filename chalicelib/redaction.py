@@ -1,11 +1,15 @@
 """Keeping secrets out of every text that leaves a worker: replies, records, log lines.
 
-A `Redactor` is built from the secrets (the map source's keys) and replaces every form
-of them a text may carry: raw (in any letter case), URL-quoted (`quote` with and without
-`safe=""`, `quote_plus`, hex escapes in either case, quoted twice), HTML- and
-JSON-escaped, and base64 or base64url (padded or not, alone or inside a longer base64
-text). A secret shorter than `MIN_SECRET_LENGTH` cannot be told apart from ordinary
-text: it is not redacted (the fetcher refuses such a key).
+A `Redactor` is built from the secrets (the map sources' keys) and replaces every form of them a
+text may carry. It matches a secret as a URL decoder, an HTML or a JSON parser would read it back:
+each of its characters raw (in any letter case), percent-encoded (each UTF-8 byte as %XX, either hex
+case, and encoded again up to three times: %252F), `+` for a space, an HTML character reference
+(&amp;, &#47;, &#x2F;) or a JSON escape (\\u002f, \\/), in any mixture: so a URL with one character
+of the key encoded, or all of them, or the key quoted twice, is redacted like the key itself. Its
+base64 and base64url forms (padded or not, alone or inside a longer base64 text) are matched as
+they are. A secret shorter than `MIN_SECRET_LENGTH` cannot be told apart from ordinary text: it is
+not redacted (the fetcher refuses such a key). Redaction is the second line of defence: the
+fetcher names a fetch by its source and origin, never by its URL's path or query.
 
 The redactor in force belongs to the request being served: `activate` sets it in the
 current context (the fetcher does, once it has its keys), `redact` applies it (the
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import functools
 import html
 import json
 import logging
@@ -24,7 +29,6 @@ import re
 import traceback
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 MIN_SECRET_LENGTH = 4
 MASK = "***"
@@ -50,14 +54,15 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str]):
         self.secrets = tuple(sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}))
-        folded: set[str] = set()  # matched in any letter case
         exact: set[str] = set()  # base64: case is meaning
         for secret in self.secrets:
-            folded.update(_text_forms(secret))
             exact.update(_base64_forms(secret.encode()))
-        self.longest = max((len(form) for form in folded | exact), default=0)
-        self._folded = _pattern(folded, re.IGNORECASE)
-        self._exact = _pattern(exact - folded, 0)
+        # The longest text a secret may take (an excerpt cut short drops this many characters).
+        self.longest = max([*(_longest(secret) for secret in self.secrets), *(len(form) for form in exact)], default=0)
+        # Longest first, so that a secret that starts another is not matched in its place.
+        decoded = [_decoded(secret) for secret in sorted(self.secrets, key=len, reverse=True)]
+        self._folded = re.compile("|".join(decoded), re.IGNORECASE) if decoded else None
+        self._exact = _pattern(exact, 0)
 
     def __bool__(self) -> bool:
         return bool(self.secrets)
@@ -99,11 +104,42 @@ class Redactor:
         return self(text)[:limit]
 
 
-def _text_forms(secret: str) -> set[str]:
-    forms = {secret, html.escape(secret), json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
-    for once in (quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/")):
-        forms.update({once, quote(once, safe=""), quote(once), quote_plus(once)})
-    return {form for form in forms if form}
+NESTING = 3  # percent-encodings of a percent-encoding matched: %2F, %252F, %25252F, %2525252F
+
+
+def _decoded(secret: str) -> str:
+    """A pattern (to match ignoring case) of every spelling of `secret` that decodes to it: each
+    character in any of the forms `_spellings` gives, independently of the others."""
+    return "".join(_spellings(char) for char in secret)
+
+
+@functools.lru_cache(maxsize=4096)
+def _spellings(char: str) -> str:
+    """A pattern of the ways a URL, an HTML page or a JSON text may spell `char`."""
+    forms = [re.escape(char)]
+    data = char.encode("utf-8", "surrogatepass")
+    forms.append("".join(f"%(?:25){{0,{NESTING}}}{byte:02X}" for byte in data))  # percent-encoded, maybe again
+    if char == " ":
+        forms.append(r"\+")
+    escaped = html.escape(char)
+    if escaped != char:
+        forms.append(re.escape(escaped))
+    forms.append(f"&#0{{0,3}}{ord(char)};")  # an HTML character reference, decimal or hex
+    forms.append(f"&#x0{{0,3}}{ord(char):x};")
+    quoted = json.dumps(char)[1:-1]
+    if quoted != char:
+        forms.append(re.escape(quoted))
+    if ord(char) < 0x10000:
+        forms.append(f"\\\\u{ord(char):04x}")  # a JSON escape: \u002f
+    else:
+        forms.append(re.escape(json.dumps(char)[1:-1]))  # a surrogate pair
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _longest(secret: str) -> int:
+    """The most characters a spelling of `secret` takes: each of its characters percent-encoded as
+    deeply as matched, or as an HTML reference or a JSON escape, whichever is longer."""
+    return sum(max(len(char.encode("utf-8", "surrogatepass")) * (3 + 2 * NESTING), 12) for char in secret)
 
 
 def _base64_forms(data: bytes) -> set[str]:

@@ -16,6 +16,9 @@ The fetcher's only way out to the network. Inside a `Client` (one fetch):
   reading the body. Timeouts are cut to the time left, and a watchdog shuts the sockets
   down when it passes, so a source that trickles a byte now and then is cut off too.
 - no proxy, .netrc or other setting is taken from the environment.
+- the HTTP library's log lines never carry a request's path or query (where a URL's keys are): while
+  a Client is in force, each target it sent is replaced in urllib3's records by the Client's label
+  (the fetcher's: the map source's name), so they name the fetch by its label, origin and status.
 
 Why not a library: advocate is unmaintained (2020). requests-hardened (Saleor, maintained)
 pins the first resolved address through the pool key and has a loopback switch, but
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -46,6 +50,7 @@ from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
 from .errors import PermanentError
+from .redaction import redact
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -167,9 +172,11 @@ _current: contextvars.ContextVar[Guard | None] = contextvars.ContextVar("safehtt
 class Guard:
     """One fetch's policy and deadline; the connections made while it is entered obey it."""
 
-    def __init__(self, policy: Policy, seconds: float):
+    def __init__(self, policy: Policy, seconds: float, label: str = "a fetch"):
         self.policy = policy
         self.seconds = seconds
+        self.label = label  # what log lines call a target this fetch sent
+        self.targets: set[str] = set()  # the paths and queries sent (urllib3 logs them)
         self.deadline = time.monotonic() + seconds
         self.fired = False
         self._lock = threading.Lock()
@@ -231,6 +238,36 @@ class Guard:
             self._watched.clear()
         if self._token is not None:
             _current.reset(self._token)
+
+
+class TargetFilter(logging.Filter):
+    """Replaces, in a record logged while a Client is in force, each target (path and query) it sent
+    with its label: urllib3 logs `"GET /path?query HTTP/1.1" 200` and the path of a retried request.
+    It goes first among its loggers' filters; a target another filter redacted first is found too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        guard = _current.get()
+        if guard is None or not guard.targets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # logging will say what is wrong with it; nothing of ours to replace
+            return True
+        cleaned = message
+        for target in sorted(guard.targets, key=len, reverse=True):
+            for form in (target, redact(target)):
+                cleaned = cleaned.replace(form, f"<{guard.label}>")
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+TARGETS = TargetFilter()
+# urllib3's loggers that name a request's target (a filter acts on the records of its own logger).
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager", "urllib3.connection")
+for _name in URLLIB3_LOGGERS:
+    if TARGETS not in logging.getLogger(_name).filters:
+        logging.getLogger(_name).filters.insert(0, TARGETS)
 
 
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
@@ -343,8 +380,9 @@ class Client:
         read_timeout: float,
         retry_statuses: tuple[int, ...] = (500, 502, 503, 504),
         user_agent: str = "weathergif/1.0",
+        label: str = "a fetch",
     ):
-        self.guard = Guard(policy, deadline)
+        self.guard = Guard(policy, deadline, label)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         retry = _Retry(
@@ -389,6 +427,7 @@ class Client:
     def send(self, prepared: requests.PreparedRequest) -> requests.Response:
         """Send a prepared GET (no redirects followed); the body is streamed."""
         self.guard.check()
+        self.guard.targets.add(prepared.path_url)  # before it is sent: urllib3 logs it as it sends it
         remaining = max(self.guard.remaining(), 0.01)  # the watchdog ends it if the deadline passes
         return self.session.send(
             prepared,

@@ -121,7 +121,7 @@ def fetch_settings() -> FetchSettings:
         raise ValueError(f"FETCH_ALLOWED_NETWORKS: {exc}") from None
     return FetchSettings(
         url_template=_env("MAP_URL_TEMPLATE", AMP_URL_TEMPLATE),
-        allowed_hosts=frozenset(_host_entry(h) for h in hosts.split(",") if h.strip()),
+        allowed_hosts=frozenset(host_entry(h, "FETCH_ALLOWED_HOSTS") for h in hosts.split(",") if h.strip()),
         allowed_networks=allowed_networks,
         connect_timeout=_number("FETCH_CONNECT_TIMEOUT", "3.05", above_zero=True),
         read_timeout=_number("FETCH_READ_TIMEOUT", "15", above_zero=True),
@@ -143,24 +143,25 @@ def _number(name: str, default: str, above_zero: bool = False) -> float:
     return value
 
 
-def _host_entry(entry: str) -> tuple[str, int | None]:
-    """An allow-list entry, "host", "host:port", "[v6 address]" or "[v6 address]:port"."""
+def host_entry(entry: str, variable: str) -> tuple[str, int | None]:
+    """An allow-list entry, "host", "host:port", "[v6 address]" or "[v6 address]:port" (ValueError
+    naming `variable`, where it was found, when it is none of them)."""
     text = entry.strip().lower()
     host, port = text, None
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         if rest:
             if not rest.startswith(":"):
-                raise ValueError(f"FETCH_ALLOWED_HOSTS: {entry!r} is not host or host:port")
+                raise ValueError(f"{variable}: {entry!r} is not host or host:port")
             port = rest[1:]
     elif text.count(":") == 1:
         host, port = text.split(":")
     if not host or "/" in host or "@" in host or (":" in host and not text.startswith("[")):
-        raise ValueError(f"FETCH_ALLOWED_HOSTS: {entry!r} is not host or host:port")
+        raise ValueError(f"{variable}: {entry!r} is not host or host:port")
     if port is None:
         return host, None
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"FETCH_ALLOWED_HOSTS: {entry!r} has no valid port")
+        raise ValueError(f"{variable}: {entry!r} has no valid port")
     return host, int(port)
 
 

@@ -5,8 +5,17 @@ Reads and writes go through the S3 adapter, chalicelib.aws.objects()."""
 from __future__ import annotations
 
 
-def frame_key(image_id: str, valid_time: int, width: int, height: int, extension: str) -> str:
-    return f"{image_id}/{width}x{height}/{valid_time}.{extension}"
+def frame_key(
+    image_id: str, valid_time: int, width: int, height: int, extension: str, run_time: int | None = None
+) -> str:
+    """A frame; a forecast's under its run, so that two runs' frames for one valid time are kept apart."""
+    run = "" if run_time is None else f"run-{run_time}/"
+    return f"{image_id}/{width}x{height}/{run}{valid_time}.{extension}"
+
+
+def basemap_key(image_id: str, width: int, height: int, view: str) -> str:
+    """The basemap of a view (`view`: a digest of its source, layers, size, center and zoom), beside its frames."""
+    return f"{image_id}/{width}x{height}/basemap-{view}.png"
 
 
 def thumbnail_key(image_id: str, valid_time: int, width: int, height: int, mode: str, extension: str) -> str:

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from chalicelib.settings import PUBLIC_URL_VARIABLE
+from chalicelib.sources import SOURCES_VARIABLE
 from .emulator import FAKE_CREDENTIALS
 from .logs import configure
 from .stack import Local
@@ -56,8 +57,10 @@ def main(port: int = 4567, api_port: int = 8000, stage: str = "dev") -> int:
 
 
 def chalice_local_environment(local: Local) -> dict[str, str]:
-    """What `chalice local` needs beyond .chalice/config.json: where AWS is, and credentials for it."""
-    return {"AWS_ENDPOINT_URL": local.endpoint, **FAKE_CREDENTIALS}
+    """What `chalice local` needs beyond .chalice/config.json: where AWS is, credentials for it, and
+    the demo's map sources (GET /sources lists them)."""
+    sources = {SOURCES_VARIABLE: os.environ[SOURCES_VARIABLE]} if SOURCES_VARIABLE in os.environ else {}
+    return {"AWS_ENDPOINT_URL": local.endpoint, **FAKE_CREDENTIALS, **sources}
 
 
 def stage_environment(stage: str) -> dict[str, str]:

@@ -81,7 +81,8 @@ class Demo:
         first_frame = now - now % INTERVAL - (FRAMES - 1) * INTERVAL
         self.say("starting the embedded AWS, the demo map source and the event runtime")
         with Local(speed=SPEED, clock_start=first_frame - 300, clock_until=now) as local:
-            self.say(f"AWS emulation at {local.endpoint}; map source at {local.map_source.url_template.split('/{')[0]}")
+            sources = ", ".join(local.map_source.SOURCES)
+            self.say(f"AWS emulation at {local.endpoint}; demo map source at {local.map_source.origin} ({sources})")
             handlers = ", ".join(f"{s.name} ({s.kind})" for s in local.runtime.sources)
             self.say(f"delivering to {handlers}")
             from chalicelib.mediator import store

@@ -1,14 +1,28 @@
 """The demo map source: synthetic but weather-like frames over real HTTP, in AMP's URL shape.
 
-    GET /{client_id}_{client_secret}/{layers}/{width}x{height}/{center},{zoom}/{time}.png
+    GET /{keys}/{layers}/{width}x{height}/{center},{zoom}/{time}.png[?run=YYYYMMDDhhmmss][&transparent=true]
 
 A fixed basemap (sea, land, coastlines, a graticule) seeded by the center and zoom;
 a precipitation field ("radar" layers) or a temperature field ("temp" layers) that
 drifts east and evolves with time, drawn in a discrete colour scale, or in smooth
 gradients ("temp-gradient": a continuous colour ramp; "satellite": infrared clouds in
-grey); a legend and a valid-time stamp. Frames are valid every 5 minutes: the answer's
-`x-aeris-valid-date` says which frame a requested time got. The same URL always
-gives the same bytes.
+grey); a legend and a valid-time stamp. Observations are valid every 5 minutes, at any
+time asked (past or future): the answer's `x-aeris-valid-date` says which frame a
+requested time got. The keys' part of the path is not checked (the demo is keyless).
+
+- `run`: a forecast of the model run that started then (runs every hour, out 20 minutes
+  later, reaching 6 hours ahead, a frame every 15 minutes): the weather as observed at the
+  run, drifting off it and blurring as the forecast reaches further, differently for each
+  run, so two runs' frames for one valid time differ. A run not yet out, off the hourly
+  grid, or a time outside its reach is refused.
+- `transparent=true`: the weather (and its legend and stamp) on a transparent ground, an
+  overlay with no geography of its own, to stack over a basemap.
+- base layers alone (`basemap`, `flat`, `flat-dk`, `terrain`): the basemap, with no weather
+  and no stamp: the same at every time.
+
+The same URL always gives the same bytes. `DemoMapSource.environment()` configures a stage's
+three demo sources on it (chalicelib.sources's presets `demo`, the default, `demo-forecast`
+and `demo-overlay`).
 """
 
 from __future__ import annotations
@@ -16,15 +30,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import re
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 FRAME_EVERY = 300  # seconds between the source's frames
+RUN_EVERY = 3600  # seconds between the forecast model's runs
+RUN_DELAY = 1200  # how long after its run a run's frames are out
+RUN_AHEAD = 6 * 3600  # how far past its run a forecast reaches
+FORECAST_EVERY = 900  # seconds between a forecast's frames
+BASE_LAYERS = frozenset({"basemap", "flat", "flat-dk", "terrain"})
 PATH = re.compile(
     r"^/(?P<keys>[^/]+)/(?P<layers>[^/]+)/(?P<width>\d{1,4})x(?P<height>\d{1,4})/"
     r"(?P<center>[^/]+),(?P<zoom>\d{1,2})/(?P<time>\d{14}|current)\.png$"
@@ -74,42 +97,60 @@ class DemoMapSource:
         self.server.server_close()
 
     @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
     def url_template(self) -> str:
-        """MAP_URL_TEMPLATE for the fetcher: the AMP form on this host."""
-        return (
-            f"http://{self.host}:{self.port}/{{client_id}}_{{client_secret}}/{{layers}}/"
-            "{width}x{height}/{center},{zoom}/{time}.png"
-        )
+        """The default source's URL template: the AMP form on this host."""
+        return f"{self.origin}/demo/{{layers}}/{{width}}x{{height}}/{{center}},{{zoom}}/{{time}}.png"
+
+    SOURCES = ("demo", "demo-forecast", "demo-overlay")  # the default first
+
+    def sources(self) -> dict[str, Any]:
+        """MAP_SOURCES for this server: the observations (the default), the forecasts and the
+        transparent overlay, each the preset of chalicelib.sources of its name, on this origin."""
+        return {"default": "demo", "sources": {name: {"preset": name, "origin": self.origin} for name in self.SOURCES}}
 
     def environment(self) -> dict[str, str]:
         """The fetcher's configuration for this source. It listens on loopback, which the
         fetcher refuses unless FETCH_ALLOWED_NETWORKS names it: this one address only."""
         return {
-            "MAP_URL_TEMPLATE": self.url_template,
-            "MAP_CLIENT_ID": "demo-client-id",
-            "MAP_CLIENT_SECRET": "demo-client-secret",
-            "FETCH_ALLOWED_HOSTS": str(self.host),
+            "MAP_SOURCES": json.dumps(self.sources(), separators=(",", ":")),
             "FETCH_ALLOWED_NETWORKS": str(self.host),
         }
 
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
-        match = PATH.match(self.path.split("?")[0])
+        path, _, query = self.path.partition("?")
+        match = PATH.match(path)
         if not match:
             return self._answer(
-                400, b'{"error": "not a map URL: /{id}_{secret}/{layers}/{w}x{h}/{center},{zoom}/{time}.png"}'
+                400, b'{"error": "not a map URL: /{keys}/{layers}/{w}x{h}/{center},{zoom}/{time}.png[?run=...]"}'
             )
         width, height, zoom = int(match["width"]), int(match["height"]), int(match["zoom"])
         if not (16 <= width <= 2000 and 16 <= height <= 2000 and zoom <= 20):
             return self._answer(400, b'{"error": "size must be 16..2000 px and zoom 0..20"}')
-        requested = (
-            int(datetime.now(timezone.utc).timestamp())
-            if match["time"] == "current"
-            else int(datetime.strptime(match["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp())
-        )
-        valid = requested - requested % FRAME_EVERY
-        body = render(match["layers"], width, height, match["center"], zoom, valid)
+        options = parse_qs(query)
+        transparent = options.get("transparent", ["false"])[-1].lower() == "true"
+        requested = int(time.time()) if match["time"] == "current" else _epoch(match["time"])
+        run = None
+        if "run" in options:
+            run_text = options["run"][-1]
+            if not re.fullmatch(r"\d{14}", run_text):
+                return self._answer(400, b'{"error": "run must be YYYYMMDDhhmmss"}')
+            run = _epoch(run_text)
+            if run % RUN_EVERY:
+                return self._answer(404, b'{"error": "no such run: the model runs every hour"}')
+            if run + RUN_DELAY > time.time():
+                return self._answer(404, b'{"error": "that run is not out yet"}')
+            valid = requested - requested % FORECAST_EVERY
+            if not run <= valid <= run + RUN_AHEAD:
+                return self._answer(404, b'{"error": "the run does not reach that time (0 to 6 hours past it)"}')
+        else:
+            valid = requested - requested % FRAME_EVERY
+        body = render(match["layers"], width, height, match["center"], zoom, valid, run, transparent)
         stamp = datetime.fromtimestamp(valid, timezone.utc).isoformat()
         self._answer(200, body, {"Content-Type": "image/png", "x-aeris-valid-date": stamp})
 
@@ -128,11 +169,33 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def _epoch(stamp: str) -> int:
+    return int(datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp())
+
+
 @functools.lru_cache(maxsize=128)
-def render(layers: str, width: int, height: int, center: str, zoom: int, valid: int) -> bytes:
-    """One frame as PNG bytes (cached: the same URL gives the same bytes)."""
-    frame = basemap(width, height, center, zoom).copy()
-    field = weather_field(width, height, _seed(center, zoom), valid)
+def render(
+    layers: str,
+    width: int,
+    height: int,
+    center: str,
+    zoom: int,
+    valid: int,
+    run: int | None = None,
+    transparent: bool = False,
+) -> bytes:
+    """One frame as PNG bytes (cached: the same URL gives the same bytes): observed, or of the
+    forecast `run`; over the basemap, or on a transparent ground; the basemap alone for base layers."""
+    buffer = io.BytesIO()
+    if set(layers.split(",")) <= BASE_LAYERS:
+        basemap(width, height, center, zoom).convert("RGB").save(buffer, "PNG", compress_level=3)
+        return buffer.getvalue()
+    ground = Image.new("RGBA", (width, height), (0, 0, 0, 0)) if transparent else None
+    frame = ground if ground is not None else basemap(width, height, center, zoom).copy()
+    seed = _seed(center, zoom)
+    field = (
+        weather_field(width, height, seed, valid) if run is None else forecast_field(width, height, seed, valid, run)
+    )
     if "satellite" in layers:  # infrared clouds: grey, opaque where cold, smooth throughout
         cloud = np.clip((field - 0.3) / 0.55, 0, 1)
         colours = np.repeat((90 + cloud * 165).astype(np.uint8)[..., None], 3, axis=2)
@@ -158,10 +221,14 @@ def render(layers: str, width: int, height: int, center: str, zoom: int, valid: 
         colours = np.array(scale, np.uint8)[values]
     overlay = Image.fromarray(np.dstack([colours, alpha]), "RGBA")
     frame.alpha_composite(overlay)
-    _decorate(frame, layers, valid, scale, labels)
-    buffer = io.BytesIO()
-    frame.convert("RGB").save(buffer, "PNG", compress_level=3)
+    title = layers if run is None else f"{layers} forecast, run {_hour(run)} +{(valid - run) / 3600:g}h"
+    _decorate(frame, title, valid, scale, labels)
+    (frame if transparent else frame.convert("RGB")).save(buffer, "PNG", compress_level=3)
     return buffer.getvalue()
+
+
+def _hour(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H") + "Z"
 
 
 @functools.lru_cache(maxsize=16)
@@ -183,6 +250,21 @@ def basemap(width: int, height: int, center: str, zoom: int) -> Image.Image:
     rgb[::step, :] = rgb[::step, :] * 0.6 + 60
     rgb[:, ::step] = rgb[:, ::step] * 0.6 + 60
     return Image.fromarray(rgb.astype(np.uint8), "RGB").convert("RGBA")
+
+
+def forecast_field(width: int, height: int, seed: int, valid: int, run: int) -> np.ndarray:
+    """The field a run forecasts for `valid`: as observed at the run's start, then drifting off
+    (each run at its own speed) and mixing with weather that never comes, the further ahead the more."""
+    lead = max(0.0, (valid - run) / 3600.0)
+    truth = weather_field(width, height, seed, valid)
+    if lead == 0:
+        return truth
+    rng = np.random.default_rng([seed, run // RUN_EVERY])
+    shift = int(round(lead * rng.uniform(-12, 12)))  # px: how far this run misplaces the weather
+    a, b = _weather_layers(width, height, seed)
+    never = np.roll(a if rng.random() < 0.5 else b, int(rng.integers(0, width)), axis=1)[:, :width]
+    weight = min(0.6, lead / 8)
+    return np.roll(truth, shift, axis=1) * (1 - weight) + never * weight
 
 
 def weather_field(width: int, height: int, seed: int, valid: int) -> np.ndarray:
@@ -225,14 +307,14 @@ def _smooth(rng: np.random.Generator, width: int, height: int, cells: int, wrap:
     return (fine - low) / (high - low or 1)
 
 
-def _decorate(frame: Image.Image, layers: str, valid: int, scale: list, labels: list[str]) -> None:
+def _decorate(frame: Image.Image, title: str, valid: int, scale: list, labels: list[str]) -> None:
     draw = ImageDraw.Draw(frame)
     width, height = frame.size
     font = ImageFont.load_default(size=max(10, height // 40))
     bar = max(18, height // 24)
     draw.rectangle((0, 0, width, bar), fill=(20, 24, 32, 230))
     when = datetime.fromtimestamp(valid, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    draw.text((8, bar // 2), f"weathergif demo - {layers.replace(',', ' + ')}", font=font, fill="white", anchor="lm")
+    draw.text((8, bar // 2), f"weathergif demo - {title.replace(',', ' + ')}", font=font, fill="white", anchor="lm")
     draw.text((width - 8, bar // 2), when, font=font, fill="white", anchor="rm")
     swatch = max(12, width // (2 * len(scale) + 4))
     left, top = 8, height - bar - 6

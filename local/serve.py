@@ -48,7 +48,7 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
         )
         print(
             f"weathergif is running: REST on http://127.0.0.1:{port}/, AWS at {local.endpoint}, "
-            f"map source at {local.map_source.url_template.split('/{')[0]}.\n"
+            f"demo map source at {local.map_source.origin} (sources {', '.join(local.map_source.SOURCES)}).\n"
             f"API token (for changes, and the page's token field): {os.environ['API_TOKEN']}\n"
             f"{_pace(speed)}"
             "Ctrl-C stops it.",

@@ -429,6 +429,7 @@ class TestWhoReadsWhat:
             "/",
             "/health",
             "/openapi.json",
+            "/sources",
             "/animations",
             "/animations/temps",
             "/animations/temps/frames",

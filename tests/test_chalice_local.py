@@ -87,6 +87,9 @@ def test_chalice_local_answers_every_route_with_what_make_aws_prints():
                 time.sleep(0.2)
         assert status == 200 and health["ok"] is True, health
         assert call(f"{base}/animations") == (200, {"animations": [], "next": None})
+        status, listed = call(f"{base}/sources")
+        assert (status, listed["default"]) == (200, "demo")  # the demo's sources, as the runtime has them
+        assert [s["name"] for s in listed["sources"]] == ["demo", "demo-forecast", "demo-overlay"]
         radar = {
             "layers": ["flat-dk", "radar"],
             "width": 320,

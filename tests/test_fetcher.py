@@ -157,7 +157,8 @@ class TestAllowList:
     def test_a_redirect_on_the_same_origin_is_followed_and_its_secret_masked(self, aws, invoke_sns, source):
         source.answer(Answer(302, b"", {"Location": f"/elsewhere/{quote(CLIENT_SECRET, safe='')}.png"}), Answer(404))
         invoke_sns("fetch_amp_image", FETCH)
-        reply = assert_failed(aws, "/elsewhere/***.png answered 404")
+        reply = assert_failed(aws, f"at http://127.0.0.1:{source.port} (after 1 redirect) answered 404")
+        assert "/elsewhere" not in reply["error"]  # a fetch is named by its source and origin, never its path
         assert source.paths[1] == f"/elsewhere/{quote(CLIENT_SECRET, safe='')}.png"
         assert not any(form in json.dumps(reply) for form in forms(CLIENT_SECRET))
 
@@ -378,7 +379,7 @@ class TestSecrets:
         assert CLIENT_SECRET not in json.dumps(reply)
 
     def test_a_passing_error_is_raised_again_without_the_secret(self, aws, invoke_sns, source, monkeypatch, logs):
-        def broken(url, shown, config):
+        def broken(url, source, config, deadline=None):
             raise OSError(f"connection to {url} reset")
 
         monkeypatch.setattr(fetcher, "download", broken)
@@ -397,6 +398,23 @@ class TestSecrets:
         inside = base64.b64encode(b"GET /x_" + CLIENT_SECRET.encode() + b"/y HTTP/1.1").decode()
         assert all(form not in redactor(inside) for form in forms(CLIENT_SECRET))
         assert redactor("ab is too short to redact") == "ab is too short to redact"
+
+    def test_the_redactor_decodes_what_it_matches(self):
+        """Any character of the secret percent-encoded (either hex case, once, twice, three times),
+        as an HTML reference or a JSON escape, mixed with plain ones, is the secret."""
+        redactor = redaction.Redactor([CLIENT_SECRET])
+        spelled = []
+        for i, char in enumerate(CLIENT_SECRET):
+            for form in (f"%{ord(char):02X}", f"%{ord(char):02x}", f"%25{ord(char):02X}", f"%2525{ord(char):02x}"):
+                spelled.append(CLIENT_SECRET[:i] + form + CLIENT_SECRET[i + 1 :])
+            spelled.append(CLIENT_SECRET[:i] + f"&#{ord(char)};" + CLIENT_SECRET[i + 1 :])
+            spelled.append(CLIENT_SECRET[:i] + f"\\u{ord(char):04x}" + CLIENT_SECRET[i + 1 :])
+        spelled.append("".join(f"%{ord(char):02X}" for char in CLIENT_SECRET))
+        spelled.append("".join(f"%25{ord(char):02x}" if i % 2 else char for i, char in enumerate(CLIENT_SECRET)))
+        for text in spelled:
+            assert redactor(f"GET /x_{text}/y") == "GET /x_***/y", text
+        assert redactor("Sk/9+q=Zw8~x") == "Sk/9+q=Zw8~x"  # not the secret: one character short
+        assert redactor("%2F%2B%3D") == "%2F%2B%3D"
 
     def test_an_excerpt_never_keeps_half_a_secret(self):
         redactor = redaction.Redactor([CLIENT_SECRET])
@@ -589,6 +607,9 @@ _keys = st.sampled_from(
         "location",
         "requestedValidTime",
         "Bucket",
+        "source",
+        "runTime",
+        "basemap",
     ]
 )
 

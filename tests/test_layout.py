@@ -58,7 +58,19 @@ def test_the_store_is_in_parts_of_one_concern_each():
 # package (as long as that makes no loop). A name is a module or a package (chalicelib.aws: its modules).
 LAYERS = (
     # the ground: standard library (and msgspec, Pillow) only
-    {"chalicelib", "errors", "model", "settings", "coldstart", "threads", "storage", "redaction", "htmltext", "costs"},
+    {
+        "chalicelib",
+        "errors",
+        "model",
+        "settings",
+        "sources",
+        "coldstart",
+        "threads",
+        "storage",
+        "redaction",
+        "htmltext",
+        "costs",
+    },
     {"addresses", "messages", "log"},
     {"aws"},  # the one door to AWS
     {"credentials", "telemetry", "bus", "safehttp", "imaging"},

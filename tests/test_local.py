@@ -53,6 +53,84 @@ def test_temperature_layers_and_bad_paths(source):
     assert error.value.code == 400
 
 
+def stamp(epoch: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def pixels(answer) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(answer.read())).convert("RGBA"), np.int16)
+
+
+def test_forecasts_of_two_runs_for_one_time_differ(source):
+    import time
+
+    run = int(time.time()) // 3600 * 3600 - 3 * 3600  # out long ago
+    valid = run + 3 * 3600
+    path = "/demo/radar/320x240/tulsa,ok,6/{}.png?run={}"
+    newer = get(source, path.format(stamp(valid), stamp(run)))
+    assert newer.headers["x-aeris-valid-date"] == datetime_iso(valid)
+    older = get(source, path.format(stamp(valid), stamp(run - 2 * 3600)))
+    changed = np.mean(np.any(pixels(newer) != pixels(older), axis=2))
+    assert changed > 0.05  # the weather where each run put it
+    at_its_start = get(source, path.format(stamp(run), stamp(run)))
+    observed = get(source, f"/demo/radar/320x240/tulsa,ok,6/{stamp(run)}.png")
+    title = 24  # the top bar names the run; below it a run starts from what was observed
+    assert np.array_equal(pixels(at_its_start)[title:], pixels(observed)[title:])
+
+
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("run=29990101000000", 404),  # not out yet
+        ("run=20261122143000", 404),  # off the hourly grid
+        ("run=20261122000000", 404),  # does not reach 14:00 (6 hours at most)
+        ("run=20261122150000", 404),  # after the time asked
+        ("run=yesterday", 400),
+    ],
+)
+def test_runs_that_cannot_be_are_refused(source, query, status):
+    with pytest.raises(urllib.error.HTTPError) as error:
+        get(source, f"/demo/radar/320x240/tulsa,ok,6/20261122140000.png?{query}")
+    assert error.value.code == status
+
+
+def test_an_overlay_is_transparent_and_a_basemap_has_no_weather(source):
+    overlay = Image.open(get(source, "/demo/radar/320x240/tulsa,ok,6/20261122140000.png?transparent=true"))
+    assert overlay.mode == "RGBA" and 0.2 < np.mean(np.asarray(overlay)[..., 3] == 0) < 0.95
+    first = get(source, "/demo/basemap/320x240/tulsa,ok,6/20261122140000.png").read()
+    assert get(source, "/demo/flat-dk/320x240/tulsa,ok,6/20261122170000.png").read() == first  # no time in it
+    composed = Image.alpha_composite(Image.open(io.BytesIO(first)).convert("RGBA"), overlay).convert("RGB")
+    observed = Image.open(get(source, "/demo/radar/320x240/tulsa,ok,6/20261122140000.png")).convert("RGB")
+    difference = np.abs(np.asarray(composed, np.int16) - np.asarray(observed, np.int16))[24:200]
+    assert difference.max() <= 2  # the stack is the frame (but for rounding), between its title bar and legend
+
+
+def test_the_demo_configures_its_three_sources(source):
+    import json
+
+    from chalicelib import sources
+
+    environment = source.environment()
+    config = json.loads(environment["MAP_SOURCES"])
+    assert config["default"] == "demo" and sorted(config["sources"]) == ["demo", "demo-forecast", "demo-overlay"]
+    os.environ.update(environment)  # read as a stage reads it
+    try:
+        found = sources.sources()
+        assert found["demo"].kind == "observations" and found["demo-forecast"].kind == "forecast"
+        assert all(s.hosts == {("127.0.0.1", source.port)} and not s.keyed for s in found.values())
+    finally:
+        for name in environment:
+            os.environ.pop(name, None)
+
+
+def datetime_iso(epoch: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
 @pytest.mark.integration
 def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     out = tmp_path / "demo-output"

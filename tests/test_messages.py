@@ -240,3 +240,61 @@ def test_errors_say_what_is_wrong_in_words():
     data = {"type": "please-fetch-amp-image", **VALID["please-fetch-amp-image"], "center": "a/b"}
     with pytest.raises(m.MessageError, match="'center' must be 1 to 100 letters, digits"):
         m.parse(data)
+
+
+class TestSourcesAndRuns:
+    """please-fetch-amp-image's optional source, runTime and basemap; did-fetch-amp-image echoes the first two."""
+
+    FETCH = {"type": "please-fetch-amp-image", **VALID["please-fetch-amp-image"]}
+
+    def test_the_seeds_messages_stay_valid_as_they_are(self):
+        for message_type in ("please-fetch-amp-image", "did-fetch-amp-image"):
+            data = {"type": message_type, "dateCreated": 5, **VALID[message_type]}
+            assert m.parse(data).to_dict() == data  # nothing added to what they said
+        request = m.parse(self.FETCH)
+        assert (request.source, request.run_time, request.basemap) == (None, None, None)
+
+    def test_a_forecast_frame_over_a_basemap(self):
+        data = {
+            **self.FETCH,
+            "dateCreated": 5,
+            "source": "model-wms",
+            "runTime": 2345673600,
+            "basemap": {"source": "xweather", "layers": ["flat-dk", "admin"]},
+        }
+        request = m.parse(data)
+        assert isinstance(request, m.PleaseFetchAmpImage)
+        assert (request.source, request.run_time) == ("model-wms", 2345673600)
+        assert request.basemap == m.Basemap(source="xweather", layers=["flat-dk", "admin"])
+        assert request.to_dict() == data and request.extras == {}
+        reply = m.parse(
+            {"type": "did-fetch-amp-image", **VALID["did-fetch-amp-image"], "source": "model-wms", "runTime": 1}
+        )
+        assert (reply.source, reply.run_time, reply.extras) == ("model-wms", 1, {})
+
+    @pytest.mark.parametrize(
+        "change, named",
+        [
+            ({"source": ""}, "'source' must be 1 to 64 letters"),
+            ({"source": "a/b"}, "'source' must be 1 to 64 letters"),
+            ({"source": 5}, "'source' must be a string or null, not an integer"),
+            ({"runTime": "2345673600"}, "'runTime' must be an integer or null, not a string"),
+            ({"runTime": True}, "'runTime'"),
+            ({"runTime": -1}, "'runTime' must be at least 0"),
+            ({"runTime": 2345678911}, "'runTime' must not be after validTime"),
+            ({"basemap": "flat-dk"}, "'basemap' must be an object or null, not a string"),
+            ({"basemap": {"layers": ["flat"]}}, "'basemap.source' is required"),
+            ({"basemap": {"source": "x", "layers": []}}, "'basemap.layers' must not be empty"),
+            ({"basemap": {"source": "x", "layers": ["f"], "zoom": 3}}, "'basemap.zoom' is not a known key"),
+        ],
+    )
+    def test_each_is_typed_and_a_bad_one_named(self, change, named):
+        with pytest.raises(m.MessageError) as error:
+            m.parse({**self.FETCH, **change})
+        assert named in str(error.value)
+
+    def test_every_bad_one_is_named_at_once(self):
+        with pytest.raises(m.MessageError) as error:
+            m.parse({**self.FETCH, "source": "", "runTime": "x", "basemap": {"source": 1, "layers": ["ok"]}})
+        text = str(error.value)
+        assert "'source'" in text and "'runTime'" in text and "'basemap.source'" in text

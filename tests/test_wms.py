@@ -332,7 +332,8 @@ class TestReports:
             "answered a ServiceException: InvalidDimensionValue: msWMSApplyTime: WMS server error. "
             "Time value(s) 2030-01-01T00:00:00Z given is invalid."
         )
-        assert "&KEY=***" in reply["error"]
+        assert "map source 'default' at http://127.0.0.1:" in reply["error"]
+        assert "KEY" not in reply["error"] and "?" not in reply["error"]  # no path or query, keyed or not
 
     def test_an_ows_exception_report_says_each_text(self, aws, source):
         source.answer(Answer(body=OWS_REPORT, headers={"Content-Type": "application/xml"}))

@@ -63,7 +63,7 @@ def openapi(route_table: dict[str, Any]) -> dict[str, Any]:
     """This document.
 
     Every route of the app's table (app.routes), each described beside its body here."""
-    from . import animations, images, operations, runs  # noqa: F401 (their routes describe themselves as they load)
+    from . import animations, images, operations, runs, sources  # noqa: F401 (their routes describe themselves)
 
     return document(route_table, OPERATIONS, PATH_PARAMETERS)
 

@@ -50,6 +50,24 @@ class Objects:
         )
         return Location(bucket=bucket, key=key)
 
+    def put_new(self, bucket: str, key: str, data: bytes, content_type: str, **metadata: Any) -> bool:
+        """Put the object only if there is none at `key` yet (S3's If-None-Match); False when there
+        was one (another writer's came first, or is being written: 409 ConditionalRequestConflict)."""
+        try:
+            self._s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata={name: str(value) for name, value in metadata.items()},
+                IfNoneMatch="*",
+            )
+        except Exception as exc:
+            if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                return False
+            raise
+        return True
+
     def read_all(self, locations: Sequence[Location], then: Callable[[int, bytes], T]) -> list[T]:
         """Read every object concurrently and apply `then(index, data)`, keeping order."""
 

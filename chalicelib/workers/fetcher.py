@@ -1,20 +1,30 @@
 """Fetcher: please-fetch-amp-image -> a map frame in the frames bucket -> did-fetch-amp-image.
 
-The URL comes from a configured template (Aeris AMP by default). Its placeholders:
+The request names its map source (chalicelib.sources; the stage's default when it names none),
+and the URL comes from that source's template. Its placeholders:
 {client_id} {client_secret} {layers} {width} {height} {center} {zoom}
-{time} (UTC YYYYMMDDhhmmss), {iso_time} (YYYY-MM-DDThh:mm:ssZ), {epoch}, and
+{time} (UTC YYYYMMDDhhmmss), {iso_time} (YYYY-MM-DDThh:mm:ssZ), {epoch},
 {bbox}, for WMS sources: the GetMap BBOX of the view a web map shows at {zoom} (256-pixel tiles)
 around a "lat,lon" center, with square pixels, in the template's own SRS or CRS (EPSG:4326 when
 it names none): EPSG:4326 and CRS:84 in degrees, west,south,east,north, but south,west,north,east
 for WMS 1.3.0 with EPSG:4326 (its axis order is latitude first); EPSG:3857 in metres: the view a
-web map shows (EPSG:4326's covers the same longitudes and 1/cos(latitude) times the latitudes).
+web map shows (EPSG:4326's covers the same longitudes and 1/cos(latitude) times the latitudes);
+and for a forecast source {run_time} and {run_iso_time}, the request's runTime in the same two forms.
 
-Keys are read only when the template has a key placeholder, and never reach a log line,
-an S3 key or a message: every text that leaves the fetcher (errors, excerpts of the
-source's answers, redirect targets, log records) goes through a redactor built from them
-(chalicelib.redaction). The source is fetched through chalicelib.safehttp: allow-listed
-hosts and ports, checked again at every redirect, public addresses only (unless
-FETCH_ALLOWED_NETWORKS says otherwise), and one deadline for the whole fetch.
+A source's keys are read only when its template has a key placeholder (once per container per
+source), and never reach a log line, an S3 key or a message. A text that leaves the fetcher
+(errors, log records) names a fetch by its source's name, its origin (scheme://host:port) and
+the HTTP status, never by the URL's path or query, redirect targets included; what the source
+says (an excerpt of its answer, a header) goes through a redactor built from the keys in force
+(chalicelib.redaction), the second line of defence. The source is fetched through
+chalicelib.safehttp: the source's own hosts and ports, checked again at every redirect, public
+addresses only (unless FETCH_ALLOWED_NETWORKS says otherwise), and one deadline for the whole
+request.
+
+With a `basemap`, the frame is a transparent overlay drawn over the basemap of its view (the
+basemap's source and layers, the size, center and zoom): read from the frames bucket, or fetched
+from its source (with that source's keys and hosts) and kept there the first time; the composed
+frame is stored. Frames of a forecast are stored under their run (chalicelib.storage.frame_key).
 
 A WMS server answers an error as an OGC exception report with HTTP 200 (MapServer: a
 ServiceExceptionReport, as application/vnd.ogc.se_xml or text/xml): whatever its Content-Type,
@@ -24,10 +34,12 @@ a retry and not "not an image".
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
 import os
 import re
-import string
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -37,15 +49,16 @@ from xml.parsers import expat
 
 import requests
 
-from .. import redaction, safehttp, storage, telemetry
+from .. import redaction, safehttp, sources, storage, telemetry
 from ..aws import objects
 from ..aws.clients import error_code
-from ..errors import PermanentError, ServiceException, SourceError
-from ..imaging.decode import probe_frame
+from ..credentials import source_keys
+from ..errors import ImageError, MissingObject, PermanentError, ServiceException, SourceError
+from ..imaging.decode import has_alpha, load, open_image, probe_frame
 from ..messages import DidFetchAmpImage, Location, PleaseFetchAmpImage
 from ..redaction import MIN_SECRET_LENGTH, Redactor
-from ..credentials import map_keys
 from ..settings import FetchSettings, fetch_settings, max_image_pixels, names
+from ..sources import KEY_FIELDS, Source
 from .runner import Worker, lambda_context, reply
 
 VALID_DATE_HEADER = "x-aeris-valid-date"
@@ -62,7 +75,6 @@ MAX_REPORT_BYTES = 64 * 1024
 REPORT_CHARS = 300
 _LAT_LON = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _RETRY_STATUSES = (500, 502, 503, 504)
-_KEY_FIELDS = {"client_id", "client_secret"}
 # SSM answers that retrying cannot change: the keys are missing or may not be read.
 _UNREADABLE_PARAMETER = {
     "ParameterNotFound",
@@ -84,13 +96,22 @@ def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
         config = fetch_settings()
     except ValueError as exc:
         raise PermanentError(f"the fetcher's configuration is wrong: {exc}") from None
-    keys = template_keys(config.url_template)
-    url, shown = build_url(config, request, keys)
-    body, headers = download(url, shown, config)
-    _refuse_report(body, shown)  # an exception report served as an image, or with no Content-Type
-    frame = probe_frame(body, (request.width, request.height), max_image_pixels(), what=f"the answer of {shown}")
+    source = resolve(request.source)
+    check_run(source, request)
+    deadline = Deadline(fetch_deadline(config))
+    keys = Keys()
+    size = (request.width, request.height)
+    body, headers = download(build_url(source, request, keys.of(source)), source, config, deadline)
+    what = f"the answer of {named(source)}"
+    _refuse_report(body, named(source))  # an exception report served as an image, or with no Content-Type
+    frame = probe_frame(body, size, max_image_pixels(), what=what)
     valid_time = answered_valid_time(headers.get(VALID_DATE_HEADER), request.valid_time)
-    key = storage.frame_key(request.image_id, valid_time, request.width, request.height, frame.extension)
+    if request.basemap is not None:
+        body = stacked(request, body, what, config, deadline, keys)
+        frame = probe_frame(body, size, max_image_pixels(), what="the composed frame")
+    key = storage.frame_key(
+        request.image_id, valid_time, request.width, request.height, frame.extension, run_time=request.run_time
+    )
     bucket = names().frames_bucket
     answer = reply(  # built, and so validated, before anything is stored
         DidFetchAmpImage,
@@ -101,64 +122,141 @@ def fetch(request: PleaseFetchAmpImage) -> DidFetchAmpImage:
         requested_valid_time=request.valid_time,
         width=request.width,
         height=request.height,
+        source=request.source,
+        run_time=request.run_time,
     )
-    objects().put(bucket, key, body, frame.content_type, valid_time=valid_time, layers=",".join(request.layers))
+    about = {"source": source.name, **({"run_time": request.run_time} if request.run_time is not None else {})}
+    objects().put(
+        bucket, key, body, frame.content_type, valid_time=valid_time, layers=",".join(request.layers), **about
+    )
     return answer
 
 
 WORKER = Worker("fetch-amp-image", PleaseFetchAmpImage, fetch)
 
 
-def template_fields(template: str) -> set[str]:
+# Sources and runs ---------------------------------------------------------------------------------
+
+
+def resolve(name: str | None) -> Source:
+    """The source a request names (the default for none): a did-fail for a name the stage does not
+    have, a configuration that cannot be read, or (the legacy source's) a template that cannot be used."""
     try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        found = sources.source(name)
+    except sources.UnknownSource as exc:
+        raise PermanentError(str(exc)) from None
     except ValueError as exc:
-        raise PermanentError(f"MAP_URL_TEMPLATE cannot be read: {exc}") from None
+        raise PermanentError(f"the fetcher's configuration is wrong: {exc}") from None
+    problems = found.problems()
+    if problems:
+        variable = "MAP_URL_TEMPLATE" if found.legacy else f"map source {found.name!r}'s urlTemplate"
+        raise PermanentError(f"{variable} {'; '.join(problems)}")
+    return found
 
 
-def template_keys(template: str) -> dict[str, str]:
-    """The keys the template needs (none for a keyless one: nothing is read then), with the
-    redactor built from them put in force. PermanentError when they are missing or unusable."""
-    env = {"client_id": _env_key("MAP_CLIENT_ID"), "client_secret": _env_key("MAP_CLIENT_SECRET")}
-    redaction.activate(Redactor(env.values()))  # configured keys are kept out of texts even if unused
-    needed = template_fields(template) & _KEY_FIELDS
-    if not needed:
-        return {}
+def check_run(source: Source, request: PleaseFetchAmpImage) -> None:
+    """A forecast source that names its run in the URL needs the request's runTime; an
+    observation source has no runs."""
+    if request.run_time is None and source.selects_run:
+        raise PermanentError(f"map source {source.name!r} names the model run in its URL: the request needs runTime")
+    if request.run_time is not None and not source.times.forecast:
+        raise PermanentError(f"map source {source.name!r} serves observations, which have no model run (runTime)")
+
+
+def named(source: Source, where: safehttp.Origin | None = None, redirects: int = 0) -> str:
+    """How a text names a fetch: the source, its origin and, after redirects, where they went
+    (scheme://host:port), never a path or query."""
+    home = _home(source)
+    text = f"map source {source.name!r} at {home or '(a URL that cannot be read)'}"
+    if redirects:
+        text += f" (after {redirects} redirect{'s' if redirects > 1 else ''}"
+        text += f", to {where})" if where is not None and where != home else ")"
+    return text
+
+
+def _home(source: Source) -> safehttp.Origin | None:
     try:
-        client_id, client_secret = map_keys()
-    except Exception as exc:
-        code = error_code(exc)
-        if code in _UNREADABLE_PARAMETER:
-            raise PermanentError(f"the map keys cannot be read from MAP_KEYS_PARAMETER: {code}") from None
-        raise  # throttling, a timeout: worth retrying
-    keys = {"client_id": client_id, "client_secret": client_secret}
-    redaction.activate(Redactor([*env.values(), *keys.values()]))
-    missing = sorted(name for name in needed if not keys[name])
-    if missing:
-        raise PermanentError(
-            f"the map source needs {' and '.join(missing)}: set MAP_CLIENT_ID and MAP_CLIENT_SECRET, or "
-            "MAP_KEYS_PARAMETER naming an SSM SecureString that holds client_id:client_secret"
-        )
-    secret = "client_secret" if "client_secret" in needed else "client_id"
-    if len(keys[secret]) < MIN_SECRET_LENGTH:
-        raise PermanentError(
-            f"the map source's {secret} is shorter than {MIN_SECRET_LENGTH} characters: too short to keep out of logs"
-        )
-    return {name: keys[name] for name in needed}
+        scheme, host, port = sources.template_host(source.url_template)
+    except ValueError:
+        return None
+    return safehttp.Origin(scheme, host, port or safehttp.DEFAULT_PORTS[scheme])
 
 
-def _env_key(name: str) -> str:
-    return os.environ.get(name, "")
+# Keys ---------------------------------------------------------------------------------------------
+
+
+class Keys:
+    """The keys a request's sources need, each read once per container (credentials), and the
+    redactor made of every one of them (and the configured legacy ones, used or not) put in force."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = {os.environ.get("MAP_CLIENT_ID", ""), os.environ.get("MAP_CLIENT_SECRET", "")}
+        self.secrets.discard("")
+        redaction.activate(_redactor(frozenset(self.secrets)))
+
+    def of(self, source: Source) -> dict[str, str]:
+        """The keys `source`'s template needs (none for a keyless one: nothing is read then).
+        PermanentError when they are missing or unusable; a passing error (throttling) raised."""
+        needed = source.fields & KEY_FIELDS
+        if not needed:
+            return {}
+        where = "MAP_KEYS_PARAMETER" if source.legacy else "its SSM parameter (keysParameter)"
+        try:
+            client_id, client_secret = source_keys(source)
+        except Exception as exc:
+            code = error_code(exc)
+            if code in _UNREADABLE_PARAMETER:
+                raise PermanentError(
+                    f"the keys of map source {source.name!r} cannot be read from {where}: {code}"
+                ) from None
+            raise  # throttling, a timeout: worth retrying
+        keys = {"client_id": client_id, "client_secret": client_secret}
+        self.secrets.update(value for value in keys.values() if value)
+        redaction.activate(_redactor(frozenset(self.secrets)))
+        missing = sorted(name for name in needed if not keys[name])
+        if missing:
+            how = (
+                "set MAP_CLIENT_ID and MAP_CLIENT_SECRET, or MAP_KEYS_PARAMETER naming an SSM SecureString"
+                if source.legacy
+                else "put in its SSM SecureString (keysParameter)"
+            )
+            raise PermanentError(
+                f"map source {source.name!r} needs {' and '.join(missing)}: {how} that holds client_id:client_secret"
+            )
+        secret = "client_secret" if "client_secret" in needed else "client_id"
+        if len(keys[secret]) < MIN_SECRET_LENGTH:
+            raise PermanentError(
+                f"map source {source.name!r}'s {secret} is shorter than {MIN_SECRET_LENGTH} characters: "
+                "too short to keep out of logs"
+            )
+        return {name: keys[name] for name in needed}
+
+
+_REDACTORS: dict[frozenset[str], Redactor] = {}
+
+
+def _redactor(secrets: frozenset[str]) -> Redactor:
+    """One per set of secrets a container meets (a few): its patterns are compiled once."""
+    found = _REDACTORS.get(secrets)
+    if found is None:
+        if len(_REDACTORS) > 32:
+            _REDACTORS.clear()
+        found = _REDACTORS[secrets] = Redactor(secrets)
+    return found
+
+
+# The URL ------------------------------------------------------------------------------------------
 
 
 def build_url(
-    config: FetchSettings, request: PleaseFetchAmpImage, keys: dict[str, str] | None = None
-) -> tuple[str, str]:
-    """The URL to GET and the same URL with its keys masked, for logs and errors."""
+    source: Source, request: PleaseFetchAmpImage, keys: dict[str, str] | None = None, layers: list[str] | None = None
+) -> str:
+    """The URL to GET for `request` (its layers, or `layers`) from `source`. It holds the keys:
+    it goes to the HTTP library and nowhere else."""
     keys = keys or {}
     when = datetime.fromtimestamp(request.valid_time, timezone.utc)
     values: dict[str, Any] = {
-        "layers": ",".join(quote(layer, safe=":()") for layer in request.layers),
+        "layers": ",".join(quote(layer, safe=":()") for layer in (layers or request.layers)),
         "width": request.width,
         "height": request.height,
         "center": quote(request.center, safe=","),
@@ -167,22 +265,26 @@ def build_url(
         "iso_time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "epoch": request.valid_time,
     }
-    fields = template_fields(config.url_template)
+    fields = source.fields
     if "bbox" in fields:
-        crs, lat_first = bbox_crs(config.url_template)
+        crs, lat_first = bbox_crs(source.url_template, source.name)
         values["bbox"] = bbox(request.center, request.zoom, request.width, request.height, crs, lat_first)
-    unknown = fields - set(values) - _KEY_FIELDS
-    if unknown:
-        raise PermanentError(f"MAP_URL_TEMPLATE has unknown or unnamed placeholders: {sorted(unknown)}")
-    missing = (fields & _KEY_FIELDS) - set(keys)
+    if request.run_time is not None:
+        run = datetime.fromtimestamp(request.run_time, timezone.utc)
+        values["run_time"] = run.strftime("%Y%m%d%H%M%S")
+        values["run_iso_time"] = run.strftime("%Y-%m-%dT%H:%M:%SZ")
+    missing = (fields & KEY_FIELDS) - set(keys)
     if missing:
-        raise PermanentError(f"the map source needs {' and '.join(sorted(missing))}")
+        raise PermanentError(f"map source {source.name!r} needs {' and '.join(sorted(missing))}")
+    unfilled = fields - set(values) - KEY_FIELDS
+    if unfilled:  # a run placeholder without a run: check_run refuses that first
+        raise PermanentError(f"map source {source.name!r} needs {', '.join(sorted(unfilled))} for its URL")
     try:
-        url = config.url_template.format(**{k: quote(v, safe="") for k, v in keys.items()}, **values)
-        shown = config.url_template.format(**{k: "***" for k in keys}, **values)
+        return source.url_template.format(**{k: quote(v, safe="") for k, v in keys.items()}, **values)
     except (ValueError, IndexError, KeyError, AttributeError) as exc:
-        raise PermanentError(f"MAP_URL_TEMPLATE cannot be filled in: {type(exc).__name__}") from None
-    return url, redaction.redact(shown)
+        raise PermanentError(
+            f"map source {source.name!r}'s URL template cannot be filled in: {type(exc).__name__}"
+        ) from None
 
 
 # The names WMS servers give Web Mercator; EPSG:4326 and CRS:84 are the same degrees, axes apart.
@@ -192,14 +294,14 @@ _EARTH_RADIUS = 6378137.0  # Web Mercator's sphere, in metres
 _MERCATOR_LAT = 85.0511287798  # the latitude where Web Mercator's square world ends
 
 
-def bbox_crs(template: str) -> tuple[str, bool]:
+def bbox_crs(template: str, source: str = "default") -> tuple[str, bool]:
     """The CRS a template's {bbox} is in (its CRS or SRS parameter, EPSG:4326 when it names none)
     and whether its axes are latitude first (WMS 1.3.0 with EPSG:4326)."""
     query = {k.upper(): v.strip().upper() for k, v in parse_qsl(urlsplit(template).query, keep_blank_values=True)}
     crs = query.get("CRS") or query.get("SRS") or "EPSG:4326"
     if crs not in _DEGREES | _WEB_MERCATOR:
         raise PermanentError(
-            f"MAP_URL_TEMPLATE's {{bbox}} is computed in EPSG:4326, CRS:84 or EPSG:3857, not {_shown(crs, 60)}"
+            f"map source {source!r}: its {{bbox}} is computed in EPSG:4326, CRS:84 or EPSG:3857, not {_shown(crs, 60)}"
         )
     return crs, crs == "EPSG:4326" and query.get("VERSION", "").startswith("1.3")
 
@@ -231,17 +333,30 @@ def bbox(center: str, zoom: int, width: int, height: int, crs: str = "EPSG:4326"
     return ",".join(f"{v:.6f}" for v in corners)
 
 
-def download(url: str, shown: str, config: FetchSettings) -> tuple[bytes, dict[str, str]]:
-    """GET `url` from an allowed origin within the deadline; retries timeouts and 5xx,
-    follows at most MAX_REDIRECTS redirects (each checked), caps the size."""
-    first = _origin_of_template(url)
-    policy = safehttp.Policy(
-        hosts=config.allowed_hosts,
-        # The template's own port is allowed for its host: the configuration names it.
-        origins=frozenset([first]) if first and (first.host, None) in config.allowed_hosts else frozenset(),
-        networks=config.allowed_networks,
-    )
-    seconds = fetch_deadline(config)
+# The fetch ----------------------------------------------------------------------------------------
+
+
+class Deadline:
+    """One deadline for everything a request fetches (its frame, and its basemap the first time)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+
+def download(
+    url: str, source: Source, config: FetchSettings, deadline: Deadline | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """GET `url` from `source`'s hosts within the deadline; retries timeouts and 5xx, follows at
+    most MAX_REDIRECTS redirects (each checked), caps the size."""
+    deadline = deadline or Deadline(fetch_deadline(config))
+    policy = safehttp.Policy(hosts=source.hosts, networks=config.allowed_networks)
+    seconds = deadline.remaining()
+    if seconds <= 0:
+        raise _deadline_error(named(source), deadline.seconds)
     with safehttp.Client(
         policy,
         deadline=seconds,
@@ -249,24 +364,33 @@ def download(url: str, shown: str, config: FetchSettings) -> tuple[bytes, dict[s
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         retry_statuses=_RETRY_STATUSES,
+        label=f"map source {source.name!r}",
     ) as client:
         try:
-            return _follow(client, url, shown, config)
+            return _follow(client, url, source, config)
         except safehttp.DeadlineExceeded:
-            raise _deadline_error(shown, seconds) from None
-        except (SourceUnavailable, requests.exceptions.RequestException, OSError):
+            raise _deadline_error(named(source), deadline.seconds) from None
+        except (SourceUnavailable, requests.exceptions.RequestException, OSError) as exc:
             if client.expired:
-                raise _deadline_error(shown, seconds) from None
-            raise
+                raise _deadline_error(named(source), deadline.seconds) from None
+            if isinstance(exc, SourceUnavailable):
+                raise
+            # Anything else the HTTP library raises names the URL: say what it was, not its text.
+            raise SourceUnavailable(f"{named(source)} failed: {_reason(exc)}") from None
 
 
-def _follow(client: safehttp.Client, url: str, shown: str, config: FetchSettings) -> tuple[bytes, dict[str, str]]:
+def _follow(client: safehttp.Client, url: str, source: Source, config: FetchSettings) -> tuple[bytes, dict[str, str]]:
     scheme = ""
-    for _ in range(MAX_REDIRECTS + 1):
+    where: safehttp.Origin | None = None
+    for hop in range(MAX_REDIRECTS + 1):
+        shown = named(source, where, hop)
         try:
-            prepared, where = client.prepare(url)
+            prepared, target = client.prepare(url)
         except safehttp.Refused as exc:
-            raise SourceError(f"{shown}: {redaction.redact(str(exc))} (FETCH_ALLOWED_HOSTS)") from None
+            fix = "FETCH_ALLOWED_HOSTS" if source.legacy else "the source's hosts"
+            raise SourceError(f"{shown}: {redaction.redact(str(exc))} ({fix})") from None
+        where = target
+        shown = named(source, where, hop)
         if scheme == "https" and where.scheme != "https":
             raise SourceError(f"{shown} redirected from https to http")
         scheme = where.scheme
@@ -281,21 +405,13 @@ def _follow(client: safehttp.Client, url: str, shown: str, config: FetchSettings
         with response:
             if response.is_redirect:
                 url = urljoin(prepared.url or url, response.headers["location"])
-                shown = _shown(url, 300)
                 continue
             _check_status(response, shown)
             body = _read_capped(client, response, shown, config.max_bytes)
             client.check()  # a body the watchdog cut short is not a body
             telemetry.bytes_in(len(body))
             return body, {k.lower(): v for k, v in response.headers.items()}
-    raise SourceError(f"{shown} redirected more than {MAX_REDIRECTS} times")
-
-
-def _origin_of_template(url: str) -> safehttp.Origin | None:
-    try:
-        return safehttp.origin(requests.Request("GET", url).prepare().url or "")
-    except (safehttp.Refused, requests.exceptions.RequestException, ValueError):
-        return None  # the client refuses it with a reason
+    raise SourceError(f"{named(source, where, MAX_REDIRECTS + 1)}: redirected more than {MAX_REDIRECTS} times")
 
 
 def fetch_deadline(config: FetchSettings) -> float:
@@ -422,6 +538,84 @@ def _read_capped(client: safehttp.Client, response: requests.Response, shown: st
         client.check()
         raise SourceUnavailable(f"{shown} broke off its answer: {_reason(exc)}") from None
     return b"".join(chunks)
+
+
+# A basemap under the frame ------------------------------------------------------------------------
+
+
+def stacked(
+    request: PleaseFetchAmpImage, overlay: bytes, what: str, config: FetchSettings, deadline: Deadline, keys: Keys
+) -> bytes:
+    """The frame `overlay` (transparent) drawn over its view's basemap, as PNG bytes."""
+    assert request.basemap is not None
+    top = load(open_image(overlay, max_image_pixels(), what), what)
+    if not (has_alpha(top) or "transparency" in top.info):
+        raise ImageError(
+            f"{what} has no transparency ({top.mode}): it would hide the basemap; ask the source for a "
+            "transparent overlay, or fetch it without a basemap"
+        )
+    base = basemap(request, config, deadline, keys)
+    bottom = load(open_image(base, max_image_pixels(), "the basemap"), "the basemap")
+    if bottom.size != top.size:
+        raise ImageError(
+            f"the basemap is {bottom.width}x{bottom.height} and {what} {top.width}x{top.height}: they cannot be stacked"
+        )
+    from PIL import Image
+
+    composed = Image.alpha_composite(bottom.convert("RGBA"), top.convert("RGBA"))
+    if not (has_alpha(bottom) or "transparency" in bottom.info):
+        composed = composed.convert("RGB")
+    out = io.BytesIO()
+    composed.save(out, "PNG", compress_level=6)
+    return out.getvalue()
+
+
+def basemap(request: PleaseFetchAmpImage, config: FetchSettings, deadline: Deadline, keys: Keys) -> bytes:
+    """The basemap of the request's view: from the frames bucket, or from its source (then kept
+    there; of fetchers racing to keep it, the first one's is kept and every one uses it)."""
+    assert request.basemap is not None
+    source = resolve(request.basemap.source)
+    if source.selects_run:
+        raise PermanentError(f"map source {source.name!r} names a model run: it cannot give a basemap, which is kept")
+    location = Location(
+        bucket=names().frames_bucket,
+        key=storage.basemap_key(request.image_id, request.width, request.height, view(request, source)),
+    )
+    try:
+        return objects().get(location)
+    except MissingObject:
+        pass
+    layers = list(request.basemap.layers)
+    url = build_url(source, request.replace(run_time=None), keys.of(source), layers=layers)
+    body, _ = download(url, source, config, deadline)
+    frame = probe_frame(body, (request.width, request.height), max_image_pixels(), f"the basemap of {named(source)}")
+    if objects().put_new(
+        location.bucket, location.key, body, frame.content_type, source=source.name, layers=",".join(layers)
+    ):
+        return body
+    try:  # another fetcher's came first: every frame of the view is drawn over that one
+        return objects().get(location)
+    except MissingObject:  # still being written: this one is the same view
+        return body
+
+
+def view(request: PleaseFetchAmpImage, source: Source) -> str:
+    """A digest naming a basemap's view: its source (and that source's template, so a new template
+    makes a new basemap), layers, size, center and zoom."""
+    assert request.basemap is not None
+    named_view = [
+        source.name,
+        source.url_template,
+        list(request.basemap.layers),
+        request.width,
+        request.height,
+        request.center,
+        request.zoom,
+    ]
+    return hashlib.sha256(json.dumps(named_view, separators=(",", ":")).encode()).hexdigest()[:20]
+
+
+# Valid times --------------------------------------------------------------------------------------
 
 
 def answered_valid_time(header: str | None, requested: int, now: float | None = None) -> int:
