@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 else:
     CloudWatchClient = Any
 
-STATISTICS = ("SampleCount", "Sum", "Average", "Maximum")
+STATISTICS = ("SampleCount", "Sum", "Maximum")  # the average is Sum / SampleCount
 MAX_QUERIES = 500  # per GetMetricData call
 
 
@@ -38,7 +38,9 @@ class Metrics:
     def summaries(
         self, namespace: str, metrics: list[dict[str, Any]], start: float, end: float
     ) -> list[dict[str, Any]]:
-        """Each metric's count, sum, average and maximum from start to end (one period), in order."""
+        """Each metric's count, sum, average and maximum from start to end, in order: over every period
+        CloudWatch answers for the window (a datum of the last second may come in a period of its own)."""
+        end = (int(end) // 60 + 1) * 60  # whole minutes, the current one included
         period = max(60, int((end - start + 59) // 60 * 60))
         queries = []
         for index, metric in enumerate(metrics):
@@ -69,13 +71,24 @@ class Metrics:
                     **({"NextToken": token} if token else {}),
                 )
                 for result in page.get("MetricDataResults", []):
-                    if result.get("Values"):
-                        values[result["Id"]] = values.get(result["Id"], 0) + float(result["Values"][0])
+                    found = [float(value) for value in result.get("Values") or []]
+                    if found:
+                        combine = max if result["Id"].endswith("_maximum") else sum
+                        before = [values[result["Id"]]] if result["Id"] in values else []
+                        values[result["Id"]] = float(combine(before + found))
                 token = page.get("NextToken")
                 if not token:
                     break
         out = []
         for index, metric in enumerate(metrics):
-            stats = {s: values.get(f"m{index}_{s.lower()}") for s in STATISTICS}
-            out.append({**metric, **{k[0].lower() + k[1:]: v for k, v in stats.items()}})
+            count, total = values.get(f"m{index}_samplecount"), values.get(f"m{index}_sum")
+            out.append(
+                {
+                    **metric,
+                    "sampleCount": count,
+                    "sum": total,
+                    "average": total / count if count and total is not None else None,
+                    "maximum": values.get(f"m{index}_maximum"),
+                }
+            )
         return out
