@@ -75,7 +75,7 @@ class Location(Record, frozen=True, kw_only=True):
     key: Annotated[str, Meta(min_length=1, max_length=1024)] = field(name="Key")
 
 
-GifReason = Literal["count", "rebuild", "manual"]  # the count rule, the hourly rebuild, a person
+GifReason = Literal["count", "rebuild", "manual", "run"]  # the count rule, the hourly rebuild, a person, a run
 RunId = Annotated[str, Meta(min_length=1, max_length=200, pattern=ONE_LINE)]
 Label = Annotated[
     str, Meta(pattern=whole(r"[1-9][0-9]{0,3}x[1-9][0-9]{0,3}(-(cover|contain))?", "must be WxH or WxH-mode"))
@@ -241,6 +241,7 @@ class PleaseCreateThumbnail(Message, frozen=True, kw_only=True):
     valid_time: EpochSeconds
     mode: Literal["cover", "contain"] = "cover"
     format: Literal["auto", "jpeg", "png"] = "auto"
+    run_time: EpochSeconds | None = None  # a forecast frame's run: its thumbnail is kept under it
 
 
 class DidCreateThumbnail(Message, frozen=True, kw_only=True):
@@ -252,6 +253,7 @@ class DidCreateThumbnail(Message, frozen=True, kw_only=True):
     height: Side | None = None
     label: Label | None = None  # WxH-mode: which of the animation's thumbnail sizes this is
     source: Location | None = None  # set for an upload's thumbnail: the upload it was made of
+    run_time: EpochSeconds | None = None  # the request's: a forecast frame's run
 
 
 Milliseconds = Annotated[int, Meta(ge=20, le=60_000)]
@@ -285,6 +287,7 @@ class PleaseCreateGif(Message, frozen=True, kw_only=True):
     last_delay: Annotated[Milliseconds | None, Meta(description="ms on the newest frame")] = None
     loop: Annotated[int, Meta(ge=0, le=65535, description="0 loops forever")] = 0
     reason: GifReason | None = None  # which rule asked for it
+    run_time: EpochSeconds | None = None  # a forecast run's GIF (validTime is then its run: its identity)
     # The formats to make (unset: the GIF alone). The GIF is made whether or not it is named.
     formats: Annotated[list[AnimationFormat], Meta(min_length=1, max_length=3)] | None = None
 

@@ -168,3 +168,17 @@ def runtime(emulator: Emulator) -> Iterator[Any]:
     rt = Runtime(app, workers=4, visibility_timeout=1, on_failure_queue=outputs["WorkerFailureQueue"]).setup()
     yield rt
     rt.stop()
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def world(request) -> Any:
+    """A Mediator on the in-memory store or on DynamoDB (moto's server, fresh resources): tests/worlds.py."""
+    from tests.fakes import MemoryStore, Published
+    from tests.worlds import T0, World
+
+    if request.param == "memory":
+        return World(MemoryStore(clock=lambda: float(T0)), Published())
+    request.getfixturevalue("aws")
+    from chalicelib.mediator import store
+
+    return World(store, Published())

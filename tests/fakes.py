@@ -16,6 +16,7 @@ from chalicelib.mediator.decide import (
     AnimationState,
     ClaimFetches,
     ClaimGif,
+    ClaimRun,
     phase,
     Decision,
     FinishGif,
@@ -25,9 +26,11 @@ from chalicelib.mediator.decide import (
     RecordFetchRequest,
     RecordFrame,
     RecordOutputs,
+    RecordRunFrame,
     RecordThumbnail,
+    SettleRun,
 )
-from chalicelib.mediator.records import Failure, Fetch, Frame, Gif, Line
+from chalicelib.mediator.records import Failure, Fetch, Frame, Gif, Line, Run
 from chalicelib.mediator.store import keys
 from chalicelib.mediator.store.animations import ShardPage
 from chalicelib.messages import Message
@@ -47,6 +50,9 @@ class MemoryStore:
         self.animations: dict[str, dict[str, Any]] = {}  # config and counters, as the STATE item
         self.frames: dict[tuple[str, int], Frame] = {}
         self.fetches: dict[tuple[str, int], Fetch] = {}
+        self.runs: dict[tuple[str, int], Run] = {}
+        self.run_frames_: dict[tuple[str, int, int], Frame] = {}
+        self.run_fetches_: dict[tuple[str, int, int], Fetch] = {}
         self.gifs: dict[tuple[str, int], Gif] = {}
         self.failures_: dict[tuple[str, int, str, str], Failure] = {}
         self.stale: dict[tuple[int, str | None], list[dict[str, Any]]] = {}
@@ -75,6 +81,9 @@ class MemoryStore:
                 item.get("doneGif", 0),
                 item.get("updatedAt", 0),
                 tuple(sorted(item.get("failedSlots", set()))),
+                item.get("lastRun", 0),
+                item.get("runDeadline", 0),
+                item.get("completeRun", 0),
             )
 
     def states(self, image_ids: list[str]) -> dict[str, AnimationState]:
@@ -109,6 +118,23 @@ class MemoryStore:
         with self._lock:
             found = [f for (i, t), f in self.frames.items() if i == image_id and (up_to is None or t <= up_to)]
         return sorted(found, key=lambda f: -f.valid_time)[:count]
+
+    def run(self, image_id: str, run_time: int, consistent: bool = True) -> Run | None:
+        with self._lock:
+            return self.runs.get((image_id, run_time))
+
+    def run_frames(self, image_id: str, run_time: int) -> list[Frame]:
+        with self._lock:
+            found = [f for (i, r, _), f in self.run_frames_.items() if (i, r) == (image_id, run_time)]
+        return sorted(found, key=lambda f: f.valid_time)
+
+    def run_frame(self, image_id: str, run_time: int, valid_time: int) -> Frame | None:
+        with self._lock:
+            return self.run_frames_.get((image_id, run_time, valid_time))
+
+    def run_fetches(self, image_id: str, run_time: int) -> list[Fetch]:
+        with self._lock:
+            return [f for (i, r, _), f in sorted(self.run_fetches_.items()) if (i, r) == (image_id, run_time)]
 
     def frame(self, image_id: str, valid_time: int, consistent: bool = False) -> Frame | None:
         with self._lock:
@@ -178,6 +204,9 @@ class MemoryStore:
             RecordFrame: self._record_frame,
             RecordFetchRequest: self._fetch_request,
             ClaimFetches: self._claim_fetches,
+            ClaimRun: self._claim_run,
+            RecordRunFrame: self._record_run_frame,
+            SettleRun: self._settle_run,
             ClaimGif: self._claim_gif,
             FinishGif: self._finish_gif,
             RecordOutputs: self._record_outputs,
@@ -266,6 +295,56 @@ class MemoryStore:
         writes.append((claimed, claim, False))
         return writes
 
+    def _claim_run(self, c: ClaimRun) -> list[Write]:
+        item = self._animation(c.image_id)
+        key = (c.image_id, c.run_time)
+        run = Run(c.run_time, tuple(r.valid_time for r in c.requests), 0, 0, int(self.clock()), c.deadline)
+
+        def claim() -> None:
+            self.runs[key] = run
+            for request in c.requests:
+                fetch = Fetch(request.valid_time, "requested", int(self.clock()), request=request)
+                self.run_fetches_[(c.image_id, c.run_time, request.valid_time)] = fetch
+            item.update(lastRun=c.run_time, runDeadline=c.deadline)
+
+        return [
+            (
+                lambda: (
+                    c.image_id in self.animations and item.get("lastRun", 0) == c.seen_last_run and key not in self.runs
+                ),
+                claim,
+                False,
+            )
+        ]
+
+    def _record_run_frame(self, c: RecordRunFrame) -> list[Write]:
+        key = (c.image_id, c.run_time, c.valid_time)
+        frame = Frame(c.valid_time, c.location, {}, c.correlation_id, int(self.clock()), c.requests)
+
+        def record() -> None:
+            self.run_frames_[key] = frame
+            run = self.runs.get((c.image_id, c.run_time))
+            if run is not None:
+                self.runs[(c.image_id, c.run_time)] = run._replace(got=run.got + 1)
+            if key in self.run_fetches_:
+                self.run_fetches_[key] = self.run_fetches_[key]._replace(status="done")
+
+        return [(lambda: key not in self.run_frames_, record, False)]
+
+    def _settle_run(self, c: SettleRun) -> list[Write]:
+        key = (c.image_id, c.run_time)
+        item = self._animation(c.image_id)
+
+        def settle() -> None:
+            self.runs[key] = self.runs[key]._replace(settled=int(self.clock()) or 1)
+            if c.newer:
+                item["completeRun"] = c.run_time
+
+        writes: list[Write] = [(lambda: key in self.runs and not self.runs[key].settled, settle, False)]
+        if c.gif is not None:
+            writes.append(self._gif_record(c.gif))
+        return writes
+
     def _claim_gif(self, c: ClaimGif) -> list[Write]:
         item = self._animation(c.image_id)
         return [
@@ -287,6 +366,8 @@ class MemoryStore:
             correlation_id=c.correlation_id,
             claimed_at=int(self.clock()),
             request=c.request,
+            run_time=c.run_time,
+            gaps=c.gaps,
         )
         return (lambda: key not in self.gifs, lambda: self.gifs.__setitem__(key, gif), False)
 
@@ -302,10 +383,12 @@ class MemoryStore:
             self.gifs[key] = self.gifs[key]._replace(**update)
 
         item = self._animation(c.image_id)
-        return [
-            (lambda: key in self.gifs and self.gifs[key].status != "done", finish, False),
-            (lambda: c.image_id in self.animations, lambda: item.__setitem__("doneGif", c.valid_time), False),
-        ]
+        writes: list[Write] = [(lambda: key in self.gifs and self.gifs[key].status != "done", finish, False)]
+        if c.newest:
+            writes.append(
+                (lambda: c.image_id in self.animations, lambda: item.__setitem__("doneGif", c.valid_time), False)
+            )
+        return writes
 
     def _record_outputs(self, c: RecordOutputs) -> list[Write]:
         key = (c.image_id, c.valid_time)
@@ -318,11 +401,12 @@ class MemoryStore:
         ]
 
     def _record_thumbnail(self, c: RecordThumbnail) -> list[Write]:
-        key = (c.image_id, c.valid_time)
+        kept: dict[Any, Frame] = self.frames if c.run_time is None else self.run_frames_
+        key: Any = (c.image_id, c.valid_time) if c.run_time is None else (c.image_id, c.run_time, c.valid_time)
         return [
             (
-                lambda: key in self.frames and c.label not in self.frames[key].thumbnails,
-                lambda: self.frames[key].thumbnails.__setitem__(c.label, c.location),
+                lambda: key in kept and c.label not in kept[key].thumbnails,
+                lambda: kept[key].thumbnails.__setitem__(c.label, c.location),
                 False,
             )
         ]
@@ -353,7 +437,17 @@ class MemoryStore:
                     False,
                 )
             )
-        if c.action == "fetch-amp-image":
+        if c.action == "fetch-amp-image" and c.run_time is not None:
+            run_key, fetch_key = (c.image_id, c.run_time), (c.image_id, c.run_time, c.valid_time)
+
+            def counted() -> None:
+                if run_key in self.runs:
+                    self.runs[run_key] = self.runs[run_key]._replace(failed=self.runs[run_key].failed + 1)
+                if fetch_key in self.run_fetches_:
+                    self.run_fetches_[fetch_key] = self.run_fetches_[fetch_key]._replace(status="failed", error=c.error)
+
+            writes.append((lambda: True, counted, False))
+        elif c.action == "fetch-amp-image":
             writes.append(self._fetch_outcome(c.image_id, c.valid_time, "failed", c.error))
         elif (
             c.action in ("create-gif", "send-email")

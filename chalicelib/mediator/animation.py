@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal, Self
 from msgspec import Meta, field
 
 from ..addresses import mailbox
-from ..messages import Address, AnimationFormat, Center, HeaderText, ImageId, Layer, Side
+from ..messages import Address, AnimationFormat, Basemap, Center, HeaderText, ImageId, Layer, Side
+from ..sources import SourceName
 from ..model import Invalid, Record, wrong
 
 
@@ -19,6 +20,19 @@ class ThumbnailSpec(Record, frozen=True, kw_only=True):
     @property
     def label(self) -> str:
         return f"{self.width}x{self.height}-{self.mode}"
+
+
+Kind = Literal["observed", "forecast", "loop"]
+MAX_RUN_FRAMES = 48  # a run's frames are asked for in one transaction (each with its record and log line)
+
+
+class ForecastSpec(Record, frozen=True, kw_only=True):
+    """A loop's forecast part: the next frames of the newest run of a forecast source, after the
+    observed ones."""
+
+    source: SourceName
+    layers: Annotated[list[Layer], Meta(min_length=1, max_length=16)] | None = None  # none: the loop's own
+    frames: Annotated[int, Meta(ge=1, le=MAX_RUN_FRAMES, description="M: forecast frames after the observed ones")] = 6
 
 
 class EmailSpec(Record, frozen=True, kw_only=True):
@@ -36,6 +50,17 @@ class Animation(Record, frozen=True, kw_only=True):
     # again: one stored before addresses were checked still loads, and its email fails when sent).
 
     image_id: ImageId
+    kind: Annotated[
+        Kind,
+        Meta(
+            description="observed: the newest N frames of an observing source; forecast: one model run of a "
+            "forecast source, N frames from its run one interval apart, a GIF per run; loop: the newest N "
+            "observed frames, then the next M of the newest forecast run (`forecast`)"
+        ),
+    ] = "observed"
+    source: Annotated[
+        SourceName | None, Meta(description="the map source (GET /sources); none: the stage's default")
+    ] = None
     layers: Annotated[list[Layer], Meta(min_length=1, max_length=16)]
     width: Side
     height: Side
@@ -51,6 +76,13 @@ class Animation(Record, frozen=True, kw_only=True):
     gif_last_delay: Annotated[int, Meta(ge=20, le=60_000)] | None = 1000
     gif_loop: Annotated[int, Meta(ge=0, le=65_535)] = 0
     email: EmailSpec | None = None
+    forecast: ForecastSpec | None = None  # a loop's forecast part
+    basemap: Annotated[
+        Basemap | None,
+        Meta(
+            description="drawn under every frame, fetched once per view and kept: the frames' layers are then an overlay"
+        ),
+    ] = None
     formats: Annotated[
         list[AnimationFormat],
         Meta(
@@ -77,6 +109,11 @@ class Animation(Record, frozen=True, kw_only=True):
             raise wrong("every", problem)
         if len(set(self.formats)) != len(self.formats):
             raise wrong("formats", "must name each format once")
+        mismatch = _kind_problem(self.kind, self.forecast is not None)
+        if mismatch:
+            raise wrong(*mismatch)
+        if self.kind == "forecast" and self.frames > MAX_RUN_FRAMES:
+            raise wrong("frames", f"must be at most {MAX_RUN_FRAMES} for a forecast (the frames of one run)")
 
     @classmethod
     def across(cls, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -85,6 +122,13 @@ class Animation(Record, frozen=True, kw_only=True):
         formats = data.get("formats")
         if isinstance(formats, list) and len({str(f) for f in formats}) != len(formats):
             found.append(("formats", "must name each format once"))
+        kind = data.get("kind", "observed")
+        if kind in ("observed", "forecast", "loop"):
+            mismatch = _kind_problem(kind, data.get("forecast") is not None)
+            if mismatch:
+                found.append(mismatch)
+            if kind == "forecast" and type(data.get("frames")) is int and data["frames"] > MAX_RUN_FRAMES:
+                found.append(("frames", f"must be at most {MAX_RUN_FRAMES} for a forecast (the frames of one run)"))
         return found
 
     @classmethod
@@ -99,6 +143,7 @@ class Animation(Record, frozen=True, kw_only=True):
         except Invalid as exc:
             named = {path for path, _ in exc.problems}
             raise Invalid(exc.problems + [p for p in problems if p[0] not in named], cls.__name__) from None
+        problems += _source_problems(animation)
         if problems:
             raise Invalid(problems, cls.__name__)
         return animation
@@ -106,6 +151,74 @@ class Animation(Record, frozen=True, kw_only=True):
     @property
     def gif_every(self) -> int:
         return self.every or self.frames
+
+    @property
+    def runs(self) -> bool:
+        """Whether it animates model runs (a forecast, or a loop's forecast part)."""
+        return self.kind in ("forecast", "loop")
+
+    @property
+    def observes(self) -> bool:
+        """Whether it keeps the newest observed frames (an observed animation, or a loop's history)."""
+        return self.kind in ("observed", "loop")
+
+    @property
+    def run_source(self) -> str | None:
+        """The source its runs come from (None: the stage's default)."""
+        return self.forecast.source if self.forecast is not None else self.source
+
+    @property
+    def run_layers(self) -> list[str]:
+        return self.forecast.layers if self.forecast is not None and self.forecast.layers else self.layers
+
+    @property
+    def run_frames(self) -> int:
+        """Frames of each run it asks for: a forecast's N, a loop's M."""
+        return self.forecast.frames if self.forecast is not None else self.frames
+
+
+def _source_problems(animation: Animation) -> list[tuple[str, str]]:
+    """What the stage's map sources do not allow of a configuration: a source it does not have, an
+    observing source for runs (or a forecast source for observations), an interval off the source's
+    step (the source has no frame between its steps)."""
+    from .. import sources
+
+    try:
+        catalog = sources.sources()
+    except ValueError as exc:
+        return [("source", f"the stage's map sources cannot be read: {exc}"[:300])]
+    named = " and ".join(sorted(catalog)) or "none"
+    found: list[tuple[str, str]] = []
+
+    def look(field: str, name: str | None, forecast: bool | None) -> sources.Source | None:
+        try:
+            source = sources.source(name)
+        except LookupError:
+            found.append((field, f"no map source {name!r}: the stage has {named}"))
+            return None
+        if forecast is not None and source.times.forecast != forecast:
+            wanted = "a forecast source (one with runs)" if forecast else "a source of observations"
+            found.append((field, f"map source {source.name!r} serves {source.kind}: this needs {wanted}"))
+        return source
+
+    observed = look("source", animation.source, forecast=animation.kind == "forecast")
+    if animation.forecast is not None:
+        look("forecast.source", animation.forecast.source, forecast=True)
+    if animation.basemap is not None:
+        look("basemap.source", animation.basemap.source, forecast=None)
+    if observed is not None and animation.interval % observed.times.step:
+        found.append(
+            ("interval", f"must be a multiple of map source {observed.name!r}'s step ({observed.times.step} s)")
+        )
+    return found
+
+
+def _kind_problem(kind: str, has_forecast: bool) -> tuple[str, str] | None:
+    if kind == "loop" and not has_forecast:
+        return "forecast", "is required for a loop: the source (and layers, frames) of its forecast part"
+    if kind != "loop" and has_forecast:
+        return "forecast", f"is a loop's forecast part: kind is {kind!r}, not 'loop'"
+    return None
 
 
 def _every_beyond_frames(every: Any, frames: Any) -> str | None:

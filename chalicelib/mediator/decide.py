@@ -35,7 +35,7 @@ from ..messages import (
     run_ids,
 )
 from .animation import Animation
-from .records import Frame
+from .records import Frame, Run
 
 IMAGE_ID = re.compile(IMAGE_ID_PATTERN)
 UNATTRIBUTED = "-unattributed"  # where failures that name no animation are kept (no image id starts so)
@@ -51,6 +51,9 @@ class AnimationState(NamedTuple):
     done_gif: int = 0  # validTime of the GIF made most recently
     updated_at: int = 0  # when its configuration was last written
     failed_slots: tuple[tuple[int, int], ...] = ()  # (validTime, failed attempts): to be asked again
+    last_run: int = 0  # the newest model run asked for (forecasts and loops)
+    run_deadline: int = 0  # when the newest run is made into its GIF (a loop: used) with what came
+    complete_run: int = 0  # the newest run settled: all its frames in (or failed), or its deadline passed
 
 
 STALE_INTERVALS = 3  # an enabled animation without a new frame for this many intervals is stale
@@ -89,6 +92,46 @@ class ClaimFetches(NamedTuple):
         return self.newest
 
 
+class ClaimRun(NamedTuple):
+    """Once per (imageId, run), and only forward: a model run's frames asked for, each kept on its
+    fetch record; the animation's newest run moves to it, with the time its GIF is due at the latest."""
+
+    image_id: str
+    run_time: int
+    requests: tuple[PleaseFetchAmpImage, ...]
+    seen_last_run: int
+    deadline: int
+
+    @property
+    def valid_time(self) -> int:  # as the other changes name their time
+        return self.run_time
+
+
+class RecordRunFrame(NamedTuple):
+    """Once per (imageId, run, validTime): a run's frame, with its thumbnail requests, counted on its run."""
+
+    image_id: str
+    run_time: int
+    valid_time: int
+    location: Location
+    correlation_id: str | None
+    requests: tuple[PleaseCreateThumbnail, ...] = ()
+
+
+class SettleRun(NamedTuple):
+    """Once per (imageId, run): its frames are in (or failed), or its deadline passed. A forecast's
+    GIF of what came is claimed with it; the animation's newest settled run moves to it."""
+
+    image_id: str
+    run_time: int
+    newer: bool  # newer than the animation's newest settled run
+    gif: ClaimGif | None = None
+
+    @property
+    def valid_time(self) -> int:
+        return self.run_time
+
+
 class RecordFetchRequest(NamedTuple):
     """Once per (imageId, validTime): a fetch asked for outside the schedule (the request kept)."""
 
@@ -109,6 +152,8 @@ class ClaimGif(NamedTuple):
     reason: GifReason
     correlation_id: str | None
     request: PleaseCreateGif
+    run_time: int | None = None  # a forecast run's GIF
+    gaps: tuple[int, ...] = ()  # the run's valid times that did not come
 
 
 class RecordFrame(NamedTuple):
@@ -137,6 +182,7 @@ class FinishGif(NamedTuple):
     location: Location
     email: PleaseSendEmail | None
     outputs: tuple[Output, ...] = ()
+    newest: bool = True  # newer than the GIF the card shows: it shows this one now
 
 
 class RecordOutputs(NamedTuple):
@@ -152,6 +198,7 @@ class RecordThumbnail(NamedTuple):
     valid_time: int
     label: str
     location: Location
+    run_time: int | None = None  # a run's frame's
 
 
 class RecordEmail(NamedTuple):
@@ -172,11 +219,15 @@ class RecordFailure(NamedTuple):
     request: dict | None = None
     detail: str = ""
     failed_slot: tuple[int, int] | None = None  # a scheduled frame's (validTime, attempts): asked again later
+    run_time: int | None = None  # a run's frame's fetch: counted as failed on its run
 
 
 Change = (
     RecordFrame
     | ClaimFetches
+    | ClaimRun
+    | RecordRunFrame
+    | SettleRun
     | RecordFetchRequest
     | ClaimGif
     | FinishGif
@@ -237,16 +288,20 @@ def window(animation: Animation, newest: int) -> list[int]:
     return [newest - k * animation.interval for k in range(animation.frames - 1, -1, -1)]
 
 
-def next_fetches(state: AnimationState, now: int, period: int, back: int | None = None) -> list[Decision]:
+def next_fetches(
+    state: AnimationState, now: int, period: int, back: int | None = None, newest: int | None = None
+) -> list[Decision]:
     """The frames of the animation's window due by `now` and not asked for yet: the newest on its grid
     each interval; every frame of the window when it is new or comes back after a gap (disabled, the
     ticks stopped); and a frame whose fetch failed, again (up to MAX_RETRIES). `back`: how far back
-    its source serves, in seconds (None: as far as the window goes). Claimed in chunks of
+    its source serves, in seconds (None: as far as the window goes); `newest`: the newest valid time
+    it has (a frame appears some minutes after its time: None, by now). Claimed in chunks of
     CLAIM_CHUNK, oldest first, each from the last request the one before left."""
     animation = state.animation
     if not animation.enabled:
         return []
-    newest = due_slot(animation, now, period)
+    due = due_slot(animation, now, period)
+    newest = due if newest is None or newest >= due else newest - newest % animation.interval
     oldest_served = now - back if back is not None else None
     slots = [
         t
@@ -291,23 +346,38 @@ def fetch_now(animation: Animation, now: int) -> Decision:
 
 
 def _fetch_request(
-    animation: Animation, valid_time: int, now: int, correlation_id: str, attempt: int | None = None
+    animation: Animation,
+    valid_time: int,
+    now: int,
+    correlation_id: str,
+    attempt: int | None = None,
+    run_time: int | None = None,
 ) -> PleaseFetchAmpImage:
+    """A frame of the animation: observed (from its source), or of a run (from its run source)."""
     return PleaseFetchAmpImage(
         date_created=now,
         image_id=animation.image_id,
-        layers=animation.layers,
+        layers=animation.run_layers if run_time is not None else animation.layers,
         width=animation.width,
         height=animation.height,
         center=animation.center,
         zoom=animation.zoom,
         valid_time=valid_time,
         attempt=attempt,
+        source=animation.run_source if run_time is not None else animation.source,
+        run_time=run_time,
+        basemap=animation.basemap,
         correlation_id=correlation_id,
     ).checked()
 
 
-def on_frame(state: AnimationState, frame: DidFetchAmpImage, now: int, others: list[Frame] | None = None) -> Decision:
+def on_frame(
+    state: AnimationState,
+    frame: DidFetchAmpImage,
+    now: int,
+    others: list[Frame] | None = None,
+    forecast: list[Frame] | None = None,
+) -> Decision:
     """Record the frame once, counted; fork it into each configured thumbnail; and when it makes a
     GIF due (the count rule, on the count with it), claim the GIF of the newest N frames in the same
     decision. `others` are the animation's newest frames before it (asked for only when
@@ -331,7 +401,9 @@ def on_frame(state: AnimationState, frame: DidFetchAmpImage, now: int, others: l
     claim = None
     if others is not None and gif_due_after(state):
         window = [f for f in others if f.valid_time != frame.valid_time] + [Frame(frame.valid_time, frame.location)]
-        made = _gif_claim(state._replace(frame_count=state.frame_count + 1), window, now, "count", correlation)
+        made = _gif_claim(
+            state._replace(frame_count=state.frame_count + 1), window, now, "count", correlation, forecast
+        )
         # An old frame's arrival makes no GIF: one outside the newest frames, or one whose window ends
         # at the newest frame of a GIF claimed before (a GIF is known by its newest frame: that one
         # exists, and the next frame's count claims the next GIF, of the full window).
@@ -373,23 +445,38 @@ def rebuild_due(state: AnimationState) -> bool:
 
 
 def gif_of(
-    state: AnimationState, newest: list[Frame], now: int, reason: GifReason, correlation_id: str | None = None
+    state: AnimationState,
+    newest: list[Frame],
+    now: int,
+    reason: GifReason,
+    correlation_id: str | None = None,
+    forecast: list[Frame] | None = None,
 ) -> Decision | None:
-    """A GIF of the newest N frames in time order, identified by its newest frame."""
-    claim = _gif_claim(state, newest, now, reason, correlation_id)
+    """A GIF of the newest N frames in time order, identified by its newest frame (a loop's with
+    the next frames of its newest settled run)."""
+    claim = _gif_claim(state, newest, now, reason, correlation_id, forecast)
     if claim is None:
         return None
     return Decision(key=f"gif:{claim.image_id}:{claim.valid_time}", changes=(claim,), messages=(claim.request,))
 
 
 def _gif_claim(
-    state: AnimationState, newest: list[Frame], now: int, reason: GifReason, correlation_id: str | None
+    state: AnimationState,
+    newest: list[Frame],
+    now: int,
+    reason: GifReason,
+    correlation_id: str | None,
+    forecast: list[Frame] | None = None,
 ) -> ClaimGif | None:
+    """The GIF of the newest N frames (identified by the newest); a loop's with the next M frames of
+    its newest settled run after them (`forecast`)."""
     animation = state.animation
     window = sorted(newest, key=lambda frame: frame.valid_time)[-animation.frames :]
     if len(window) < animation.frames:
         return None
     valid_time = window[-1].valid_time
+    ahead = sorted((f for f in forecast or () if f.valid_time > valid_time), key=lambda f: f.valid_time)
+    window = window + ahead[: animation.run_frames if animation.kind == "loop" else 0]
     correlation = correlation_id or f"gif-{animation.image_id}-{valid_time}"
     request = PleaseCreateGif(
         date_created=now,
@@ -415,6 +502,114 @@ def _gif_claim(
     )
 
 
+# Runs: a forecast animates one model run; a loop adds the next frames of the newest run ----------
+
+RUN_DEADLINE = 45 * 60  # a run settles at the latest so long after its frames were asked for
+
+
+def run_step(animation: Animation, step: int) -> int:
+    """Seconds between a run's frames: the animation's interval, up to a multiple of the source's step."""
+    return -(-animation.interval // step) * step
+
+
+def run_frame_times(animation: Animation, run: int, now: int, step: int, ahead: int) -> list[int]:
+    """The valid times of a run the animation asks for: a forecast's N, from its run on; a loop's next
+    M after now. Each within the run's reach (`ahead` after it)."""
+    every = run_step(animation, step)
+    first = run if animation.kind == "forecast" else now - now % every + every
+    first += -(first - run) % every  # on the run's own grid
+    times = [first + k * every for k in range(animation.run_frames)]
+    return [t for t in times if t <= run + ahead]
+
+
+def run_id(image_id: str, valid_time: int) -> str:
+    return f"run-{image_id}-{valid_time}"
+
+
+def forecast_id(image_id: str, run: int) -> str:
+    """The correlation id of a model run's work for an animation: its fetches, frames, GIF, email."""
+    return f"forecast-{image_id}-{run}"
+
+
+def next_run(state: AnimationState, now: int, latest: int | None, step: int, ahead: int) -> Decision | None:
+    """The newest model run out by `now` (`latest`, its source's), if the animation has not asked for
+    it: its frames, claimed once."""
+    animation = state.animation
+    if not animation.enabled or not animation.runs or latest is None or latest <= state.last_run:
+        return None
+    times = run_frame_times(animation, latest, now, step, ahead)
+    if not times:
+        return None
+    correlation = forecast_id(animation.image_id, latest)
+    requests = tuple(_fetch_request(animation, t, now, correlation, run_time=latest) for t in times)
+    claim = ClaimRun(animation.image_id, latest, requests, state.last_run, now + RUN_DEADLINE)
+    return Decision(key=f"run:{animation.image_id}:{latest}", changes=(claim,), messages=requests)
+
+
+def on_run_frame(state: AnimationState, frame: DidFetchAmpImage, now: int) -> Decision:
+    """A run's frame: recorded once (under its run), counted on its run, forked into each thumbnail."""
+    run = frame.run_time if frame.run_time is not None else 0
+    thumbnails = tuple(
+        PleaseCreateThumbnail(
+            date_created=now,
+            image_id=frame.image_id,
+            location=frame.location,
+            width=spec.width,
+            height=spec.height,
+            mode=spec.mode,
+            valid_time=frame.valid_time,
+            run_time=run,
+            correlation_id=frame.correlation_id,
+        ).checked()
+        for spec in state.animation.thumbnails
+    )
+    change = RecordRunFrame(frame.image_id, run, frame.valid_time, frame.location, frame.correlation_id, thumbnails)
+    return Decision(key=f"run-frame:{frame.image_id}:{run}:{frame.valid_time}", changes=(change,), messages=thumbnails)
+
+
+def settle_run(state: AnimationState, run: Run, frames: list[Frame], now: int) -> Decision | None:
+    """A run whose frames are all in or failed, or whose deadline has passed, settles once: a
+    forecast's GIF of the frames that came (two at least; the gaps said), and a loop's newest run to
+    show moves to it."""
+    animation = state.animation
+    if run.settled or (run.got + run.failed < run.expected and now < run.deadline):
+        return None
+    gif = None
+    came = sorted(frames, key=lambda frame: frame.valid_time)
+    if animation.kind == "forecast" and len(came) >= 2:
+        correlation = forecast_id(animation.image_id, run.run_time)
+        request = PleaseCreateGif(
+            date_created=now,
+            image_id=animation.image_id,
+            locations=[frame.location for frame in came],
+            valid_time=run.run_time,
+            run_time=run.run_time,
+            delay=animation.gif_delay,
+            last_delay=animation.gif_last_delay,
+            loop=animation.gif_loop,
+            correlation_id=correlation,
+            reason="run",
+            formats=list(animation.formats) if animation.formats != ["gif"] else None,
+        ).checked()
+        times = tuple(frame.valid_time for frame in came)
+        gif = ClaimGif(
+            image_id=animation.image_id,
+            valid_time=run.run_time,
+            frame_times=times,
+            seen_gif_frame_count=0,
+            frame_count=0,
+            reason="run",
+            correlation_id=correlation,
+            request=request,
+            run_time=run.run_time,
+            gaps=tuple(t for t in run.frame_times if t not in set(times)),
+        )
+    change = SettleRun(animation.image_id, run.run_time, run.run_time > state.complete_run, gif)
+    return Decision(
+        key=f"settle:{animation.image_id}:{run.run_time}", changes=(change,), messages=(gif.request,) if gif else ()
+    )
+
+
 class Links(NamedTuple):
     """An email's links: the GIF, and (validTime, url) of the newest thumbnails (service.email_links)."""
 
@@ -422,13 +617,18 @@ class Links(NamedTuple):
     thumbnails: list[tuple[int, str]]
 
 
-def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, now: int) -> Decision:
-    """Record the GIF once; ask for its email if the animation has recipients."""
+def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, now: int, shown: int = 0) -> Decision:
+    """Record the GIF once; ask for its email if the animation has recipients. `shown`: the GIF the
+    card shows (its validTime): a newer GIF takes its place; an older forecast run's, made after a
+    newer one's, is superseded: recorded, not emailed."""
     email_spec = animation.email if animation else None
     key = f"gif-done:{gif.image_id}:{gif.valid_time}"
     outputs = tuple(gif.outputs or ())
-    if email_spec is None or links is None:
-        return Decision(key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, None, outputs),))
+    newest = gif.valid_time > shown
+    superseded = animation is not None and animation.kind == "forecast" and not newest
+    if email_spec is None or links is None or superseded:
+        finish = FinishGif(gif.image_id, gif.valid_time, gif.location, None, outputs, newest)
+        return Decision(key=key, changes=(finish,))
     email_id = f"{gif.image_id}:{gif.valid_time}"
     when = utc(gif.valid_time)
     email = PleaseSendEmail(
@@ -444,7 +644,9 @@ def on_gif(animation: Animation | None, gif: DidCreateGif, links: Links | None, 
         correlation_id=gif.correlation_id,
     ).checked()
     return Decision(
-        key=key, changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email, outputs),), messages=(email,)
+        key=key,
+        changes=(FinishGif(gif.image_id, gif.valid_time, gif.location, email, outputs, newest),),
+        messages=(email,),
     )
 
 
@@ -469,8 +671,10 @@ def on_thumbnail(thumbnail: DidCreateThumbnail) -> Decision:
     if label is None:
         return Decision(key=f"thumbnail:{thumbnail.image_id}:{thumbnail.valid_time}:unlabelled")
     return Decision(
-        key=f"thumbnail:{thumbnail.image_id}:{thumbnail.valid_time}:{label}",
-        changes=(RecordThumbnail(thumbnail.image_id, thumbnail.valid_time, label, thumbnail.location),),
+        key=f"thumbnail:{thumbnail.image_id}:{thumbnail.run_time or ''}:{thumbnail.valid_time}:{label}",
+        changes=(
+            RecordThumbnail(thumbnail.image_id, thumbnail.valid_time, label, thumbnail.location, thumbnail.run_time),
+        ),
     )
 
 
@@ -507,10 +711,22 @@ def on_failure(failure: DidFail) -> Decision:
         detail = hashlib.sha256(seen.encode()).hexdigest()[:16]
     asked = request.get("attempt")
     attempt = asked if isinstance(asked, int) and not isinstance(asked, bool) else 0
+    run = request.get("runTime")
+    run_time = run if named and type(run) is int and 0 <= run < 10**12 else None
     scheduled = named and failure.action == "fetch-amp-image" and correlation == run_id(str(image_id), valid_time)
     slot = (valid_time, attempt + 1) if scheduled and attempt < MAX_RETRIES else None
+    if run_time is not None and not detail:
+        detail = f"run-{run_time}"  # a run's frame: two runs' fetches of one valid time are two failures
     change = RecordFailure(
-        str(image_id), valid_time, failure.action, failure.error, correlation, request or None, detail, slot
+        str(image_id),
+        valid_time,
+        failure.action,
+        failure.error,
+        correlation,
+        request or None,
+        detail,
+        slot,
+        run_time if failure.action in ("fetch-amp-image", "create-thumbnail") else None,
     )
     return Decision(key=f"failure:{failure.action}:{image_id}:{valid_time}:{detail}", changes=(change,))
 
@@ -524,10 +740,6 @@ def _label(request: dict) -> str:
 
 
 # Helpers ------------------------------------------------------------------------------
-
-
-def run_id(image_id: str, valid_time: int) -> str:
-    return f"run-{image_id}-{valid_time}"
 
 
 def utc(epoch: int) -> str:

@@ -53,11 +53,32 @@ class Gif(NamedTuple):
     request: PleaseCreateGif | None = None  # kept until the GIF is made
     email: PleaseSendEmail | None = None  # kept until the email is sent
     sent_at: int = 0  # when a person's request for it was known sent
-    outputs: tuple[Output, ...] = ()  # each format made (the GIF first), when more than the GIF was asked
+    outputs: tuple[Output, ...] = ()
+    run_time: int | None = None  # a forecast run's GIF: the run (and valid_time, its identity, is it too)
+    gaps: tuple[
+        int, ...
+    ] = ()  # a run's valid times that did not come  # each format made (the GIF first), when more than the GIF was asked
 
     @property
     def done(self) -> bool:
         return self.status == "done" and self.location is not None
+
+
+class Run(NamedTuple):
+    """A model run an animation asked for: the valid times of its frames, how many came and failed,
+    when it is settled at the latest (its deadline) and when it was."""
+
+    run_time: int
+    frame_times: tuple[int, ...]
+    got: int = 0
+    failed: int = 0
+    claimed_at: int = 0
+    deadline: int = 0
+    settled: int = 0
+
+    @property
+    def expected(self) -> int:
+        return len(self.frame_times)
 
 
 class Fetch(NamedTuple):
@@ -150,6 +171,20 @@ def gif(item: dict[str, Any]) -> Gif:
         email=_kept(item.get("emailRequest"), PleaseSendEmail),
         sent_at=item.get("sentAt", 0),
         outputs=tuple(Output.from_dict(output) for output in item.get("outputs") or ()),
+        run_time=item.get("runTime"),
+        gaps=tuple(item.get("gaps") or ()),
+    )
+
+
+def run(item: dict[str, Any]) -> Run:
+    return Run(
+        run_time=item.get("runTime") or int(str(item["sk"]).partition("#")[2]),
+        frame_times=tuple(item.get("frameTimes") or ()),
+        got=item.get("got", 0),
+        failed=item.get("failed", 0),
+        claimed_at=item.get("claimedAt", 0),
+        deadline=item.get("deadline", 0),
+        settled=item.get("settled", 0),
     )
 
 

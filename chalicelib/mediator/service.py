@@ -52,6 +52,7 @@ from .decide import (
     AnimationState,
     ClaimFetches,
     ClaimGif,
+    ClaimRun,
     Decision,
     FinishGif,
     Links,
@@ -59,8 +60,10 @@ from .decide import (
     RecordFailure,
     RecordFetchRequest,
     RecordFrame,
+    RecordRunFrame,
+    SettleRun,
 )
-from .records import Failure, Fetch, Frame, Gif, Line
+from .records import Failure, Fetch, Frame, Gif, Line, Run
 from .store.animations import ShardPage
 from .store import keys
 from .store.keys import SHARDS
@@ -85,6 +88,10 @@ class Store(Protocol):
         self, decision: Decision, log: Sequence[Line] = (), usage: Charge | None = None
     ) -> None: ...
     def newest_frames(self, image_id: str, count: int, up_to: int | None = None) -> list[Frame]: ...
+    def run(self, image_id: str, run_time: int, consistent: bool = True) -> Run | None: ...
+    def run_frames(self, image_id: str, run_time: int) -> list[Frame]: ...
+    def run_frame(self, image_id: str, run_time: int, valid_time: int) -> Frame | None: ...
+    def run_fetches(self, image_id: str, run_time: int) -> list[Fetch]: ...
     def frame(self, image_id: str, valid_time: int, consistent: bool = False) -> Frame | None: ...
     def gif(self, image_id: str, valid_time: int, consistent: bool = False) -> Gif | None: ...
     def fetch(self, image_id: str, valid_time: int) -> Fetch | None: ...
@@ -174,7 +181,11 @@ class Mediator:
             self.carry_out(decide.on_email(message), line)
         elif isinstance(message, DidFail):
             logger.warning(f"{message.action} failed: {message.error}")
-            self.carry_out(self.failure_of(message), line)
+            decision = self.failure_of(message)
+            self.carry_out(decision, line)
+            change = decision.changes[0]
+            if isinstance(change, RecordFailure) and change.run_time is not None and change.action == "fetch-amp-image":
+                self.settle_run(change.image_id, change.run_time, now)  # a run's frame that will not come
 
     def failure_of(self, message: DidFail) -> Decision:
         """The failure's decision; a scheduled frame's is asked for again later, if its animation is
@@ -195,20 +206,46 @@ class Mediator:
                 logger.warning(f"a frame of {frame.image_id!r}, an animation that does not exist: not recorded")
                 self.store.log_event(*line)
                 return
+            if frame.run_time is not None:  # a model run's frame
+                self.carry_out(decide.on_run_frame(state, frame, now), line, resend=again)
+                self.settle_run(frame.image_id, frame.run_time, now)
+                return
             wanted = state.animation.frames
-            others = self.store.newest_frames(frame.image_id, wanted) if decide.gif_due_after(state) else None
+            due = decide.gif_due_after(state)
+            others = self.store.newest_frames(frame.image_id, wanted) if due else None
+            forecast = self.forecast_frames(state) if due else None
             try:
-                if self.carry_out(decide.on_frame(state, frame, now, others), line, resend=again):
+                if self.carry_out(decide.on_frame(state, frame, now, others, forecast), line, resend=again):
                     telemetry.add("FrameAge", max(now - frame.valid_time, 0), imageId=frame.image_id)
                 return
             except Outdated:
                 _back_off(attempt)
         raise Contended(f"the counts of {frame.image_id!r} kept moving: the frame comes back")
 
+    def forecast_frames(self, state: AnimationState) -> list[Frame] | None:
+        """A loop's frames of its newest settled run (what its GIFs show after the observed ones)."""
+        if state.animation.kind != "loop" or not state.complete_run:
+            return None
+        return self.store.run_frames(state.animation.image_id, state.complete_run)
+
+    def settle_run(self, image_id: str, run_time: int, now: int) -> None:
+        """A run whose frames are all in or failed, or whose deadline passed: settled once (a
+        forecast's GIF claimed and asked for)."""
+        state = self.store.get_animation(image_id, consistent=True)
+        run = self.store.run(image_id, run_time)
+        if state is None or run is None or run.settled:
+            return
+        if run.got + run.failed < run.expected and now < run.deadline:
+            return
+        decision = decide.settle_run(state, run, self.store.run_frames(image_id, run_time), now)
+        if decision is not None:
+            self.carry_out(decision)
+
     def gif_made(self, gif: DidCreateGif, now: int, line: Line, again: bool = False) -> None:
         state = self.store.get_animation(gif.image_id)
         links = self.email_links(state, gif) if state and state.animation.email else None
-        made = self.carry_out(decide.on_gif(state.animation if state else None, gif, links, now), line, resend=again)
+        animation, shown = (state.animation, state.done_gif) if state else (None, 0)
+        made = self.carry_out(decide.on_gif(animation, gif, links, now, shown), line, resend=again)
         again_with_formats = decide.outputs_of(gif) if not made else None
         if again_with_formats is not None:  # a format's failure redriven: the formats as made now
             self.carry_out(again_with_formats)
@@ -295,8 +332,12 @@ class Mediator:
         failed: set[str] = set()
         unsure: list[tuple[str, int]] = []  # claimed before: sent, unless the records say otherwise
         for image_id, state in states.items():
-            decisions = decide.next_fetches(state, now, TICK_SECONDS, back=self.served_back(state))
-            if again and state.animation.enabled:  # what this slice claimed the first time may be unsent
+            try:
+                decisions = self.due_fetches(state, now)
+            except LookupError as exc:  # its source is no longer configured: nothing to ask of it
+                logger.warning(f"no frames asked for {image_id!r}: {exc}")
+                continue
+            if again and state.animation.enabled and state.animation.observes:  # claimed before: maybe unsent
                 newest = decide.due_slot(state.animation, now, TICK_SECONDS)
                 unsure += [(image_id, t) for t in decide.window(state.animation, newest) if t <= state.last_requested]
             try:
@@ -308,6 +349,12 @@ class Mediator:
             except Exception as exc:  # throttled, or the table unreachable: this animation's part only
                 logger.warning(f"fetch claim of {image_id!r} failed: {exc!r}")
                 failed.add(image_id)
+            if state.animation.runs and state.last_run > state.complete_run and now >= state.run_deadline:
+                try:  # its newest run's deadline passed: made into its GIF (a loop: used) with what came
+                    self.settle_run(image_id, state.last_run, now)
+                except Exception as exc:
+                    logger.warning(f"run {state.last_run} of {image_id!r} not settled: {exc!r}")
+                    failed.add(image_id)
         fetches = self.store.fetches_in(unsure) if unsure else []
         resent: Asked = [
             (image_id, fetch.request)
@@ -316,9 +363,21 @@ class Mediator:
         ]
         return self._send(asked, resent, failed)
 
-    def served_back(self, state: AnimationState) -> int | None:
-        """How far back the animation's source serves frames (None: as far as its window goes)."""
-        return None
+    def due_fetches(self, state: AnimationState, now: int) -> list[Decision]:
+        """What an animation asks of its sources now: its window's frames that are due (an observed
+        animation's, a loop's history), served by its source; the newest model run, if it is new (a
+        forecast's, a loop's forecast part). LookupError: a source the stage does not have."""
+        from .. import sources
+
+        animation, decisions = state.animation, []
+        if animation.observes:
+            times = sources.source(animation.source).times
+            decisions += decide.next_fetches(state, now, TICK_SECONDS, back=times.back, newest=times.newest(now))
+        if animation.runs:
+            times = sources.source(animation.run_source).times
+            run = decide.next_run(state, now, times.latest_run(now), times.step, times.ahead)
+            decisions += [run] if run is not None else []
+        return decisions
 
     def start(self, image_id: str, now: int | None = None) -> None:
         """A new animation, or one enabled again: its window's frames asked for at once (a slice of the
@@ -384,6 +443,8 @@ class Mediator:
             raise LookupError(image_id)
         if not state.animation.enabled:
             raise Refused(f"animation {image_id!r} is disabled: enable it to make GIFs")
+        if state.animation.kind == "forecast":
+            return self.run_gif_now(state, now)
         decision, made = self.claim_gif(image_id, now, "manual", lambda _: True, f"manual-gif-{image_id}-{now}", state)
         if decision is None:
             frames, wanted = state.frame_count, state.animation.frames
@@ -404,6 +465,28 @@ class Mediator:
         self.send([gif.request], logged=False)  # claimed before, but not known sent: send it now
         self.store.mark_sent("GIF", image_id, valid_time)
         return gif.request
+
+    def run_gif_now(self, state: AnimationState, now: int) -> Message:
+        """A forecast's GIF now: its newest run settled at once, with the frames that came."""
+        image_id = state.animation.image_id
+        run = self.store.run(image_id, state.last_run) if state.last_run else None
+        if run is None:
+            raise Refused(f"no model run of {image_id!r} asked for yet")
+        when = decide.utc(run.run_time)
+        if run.settled:
+            gif = self.store.gif(image_id, run.run_time, consistent=True)
+            if gif is not None and gif.status == "claimed" and not gif.sent_at and gif.request is not None:
+                self.send([gif.request], logged=False)  # claimed before, not known sent
+                self.store.mark_sent("GIF", image_id, run.run_time)
+                return gif.request
+            raise Refused(f"the run of {when} is made already: the next run makes the next GIF")
+        frames = self.store.run_frames(image_id, run.run_time)
+        decision = decide.settle_run(state, run._replace(deadline=now), frames, now)
+        if decision is None or not decision.messages:
+            raise Refused(f"only {len(frames)} of {run.expected} frames of the run of {when} so far: a GIF needs 2")
+        self.carry_out(decision)
+        self.store.mark_sent("GIF", image_id, run.run_time)
+        return decision.messages[0]
 
     def redrive_failures(self, image_id: str) -> dict[str, int]:
         """Send each recorded failure's request to its worker again, and forget the failure (a new one
@@ -473,6 +556,17 @@ class Mediator:
                 fetch = self.store.fetch(change.image_id, change.valid_time)
                 if fetch is not None and fetch.status == "requested" and fetch.request is not None:
                     found.append(fetch.request)
+            elif isinstance(change, RecordRunFrame):
+                frame = self.store.run_frame(change.image_id, change.run_time, change.valid_time)
+                found += frame.unsent() if frame is not None else []
+            elif isinstance(change, ClaimRun):
+                found += [
+                    f.request
+                    for f in self.store.run_fetches(change.image_id, change.run_time)
+                    if f.status == "requested" and f.request is not None
+                ]
+            elif isinstance(change, SettleRun):
+                found += self.unsent_gif(change.image_id, change.run_time) if change.gif is not None else []
             elif isinstance(change, ClaimFetches):
                 wanted = [(change.image_id, r.valid_time) for r in change.retried + change.requests]
                 for _, fetch in self.store.fetches_in(wanted):
@@ -504,7 +598,7 @@ class Mediator:
             if state is None or not rule(state):
                 return None, False
             frames = self.store.newest_frames(image_id, state.animation.frames)
-            decision = decide.gif_of(state, frames, now, reason, correlation_id)
+            decision = decide.gif_of(state, frames, now, reason, correlation_id, self.forecast_frames(state))
             if decision is None:
                 return None, False
             try:

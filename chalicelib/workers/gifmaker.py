@@ -23,9 +23,9 @@ def max_gif_pixels() -> int:
     return int(os.environ.get("MAX_GIF_PIXELS") or 60_000_000)
 
 
-def output_key(image_id: str, valid_time: int, format: str) -> str:
-    """Each format next to the GIF: {imageId}/{validTime}.gif, .webp, .mp4."""
-    return storage.gif_key(image_id, valid_time).removesuffix(".gif") + "." + format
+def output_key(image_id: str, valid_time: int, format: str, run_time: int | None = None) -> str:
+    """Each format next to the GIF: {imageId}/{validTime}.gif, .webp, .mp4 (a run's: run-{runTime}.*)."""
+    return storage.gif_key(image_id, valid_time, run_time).removesuffix(".gif") + "." + format
 
 
 def create_gif(request: PleaseCreateGif) -> DidCreateGif:
@@ -46,7 +46,7 @@ def create_gif(request: PleaseCreateGif) -> DidCreateGif:
     bucket = names().gifs_bucket
     stored: list[tuple[str, Location, int]] = []
     for output in encoded.outputs:  # the GIF first
-        key = output_key(request.image_id, request.valid_time, output.format)
+        key = output_key(request.image_id, request.valid_time, output.format, request.run_time)
         location = objects().put(bucket, key, output.data, CONTENT_TYPES[output.format], frames=count)
         stored.append((output.format, location, len(output.data)))
     for failed in encoded.failures:

@@ -16,7 +16,13 @@ def create_thumbnail(request: PleaseCreateThumbnail) -> DidCreateThumbnail:
         source, request.width, request.height, mode=request.mode, fmt=request.format, max_pixels=max_image_pixels()
     )
     key = storage.thumbnail_key(
-        request.image_id, request.valid_time, request.width, request.height, request.mode, thumb.extension
+        request.image_id,
+        request.valid_time,
+        request.width,
+        request.height,
+        request.mode,
+        thumb.extension,
+        run_time=request.run_time,
     )
     location = objects().put(names().thumbnails_bucket, key, thumb.data, thumb.content_type)
     return reply(
@@ -28,6 +34,7 @@ def create_thumbnail(request: PleaseCreateThumbnail) -> DidCreateThumbnail:
         width=thumb.width,
         height=thumb.height,
         label=f"{request.width}x{request.height}-{request.mode}",
+        run_time=request.run_time,
     )
 
 

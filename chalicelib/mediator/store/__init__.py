@@ -43,6 +43,10 @@ from .history import (
     latest,
     mark_sent,
     newest_frames,
+    run,
+    run_fetches,
+    run_frame,
+    run_frames,
 )
 
 __all__ = [
@@ -79,6 +83,10 @@ __all__ = [
     "log_events",
     "mark_sent",
     "newest_frames",
+    "run",
+    "run_fetches",
+    "run_frame",
+    "run_frames",
     "put_animation",
     "record_dead_letter",
     "states",

@@ -163,6 +163,9 @@ def _state(item: dict[str, Any]) -> AnimationState:
         done_gif=item.get("doneGif", 0),
         updated_at=item.get("updatedAt", 0),
         failed_slots=tuple(sorted(_slot(entry) for entry in item.get("failedSlots") or ())),
+        last_run=item.get("lastRun", 0),
+        run_deadline=item.get("runDeadline", 0),
+        complete_run=item.get("completeRun", 0),
     )
 
 

@@ -10,7 +10,7 @@ from ...aws import table
 from ...aws.dynamodb import ConditionFailed
 from .. import records
 from ..decide import AnimationState
-from ..records import Failure, Fetch, Frame, Gif
+from ..records import Failure, Fetch, Frame, Gif, Run
 from . import keys
 
 R = TypeVar("R")
@@ -23,6 +23,29 @@ def newest_frames(image_id: str, count: int, up_to: int | None = None) -> list[F
         keys.animation(image_id), between=("FRAME#", upper), newest_first=True, limit=count, consistent=True
     )
     return [records.frame(item) for item in page.items]
+
+
+def run(image_id: str, run_time: int, consistent: bool = True) -> Run | None:
+    """A model run the animation asked for: a get."""
+    item = table().get(keys.animation(image_id), keys.record("RUN", run_time), consistent=consistent)
+    return records.run(item) if item else None
+
+
+def run_frames(image_id: str, run_time: int) -> list[Frame]:
+    """A model run's frames, oldest first: a query."""
+    page = table().query(keys.animation(image_id), prefix=f"RFRAME#{keys.at(run_time)}#", consistent=True)
+    return [records.frame(item) for item in page.items]
+
+
+def run_fetches(image_id: str, run_time: int) -> list[Fetch]:
+    """A model run's fetch requests and how each ended: a query."""
+    page = table().query(keys.animation(image_id), prefix=f"RFETCH#{keys.at(run_time)}#", consistent=True)
+    return [records.fetch(item) for item in page.items]
+
+
+def run_frame(image_id: str, run_time: int, valid_time: int) -> Frame | None:
+    item = table().get(keys.animation(image_id), keys.run_record("FRAME", run_time, valid_time), consistent=True)
+    return records.frame(item) if item else None
 
 
 def frames(image_id: str, limit: int = 50, newest_first: bool = True) -> list[Frame]:

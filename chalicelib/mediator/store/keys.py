@@ -7,8 +7,11 @@
     ANIM#{imageId}     FRAME#{validTime}         a frame: location, thumbnails, their requests,
                                                  the GIF it completed
     ANIM#{imageId}     FETCH#{validTime}         a fetch asked for (its request), how it ended
-    ANIM#{imageId}     GIF#{validTime}           a GIF (by its newest frame): claimed (its request),
-                                                 done, its email (request), emailed
+    ANIM#{imageId}     GIF#{validTime}           a GIF (by its newest frame; a forecast's by its run):
+                                                 claimed (its request), done, its email, emailed
+    ANIM#{imageId}     RUN#{runTime}             a model run asked for: its frames' times, how many
+                                                 came and failed, its deadline, when it settled
+    ANIM#{imageId}     RFRAME#{run}#{validTime}  a run's frame (as FRAME#), RFETCH#... its fetch
     ANIM#{imageId}     FAIL#{validTime}#{action}[#{detail}]  a failure of a request, and the request
     ANIM#-unattributed FAIL#0#{action}#{digest}  a failure that names no animation
     ANIM#{imageId}     USAGE#{yyyy-mm-ddThh}     what its work used that hour (its cost; TTL 400 days)
@@ -55,6 +58,11 @@ def at(valid_time: int) -> str:
 def record(kind: str, valid_time: int) -> str:
     """The sort key of an animation's FRAME, FETCH or GIF record."""
     return f"{kind}#{at(valid_time)}"
+
+
+def run_record(kind: str, run: int, valid_time: int) -> str:
+    """The sort key of a model run's FRAME or FETCH record: RFRAME#{run}#{validTime}, RFETCH#..."""
+    return f"R{kind}#{at(run)}#{at(valid_time)}"
 
 
 def failure(valid_time: int, action: str, detail: str = "") -> str:

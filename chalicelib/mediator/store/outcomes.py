@@ -25,7 +25,9 @@ def record_thumbnail(change: RecordThumbnail, now: int) -> Writes:
     return [
         Update(
             keys.animation(change.image_id),
-            keys.record("FRAME", change.valid_time),
+            keys.record("FRAME", change.valid_time)
+            if change.run_time is None
+            else keys.run_record("FRAME", change.run_time, change.valid_time),
             "SET thumbnails.#label = :location",
             "attribute_exists(pk) AND attribute_not_exists(thumbnails.#label)",
             names={"#label": change.label},
@@ -83,6 +85,16 @@ def record_failure(change: RecordFailure, now: int) -> Writes:
 
 def failed_outcome(change: RecordFailure, now: int) -> Writes:
     """What the failure ends: the fetch request, the GIF claim, or the GIF's email."""
+    if change.action == "fetch-amp-image" and change.run_time is not None:  # a run's frame: counted as failed
+        return [
+            run_fetch_outcome(change.image_id, change.run_time, change.valid_time, "failed", now, change.error),
+            Update(
+                keys.animation(change.image_id),
+                keys.record("RUN", change.run_time),
+                "ADD failed :one",
+                values={":one": 1},
+            ),
+        ]
     if change.action == "fetch-amp-image":
         return [fetch_outcome(change.image_id, change.valid_time, "failed", change.correlation_id, now, change.error)]
     if change.action not in ("create-gif", "send-email") or change.image_id == UNATTRIBUTED:
@@ -133,6 +145,22 @@ def fetch_again(image_id: str, valid_time: int, request: str, attempt: int, now:
         "#status = :failed",
         names={"#status": "status", "#error": "error", "#request": "request"},
         values={":requested": "requested", ":request": request, ":now": now, ":attempt": attempt, ":failed": "failed"},
+    )
+
+
+def run_fetch_outcome(
+    image_id: str, run_time: int, valid_time: int, status: str, now: int, error: str | None = None
+) -> Update:
+    """Close the fetch request of a run's frame."""
+    values: dict[str, Any] = {":status": status, ":now": now}
+    expression = "SET #status = :status, endedAt = :now"
+    names = {"#status": "status"}
+    if error:
+        expression += ", #error = :error"
+        values[":error"] = error[:MAX_ERROR]
+        names["#error"] = "error"
+    return Update(
+        keys.animation(image_id), keys.run_record("FETCH", run_time, valid_time), expression, names=names, values=values
     )
 
 

@@ -11,20 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from ...aws.dynamodb import Delete, Put, Update, Write
+from ...aws.dynamodb import Put, Update, Write
 from ..decide import (
     Change,
     ClaimFetches,
     ClaimGif,
+    ClaimRun,
     FinishGif,
     RecordEmail,
     RecordOutputs,
+    RecordRunFrame,
+    SettleRun,
     RecordFailure,
     RecordFetchRequest,
     RecordFrame,
     RecordThumbnail,
 )
-from . import keys, outcomes
+from . import claims, keys, outcomes, runs
+from .claims import gif_record, slot_entries
 
 
 class Guarded(NamedTuple):
@@ -75,46 +79,8 @@ def _record_frame(change: RecordFrame, now: int) -> Writes:
         Put(frame, "attribute_not_exists(pk)"),
         Guarded(state),
         outcomes.fetch_outcome(change.image_id, change.requested_time, "done", change.correlation_id, now),
-        *([Guarded(_gif_record(change.gif, now))] if change.gif else []),
+        *([Guarded(gif_record(change.gif, now))] if change.gif else []),
     ]
-
-
-def _claim_fetches(change: ClaimFetches, now: int) -> Writes:
-    """Each new frame's fetch record (with its request), each failed one's asked again (its failure
-    forgotten, so a new one is recorded); the animation's last request moved to the newest, from the
-    one the decider saw (a claim: another decider made it before), and the failed slots it asked
-    again or gave up (out of the window) taken off."""
-    values: dict[str, Any] = {":seen": change.seen_last_requested}
-    condition = "attribute_exists(pk) AND " + (
-        "lastRequested = :seen" if change.seen_last_requested else "attribute_not_exists(lastRequested)"
-    )
-    if not change.seen_last_requested:
-        values.pop(":seen")
-    clauses = []
-    if change.requests:
-        clauses.append("SET lastRequested = :newest")
-        values[":newest"] = change.newest
-    gone = [(r.valid_time, r.attempt or 0) for r in change.retried] + list(change.dropped)
-    if gone:
-        clauses.append("DELETE failedSlots :gone")
-        values[":gone"] = slot_entries(gone)
-    writes: Writes = [
-        outcomes.fetch_request(change.image_id, r.valid_time, r.to_json(), now, replace_ended=True)
-        for r in change.requests
-    ]
-    for request in change.retried:
-        writes += [
-            outcomes.fetch_again(change.image_id, request.valid_time, request.to_json(), request.attempt or 0, now),
-            Delete(keys.animation(change.image_id), keys.failure(request.valid_time, "fetch-amp-image")),
-        ]
-    if clauses:
-        writes.append(Update(keys.animation(change.image_id), keys.STATE, " ".join(clauses), condition, values=values))
-    return writes
-
-
-def slot_entries(slots: Any) -> set[str]:
-    """Failed slots as the animation's state keeps them: a string set of "validTime:attempts"."""
-    return {f"{t}:{n}" for t, n in slots}
 
 
 def _claim_gif(change: ClaimGif, now: int) -> Writes:
@@ -128,7 +94,7 @@ def _claim_gif(change: ClaimGif, now: int) -> Writes:
         condition,
         values=values,
     )
-    return [Guarded(update), _gif_record(change, now)]
+    return [Guarded(update), gif_record(change, now)]
 
 
 def _gif_guard(change: ClaimGif, values: dict[str, Any]) -> str:
@@ -137,23 +103,6 @@ def _gif_guard(change: ClaimGif, values: dict[str, Any]) -> str:
         return "attribute_not_exists(gifFrameCount)"
     values[":seen_gif"] = change.seen_gif_frame_count
     return "gifFrameCount = :seen_gif"
-
-
-def _gif_record(change: ClaimGif, now: int) -> Put:
-    return Put(
-        {
-            "pk": keys.animation(change.image_id),
-            "sk": keys.record("GIF", change.valid_time),
-            "validTime": change.valid_time,
-            "status": "claimed",
-            "frameTimes": list(change.frame_times),
-            "reason": change.reason,
-            "request": change.request.to_json(),
-            "correlationId": change.correlation_id,
-            "claimedAt": now,
-        },
-        "attribute_not_exists(pk)",
-    )
 
 
 def _finish_gif(change: FinishGif, now: int) -> Writes:
@@ -166,7 +115,7 @@ def _finish_gif(change: FinishGif, now: int) -> Writes:
         sets.append("outputs = :outputs")
         values[":outputs"] = [output.to_dict() for output in change.outputs]
     expression = f"SET {', '.join(sets)} REMOVE #request"
-    shown = Update(  # the GIF the animation's card shows
+    shown = Update(  # the GIF the animation's card shows: the newest made (an older one made late is not)
         keys.animation(change.image_id),
         keys.STATE,
         "SET doneGif = :t",
@@ -182,7 +131,7 @@ def _finish_gif(change: FinishGif, now: int) -> Writes:
             names={"#status": "status", "#location": "location", "#request": "request"},
             values=values,
         ),
-        shown,
+        *([shown] if change.newest else []),
     ]
 
 
@@ -203,7 +152,10 @@ def _record_outputs(change: RecordOutputs, now: int) -> Writes:
 WRITERS: dict[type[Change], Callable[[Any, int], Sequence[Write | Guarded]]] = {
     RecordFrame: _record_frame,
     RecordFetchRequest: outcomes.record_fetch_request,
-    ClaimFetches: _claim_fetches,
+    ClaimFetches: claims.claim_fetches,
+    ClaimRun: runs.claim_run,
+    RecordRunFrame: runs.record_run_frame,
+    SettleRun: runs.settle_run,
     ClaimGif: _claim_gif,
     FinishGif: _finish_gif,
     RecordOutputs: _record_outputs,
