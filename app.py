@@ -175,12 +175,12 @@ def gif_image(image_id, valid_time):
 
 @app.route("/animations/{image_id}/frames/{valid_time}/image", methods=["GET"])
 def frame_image(image_id, valid_time):
-    return entry.images().frame_image(image_id, valid_time)
+    return entry.images().frame_image(app.current_request, image_id, valid_time)
 
 
 @app.route("/animations/{image_id}/frames/{valid_time}/thumbnails/{label}", methods=["GET"])
 def thumbnail_image(image_id, valid_time, label):
-    return entry.images().thumbnail_image(image_id, valid_time, label)
+    return entry.images().thumbnail_image(app.current_request, image_id, valid_time, label)
 
 
 @app.route("/animations/{image_id}/failures", methods=["GET"])

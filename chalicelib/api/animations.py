@@ -63,7 +63,7 @@ def summary(request: Any) -> dict[str, Any]:
     latest = store.latest(states) if states else {}
     base = base_url(request)
     return {
-        "animations": [_card(state, *latest[state.animation.image_id], base) for state in states],
+        "animations": [_card(state, latest[state.animation.image_id], base) for state in states],
         "next": next_after,
     }
 
@@ -79,9 +79,10 @@ def _listing(request: Any, default: int) -> tuple[list[AnimationState], str | No
     return store.list_animations(limit, after, prefix)
 
 
-def _card(state: AnimationState, gif: Any, fetch: Any, made: Any, base: str) -> dict[str, Any]:
+def _card(state: AnimationState, latest: Any, base: str) -> dict[str, Any]:
     """An animation's card: what it is, its latest GIF made, and how its latest run is doing."""
     animation, image_id = state.animation, state.animation.image_id
+    gif, fetch, made = latest.gif, latest.fetch, latest.made
     if fetch is not None and fetch.status == "failed":
         status = "failed: fetch-amp-image"
     elif gif is not None and gif.status == "failed":
@@ -94,6 +95,8 @@ def _card(state: AnimationState, gif: Any, fetch: Any, made: Any, base: str) -> 
     return {
         "imageId": image_id,
         "enabled": animation.enabled,
+        "kind": animation.kind,
+        "source": animation.source,
         "layers": animation.layers,
         "center": animation.center,
         "interval": animation.interval,
@@ -103,13 +106,52 @@ def _card(state: AnimationState, gif: Any, fetch: Any, made: Any, base: str) -> 
             "validTime": state.done_gif,
             "time": iso(state.done_gif),
             "url": service.gif_link(base, image_id, state.done_gif),
+            "runTime": made.run_time if made is not None else None,
+            "gaps": [iso(t) for t in made.gaps] if made is not None else [],
             "formats": formats_answer(base, image_id, made, animation.formats) if made is not None else [],
         }
         if state.done_gif
         else None,
         "status": status,
         "runId": run,
-        "progress": progress(state, int(time.time())),
+        "progress": run_progress(state, latest.run)
+        if animation.kind == "forecast"
+        else progress(state, int(time.time())),
+    }
+
+
+def run_progress(state: AnimationState, run: Any) -> dict[str, Any]:
+    """How far a forecast has come toward its newest run's GIF: `have` of `need` frames of the run
+    (and how many failed), and when it is made at the latest (its deadline)."""
+    enabled = state.animation.enabled
+    if run is None:
+        return {
+            "rule": "run",
+            "run": None,
+            "have": 0,
+            "need": state.animation.frames,
+            "failed": 0,
+            "deadline": None,
+            "gifDue": False,
+            "nextFrame": None,
+            "nextGif": None,
+            "newestFrame": None,
+            "frameAgeSeconds": None,
+            "nextFetch": None,
+        }
+    return {
+        "rule": "run",
+        "run": iso(run.run_time),
+        "have": run.got,
+        "need": run.expected,
+        "failed": run.failed,
+        "deadline": iso(run.deadline) if run.deadline and not run.settled else None,
+        "gifDue": bool(run.settled),
+        "nextFrame": None,
+        "nextGif": iso(run.deadline) if enabled and run.deadline and not run.settled else None,
+        "newestFrame": None,
+        "frameAgeSeconds": None,
+        "nextFetch": None,
     }
 
 
@@ -259,6 +301,8 @@ def state_answer(state: AnimationState) -> dict[str, Any]:
         "newestFrame": state.newest_frame or None,
         "latestGif": state.latest_gif or None,
         "doneGif": state.done_gif or None,
+        "lastRun": state.last_run or None,
+        "completeRun": state.complete_run or None,
     }
 
 

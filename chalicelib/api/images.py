@@ -41,28 +41,46 @@ REDIRECT = answer(
 NO_IMAGE = {**errors(400), **error(404, "no such image (or the GIF is not made yet)")}
 
 
-@documented(answer("frames"), errors(400, 404), query=(limit_param(12),))
+RUN = query(
+    "run",
+    {"type": "integer", "minimum": 0, "example": 1700002800},
+    "a model run (epoch seconds): that run's frames (a forecast's)",
+)
+
+
+@documented(answer("frames"), errors(400, 404), query=(limit_param(12), RUN))
 @answers_json
 def frames(request: Any, image_id: str) -> dict[str, Any]:
-    """Newest frames, with links to them and their thumbnails (routes that redirect to the image)."""
-    known(image_id)
-    limit = int_param(query_string(request, "limit"), "limit", 12, 1, MAX_PAGE)
+    """Newest frames, with links to them and their thumbnails (routes that redirect to the image).
+
+    A forecast's are its newest run's (or the run `run` names), oldest first."""
+    state = known(image_id)
+    params = query_string(request, "limit", "run")
+    limit = int_param(params, "limit", 12, 1, MAX_PAGE)
+    run = _run(params) if "run" in params else (state.last_run or None if state.animation.kind == "forecast" else None)
     base = base_url(request)
+    found = store.run_frames(image_id, run)[:limit] if run is not None else store.frames(image_id, limit=limit)
     out = []
-    for frame in store.frames(image_id, limit=limit):
+    for frame in found:
         out.append(
             {
                 "validTime": frame.valid_time,
                 "time": iso(frame.valid_time),
-                "url": service.frame_link(base, image_id, frame.valid_time),
+                "runTime": run,
+                "url": service.frame_link(base, image_id, frame.valid_time, run),
                 "thumbnails": {
-                    label: service.thumbnail_link(base, image_id, frame.valid_time, label)
+                    label: service.thumbnail_link(base, image_id, frame.valid_time, label, run)
                     for label in sorted(frame.thumbnails)
                 },
                 "runId": frame.correlation_id,
             }
         )
-    return {"imageId": image_id, "frames": out}
+    return {"imageId": image_id, "kind": state.animation.kind, "runTime": run, "frames": out}
+
+
+def _run(params: dict[str, str]) -> int:
+    """The `run` query parameter: a run's time, epoch seconds."""
+    return checked_time(params["run"], "run")
 
 
 @documented(answer("GIFs"), errors(400, 404), query=(limit_param(10),))
@@ -101,6 +119,8 @@ def gifs(request: Any, image_id: str) -> dict[str, Any]:
                 "status": gif.status,
                 "reason": gif.reason,
                 "frames": len(gif.frame_times),
+                "runTime": gif.run_time,
+                "gaps": [iso(t) for t in gif.gaps],
                 "url": service.gif_link(base, image_id, gif.valid_time) if gif.done else None,
                 "formats": formats_answer(base, image_id, gif, asked, format_failures),
                 "emailStatus": gif.email_status,
@@ -195,29 +215,31 @@ def gif_image(request: Any, image_id: str, valid_time: str) -> Response:
     return _redirect(output.location)
 
 
-@documented(REDIRECT, NO_IMAGE)
+@documented(REDIRECT, NO_IMAGE, query=(RUN,))
 @answers_json
-def frame_image(image_id: str, valid_time: str) -> Response:
-    """A frame: a redirect to it."""
+def frame_image(request: Any, image_id: str, valid_time: str) -> Response:
+    """A frame (a run's, with `run`): a redirect to it."""
     checked_id(image_id)
     when = checked_time(valid_time)
-    frame = store.frame(image_id, when)
+    params = query_string(request, "run")
+    frame = store.run_frame(image_id, _run(params), when) if "run" in params else store.frame(image_id, when)
     if frame is None:
         raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
     return _redirect(frame.location)
 
 
-@documented(REDIRECT, NO_IMAGE)
+@documented(REDIRECT, NO_IMAGE, query=(RUN,))
 @answers_json
-def thumbnail_image(image_id: str, valid_time: str, label: str) -> Response:
-    """A frame's thumbnail: a redirect to it."""
+def thumbnail_image(request: Any, image_id: str, valid_time: str, label: str) -> Response:
+    """A frame's thumbnail (a run's frame's, with `run`): a redirect to it."""
     checked_id(image_id)
     when = checked_time(valid_time)
+    params = query_string(request, "run")
     if not LABEL.fullmatch(label):
         raise BadRequest(
             f"{show(label)} is not a thumbnail label (WxH-cover or WxH-contain, such as 200x150-cover)", "label"
         )
-    frame = store.frame(image_id, when)
+    frame = store.run_frame(image_id, _run(params), when) if "run" in params else store.frame(image_id, when)
     if frame is None:
         raise NotFound(f"no frame of {image_id!r} at {when}", "validTime")
     location = frame.thumbnails.get(label)

@@ -79,11 +79,9 @@ def checked_id(value: str, field: str = "imageId") -> str:
         ) from None
 
 
-def checked_time(value: str) -> int:
+def checked_time(value: str, field: str = "validTime") -> int:
     if not VALID_TIME.fullmatch(value):
-        raise BadRequest(
-            f"{show(value)} is not a validTime (epoch seconds: up to 12 digits, no leading zeros)", "validTime"
-        )
+        raise BadRequest(f"{show(value)} is not a {field} (epoch seconds: up to 12 digits, no leading zeros)", field)
     return int(value)
 
 

@@ -622,8 +622,14 @@ class Mediator:
             _warn_no_public_url()
         labels = [spec.label for spec in state.animation.thumbnails]
         thumbnails = []
+        run = gif.valid_time if state.animation.kind == "forecast" else None  # a run's GIF: its run's frames
         if labels:
-            for frame in self.store.newest_frames(gif.image_id, EMAIL_THUMBNAILS, up_to=gif.valid_time):
+            frames = (
+                self.store.run_frames(gif.image_id, run)[-EMAIL_THUMBNAILS:]
+                if run is not None
+                else self.store.newest_frames(gif.image_id, EMAIL_THUMBNAILS, up_to=gif.valid_time)
+            )
+            for frame in frames:
                 # A route is linked whether or not the thumbnail is made yet (the GIF may come before its
                 # newest frame's thumbnail): it redirects when followed. A presigned URL needs the object.
                 location = frame.thumbnails.get(labels[0])
@@ -767,12 +773,14 @@ def gif_link(base: str, image_id: str, valid_time: int, format: str = "gif") -> 
     return link if format == "gif" else f"{link}?format={format}"
 
 
-def frame_link(base: str, image_id: str, valid_time: int) -> str:
-    return f"{base}animations/{quote(image_id, safe='')}/frames/{int(valid_time)}/image"
+def frame_link(base: str, image_id: str, valid_time: int, run_time: int | None = None) -> str:
+    link = f"{base}animations/{quote(image_id, safe='')}/frames/{int(valid_time)}/image"
+    return link if run_time is None else f"{link}?run={int(run_time)}"
 
 
-def thumbnail_link(base: str, image_id: str, valid_time: int, label: str) -> str:
-    return f"{base}animations/{quote(image_id, safe='')}/frames/{int(valid_time)}/thumbnails/{quote(label, safe='')}"
+def thumbnail_link(base: str, image_id: str, valid_time: int, label: str, run_time: int | None = None) -> str:
+    link = f"{base}animations/{quote(image_id, safe='')}/frames/{int(valid_time)}/thumbnails/{quote(label, safe='')}"
+    return link if run_time is None else f"{link}?run={int(run_time)}"
 
 
 def presign(location: Location, expiry: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ...aws import table
 from ...aws.dynamodb import ConditionFailed
@@ -95,20 +95,29 @@ def fetches_in(wanted: list[tuple[str, int]]) -> list[tuple[str, Fetch]]:
     return [(item["pk"].removeprefix("ANIM#"), records.fetch(item)) for item in items]
 
 
-def latest(states: list[AnimationState]) -> dict[str, tuple[Gif | None, Fetch | None, Gif | None]]:
-    """Each animation's latest GIF claimed, latest fetch asked for and latest GIF made, by id: what
-    its card shows of how it is doing (one BatchGetItem for 33 animations)."""
-    wanted = [(keys.animation(s.animation.image_id), keys.record("GIF", s.latest_gif)) for s in states if s.latest_gif]
-    wanted += [
-        (keys.animation(s.animation.image_id), keys.record("GIF", s.done_gif))
-        for s in states
-        if s.done_gif and s.done_gif != s.latest_gif
-    ]
-    wanted += [
-        (keys.animation(s.animation.image_id), keys.record("FETCH", s.last_requested))
-        for s in states
-        if s.last_requested
-    ]
+class Latest(NamedTuple):
+    """What an animation's card shows of how it is doing."""
+
+    gif: Gif | None  # the latest GIF claimed
+    fetch: Fetch | None  # the latest fetch asked for
+    made: Gif | None  # the latest GIF made (the one shown)
+    run: Run | None  # the newest model run asked for (forecasts and loops)
+
+
+def latest(states: list[AnimationState]) -> dict[str, Latest]:
+    """Each animation's Latest, by id: its latest GIF claimed and made, latest fetch and newest run
+    (one BatchGetItem for 25 animations)."""
+    wanted: list[tuple[str, str]] = []
+    for s in states:
+        pk = keys.animation(s.animation.image_id)
+        if s.latest_gif:
+            wanted.append((pk, keys.record("GIF", s.latest_gif)))
+        if s.done_gif and s.done_gif != s.latest_gif:
+            wanted.append((pk, keys.record("GIF", s.done_gif)))
+        if s.last_requested:
+            wanted.append((pk, keys.record("FETCH", s.last_requested)))
+        if s.last_run:
+            wanted.append((pk, keys.record("RUN", s.last_run)))
     found: dict[str, dict[str, Any]] = {}
     for item in table().get_all(wanted) if wanted else []:
         found.setdefault(item["pk"], {})[item["sk"]] = item
@@ -118,10 +127,12 @@ def latest(states: list[AnimationState]) -> dict[str, tuple[Gif | None, Fetch | 
         claimed = items.get(keys.record("GIF", s.latest_gif)) if s.latest_gif else None
         made = items.get(keys.record("GIF", s.done_gif)) if s.done_gif else None
         fetch = items.get(keys.record("FETCH", s.last_requested)) if s.last_requested else None
-        out[s.animation.image_id] = (
+        run = items.get(keys.record("RUN", s.last_run)) if s.last_run else None
+        out[s.animation.image_id] = Latest(
             records.gif(claimed) if claimed else None,
             records.fetch(fetch) if fetch else None,
             records.gif(made) if made else None,
+            records.run(run) if run else None,
         )
     return out
 
