@@ -1,10 +1,11 @@
 """`make demo`: the main job, whole, on this machine.
 
-Starts the embedded AWS, the demo map source and the event runtime; creates an
-animation of 12 frames (two thumbnail sizes, an email recipient); runs the fetch
-schedule fast over the last two hours; uploads a photo named `canyon-400x400.jpg`;
-and ends when the GIF, the thumbnails and the email exist, writing them to
-demo-output/. Exits non-zero with the reason if anything failed.
+Starts the embedded AWS, the demo map source and the event runtime; creates, as the API
+does, an observed loop of 12 frames (two thumbnail sizes, an email recipient, GIF, WebP and
+MP4) and a forecast loop of the demo forecast's newest model run, each of which asks for
+its whole window at once; uploads a photo named `canyon-400x400.jpg`; and ends when both
+GIFs, the thumbnails and the email exist, writing them to demo-output/. Exits non-zero
+with the reason if anything failed.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from chalicelib.mediator.records import Gif
 from .stack import SENDER, Local, wait_for
 
 IMAGE_ID = "radar-demo"
+FORECAST_ID = "forecast-demo"
 FRAMES = 12
 INTERVAL = 600
-SPEED = 1200  # simulated seconds per real second: the 5-minute schedule fires every 0.25 s
+FORECAST_FRAMES = 8  # of the newest run, 15 minutes apart: two hours ahead
+FORECAST_INTERVAL = 900
 UPLOAD_KEY = "canyon-400x400.jpg"
 RECIPIENT = "forecast-desk@example.com"
 TIMEOUT = 150  # seconds; it takes about 15 s on an idle machine, more on a loaded one
@@ -75,17 +78,13 @@ class Demo:
                 os.environ[PUBLIC_URL_VARIABLE] = saved
 
     def _run(self) -> int:
-        now = time.time()
-        # The last two hours, replayed fast: the schedule's first tick asks for the frame
-        # 11 intervals before the newest one, its last tick (now) for the newest.
-        first_frame = now - now % INTERVAL - (FRAMES - 1) * INTERVAL
         self.say("starting the embedded AWS, the demo map source and the event runtime")
-        with Local(speed=SPEED, clock_start=first_frame - 300, clock_until=now) as local:
+        with Local() as local:
             sources = ", ".join(local.map_source.SOURCES)
             self.say(f"AWS emulation at {local.endpoint}; demo map source at {local.map_source.origin} ({sources})")
             handlers = ", ".join(f"{s.name} ({s.kind})" for s in local.runtime.sources)
             self.say(f"delivering to {handlers}")
-            from chalicelib.mediator import store
+            from chalicelib.mediator import service, store
             from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
 
             store.put_animation(
@@ -99,18 +98,40 @@ class Demo:
                     interval=INTERVAL,
                     frames=FRAMES,
                     thumbnails=[ThumbnailSpec(width=200, height=150), ThumbnailSpec(width=96, height=96, mode="cover")],
+                    formats=["gif", "webp", "mp4"],
                     email=EmailSpec(to=[RECIPIENT], from_=SENDER, subject="{imageId}: radar to {time}"),
                 )
             )
+            service.start(IMAGE_ID)  # as the API does for a new animation: its whole window at once
             self.say(
-                f"animation {IMAGE_ID!r}: {FRAMES} frames every {INTERVAL // 60} min, 2 thumbnail sizes, "
-                f"email to {RECIPIENT}"
+                f"animation {IMAGE_ID!r}: the newest {FRAMES} frames, one every {INTERVAL // 60} min (asked for at once), "
+                f"2 thumbnail sizes, GIF, WebP and MP4, email to {RECIPIENT}"
+            )
+            store.put_animation(
+                Animation(
+                    image_id=FORECAST_ID,
+                    kind="forecast",
+                    source="demo-forecast",
+                    layers=["flat-dk", "radar"],
+                    width=800,
+                    height=600,
+                    center="tulsa,ok",
+                    zoom=6,
+                    interval=FORECAST_INTERVAL,
+                    frames=FORECAST_FRAMES,
+                    thumbnails=[ThumbnailSpec(width=200, height=150)],
+                )
+            )
+            service.start(FORECAST_ID)
+            self.say(
+                f"animation {FORECAST_ID!r}: the newest run of the demo forecast, {FORECAST_FRAMES} frames "
+                f"{FORECAST_INTERVAL // 60} min apart"
             )
             upload(local.outputs["UploadsBucket"])
             self.say(f"uploaded {UPLOAD_KEY} to {local.outputs['UploadsBucket']}")
             outcome = wait_for(lambda: self.check(local), TIMEOUT, every=0.25)
             if outcome is None:
-                return self.fail(local, f"the GIF, thumbnails and email did not all exist after {TIMEOUT} s")
+                return self.fail(local, f"the GIFs, thumbnails and email did not all exist after {TIMEOUT} s")
             if isinstance(outcome, str):
                 return self.fail(local, outcome)
             local.runtime.stop()
@@ -125,26 +146,30 @@ class Demo:
         state = store.get_animation(IMAGE_ID, consistent=True)
         frames = store.frames(IMAGE_ID, limit=100)
         thumbs = sum(len(frame.thumbnails) for frame in frames)
-        failures = store.failures(IMAGE_ID)
+        failures = store.failures(IMAGE_ID) + store.failures(FORECAST_ID)
         if failures:
             return f"{failures[0].action} failed: {failures[0].error}"
         if state and state.frame_count:
             self.mark("first frame")
         gifs = [g for g in store.gifs(IMAGE_ID, newest_first=False) if g.done]
+        forecast = [g for g in store.gifs(FORECAST_ID) if g.done]
         upload_done = _exists(local.outputs["ThumbnailsBucket"], f"uploads/{UPLOAD_KEY}")
         if upload_done:
             self.mark("upload thumbnail")
         if gifs:
             self.mark("GIF")
+        if forecast:
+            self.mark("forecast GIF")
         emailed = [g for g in gifs if g.email_status == "sent"]
         if emailed:
             self.mark("email")
         self.progress(
             f"frames {min(len(frames), FRAMES)}/{FRAMES}, thumbnails {min(thumbs, 2 * FRAMES)}/{2 * FRAMES}, "
             f"GIF {'made' if gifs else 'waiting'}, email {'sent' if emailed else 'waiting'}, "
+            f"forecast GIF {'made' if forecast else 'waiting'}, "
             f"upload thumbnail {'made' if upload_done else 'waiting'}"
         )
-        if emailed and upload_done:
+        if emailed and upload_done and forecast:
             gif = emailed[0]
             window = [f for f in frames if f.valid_time in gif.frame_times]
             if all(len(f.thumbnails) == 2 for f in window):
@@ -169,6 +194,12 @@ class Demo:
 
         assert gif.location is not None
         save(gif.location.bucket, gif.location.key, f"{IMAGE_ID}.gif")
+        for output in gif.outputs:  # the WebP and the MP4 of the same frames
+            if output.format != "gif":
+                save(output.location.bucket, output.location.key, f"{IMAGE_ID}.{output.format}")
+        [forecast] = [g for g in store.gifs(FORECAST_ID) if g.done][:1]
+        assert forecast.location is not None
+        save(forecast.location.bucket, forecast.location.key, f"{FORECAST_ID}.gif")
         for frame in store.frames(IMAGE_ID, limit=100):
             if frame.valid_time in gif.frame_times:
                 for label, location in sorted(frame.thumbnails.items()):
@@ -195,6 +226,16 @@ class Demo:
         print(
             f"  GIF       {self.out / (IMAGE_ID + '.gif')}: {image.n_frames} frames of {image.width}x{image.height}, "
             f"{size // 1024} KB"
+        )
+        for output in gif.outputs:
+            if output.format != "gif":
+                print(
+                    f"  {output.format:<9} {self.out / (IMAGE_ID + '.' + output.format)}: the same frames, "
+                    f"{output.bytes // 1024} KB ({output.bytes / max(size, 1):.2f}x the GIF)"
+                )
+        forecast = Image.open(self.out / f"{FORECAST_ID}.gif")
+        print(
+            f"  forecast  {self.out / (FORECAST_ID + '.gif')}: {forecast.n_frames} frames of the demo forecast's newest run"
         )
         print(f"  thumbnails {self.out / 'thumbnails'}/: {thumbs} files (200x150 and 96x96 of each frame)")
         print(

@@ -84,9 +84,29 @@ def _pace(speed: float) -> str:
 
 
 def _demo_animation() -> None:
-    from chalicelib.mediator import store
+    """The radar loop a first look at the page shows: created as the API creates one, so its window
+    is asked for at once and its GIF is there on the first page load; and a forecast loop beside it."""
+    from chalicelib.mediator import service, store
     from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
 
+    if store.get_animation("forecast-demo") is None:
+        store.put_animation(
+            Animation(
+                image_id="forecast-demo",
+                kind="forecast",
+                source="demo-forecast",
+                layers=["flat-dk", "radar"],
+                width=800,
+                height=600,
+                center="tulsa,ok",
+                zoom=6,
+                interval=900,
+                frames=12,
+                thumbnails=[ThumbnailSpec(width=200, height=150)],
+            )
+        )
+        service.start("forecast-demo")
+        print("created the animation forecast-demo (each hourly run of the demo forecast, 3 hours ahead)", flush=True)
     if store.get_animation("radar-demo") is None:
         store.put_animation(
             Animation(
@@ -100,7 +120,9 @@ def _demo_animation() -> None:
                 frames=12,
                 every=1,
                 thumbnails=[ThumbnailSpec(width=200, height=150)],
+                formats=["gif", "webp", "mp4"],
                 email=EmailSpec(to=["forecast-desk@example.com"], from_=SENDER),
             )
         )
+        service.start("radar-demo")  # its window at once: its GIF is there on the first page load
         print("created the animation radar-demo (a frame every 5 minutes)", flush=True)

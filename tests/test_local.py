@@ -147,6 +147,13 @@ def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     assert "weathergif demo done in" in run.stdout
     gif = Image.open(out / "radar-demo.gif")
     assert (gif.n_frames, gif.size) == (12, (800, 600))
+    # each animation's first GIF within a minute: each asked for its whole window at once
+    timings = dict(re.findall(r"(GIF|forecast GIF) at ([\d.]+) s", run.stdout))
+    assert float(timings["GIF"]) < 60 and float(timings["forecast GIF"]) < 60, run.stdout
+    forecast = Image.open(out / "forecast-demo.gif")
+    assert (forecast.n_frames, forecast.size) == (8, (800, 600))
+    assert (out / "radar-demo.webp").stat().st_size < (out / "radar-demo.gif").stat().st_size
+    assert (out / "radar-demo.mp4").read_bytes()[4:8] == b"ftyp"
     assert len(list((out / "thumbnails").glob("*-200x150-cover.jpg"))) == 12
     assert len(list((out / "thumbnails").glob("*-96x96-cover.jpg"))) == 12
     assert Image.open(out / "canyon-400x400.jpg").size == (400, 400)
