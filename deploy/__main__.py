@@ -26,6 +26,8 @@ def steps(stage: str, action: str) -> list[str]:
         f"CloudFormation stack weathergif-{stage} from resources/template.yaml: buckets, table, queues, topics, "
         "log groups",
         f"record its outputs in .chalice/config.json (stage {stage}) and write its least-privilege policies",
+        f"publish the ffmpeg layer weathergif-{stage}-ffmpeg (create_gif's MP4 encoder; once per content) and "
+        "record it as create_gif's layer",
     ]
     deploy = [
         "the bundle's bytecode: the app and layer zips, each module with its checked-hash .pyc, then "
@@ -41,7 +43,7 @@ def steps(stage: str, action: str) -> list[str]:
         "plan": resources + deploy,
         "destroy": [
             f"chalice delete --stage {stage}: the functions, their layer, the API, subscriptions and schedules",
-            f"empty the stage's buckets, then delete the CloudFormation stack weathergif-{stage}",
+            f"empty the stage's buckets, then delete the CloudFormation stack weathergif-{stage}, and the ffmpeg layer",
         ],
     }[action]
 
@@ -93,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def resources(stage: str, bucket_prefix: str = "") -> dict[str, str]:
-    """Steps 1 and 2: the stack, and its names and policies recorded."""
+    """Steps 1 to 3: the stack, its names and policies recorded, and the ffmpeg layer."""
     from chalicelib.aws import client
 
-    from .record import record
+    from . import ffmpeg_layer
+    from .record import record, record_layers
     from .stack import deploy_stack, stack_name
 
     print("1. resources...", flush=True)
@@ -106,17 +109,21 @@ def resources(stage: str, bucket_prefix: str = "") -> dict[str, str]:
     partition = client("sts").get_caller_identity()["Arn"].split(":")[1]
     changed = _changed(lambda: record(stage, outputs, partition=partition))
     print("   " + (f"changed {', '.join(changed)}" if changed else "nothing changed: the names were recorded already"))
+    print("3. the ffmpeg layer...", flush=True)
+    arn = ffmpeg_layer.publish(client("lambda"), stage, ffmpeg_layer.build(ROOT / "build" / "ffmpeg-layer.zip"))
+    changed = _changed(lambda: record_layers(stage, {"create_gif": [arn]}))
+    print(f"   {arn}" + (" (recorded)" if changed else " (recorded already)"))
     return outputs
 
 
 def deploy(stage: str) -> int:
-    """Steps 3 to 5 (after resources)."""
-    print("3. the bundle's bytecode, then chalice deploy...", flush=True)
+    """Steps 4 to 6 (after resources)."""
+    print("4. the bundle's bytecode, then chalice deploy...", flush=True)
     bytecode_step(stage, indent="   ")
     _chalice("deploy", "--stage", stage)
     _shipped(stage)
-    post_deploy_step(stage, number=4)
-    print("5. the public URL...", flush=True)
+    post_deploy_step(stage, number=5)
+    print("6. the public URL...", flush=True)
     url = _api_url(stage)
     if url and _record_public_url(stage, url):
         print(f"   PUBLIC_URL={url}: chalice deploy again", flush=True)
@@ -192,8 +199,16 @@ def destroy(stage: str) -> int:
         _chalice("delete", "--stage", stage)
     else:
         print("   nothing deployed by chalice for this stage")
-    print("2. buckets and stack...", flush=True)
+    print("2. buckets and stack, and the ffmpeg layer...", flush=True)
     delete_stack(stack_name(stage))
+    from chalicelib.aws import client
+
+    from .ffmpeg_layer import layer_name
+
+    lam = client("lambda")
+    for page in lam.get_paginator("list_layer_versions").paginate(LayerName=layer_name(stage)):
+        for version in page.get("LayerVersions", []):
+            lam.delete_layer_version(LayerName=layer_name(stage), VersionNumber=version["Version"])
     print(f"done: stage {stage} is gone")
     return 0
 

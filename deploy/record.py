@@ -40,6 +40,18 @@ def record(stage: str, outputs: dict[str, str], chalice_dir: Path = CHALICE, par
     return [config_path, *write_policies(chalice_dir, [stage], partition)]
 
 
+def record_layers(stage: str, layers: dict[str, list[str]], chalice_dir: Path = CHALICE) -> list[Path]:
+    """Record each function's own layers (ARNs, after the one Chalice manages) in the stage's
+    configuration, where `chalice deploy` reads them: {function: [ARN, ...]}; the files written."""
+    config_path = chalice_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    functions = config["stages"][stage]["lambda_functions"]
+    for function, arns in layers.items():
+        functions[function]["layers"] = list(arns)
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    return [config_path]
+
+
 def write_policies(chalice_dir: Path = CHALICE, stages: list[str] | None = None, partition: str = "aws") -> list[Path]:
     """Each stage's policy files, from its recorded names; the files written."""
     config = json.loads((chalice_dir / "config.json").read_text())
