@@ -1,0 +1,376 @@
+"""Every route answers as openapi.json says: each real answer, of every route, method and status,
+validated against the schema the document declares for it.
+
+The app is driven as it runs (chalice.test.Client against the embedded AWS, frames, GIFs, failures,
+dead letters, runs, usage and metrics put in place), every route called for each answer it declares:
+its successes and its errors (400, 404, 409, 413, 415, 503, and the gateway's 401 and 403 where a
+token is needed). An answer must be one the route declares, with the headers it says it always carries,
+of its media type, valid against its schema; its objects closed (a key added anywhere the API's own
+shape is makes it invalid: a renamed or new field fails here until the schema says it); and every
+answer each route declares must have been seen.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+
+from chalicelib.mediator import store
+from chalicelib.mediator.decide import Decision, FinishGif, RecordEmail, RecordFailure
+from chalicelib.messages import Location, Output
+from tests import records
+
+JSON = "application/json"
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": JSON}
+PUBLIC = {"Content-Type": JSON}
+WRONG = {"Authorization": "Bearer wrong", "Content-Type": JSON}
+CONFIG = {
+    "layers": ["flat-dk", "radar"],
+    "width": 320,
+    "height": 240,
+    "center": "tulsa,ok",
+    "zoom": 6,
+    "frames": 2,
+    "thumbnails": [{"width": 80, "height": 60}],
+    "formats": ["gif", "webp", "mp4"],
+    "email": {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"},
+}
+THREE_SOURCES = {
+    "default": "radar",
+    "sources": {
+        "radar": {"preset": "xweather"},
+        "forecast": {"preset": "xweather-forecast", "ahead": 43200},
+        "nexrad": {"preset": "iem-nexrad"},
+    },
+}
+# Where an answer holds something whole that is not the API's own shape (a message, a request that
+# failed, the document's own parts): its keys are not the API's to close.
+OPEN = re.compile(r"^(asked|events\.\d+\.message|deadLetters\.\d+\.message|unattributed\.\d+\.request)(\.|$)")
+OPEN_DOCUMENT = re.compile(r"^(components|paths)(\.|$)")
+
+
+class Answers:
+    """Calls of the app, each answer checked against openapi.json; which (path, method, status) were seen."""
+
+    def __init__(self, client: Any):
+        from jsonschema import Draft202012Validator
+
+        self.client = client
+        self.document = json.loads(client.http.get("/openapi.json").body)
+        self.paths = [
+            (re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"), path)
+            for path in self.document["paths"]
+        ]
+        self.seen: set[tuple[str, str, str]] = set()
+        self.validator = Draft202012Validator
+        self.checked = 0
+
+    def path_of(self, target: str) -> str:
+        found = [path for pattern, path in self.paths if pattern.match(target.partition("?")[0])]
+        assert len(found) == 1, (target, found)
+        return found[0]
+
+    def __call__(
+        self, method: str, target: str, body: Any = None, headers: dict[str, str] = AUTH, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        data = raw if raw is not None else json.dumps(body).encode() if body is not None else b""
+        response = self.client.http.request(method, target, headers=headers, body=data)
+        path, status = self.path_of(target), str(response.status_code)
+        where = f"{method} {target} -> {status}"
+        responses = self.document["paths"][path][method.lower()]["responses"]
+        assert status in responses, f"{where}: not an answer openapi.json declares: {response.body[:500]!r}"
+        declared = responses[status]
+        sent = {name.lower(): value for name, value in response.headers.items()}
+        for name, header in declared.get("headers", {}).items():
+            assert not header.get("required") or name.lower() in sent, f"{where}: no {name} header"
+        media = sent.get("content-type", JSON).split(";")[0].strip()
+        assert media in declared.get("content", {}), f"{where}: {media}, not {sorted(declared.get('content', {}))}"
+        schema = declared["content"][media]["schema"]
+        payload = json.loads(response.body) if media == JSON else response.body.decode()
+        self.validate(schema, payload, where, OPEN_DOCUMENT if path == "/openapi.json" else OPEN)
+        if status == "302":
+            assert payload["location"] == sent["location"], where
+        self.seen.add((path, method, status))
+        return response.status_code, payload
+
+    def validate(self, schema: dict[str, Any], payload: Any, where: str, open_: re.Pattern[str]) -> None:
+        validator = self.validator(
+            {**schema, "components": self.document["components"]}, format_checker=self.validator.FORMAT_CHECKER
+        )
+        problems = [
+            f"{'.'.join(map(str, e.absolute_path)) or '(the body)'}: {e.message}"
+            for e in validator.iter_errors(payload)
+        ]
+        assert not problems, f"{where}: the answer is not as openapi.json says:\n" + "\n".join(problems[:20])
+        self.checked += 1
+        for at in _objects(payload):  # a key its schema does not declare, anywhere, is refused
+            if open_.match(".".join(at)):
+                continue
+            changed = copy.deepcopy(payload)
+            _at(changed, at)["undeclared"] = True
+            assert not validator.is_valid(changed), f"{where}: a key added at {'.'.join(at) or 'the top'} is valid"
+
+
+def _objects(value: Any, at: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every JSON object in an answer."""
+    found = []
+    if isinstance(value, dict):
+        found.append(at)
+        for key, item in value.items():
+            found += _objects(item, (*at, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _objects(item, (*at, str(index)))
+    return found
+
+
+def _at(value: Any, at: tuple[str, ...]) -> Any:
+    for key in at:
+        value = value[int(key)] if isinstance(value, list) else value[key]
+    return value
+
+
+@pytest.fixture
+def answers(chalice_client, monkeypatch) -> Answers:
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    monkeypatch.delenv("MAP_SOURCES", raising=False)
+    return Answers(chalice_client)
+
+
+def test_every_route_answers_as_the_openapi_document_says(answers, aws, monkeypatch):
+    from app import app
+    from chalicelib.api.params import PATH_PARAMETERS
+
+    call = answers
+    site(call, monkeypatch)
+    animations(call)
+    put_results(aws)
+    results(call)
+    actions(call)
+    operator(call, aws)
+    deletes(call, aws)
+
+    # Every route of the app's table was called, and every answer each one declares was seen.
+    routes = {
+        (re.sub(r"\{(\w+)\}", lambda m: "{%s}" % PATH_PARAMETERS[m.group(1)]["name"], path), method)
+        for path, methods in app.routes.items()
+        for method in methods
+    }
+    called = {(path, method) for path, method, _ in answers.seen}
+    assert routes - called == set(), sorted(routes - called)
+    declared = {
+        (path, method.upper(), status)
+        for path, item in answers.document["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+        for status in operation["responses"]
+    }
+    assert declared - answers.seen == set(), sorted(declared - answers.seen)
+    assert answers.checked >= len(declared)
+
+
+def site(call: Answers, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert call("GET", "/", headers={})[0] == 200
+    assert call("GET", "/openapi.json", headers={})[0] == 200
+    assert call("GET", "/health", headers={})[0] == 200
+    assert call("GET", "/sources", headers={})[0] == 200  # today's variables: the one source
+    monkeypatch.setenv("MAP_SOURCES", json.dumps(THREE_SOURCES))
+    status, listed = call("GET", "/sources", headers={})
+    assert status == 200 and {s["kind"] for s in listed["sources"]} == {"observations", "forecast"}
+    assert any(s["serving"]["latestRun"] for s in listed["sources"])
+    monkeypatch.setenv("MAP_SOURCES", '{"sources": {"x": {"preset": "nope"}}}')
+    assert call("GET", "/sources", headers={})[0] == 503
+    monkeypatch.delenv("MAP_SOURCES")
+
+
+def animations(call: Answers) -> None:
+    status, created = call("PUT", "/animations/temps", CONFIG)
+    assert status == 201 and created["formats"] == ["gif", "webp", "mp4"] and created["email"]
+    assert call("PUT", "/animations/temps", CONFIG)[0] == 200
+    assert call("PUT", "/animations/quiet", {**CONFIG, "enabled": False, "every": 1})[0] == 201
+    assert call("PUT", "/animations/temps", {**CONFIG, "width": "800"})[0] == 400
+    assert call("PUT", "/animations/temps", raw=b'{"layers": "' + b"x" * 70_000 + b'"}')[0] == 413
+    assert call("PUT", "/animations/temps", CONFIG, headers={**AUTH, "Content-Type": "text/plain"})[0] == 415
+    assert call("PUT", "/animations/temps", CONFIG, headers=PUBLIC)[0] == 401
+    assert call("PUT", "/animations/temps", CONFIG, headers=WRONG)[0] == 403
+    for headers in (AUTH, PUBLIC):
+        assert call("GET", "/animations", headers=headers)[0] == 200
+        assert call("GET", "/animations?limit=1&prefix=te", headers=headers)[0] == 200
+        assert call("GET", "/animations/temps", headers=headers)[0] == 200
+    assert call("GET", "/animations?limit=0")[0] == 400
+    assert call("GET", "/animations/-temps")[0] == 400
+    assert call("GET", "/animations/nope")[0] == 404
+    status, page = call("GET", "/summary", headers={})  # cards before any frame
+    assert status == 200 and all(card["gif"] is None for card in page["animations"])
+    assert call("GET", "/summary?after=x")[0] == 400
+
+
+def put_results(aws: Any) -> None:
+    """Frames with thumbnails; a GIF made before formats were, a GIF with its WebP (its MP4 failed) and
+    a failed email, one being made; failures (one redrivable, one of an email); a run's events."""
+    n = aws.names
+    for t in (600, 1200, 1800):
+        frame = aws.put(n.frames_bucket, f"temps/{t}.png", b"frame")
+        records.frame(store, "temps", t, Location.from_dict(frame), "run-1")
+        thumb = aws.put(n.thumbnails_bucket, f"temps/80x60-cover/{t}.jpg", b"thumbnail")
+        records.thumbnail(store, "temps", t, "80x60-cover", Location.from_dict(thumb))
+    old = Location.from_dict(aws.put(n.gifs_bucket, "temps/600.gif", b"GIF89a"))
+    records.gif(store, "temps", [600], old, "run-1")
+    gif = Location.from_dict(aws.put(n.gifs_bucket, "temps/1200.gif", b"GIF89a and more"))
+    webp = Location.from_dict(aws.put(n.gifs_bucket, "temps/1200.webp", b"RIFF"))
+    records.gif_claim(store, "temps", [600, 1200], "count", "run-2")
+    outputs = (Output(format="gif", location=gif, bytes=15), Output(format="webp", location=webp, bytes=4))
+    store.apply(Decision("d:temps:1200", (FinishGif("temps", 1200, gif, None, outputs),)))
+    store.apply(Decision("e:temps:600", (RecordEmail("temps", 600, "ses-1"),)))
+    records.gif_claim(store, "temps", [1200, 1800], "manual", "run-3")
+    request = {
+        "type": "please-fetch-amp-image",
+        "imageId": "temps",
+        "layers": ["radar"],
+        "width": 64,
+        "height": 48,
+        "center": "tulsa,ok",
+        "zoom": 4,
+        "validTime": 2400,
+    }
+    for change in (
+        RecordFailure("temps", 1200, "create-gif", "ffmpeg: no encoder", "run-2", None, "mp4"),
+        RecordFailure("temps", 1200, "send-email", "SES refused desk@example.com", "run-2"),
+        RecordFailure("temps", 2400, "fetch-amp-image", "answered 404", "run-4", request),
+    ):
+        store.apply(Decision(f"f:{change.valid_time}:{change.action}", (change,)))
+    store.log_event("out", {"type": "please-fetch-amp-image", "imageId": "temps"}, "run-1")
+    store.log_event("in", {"type": "did-fetch-amp-image", "imageId": "temps"}, "run-1")
+    store.log_event("error", {"type": "error", "error": "TimeoutError: throttled"}, "run-1")
+
+
+def results(call: Answers) -> None:
+    for headers in (AUTH, PUBLIC):
+        status, page = call("GET", "/summary", headers=headers)
+        [card] = [card for card in page["animations"] if card["imageId"] == "temps"]
+        assert status == 200 and [f["format"] for f in card["gif"]["formats"]] == ["webp", "gif", "mp4"]
+        status, gifs = call("GET", "/animations/temps/gifs", headers=headers)
+        assert status == 200 and {g["status"] for g in gifs["gifs"]} == {"claimed", "done"}
+        [made] = [g for g in gifs["gifs"] if g["validTime"] == 1200]
+        assert made["formats"][-1] == {
+            "format": "mp4",
+            "type": "video/mp4",
+            "bytes": None,
+            "url": None,
+            "error": "ffmpeg: no encoder",
+        }
+        assert call("GET", "/animations/temps/frames", headers=headers)[0] == 200
+        status, failures = call("GET", "/animations/temps/failures", headers=headers)
+        assert status == 200 and len(failures["failures"]) == 3
+    for route in ("frames", "gifs", "failures"):
+        assert call("GET", f"/animations/temps/{route}?limit=101")[0] == 400
+        assert call("GET", f"/animations/nope/{route}")[0] == 404
+    for link in (
+        "/animations/temps/gifs/1200/image",
+        "/animations/temps/gifs/1200/image?format=webp",
+        "/animations/temps/frames/600/image",
+        "/animations/temps/frames/600/thumbnails/80x60-cover",
+    ):
+        assert call("GET", link, headers={})[0] == 302
+    for link in (
+        "/animations/temps/gifs/1200/image?format=bmp",
+        "/animations/temps/frames/0600/image",
+        "/animations/temps/frames/600/thumbnails/0x1",
+    ):
+        assert call("GET", link, headers={})[0] == 400
+    for link in (
+        "/animations/temps/gifs/1800/image",  # being made
+        "/animations/temps/gifs/1200/image?format=mp4",  # failed
+        "/animations/temps/frames/2400/image",
+        "/animations/temps/frames/600/thumbnails/40x30-cover",
+    ):
+        assert call("GET", link, headers={})[0] == 404
+
+
+def actions(call: Answers) -> None:
+    for action in ("fetch", "gif", "failures/redrive"):
+        assert call("POST", f"/animations/temps/{action}", headers=PUBLIC)[0] == 401
+        assert call("POST", f"/animations/temps/{action}", headers=WRONG)[0] == 403
+        assert call("POST", f"/animations/-temps/{action}")[0] == 400
+        assert call("POST", f"/animations/nope/{action}")[0] == 404
+    status, asked = call("POST", "/animations/temps/fetch")
+    assert status == 202 and asked["asked"]["type"] == "please-fetch-amp-image"
+    assert call("POST", "/animations/temps/fetch")[0] == 409  # this minute's frame was asked for already
+    assert call("POST", "/animations/quiet/fetch")[0] == 409  # disabled
+    status, asked = call("POST", "/animations/temps/gif")  # the GIF being made, not known sent: sent now
+    assert status == 202 and asked["asked"]["type"] == "please-create-gif"
+    assert call("POST", "/animations/temps/gif")[0] == 409  # sent: being made
+    status, redriven = call("POST", "/animations/temps/failures/redrive")
+    assert status == 202 and redriven["redriven"] == 1
+
+
+def operator(call: Answers, aws: Any) -> None:
+    from chalicelib.aws import client
+
+    now = int(time.time())
+    store.record_stale(0, "temps", [{"imageId": "temps", "since": now - 4 * 600, "interval": 600}], now)
+    store.record_dead_letter("m-1", '{"type": "did-create-gif"}', now, "TimeoutError: throttled")
+    store.record_dead_letter("m-2", "not JSON", now, None)
+    from chalicelib.mediator import service
+    from chalicelib.messages import DidFail
+
+    upload = {"source": {"Bucket": "u-p", "Key": "canyon-400x400.jpg"}}
+    service.handle(DidFail(type="did-fail-create-thumbnail", error="not an image", request=upload), now)
+    usage = {"function": "create_gif", "ms": 900, "memoryMb": 1024, "requests": {"s3.read": 3, "s3.write": 2}}
+    store.add_usage({"temps": [usage], "": [{**usage, "function": "tick"}]}, now)
+    dimensions = [{"Name": "Stage", "Value": "dev"}, {"Name": "Function", "Value": "create_gif"}]
+    client("cloudwatch").put_metric_data(
+        Namespace="weathergif",
+        MetricData=[
+            {"MetricName": "Duration", "Dimensions": dimensions, "Value": 812.0, "Unit": "Milliseconds"},
+            {
+                "MetricName": "Failures",
+                "Dimensions": [*dimensions, {"Name": "Reason", "Value": "EncodeError"}],
+                "Value": 1.0,
+                "Unit": "Count",
+            },
+        ],
+    )
+    for headers in (AUTH, PUBLIC):
+        status, body = call("GET", "/status", headers=headers)
+        assert status == 200 and body["ok"] is False and body["stale"]["animations"]
+    status, body = call("GET", "/metrics?minutes=30", headers={})
+    assert status == 200 and {m["name"] for m in body["metrics"]} == {"Duration", "Failures"}
+    assert call("GET", "/metrics?minutes=0")[0] == 400
+    status, body = call("GET", "/animations/temps/cost", headers={})
+    assert status == 200 and body["day"]["byFunction"]["create_gif"]["invocations"] == 1
+    assert call("GET", "/animations/-temps/cost")[0] == 400
+    assert call("GET", "/animations/nope/cost")[0] == 404
+    assert call("GET", "/cost", headers={})[0] == 200
+    status, run = call("GET", "/runs/run-1")
+    assert status == 200 and [e["direction"] for e in run["events"]] == ["out", "in", "error"]
+    assert call("GET", "/runs/" + "r" * 201)[0] == 400
+    assert call("GET", "/runs/nothing-here")[0] == 404
+    status, letters = call("GET", "/failures")
+    assert status == 200 and len(letters["deadLetters"]) == 2 and letters["unattributed"]
+    for target in ("/runs/run-1", "/failures"):
+        assert call("GET", target, headers=PUBLIC)[0] == 401
+        assert call("GET", target, headers=WRONG)[0] == 403
+    assert call("POST", "/failures/redrive", headers=PUBLIC)[0] == 401
+    assert call("POST", "/failures/redrive", headers=WRONG)[0] == 403
+    assert call("POST", "/failures/redrive") == (202, {"redriven": 2})
+
+
+def deletes(call: Answers, aws: Any) -> None:
+    assert call("DELETE", "/animations/temps?images=some")[0] == 400
+    assert call("DELETE", "/animations/-temps")[0] == 400
+    assert call("DELETE", "/animations/nope")[0] == 404
+    assert call("DELETE", "/animations/temps", headers=PUBLIC)[0] == 401
+    assert call("DELETE", "/animations/temps", headers=WRONG)[0] == 403
+    assert call("DELETE", "/animations/quiet")[0] == 200
+    status, deleted = call("DELETE", "/animations/temps?images=remove")
+    assert status == 200 and deleted["removed"]["objects"] > 0
+    aws.s3.delete_bucket(Bucket=aws.names.uploads_bucket)
+    assert call("GET", "/health", headers={})[0] == 503
