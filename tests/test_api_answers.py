@@ -12,7 +12,6 @@ answer each route declares must have been seen.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -24,10 +23,9 @@ from chalicelib.mediator import store
 from chalicelib.mediator.decide import Decision, FinishGif, RecordEmail, RecordFailure
 from chalicelib.messages import Location, Output
 from tests import records
+from tests.answers import AUTH, JSON, Answers
 
-JSON = "application/json"
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": JSON}
+TOKEN = AUTH["Authorization"].removeprefix("Bearer ")
 PUBLIC = {"Content-Type": JSON}
 WRONG = {"Authorization": "Bearer wrong", "Content-Type": JSON}
 CONFIG = {
@@ -49,91 +47,6 @@ THREE_SOURCES = {
         "nexrad": {"preset": "iem-nexrad"},
     },
 }
-# Where an answer holds something whole that is not the API's own shape (a message, a request that
-# failed, the document's own parts): its keys are not the API's to close.
-OPEN = re.compile(r"^(asked|events\.\d+\.message|deadLetters\.\d+\.message|unattributed\.\d+\.request)(\.|$)")
-OPEN_DOCUMENT = re.compile(r"^(components|paths)(\.|$)")
-
-
-class Answers:
-    """Calls of the app, each answer checked against openapi.json; which (path, method, status) were seen."""
-
-    def __init__(self, client: Any):
-        from jsonschema import Draft202012Validator
-
-        self.client = client
-        self.document = json.loads(client.http.get("/openapi.json").body)
-        self.paths = [
-            (re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"), path)
-            for path in self.document["paths"]
-        ]
-        self.seen: set[tuple[str, str, str]] = set()
-        self.validator = Draft202012Validator
-        self.checked = 0
-
-    def path_of(self, target: str) -> str:
-        found = [path for pattern, path in self.paths if pattern.match(target.partition("?")[0])]
-        assert len(found) == 1, (target, found)
-        return found[0]
-
-    def __call__(
-        self, method: str, target: str, body: Any = None, headers: dict[str, str] = AUTH, raw: bytes | None = None
-    ) -> tuple[int, Any]:
-        data = raw if raw is not None else json.dumps(body).encode() if body is not None else b""
-        response = self.client.http.request(method, target, headers=headers, body=data)
-        path, status = self.path_of(target), str(response.status_code)
-        where = f"{method} {target} -> {status}"
-        responses = self.document["paths"][path][method.lower()]["responses"]
-        assert status in responses, f"{where}: not an answer openapi.json declares: {response.body[:500]!r}"
-        declared = responses[status]
-        sent = {name.lower(): value for name, value in response.headers.items()}
-        for name, header in declared.get("headers", {}).items():
-            assert not header.get("required") or name.lower() in sent, f"{where}: no {name} header"
-        media = sent.get("content-type", JSON).split(";")[0].strip()
-        assert media in declared.get("content", {}), f"{where}: {media}, not {sorted(declared.get('content', {}))}"
-        schema = declared["content"][media]["schema"]
-        payload = json.loads(response.body) if media == JSON else response.body.decode()
-        self.validate(schema, payload, where, OPEN_DOCUMENT if path == "/openapi.json" else OPEN)
-        if status == "302":
-            assert payload["location"] == sent["location"], where
-        self.seen.add((path, method, status))
-        return response.status_code, payload
-
-    def validate(self, schema: dict[str, Any], payload: Any, where: str, open_: re.Pattern[str]) -> None:
-        validator = self.validator(
-            {**schema, "components": self.document["components"]}, format_checker=self.validator.FORMAT_CHECKER
-        )
-        problems = [
-            f"{'.'.join(map(str, e.absolute_path)) or '(the body)'}: {e.message}"
-            for e in validator.iter_errors(payload)
-        ]
-        assert not problems, f"{where}: the answer is not as openapi.json says:\n" + "\n".join(problems[:20])
-        self.checked += 1
-        for at in _objects(payload):  # a key its schema does not declare, anywhere, is refused
-            if open_.match(".".join(at)):
-                continue
-            changed = copy.deepcopy(payload)
-            _at(changed, at)["undeclared"] = True
-            assert not validator.is_valid(changed), f"{where}: a key added at {'.'.join(at) or 'the top'} is valid"
-
-
-def _objects(value: Any, at: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """The path of every JSON object in an answer."""
-    found = []
-    if isinstance(value, dict):
-        found.append(at)
-        for key, item in value.items():
-            found += _objects(item, (*at, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _objects(item, (*at, str(index)))
-    return found
-
-
-def _at(value: Any, at: tuple[str, ...]) -> Any:
-    for key in at:
-        value = value[int(key)] if isinstance(value, list) else value[key]
-    return value
 
 
 @pytest.fixture
