@@ -2,7 +2,8 @@
 validated against the schema the document declares for it.
 
 The app is driven as it runs (chalice.test.Client against the embedded AWS, frames, GIFs, failures,
-dead letters, runs, usage and metrics put in place), every route called for each answer it declares:
+dead letters, runs, usage and metrics put in place; an observed animation with its GIF's formats, a
+forecast with its run, a loop), every route called for each answer it declares:
 its successes and its errors (400, 404, 409, 413, 415, 503, and the gateway's 401 and 403 where a
 token is needed). An answer must be one the route declares, with the headers it says it always carries,
 of its media type, valid against its schema; its objects closed (a key added anywhere the API's own
@@ -39,6 +40,27 @@ CONFIG = {
     "formats": ["gif", "webp", "mp4"],
     "email": {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"},
 }
+RUN = 1_700_002_800  # a run of the demo forecast source (hourly runs, out 20 minutes after)
+RUN_SOURCES = {"default": "obs", "sources": {"obs": {"preset": "demo"}, "fc": {"preset": "demo-forecast"}}}
+FORECAST = {
+    "kind": "forecast",
+    "source": "fc",
+    "layers": ["fradar"],
+    "width": 64,
+    "height": 48,
+    "center": "tulsa,ok",
+    "zoom": 4,
+    "interval": 900,
+    "frames": 4,
+}
+LOOP = {
+    **FORECAST,
+    "kind": "loop",
+    "source": "obs",
+    "layers": ["radar"],
+    "frames": 3,
+    "forecast": {"source": "fc", "layers": ["fradar"], "frames": 2},
+}
 THREE_SOURCES = {
     "default": "radar",
     "sources": {
@@ -67,6 +89,7 @@ def test_every_route_answers_as_the_openapi_document_says(answers, aws, monkeypa
     put_results(aws)
     results(call)
     actions(call)
+    forecasts(call, monkeypatch)
     operator(call, aws)
     deletes(call, aws)
 
@@ -222,6 +245,55 @@ def actions(call: Answers) -> None:
     assert call("POST", "/animations/temps/gif")[0] == 409  # sent: being made
     status, redriven = call("POST", "/animations/temps/failures/redrive")
     assert status == 202 and redriven["redriven"] == 1
+
+
+def forecasts(call: Answers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forecast: before its first run, while its run's frames come, and its run's GIF made with the
+    frame that failed said (a gap); a loop of observed frames and a run's."""
+    from chalicelib.mediator import service
+    from chalicelib.mediator.store import keys
+    from chalicelib.mediator.ticks import TickSlice
+    from chalicelib.messages import DidCreateGif, DidFail, DidFetchAmpImage, PleaseFetchAmpImage
+
+    monkeypatch.setenv("MAP_SOURCES", json.dumps(RUN_SOURCES))
+    assert call("PUT", "/animations/fcst", FORECAST)[0] == 201
+    assert call("PUT", "/animations/loop", LOOP)[0] == 201
+    status, page = call("GET", "/summary?prefix=fcst", headers={})
+    assert status == 200 and page["animations"][0]["progress"]["run"] is None
+    service.run_slice(TickSlice(kind="fetch", time=RUN + 25 * 60, shard=keys.shard("fcst"), only=["fcst"]))
+    status, page = call("GET", "/summary?prefix=fcst", headers={})
+    assert status == 200 and page["animations"][0]["progress"]["need"] == 4
+    times = [RUN + k * 900 for k in range(4)]
+    for t in times[:3]:
+        location = Location(bucket="frames-b", key=f"fcst/{RUN}/{t}.png")
+        service.handle(DidFetchAmpImage(image_id="fcst", valid_time=t, location=location, run_time=RUN), RUN + 1600)
+    request = PleaseFetchAmpImage(
+        image_id="fcst",
+        **{k: FORECAST[k] for k in ("layers", "width", "height", "center", "zoom", "source")},
+        valid_time=times[3],
+        run_time=RUN,
+    )
+    failed = DidFail(type="did-fail-fetch-amp-image", error="answered 404", request=request.to_dict())
+    service.handle(failed, RUN + 1600)
+    made = DidCreateGif(image_id="fcst", valid_time=RUN, location=Location(bucket="gifs-b", key=f"fcst/run-{RUN}.gif"))
+    service.handle(made, RUN + 1700)
+    status, page = call("GET", "/summary?prefix=fcst", headers={})
+    [card] = page["animations"]
+    assert status == 200 and (card["gif"]["runTime"], card["progress"]["rule"]) == (RUN, "run")
+    assert card["gif"]["gaps"] == ["2023-11-14T23:45:00Z"]
+    status, frames = call("GET", "/animations/fcst/frames", headers={})
+    assert status == 200 and frames["runTime"] == RUN and len(frames["frames"]) == 3
+    assert call("GET", f"/animations/fcst/frames?run={RUN}&limit=2", headers={})[0] == 200
+    status, gifs = call("GET", "/animations/fcst/gifs", headers={})
+    assert status == 200 and gifs["gifs"][0]["gaps"] and gifs["gifs"][0]["runTime"] == RUN
+    assert call("GET", f"/animations/fcst/frames/{RUN}/image?run={RUN}", headers={})[0] == 302
+    assert call("GET", f"/animations/fcst/frames/{RUN}/image?run=x", headers={})[0] == 400
+    assert call("GET", f"/animations/fcst/frames/{RUN}/thumbnails/80x60-cover?run={RUN}", headers={})[0] == 404
+    assert call("GET", "/animations/fcst/failures", headers={})[0] == 200
+    status, page = call("GET", "/summary?prefix=loop", headers={})
+    assert status == 200 and page["animations"][0]["kind"] == "loop"
+    assert call("GET", "/animations/loop", headers={})[1]["forecast"]["source"] == "fc"
+    monkeypatch.delenv("MAP_SOURCES")
 
 
 def operator(call: Answers, aws: Any) -> None:
