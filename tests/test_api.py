@@ -875,6 +875,63 @@ def test_the_openapi_document_is_valid_and_made_from_the_routes(chalice_client):
     assert {"400", "413"} <= set(put["responses"])
     assert document["components"]["schemas"]["Animation"]["properties"]["imageId"]
     assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+    _every_answer_has_its_schema(document, operations)
+
+
+def _every_answer_has_its_schema(document, operations):
+    """Each answer of each route says what it holds: JSON described by a schema of the components (a
+    redirect's too, beside its Location header), the page as HTML text; and every object those schemas
+    describe is closed, a map of typed values, or one of the few that hold something whole (a message,
+    a request, the document's own parts), each of which says it is open."""
+    import msgspec
+
+    from chalicelib.mediator.animation import Animation
+
+    schemas = document["components"]["schemas"]
+    for key, operation in operations.items():
+        for status, response in operation["responses"].items():
+            assert response.get("content"), (key, status)
+            for media, body in response["content"].items():
+                if media == "application/json":
+                    name = body["schema"]["$ref"].removeprefix("#/components/schemas/")
+                    assert set(body["schema"]) == {"$ref"} and name in schemas, (key, status, body)
+                else:
+                    assert (media, body["schema"]) == ("text/html", {"type": "string"}), (key, status)
+            if status.startswith("3"):
+                assert response["headers"]["Location"]["required"], (key, status)
+    opened = []
+
+    def objects(schema, at):
+        if isinstance(schema, dict):
+            if schema.get("type") == "object" or "properties" in schema:
+                closed = schema.get("additionalProperties")
+                assert closed is False or isinstance(closed, dict) or closed is True, (at, schema)
+                if closed is True:
+                    opened.append(at)
+                if closed is False:
+                    assert set(schema.get("required", [])) <= set(schema["properties"]), at
+            for name, item in schema.items():
+                objects(item, f"{at}.{name}")
+        elif isinstance(schema, list):
+            for index, item in enumerate(schema):
+                objects(item, f"{at}.{index}")
+
+    objects(schemas, "schemas")
+    assert sorted(opened) == [
+        "schemas.Event.properties.message",
+        "schemas.OpenApi.properties.components",
+        "schemas.OpenApi.properties.paths",
+        "schemas.PleaseCreateGif",  # keys the message contract does not define are carried on
+        "schemas.PleaseFetchAmpImage",
+        "schemas.Unattributed.properties.request.anyOf.0",
+    ]
+    answered = schemas["AnimationAnswer"]
+    assert set(answered["properties"]) == {*schemas["Animation"]["properties"], "state"}
+    unset = {f.encode_name for f in msgspec.structs.fields(Animation) if f.default is None}  # left out when None
+    assert {"every", "email"} <= unset and set(answered["properties"]) - set(answered["required"]) == unset
+    formats = schemas["Format"]
+    assert formats["required"] == ["format", "type", "bytes", "url"] and "error" in formats["properties"]
+    assert schemas["Source"]["properties"]["serving"] == {"$ref": "#/components/schemas/Serving"}
 
 
 def test_the_documented_query_parameters_are_the_ones_each_route_takes(api):

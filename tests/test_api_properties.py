@@ -1,7 +1,8 @@
 """Property tests of the REST API: generated path parameters, query strings, bodies and tokens at
 every route of app.routes, through chalice.test.Client against the emulation.
 
-What must hold for any input: no 5xx; every 4xx is JSON, and the app's own carry `error` (and
+What must hold for any input: no 5xx; every answer is one its route declares, valid against the
+schema openapi.json declares for it; every 4xx is JSON, and the app's own carry `error` (and
 `field` where a field is at fault); a read (GET, HEAD) changes nothing in the table; a
 configuration that PUT accepts reads back as PUT answered it. The dead-letter routes (/failures,
 being rebuilt) are only held to "no 5xx".
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from chalicelib.mediator import store
 from chalicelib.mediator.decide import AlreadyDecided, Decision, RecordFailure
 from tests import records
+from tests.answers import Answers
 from chalicelib.messages import Location
 
 TOKEN = "property-token"
@@ -252,6 +254,7 @@ def world(chalice_client, aws, monkeypatch):
     monkeypatch.setenv("API_TOKEN", TOKEN)
     monkeypatch.delenv("PUBLIC_URL", raising=False)
     seed(aws)
+    answers = Answers(chalice_client, closed=False)
 
     class World:
         @staticmethod
@@ -265,7 +268,9 @@ def world(chalice_client, aws, monkeypatch):
                 headers["Authorization"] = authorization
             if content_type is not None:
                 headers["Content-Type"] = content_type
-            return chalice_client.http.request(method, path, headers=headers, body=body)
+            response = chalice_client.http.request(method, path, headers=headers, body=body)
+            conforms(answers, method, path, response)
+            return response
 
         @staticmethod
         def table() -> list[str]:
@@ -289,6 +294,16 @@ def url(template: str, values: dict[str, str], encode: bool, query: str) -> str:
         r"\{(\w+)\}", lambda m: quote(values[m.group(1)], safe="") if encode else values[m.group(1)], template
     )
     return f"{path}?{query}" if query else path
+
+
+def conforms(answers: Answers, method: str, path: str, response: Any) -> None:
+    """What a route answers is an answer it declares, as openapi.json describes it: but Chalice's own
+    405 and 415 (a method, a Content-Type a route does not take: declared by PUT /animations/{imageId}
+    alone, the one route that takes a body) and the gateway's answers to a path no route has."""
+    status = response.status_code
+    if answers.path_of(path) is None or status == 405 or (status == 415 and not answers.declares(method, path, 415)):
+        return
+    answers.check(method, path, response)
 
 
 def check(response: Any, template: str) -> Any:

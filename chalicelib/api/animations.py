@@ -18,8 +18,9 @@ from ..messages import IMAGE_ID_PATTERN
 from ..settings import TICK_SECONDS, names
 from .auth import holds_token
 from .errors import MAX_BODY, BadRequest, Conflict, NotFound, answers_json, json_body
-from .openapi import ANIMATION, answer, documented, error, errors, query
+from .openapi import answer, documented, error, errors, query
 from .images import formats_answer
+from .schemas import AnimationAnswer, Animations, Cards, Deleted, FetchAsked, GifAsked, UnsupportedMediaType
 from .params import MAX_PAGE, base_url, checked_id, int_param, iso, known, limit_param, query_string, show
 
 LISTING = (
@@ -35,7 +36,7 @@ NEXT = re.compile(rf"([0-9]{{1,2}}):({IMAGE_ID_PATTERN})?")  # a listing's place
 
 
 @documented(
-    answer("animations, and where the next page starts (next; null at the end)"),
+    answer("animations, and where the next page starts (next; null at the end)", Animations),
     errors(400),
     query=(limit_param(20), *LISTING),
 )
@@ -50,7 +51,7 @@ def list_animations(request: Any) -> dict[str, Any]:
 
 
 @documented(
-    answer("a page of cards, and where the next page starts (next; null at the end)"),
+    answer("a page of cards, and where the next page starts (next; null at the end)", Cards),
     errors(400),
     query=(limit_param(24), *LISTING),
 )
@@ -182,7 +183,7 @@ def progress(state: AnimationState, now: int) -> dict[str, Any]:
     }
 
 
-@documented(answer("the animation", ANIMATION), errors(400, 404))
+@documented(answer("the animation", AnimationAnswer), errors(400, 404))
 @answers_json
 def get_animation(request: Any, image_id: str) -> dict[str, Any]:
     """One animation: configuration and counts.
@@ -192,12 +193,12 @@ def get_animation(request: Any, image_id: str) -> dict[str, Any]:
 
 
 @documented(
-    answer("replaced", ANIMATION),
-    answer("created", ANIMATION, status=201),
+    answer("replaced", AnimationAnswer),
+    answer("created", AnimationAnswer, status=201),
     errors(400),
     error(413, f"a body of over {MAX_BODY // 1024} KB"),
-    {"415": {"description": "a body sent as anything but application/json (Chalice's own answer: Code, Message)"}},
-    body=ANIMATION,
+    answer("a body sent as anything but application/json (Chalice's own answer)", UnsupportedMediaType, status=415),
+    body=Animation,
 )
 @answers_json
 def put_animation(request: Any, image_id: str) -> Response:
@@ -226,7 +227,7 @@ def put_animation(request: Any, image_id: str) -> Response:
 
 
 @documented(
-    answer("deleted"),
+    answer("deleted", Deleted),
     errors(400, 404),
     query=(query("images", {"enum": ["keep", "remove"], "default": "keep"}, "its frames, thumbnails and GIFs"),),
 )
@@ -248,7 +249,7 @@ def delete_animation(request: Any, image_id: str) -> dict[str, Any]:
 
 
 @documented(
-    answer("asked for (the please-fetch-amp-image message)", status=202),
+    answer("asked for (the please-fetch-amp-image message)", FetchAsked, status=202),
     errors(400, 404),
     error(409, "disabled, or a frame for this minute was asked for already (the error says which)"),
 )
@@ -259,7 +260,7 @@ def fetch_now(image_id: str) -> Response:
 
 
 @documented(
-    answer("asked for (the please-create-gif message)", status=202),
+    answer("asked for (the please-create-gif message)", GifAsked, status=202),
     errors(400, 404),
     error(
         409, "disabled, too few frames, or a GIF of the newest frames is being made or exists (the error says which)"

@@ -13,6 +13,7 @@ from ..messages import CONTENT_TYPES, Location
 from .auth import HIDDEN, holds_token
 from .errors import BadRequest, NotFound, answers_json
 from .openapi import answer, documented, error, errors, query
+from .schemas import Frames, Gifs, Redirect
 from .params import (
     LABEL,
     MAX_PAGE,
@@ -33,8 +34,8 @@ IMAGE_CACHE_SECONDS = IMAGE_LINK_SECONDS - 60  # the redirect may be reused whil
 
 REDIRECT = answer(
     f"to a presigned URL of the image, made now and good for {IMAGE_LINK_SECONDS // 60} minutes",
+    Redirect,
     status=302,
-    media="",
     headers=("Location", "Cache-Control"),
 )
 
@@ -48,7 +49,9 @@ RUN = query(
 )
 
 
-@documented(answer("frames"), errors(400, 404), query=(limit_param(12), RUN))
+@documented(
+    answer("the newest frames (a forecast's: of a run)", Frames), errors(400, 404), query=(limit_param(12), RUN)
+)
 @answers_json
 def frames(request: Any, image_id: str) -> dict[str, Any]:
     """Newest frames, with links to them and their thumbnails (routes that redirect to the image).
@@ -83,7 +86,7 @@ def _run(params: dict[str, str]) -> int:
     return checked_time(params["run"], "run")
 
 
-@documented(answer("GIFs"), errors(400, 404), query=(limit_param(10),))
+@documented(answer("GIFs, newest first", Gifs), errors(400, 404), query=(limit_param(10),))
 @answers_json
 def gifs(request: Any, image_id: str) -> dict[str, Any]:
     """GIFs, newest first, with links, and each one's email: sent, failed (why: with the token),

@@ -1,28 +1,29 @@
 """The API's OpenAPI 3.1 document, served at /openapi.json, generated from the one route table.
 
 Chalice's `app.routes` (app.py's decorators) gives each path, its methods and whether an
-authorizer guards it; each route module (animations.py, images.py, runs.py, operations.py, site.py)
-says the rest beside each route's body with @documented:
+authorizer guards it; each route module (animations.py, images.py, runs.py, operations.py, site.py,
+sources.py) says the rest beside each route's body with @documented:
 its docstring (summary, then description), its query parameters, its request body and its
-answers. A route with an authorizer is marked secured and may answer 401 and 403; path
-parameters are described once each, by the name app.py's paths give them.
+answers, each with its schema: a record of schemas.py (or the model's), whose JSON Schema is one of
+the document's components. A route with an authorizer is marked secured and may answer 401 and 403;
+path parameters are described once each, by the name app.py's paths give them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from .. import __version__
 import msgspec
 
-from ..mediator.animation import Animation
-from ..model import for_schema
+from .. import __version__
+from .schemas import Denied, Error, Unauthorized, components
 
 JSON = "application/json"
-ANIMATION = {"$ref": "#/components/schemas/Animation"}
-ERROR = {"$ref": "#/components/schemas/Error"}
+HTML = "text/html"
+# A schema: a record (a msgspec Struct: its schema is a component, referenced) or a JSON Schema.
+Schema = type[msgspec.Struct] | dict[str, Any]
 ERRORS = {  # what an error the app makes means, by status, unless a route says otherwise
     400: "a bad body, parameter or path part: the field and the reason",
     404: "no such animation",
@@ -32,16 +33,14 @@ ERRORS = {  # what an error the app makes means, by status, unless a route says 
 # answers of its own (chalice local copies them): no token, 401 {"message": "Unauthorized"}; a token the
 # authorizer denies, 403 {"Message": "User is not authorized to access this resource"}, a capital M.
 BEARER = {"type": "http", "scheme": "bearer", "description": "API_TOKEN: `Authorization: Bearer <token>`"}
-UNAUTHORIZED = {"$ref": "#/components/schemas/Unauthorized"}
-DENIAL = {"$ref": "#/components/schemas/Denied"}
 DENIED = {
     "401": {
         "description": "no token: API Gateway's own answer, `message`",
-        "content": {JSON: {"schema": UNAUTHORIZED}},
+        "content": {JSON: {"schema": Unauthorized}},
     },
     "403": {
         "description": "a wrong token: API Gateway's own answer to the authorizer's denial, `Message` (a capital M)",
-        "content": {JSON: {"schema": DENIAL}},
+        "content": {JSON: {"schema": Denied}},
     },
 }
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -56,7 +55,7 @@ class Operation(NamedTuple):
     summary: str
     description: str
     query: tuple[dict[str, Any], ...]
-    body: dict[str, Any] | None  # the request body's schema
+    body: Schema | None  # the request body's
     responses: dict[str, Any]
 
     @classmethod
@@ -65,7 +64,7 @@ class Operation(NamedTuple):
         function: Callable[..., Any],
         responses: Iterable[dict[str, Any]],
         query: Iterable[dict[str, Any]] = (),
-        body: dict[str, Any] | None = None,
+        body: Schema | None = None,
     ) -> Operation:
         """A route body's description: its docstring's first paragraph the summary, the rest the description."""
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", function.__doc__ or "") if p.strip()]
@@ -99,7 +98,7 @@ OPERATIONS: dict[str, Operation] = {}  # by the body's name, which is its handle
 
 
 def documented(
-    *responses: dict[str, Any], query: tuple[dict[str, Any], ...] = (), body: dict[str, Any] | None = None
+    *responses: dict[str, Any], query: tuple[dict[str, Any], ...] = (), body: Schema | None = None
 ) -> Callable[[F], F]:
     """Describe a route's body for openapi.json: its docstring (summary, then description), the query
     parameters it takes, its request body's schema and its answers (401 and 403 come with an authorizer)."""
@@ -113,19 +112,19 @@ def documented(
 
 def answer(
     description: str,
-    schema: dict[str, Any] | None = None,
+    schema: Schema | None = None,
     status: int = 200,
     media: str = JSON,
     headers: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """An answer of the route's own: {status: response}, JSON (an object) unless media says otherwise."""
+    """An answer of the route's own: {status: response}, its body of `media` (JSON: an object `schema`
+    describes; HTML: text) and the headers it always carries."""
+    if media == JSON and schema is None:
+        raise ValueError(f"{description!r}: a JSON answer needs its schema")
     response: dict[str, Any] = {"description": description}
     if headers:
-        response["headers"] = {name: {"schema": {"type": "string"}} for name in headers}
-    if media:
-        response["content"] = {
-            media: {"schema": schema or ({"type": "object"} if media == JSON else {"type": "string"})}
-        }
+        response["headers"] = {name: {"required": True, "schema": {"type": "string"}} for name in headers}
+    response["content"] = {media: {"schema": schema if schema is not None else {"type": "string"}}}
     return {str(status): response}
 
 
@@ -136,7 +135,7 @@ def errors(*statuses: int) -> dict[str, Any]:
 
 def error(status: int, description: str) -> dict[str, Any]:
     """One of the app's own errors, described for a route."""
-    return {str(status): {"description": description, "content": {JSON: {"schema": ERROR}}}}
+    return {str(status): {"description": description, "content": {JSON: {"schema": Error}}}}
 
 
 def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
@@ -168,8 +167,8 @@ def document(
             item[method.lower()] = operations[route.view_name].openapi(route)
             if route.authorizer is not None:
                 schemes[route.authorizer.name] = BEARER
-    (_,), definitions = msgspec.json.schema_components([Animation], ref_template="#/components/schemas/{name}")
-    definitions = for_schema(definitions)
+    records = list(dict.fromkeys(_records(paths)))
+    schemas, definitions = components(records)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -177,28 +176,29 @@ def document(
             "version": __version__,
             "description": "Weather map frames to animated GIFs, thumbnails and emails.",
         },
-        "components": {
-            "securitySchemes": schemes,
-            "schemas": {
-                **definitions,
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
-                },
-                "Unauthorized": {
-                    "type": "object",
-                    "required": ["message"],
-                    "properties": {"message": {"type": "string", "examples": ["Unauthorized"]}},
-                },
-                "Denied": {
-                    "type": "object",
-                    "required": ["Message"],
-                    "properties": {
-                        "Message": {"type": "string", "examples": ["User is not authorized to access this resource"]}
-                    },
-                },
-            },
-        },
-        "paths": paths,
+        "components": {"securitySchemes": schemes, "schemas": definitions},
+        "paths": _referenced(paths, dict(zip(records, schemas))),
     }
+
+
+def _records(value: Any) -> Iterator[type[msgspec.Struct]]:
+    """The records the operations name as schemas, in order."""
+    if isinstance(value, type) and issubclass(value, msgspec.Struct):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _records(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _records(item)
+
+
+def _referenced(value: Any, schemas: Mapping[type[msgspec.Struct], dict[str, Any]]) -> Any:
+    """The operations with each record named as a schema replaced by its schema (a $ref)."""
+    if isinstance(value, type) and issubclass(value, msgspec.Struct):
+        return schemas[value]
+    if isinstance(value, dict):
+        return {key: _referenced(item, schemas) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_referenced(item, schemas) for item in value]
+    return value

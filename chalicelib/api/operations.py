@@ -19,6 +19,7 @@ from ..settings import FETCH_EVERY_MINUTES, STAGE, names
 from .auth import HIDDEN, holds_token
 from .errors import answers_json
 from .openapi import answer, documented, errors, query
+from .schemas import AnimationCost, Metrics, SharedCost, Status
 from .params import checked_id, int_param, iso, known, query_string
 
 QUEUES = (  # role in the answer, the queue's role in settings.names()
@@ -34,7 +35,7 @@ MAX_MINUTES = 7 * 24 * 60
 DEAD_LETTERS_COUNTED = 100  # kept dead letters counted (past it: "at least")
 
 
-@documented(answer("queues, stale animations, failures in the last hour, and the problems they make"))
+@documented(answer("queues, stale animations, failures in the last hour, and the problems they make", Status))
 @answers_json
 def status(request: Any) -> dict[str, Any]:
     """What the alarms watch, answered at once: queue depths, stale animations, recent failures.
@@ -115,7 +116,7 @@ def _count(n: int, what: str, at_least: bool = False) -> str:
 
 
 @documented(
-    answer("each metric of each function over the window: count, sum, average, maximum"),
+    answer("each metric of each function over the window: count, sum, average, maximum", Metrics),
     errors(400),
     query=(query("minutes", {"type": "integer", "minimum": 1, "maximum": MAX_MINUTES, "default": 60}),),
 )
@@ -153,7 +154,10 @@ def metrics_summary(request: Any) -> dict[str, Any]:
     }
 
 
-@documented(answer("the animation's cost in the last 24 hours and 30 days, and how it is counted"), errors(400, 404))
+@documented(
+    answer("the animation's cost in the last 24 hours and 30 days, and how it is counted", AnimationCost),
+    errors(400, 404),
+)
 @answers_json
 def animation_cost(image_id: str) -> dict[str, Any]:
     """What an animation's work cost in the last 24 hours and the last 30 days (whole UTC hours).
@@ -166,7 +170,7 @@ def animation_cost(image_id: str) -> dict[str, Any]:
     return {"imageId": image_id, **_cost(image_id)}
 
 
-@documented(answer("the shared work's cost in the last 24 hours and 30 days, and the prices"))
+@documented(answer("the shared work's cost in the last 24 hours and 30 days, and the prices", SharedCost))
 @answers_json
 def shared_cost() -> dict[str, Any]:
     """What the work no one animation caused cost (ticks, schedules, dead letters), and the prices used."""

@@ -12,10 +12,11 @@ from ..mediator.decide import UNATTRIBUTED
 from .auth import HIDDEN, holds_token
 from .errors import BadRequest, NotFound, answers_json
 from .openapi import answer, documented, error, errors
+from .schemas import DeadLetters, DeadLettersRedriven, Failures, FailuresRedriven, Timeline
 from .params import MAX_PAGE, int_param, iso, known, limit_param, query_string
 
 
-@documented(answer("failures"), errors(400, 404), query=(limit_param(20),))
+@documented(answer("what failed for good", Failures), errors(400, 404), query=(limit_param(20),))
 @answers_json
 def animation_failures(request: Any, image_id: str) -> dict[str, Any]:
     """What failed for good.
@@ -43,7 +44,7 @@ def animation_failures(request: Any, image_id: str) -> dict[str, Any]:
     }
 
 
-@documented(answer("how many were redriven and kept", status=202), errors(400, 404))
+@documented(answer("how many were redriven and kept", FailuresRedriven, status=202), errors(400, 404))
 @answers_json
 def redrive_failures(image_id: str) -> Response:
     """Each failure whose request was kept: that request to its worker again, the failure forgotten."""
@@ -52,7 +53,9 @@ def redrive_failures(image_id: str) -> Response:
 
 
 @documented(
-    answer("events"), errors(400), error(404, "no events for the run (the event log keeps them EVENT_LOG_DAYS)")
+    answer("the run's events", Timeline),
+    errors(400),
+    error(404, "no events for the run (the event log keeps them EVENT_LOG_DAYS)"),
 )
 @answers_json
 def timeline(run_id: str) -> dict[str, Any]:
@@ -78,7 +81,7 @@ def timeline(run_id: str) -> dict[str, Any]:
     return {"runId": run_id, "events": events, "tookMs": entries[-1].at - start}
 
 
-@documented(answer("dead letters"))
+@documented(answer("dead letters, and the failures that name no animation", DeadLetters))
 @answers_json
 def dead_letters() -> dict[str, Any]:
     """The mediator's dead letters (whole messages), with their errors.
@@ -109,7 +112,7 @@ def dead_letters() -> dict[str, Any]:
     }
 
 
-@documented(answer("how many", status=202))
+@documented(answer("how many were sent back", DeadLettersRedriven, status=202))
 @answers_json
 def redrive() -> Response:
     """Every dead letter back to the mediator's queue."""

@@ -15,8 +15,9 @@ from .. import __version__
 from ..aws import objects, queues, table
 from ..aws.clients import error_code
 from ..settings import names
-from .openapi import OPERATIONS, answer, document, documented
+from .openapi import HTML, OPERATIONS, answer, document, documented
 from .params import HOST, PATH_PARAMETERS
+from .schemas import Health, OpenApi
 
 PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
 
@@ -25,7 +26,7 @@ INLINE = re.compile(r"<(script|style)\b[^>]*>(.*?)</\1>", re.S)  # the page's in
 NONE = "'none'"
 
 
-@documented(answer("healthy"), answer("something does not answer", status=503))
+@documented(answer("healthy", Health), answer("something does not answer", Health, status=503))
 def health() -> Response:
     """Version, and whether the table, buckets and queue answer."""
     n = names()
@@ -47,7 +48,13 @@ def health() -> Response:
     return Response(body={"version": __version__, "ok": healthy, "checks": checks}, status_code=200 if healthy else 503)
 
 
-@documented(answer("the page", media="text/html"))
+@documented(
+    answer(
+        "the page",
+        media=HTML,
+        headers=("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"),
+    )
+)
 def page() -> Response:
     """The web page.
 
@@ -58,7 +65,7 @@ def page() -> Response:
     )
 
 
-@documented(answer("OpenAPI 3.1"))
+@documented(answer("OpenAPI 3.1", OpenApi))
 def openapi(route_table: dict[str, Any]) -> dict[str, Any]:
     """This document.
 

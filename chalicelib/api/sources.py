@@ -8,47 +8,14 @@ from typing import Any
 from chalice import Response
 
 from .. import sources
-from .openapi import answer, documented
+from .openapi import answer, documented, error
 from .params import iso
-
-SOURCE = {
-    "type": "object",
-    "required": ["name", "default", "kind", "hosts", "keyed", "selectsRun", "times", "serving"],
-    "properties": {
-        "name": {"type": "string"},
-        "default": {"type": "boolean", "description": "fetched for an animation that names no source"},
-        "preset": {"type": ["string", "null"], "description": "the preset it is made from; null: written out whole"},
-        "kind": {"enum": ["observations", "forecast"]},
-        "hosts": {"type": "array", "items": {"type": "string"}, "description": "host or host:port, fetched from"},
-        "keyed": {"type": "boolean", "description": "whether it needs keys (which are never shown)"},
-        "selectsRun": {"type": "boolean", "description": "a forecast whose URL names the model run"},
-        "times": {
-            "type": "object",
-            "description": "seconds: back, ahead (past a run, for a forecast), step, latency, runEvery, runDelay",
-            "additionalProperties": {"type": "integer"},
-        },
-        "serving": {
-            "type": "object",
-            "description": "now: the oldest and newest valid times it serves, and for a forecast its newest run",
-            "properties": {
-                "from": {"type": "string", "format": "date-time"},
-                "to": {"type": "string", "format": "date-time"},
-                "latestRun": {"type": ["string", "null"], "format": "date-time"},
-            },
-        },
-    },
-}
+from .schemas import Sources
 
 
 @documented(
-    answer(
-        "the sources, the default marked",
-        {
-            "type": "object",
-            "properties": {"default": {"type": "string"}, "sources": {"type": "array", "items": SOURCE}},
-        },
-    ),
-    answer("the stage's map sources are configured wrongly (MAP_SOURCES): the reason", status=503),
+    answer("the sources, the default marked", Sources),
+    error(503, "the stage's map sources are configured wrongly (MAP_SOURCES): the reason"),
 )
 def list_sources() -> Any:
     """The map sources an animation may fetch from, the default marked.
