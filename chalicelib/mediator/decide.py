@@ -371,6 +371,24 @@ def _fetch_request(
     ).checked()
 
 
+def thumbnail_requests(animation: Animation, frame: DidFetchAmpImage, now: int) -> tuple[PleaseCreateThumbnail, ...]:
+    """A frame forked into each thumbnail the animation configures (a run's, under its run)."""
+    return tuple(
+        PleaseCreateThumbnail(
+            date_created=now,
+            image_id=frame.image_id,
+            location=frame.location,
+            width=spec.width,
+            height=spec.height,
+            mode=spec.mode,
+            valid_time=frame.valid_time,
+            run_time=frame.run_time,
+            correlation_id=frame.correlation_id,
+        ).checked()
+        for spec in animation.thumbnails
+    )
+
+
 def on_frame(
     state: AnimationState,
     frame: DidFetchAmpImage,
@@ -385,19 +403,7 @@ def on_frame(
     animation = state.animation
     correlation = frame.correlation_id
     requested = frame.requested_valid_time if frame.requested_valid_time is not None else frame.valid_time
-    thumbnails = tuple(
-        PleaseCreateThumbnail(
-            date_created=now,
-            image_id=frame.image_id,
-            location=frame.location,
-            width=spec.width,
-            height=spec.height,
-            mode=spec.mode,
-            valid_time=frame.valid_time,
-            correlation_id=correlation,
-        ).checked()
-        for spec in animation.thumbnails
-    )
+    thumbnails = thumbnail_requests(animation, frame, now)
     claim = None
     if others is not None and gif_due_after(state):
         window = [f for f in others if f.valid_time != frame.valid_time] + [Frame(frame.valid_time, frame.location)]
@@ -549,20 +555,7 @@ def next_run(state: AnimationState, now: int, latest: int | None, step: int, ahe
 def on_run_frame(state: AnimationState, frame: DidFetchAmpImage, now: int) -> Decision:
     """A run's frame: recorded once (under its run), counted on its run, forked into each thumbnail."""
     run = frame.run_time if frame.run_time is not None else 0
-    thumbnails = tuple(
-        PleaseCreateThumbnail(
-            date_created=now,
-            image_id=frame.image_id,
-            location=frame.location,
-            width=spec.width,
-            height=spec.height,
-            mode=spec.mode,
-            valid_time=frame.valid_time,
-            run_time=run,
-            correlation_id=frame.correlation_id,
-        ).checked()
-        for spec in state.animation.thumbnails
-    )
+    thumbnails = thumbnail_requests(state.animation, frame, now)
     change = RecordRunFrame(frame.image_id, run, frame.valid_time, frame.location, frame.correlation_id, thumbnails)
     return Decision(key=f"run-frame:{frame.image_id}:{run}:{frame.valid_time}", changes=(change,), messages=thumbnails)
 
