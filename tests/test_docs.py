@@ -38,7 +38,7 @@ MEDIA_TYPES = ("application/", "image/", "video/", "text/", "audio/", "multipart
 SKIPPED_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "node_modules", *GENERATED}
 
 FENCE = re.compile(r"^(```|~~~)(.*)$")
-CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 LINK = re.compile(r"\]\(([^()\s]+)(?:\s+\"[^\"]*\")?\)")
 MAKE = re.compile(r"(?:^|[\s;&|(`$])make\s+((?:[A-Z_]+=\S*\s+)*)([a-z][\w.-]*)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -68,7 +68,9 @@ def split(text: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
 
 
 def code_spans(lines: list[str]) -> list[str]:
-    return [match.group(2).strip() for line in lines for match in CODE_SPAN.finditer(line)]
+    """The code spans of prose lines, a span broken over lines read as one (within a paragraph)."""
+    paragraphs = "\n".join(lines).split("\n\n")
+    return [" ".join(m.group(2).split()) for text in paragraphs for m in CODE_SPAN.finditer(text)]
 
 
 def make_targets_named(text: str) -> set[str]:
@@ -239,8 +241,9 @@ def test_the_readme_is_read_in_five_minutes():
 def test_a_make_command_is_told_from_the_verb():
     text = (
         "Run `make demo`, `make serve SPEED=60` and `make -n test`; to make a GIF.\n```sh\nmake deploy STAGE=dev\n```\n"
+        "A span over two lines: `make\ndestroy`.\n"
     )
-    assert make_targets_named(text) == {"demo", "serve", "deploy"}
+    assert make_targets_named(text) == {"demo", "serve", "deploy", "destroy"}
 
 
 @pytest.mark.parametrize(
