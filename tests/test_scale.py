@@ -87,15 +87,32 @@ def test_a_tick_costs_at_most_1_5_calls_per_animation_it_asks_for(store, counted
 
 
 def test_a_new_animations_window_is_asked_for_in_one_claim(store, counted):
-    """A new animation's first tick asks for its whole window (four frames) in one transaction and
-    one publish."""
+    """A new animation asks for its whole window (four frames) at once, as the API starts it: one
+    transaction and one publish (besides reading its state), nothing on the tick queue."""
     with counted.paused():
         store.put_animation(KANSAS.replace(email=None))
-        service.mediator().start("kansas", T0)  # as the API does when it is created
-    ran = run_tick("fetch", T0 - 1, counted)  # a tick before its phase asks nothing; then the start's slice
-    assert ran["asked"] == 4  # its window's four frames
+    service.mediator().start("kansas", T0)  # as the API does when it is created
     assert counted.by_operation["dynamodb.TransactWriteItems"] == 1
     assert counted.by_operation["sns.PublishBatch"] == 1
+    assert counted.total <= 4, dict(counted.by_operation)
+    assert "sqs.SendMessageBatch" not in counted.by_operation
+
+
+@pytest.mark.parametrize("animations", [200])
+def test_creating_animations_at_once_costs_what_their_frames_cost(store, counted, animations):
+    """Many animations created at once: each its window in one claim and its share of 10-message
+    publishes, at most 5 calls to ask for a window of four frames, and the regular tick's slices
+    meanwhile as cheap as ever (the creations queue nothing for it to wait behind)."""
+    with counted.paused():
+        for i in range(animations):
+            store.put_animation(KANSAS.replace(image_id=f"n{i:04d}", email=None))
+    for i in range(animations):
+        service.mediator().start(f"n{i:04d}", T0)
+    assert counted.by_operation["dynamodb.TransactWriteItems"] == animations
+    assert counted.total / animations <= 4, dict(counted.by_operation)  # state, claim, publish(es)
+    counted.reset()
+    ran = run_tick("fetch", T0 + KANSAS.interval, counted)  # their next frames, at their phases
+    assert ran["asked"] > 0 and (counted.total - DIRECTORY) / ran["asked"] <= 1.5, dict(counted.by_operation)
 
 
 def test_taking_in_a_frame_costs_at_most_5_calls(store, counted):

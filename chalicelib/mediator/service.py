@@ -65,7 +65,6 @@ from .decide import (
 )
 from .records import Failure, Fetch, Frame, Gif, Line, Run
 from .store.animations import ShardPage
-from .store import keys
 from .store.keys import SHARDS
 from .store.usage import Charge
 from .ticks import TickSlice
@@ -380,11 +379,17 @@ class Mediator:
         return decisions
 
     def start(self, image_id: str, now: int | None = None) -> None:
-        """A new animation, or one enabled again: its window's frames asked for at once (a slice of the
-        fetch tick for it alone, on the tick queue, so it is retried and resent as any slice is), so
-        its first GIF comes within a minute, not once N intervals have passed."""
+        """A new animation, or one enabled again: its window's frames (and its newest run) asked for
+        at once, here, as its tick would (claimed once, then sent), so its first GIF comes within a
+        minute, not once N intervals have passed; and no tick waits behind a thousand of them. What
+        fails here its next due tick asks for: it fills the window (NotSent says so)."""
         now = self.now() if now is None else now
-        self.hand_on([TickSlice(kind="fetch", time=now, shard=keys.shard(image_id), only=[image_id])])
+        state = self.store.get_animation(image_id, consistent=True)
+        if state is None:
+            return
+        _, _, failed = self._fetch_part({image_id: state}, now, again=False)
+        if failed:
+            raise NotSent(f"the frames of {image_id!r} were not all asked for: its next tick asks for them")
 
     def _rebuild_part(self, states: dict[str, AnimationState], now: int, again: bool) -> Outcome:
         """Each enabled animation with frames newer than its latest GIF: a GIF of its newest frames."""
