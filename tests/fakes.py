@@ -170,6 +170,10 @@ class MemoryStore:
         with self._lock:
             return self.failures_.pop((image_id, failure.valid_time, failure.action, failure.detail), None) is not None
 
+    def record_tick(self, now: int) -> None:
+        with self._lock:
+            self.ticked = now
+
     def record_stale(self, shard: int, after: str | None, stale: list[dict[str, Any]], now: int) -> None:
         with self._lock:
             self.stale[(shard, after)] = stale

@@ -115,11 +115,15 @@ def test_a_mediator_message_older_than_five_minutes_alarms():
 
 
 def test_an_animation_without_a_new_frame_for_three_intervals_alarms():
-    """tick reports StaleAnimations per slice: their Sum above 0 is a stale animation somewhere."""
+    """tick reports StaleAnimations per slice: their Sum above 0 is a stale animation somewhere. A fetch
+    tick's slices look at the animations due (each once an interval, at its phase), the hourly
+    rebuild's at all: any of the last six ten-minute sums above 0 alarms, so an hourly animation that
+    stays stale keeps the alarm on between its looks (one of six datapoints, not one of one)."""
     alarm = ALARMS["StaleAnimationsAlarm"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "StaleAnimations")
     assert alarm["Dimensions"] == [{"Name": "Stage", "Value": {"Ref": "Stage"}}, {"Name": "Function", "Value": "tick"}]
-    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 600, 1)
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 600, 6)
+    assert alarm["DatapointsToAlarm"] == 1
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
 
 

@@ -101,6 +101,7 @@ class Store(Protocol):
     def log_events(self, lines: Iterable[Line]) -> None: ...
     def failures(self, image_id: str, limit: int = 20) -> list[Failure]: ...
     def record_stale(self, shard: int, after: str | None, stale: list[dict[str, Any]], now: int) -> None: ...
+    def record_tick(self, now: int) -> None: ...
     def forget_failure(self, image_id: str, failure: Failure) -> bool: ...
 
 
@@ -260,6 +261,11 @@ class Mediator:
             pages = list(pool.map(page, range(SHARDS)))
         slices = ticks.pack(kind, now, pages)
         self.hand_on(slices)
+        if kind == "fetch":
+            try:  # the status view's heartbeat: the schedule runs, whether or not anything was due
+                self.store.record_tick(now)
+            except Exception as exc:
+                logger.warning(f"tick not recorded: {exc!r}")
         logger.info(f"{kind} tick at {now}: {len(slices)} slices handed on")
         return {"kind": kind, "time": now, "slices": len(slices)}
 
@@ -293,7 +299,7 @@ class Mediator:
         if rest is not None:  # the rest of the shard, first: it is not held up by this part
             self.hand_on([TickSlice(kind=part.kind, time=part.time, shard=part.shard, after=rest)])
         states = self.store.states(image_ids) if image_ids else {}
-        if part.kind == "fetch" and part.attempt == 0:
+        if part.attempt == 0:  # the fetch tick's due animations; the hourly rebuild's, all
             self.note_stale(part, states)
         work = self._fetch_part if part.kind == "fetch" else self._rebuild_part
         done, resent, failed = work(states, part.time, again)

@@ -26,7 +26,7 @@ from .animations import (
 from .keys import SHARDS
 from .deadletters import dead_letters, forget_dead_letter, record_dead_letter
 from .decisions import apply
-from .status import failures_since, record_stale, stale
+from .status import failures_since, record_stale, record_tick, stale
 from .usage import add_usage, usage
 from .eventlog import last_error, log_days, log_event, log_events, timeline
 from .history import (
@@ -55,6 +55,7 @@ __all__ = [
     "add_usage",
     "failures_since",
     "record_stale",
+    "record_tick",
     "stale",
     "usage",
     "all_animations",

@@ -1,7 +1,8 @@
 """What the status view reads without walking every animation: the stale animations each tick
 slice found, and an index of failures by hour.
 
-    STATUS       STALE#{shard}#{first}      a fetch tick slice's stale animations (kept an hour)
+    STATUS       STALE#{shard}#{first}      a tick slice's stale animations (kept an hour)
+    STATUS       TICK                       when the fetch schedule last ran (its heartbeat)
     FAILED#{hour}#{shard} {time}#{imageId}#FAIL#...  a failure recorded (with its record's transaction; 2 days)
 """
 
@@ -34,10 +35,16 @@ def record_stale(shard: int, first: str | None, stale: list[dict[str, Any]], now
     )
 
 
+def record_tick(now: int) -> None:
+    """The fetch schedule ran (whether or not any animation was due): the status view's heartbeat."""
+    table().put({"pk": STATUS, "sk": "TICK", "at": now, "expiresAt": now + STALE_KEEP_SECONDS})
+
+
 def stale(now: int, fresh_seconds: int) -> tuple[int, list[dict[str, Any]], int | None, bool]:
-    """The stale animations the newest fetch tick's slices found: how many, which, that tick's time
-    (None: no tick has looked in the last hour), and whether it is within fresh_seconds (if not, the
-    ticks have stopped: what they found is no news)."""
+    """The stale animations the ticks' slices found in the last hour (each animation is looked at by
+    its fetch tick once an interval, at its phase, and by the hourly rebuild's): how many, which (the
+    newest finding of each), when the fetch schedule last ran (None: not in the last hour), and
+    whether that is within fresh_seconds (if not, the ticks have stopped: what they found is no news)."""
     items: list[dict[str, Any]] = []
     after = None
     while True:
@@ -46,14 +53,22 @@ def stale(now: int, fresh_seconds: int) -> tuple[int, list[dict[str, Any]], int 
         after = page.last_sk
         if after is None:
             break
-    if not items:
+    heartbeat = table().get(STATUS, "TICK")
+    checked = int(heartbeat["at"]) if heartbeat else (max((int(i.get("at", 0)) for i in items), default=0) or None)
+    if checked is None:
         return 0, [], None, False
-    newest = max(int(item.get("at", 0)) for item in items)
-    if newest < now - fresh_seconds:
-        return 0, [], newest, False
-    latest = [item for item in items if int(item.get("at", 0)) == newest]
-    found = [entry for item in latest for entry in item.get("stale") or []]
-    return sum(int(item.get("count", 0)) for item in latest), found, newest, True
+    if checked < now - fresh_seconds:
+        return 0, [], checked, False
+    newest: dict[str, dict[str, Any]] = {}
+    counted = 0
+    for item in sorted(items, key=lambda item: int(item.get("at", 0))):
+        if int(item.get("at", 0)) < now - STALE_KEEP_SECONDS:
+            continue
+        listed = item.get("stale") or []
+        counted += max(int(item.get("count", 0)) - len(listed), 0)  # past MAX_LISTED: counted, not named
+        for entry in listed:
+            newest[str(entry.get("imageId"))] = entry
+    return counted + len(newest), list(newest.values()), checked, True
 
 
 def failure_entry(image_id: str, valid_time: int, action: str, error: str, now: int, detail: str = "") -> Put:
