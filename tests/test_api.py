@@ -807,6 +807,7 @@ class TestService:
         assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
         assert policy["script-src"] == sha(script) and policy["style-src"] == sha(style)
         assert policy["img-src"] == "'self' data: https: http://127.0.0.1:4567" and policy["connect-src"] == "'self'"
+        assert policy["media-src"] == "'self' https: http://127.0.0.1:4567"  # the MP4s, played as video
         assert policy["base-uri"] == "'none'" and policy["form-action"] == "'self'"
         assert "unsafe" not in headers["Content-Security-Policy"]
         assert re.search(r"\son[a-z]+=", page) is None  # no inline event handlers
@@ -817,7 +818,8 @@ class TestService:
         )
         monkeypatch.delenv("AWS_ENDPOINT_URL")
         monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-        assert "img-src 'self' data: https:;" in chalice_client.http.get("/").headers["Content-Security-Policy"]
+        policy = chalice_client.http.get("/").headers["Content-Security-Policy"]
+        assert "img-src 'self' data: https:;" in policy and "media-src 'self' https:;" in policy
 
 
 def _camel(path: str) -> str:
