@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -512,6 +513,24 @@ class TestProgress:
         assert (progress["rule"], progress["have"], progress["need"], progress["gifDue"]) == ("first", 1, 3, False)
         assert progress["newestFrame"] == "2027-01-15T08:00:00Z"
         assert progress["nextFrame"] and progress["nextGif"] > progress["nextFrame"]
+
+    def test_a_forecasts_card_counts_its_newest_run_and_names_its_work(self, api, monkeypatch):
+        from datetime import datetime
+
+        from chalicelib.mediator import service
+        from chalicelib.mediator.store import keys
+        from chalicelib.mediator.ticks import TickSlice
+
+        stage = {"default": "obs", "sources": {"obs": {"preset": "demo"}, "fc": {"preset": "demo-forecast"}}}
+        monkeypatch.setenv("MAP_SOURCES", json.dumps(stage))
+        create(api, kind="forecast", source="fc", interval=900, frames=4)
+        now = int(time.time())  # its newest run asked for at once: the tick's slice the API put on the queue
+        service.run_slice(TickSlice(kind="fetch", time=now, shard=keys.shard("temps"), only=["temps"]))
+        [card] = api("GET", "/summary")[1]["animations"]
+        progress = card["progress"]
+        assert (progress["rule"], progress["have"], progress["need"], progress["failed"]) == ("run", 0, 4, 0)
+        run = int(datetime.fromisoformat(progress["run"].replace("Z", "+00:00")).timestamp())
+        assert card["runId"] == f"forecast-temps-{run}"  # the run's timeline: its fetches, frames and GIF
 
     def test_the_estimate_follows_the_interval_grid(self):
         from chalicelib.api.animations import progress
