@@ -669,6 +669,36 @@ def test_the_page_shows_a_forecasts_run_and_creates_each_kind(stack, monkeypatch
         expect(outlook.locator("img.thumbnail")).to_have_count(4)
         page.wait_for_function("() => [...document.querySelectorAll('img.thumbnail')].every(i => i.naturalWidth > 0)")
         snap(outlook, "forecast-card.png")
+        # A forecast's progress in its other states, as the page words the API's (rule "run")
+        waiting = {"run": None, "have": 0, "need": 6, "failed": 0, "deadline": None, "gifDue": False}
+        under_way = {
+            **waiting,
+            "run": "2026-01-02T03:00:00Z",
+            "have": 3,
+            "failed": 1,
+            "deadline": "2026-01-02T04:05:00Z",
+        }
+        card = {"kind": "forecast", "source": "demo-forecast", "enabled": True, "status": "waiting", "gif": None}
+        lines = page.evaluate(
+            "cards => cards.map(c => progressLine(c).split(' · next run ')[0])",
+            [
+                {**card, "progress": {"rule": "run", **waiting}},
+                {**card, "progress": {"rule": "run", **under_way}},
+                {
+                    **card,
+                    "progress": {"rule": "run", **under_way, "deadline": None, "gifDue": True},
+                    "status": "making",
+                },
+                {**card, "progress": {"rule": "run", **under_way}, "enabled": False},
+            ],
+        )
+        three, four = page.evaluate("ts => ts.map(clock)", ["2026-01-02T03:00:00Z", "2026-01-02T04:05:00Z"])
+        assert lines == [
+            "no run of demo-forecast yet",
+            f"run {three} · 3 of 6 frames · 1 failed · GIF by {four}",
+            f"run {three} · 3 of 6 frames · 1 failed · GIF being made",
+            f"run {three} · 3 of 6 frames · 1 failed · disabled: no runs are fetched",
+        ], lines
 
         # The Create form: the stage's sources for each kind, the fields of that kind only
         create = page.locator("form#create")
