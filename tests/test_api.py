@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -516,6 +517,24 @@ class TestProgress:
         assert progress["newestFrame"] == "2027-01-15T08:00:00Z"
         assert progress["nextFrame"] and progress["nextGif"] > progress["nextFrame"]
 
+    def test_a_forecasts_card_counts_its_newest_run_and_names_its_work(self, api, monkeypatch):
+        from datetime import datetime
+
+        from chalicelib.mediator import service
+        from chalicelib.mediator.store import keys
+        from chalicelib.mediator.ticks import TickSlice
+
+        stage = {"default": "obs", "sources": {"obs": {"preset": "demo"}, "fc": {"preset": "demo-forecast"}}}
+        monkeypatch.setenv("MAP_SOURCES", json.dumps(stage))
+        create(api, kind="forecast", source="fc", interval=900, frames=4)
+        now = int(time.time())  # its newest run asked for at once: the tick's slice the API put on the queue
+        service.run_slice(TickSlice(kind="fetch", time=now, shard=keys.shard("temps"), only=["temps"]))
+        [card] = api("GET", "/summary")[1]["animations"]
+        progress = card["progress"]
+        assert (progress["rule"], progress["have"], progress["need"], progress["failed"]) == ("run", 0, 4, 0)
+        run = int(datetime.fromisoformat(progress["run"].replace("Z", "+00:00")).timestamp())
+        assert card["runId"] == f"forecast-temps-{run}"  # the run's timeline: its fetches, frames and GIF
+
     def test_the_estimate_follows_the_interval_grid(self):
         from chalicelib.api.animations import progress
         from chalicelib.mediator.animation import Animation
@@ -810,6 +829,7 @@ class TestService:
         assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
         assert policy["script-src"] == sha(script) and policy["style-src"] == sha(style)
         assert policy["img-src"] == "'self' data: https: http://127.0.0.1:4567" and policy["connect-src"] == "'self'"
+        assert policy["media-src"] == "'self' https: http://127.0.0.1:4567"  # the MP4s, played as video
         assert policy["base-uri"] == "'none'" and policy["form-action"] == "'self'"
         assert "unsafe" not in headers["Content-Security-Policy"]
         assert re.search(r"\son[a-z]+=", page) is None  # no inline event handlers
@@ -820,7 +840,8 @@ class TestService:
         )
         monkeypatch.delenv("AWS_ENDPOINT_URL")
         monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-        assert "img-src 'self' data: https:;" in chalice_client.http.get("/").headers["Content-Security-Policy"]
+        policy = chalice_client.http.get("/").headers["Content-Security-Policy"]
+        assert "img-src 'self' data: https:;" in policy and "media-src 'self' https:;" in policy
 
 
 def _camel(path: str) -> str:

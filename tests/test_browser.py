@@ -389,3 +389,462 @@ def test_a_thousand_animations_show_their_first_cards_within_a_second(stack):
         expect(page.locator("#more")).to_be_hidden()
         browser.close()
     print(f"first card after {shown_after:.0f} ms")
+
+
+def kb(n: int) -> str:
+    """A size as the page says it: "412 KB" (rounded, with a thousands separator), "1.9 MB"."""
+    return f"{int(n / 1024 + 0.5):,} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
+
+
+def collect(page) -> list[str]:
+    """Console errors (CSP violations among them) and page errors, as they come."""
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    return problems
+
+
+# What the test puts on a <video> before it watches it: each frame the browser presents (its media time,
+# when), and every event that would say it stopped, restarted or failed.
+WATCH = """video => {
+  video.watched = { frames: [], events: [], updates: [] };
+  const frame = (now, meta) => { video.watched.frames.push([meta.mediaTime, now]); video.requestVideoFrameCallback(frame); };
+  video.requestVideoFrameCallback(frame);
+  for (const type of ["pause", "emptied", "error", "abort", "seeking"]) {
+    video.addEventListener(type, () => video.watched.events.push([type, video.currentTime]));
+  }
+  video.addEventListener("timeupdate", () => video.watched.updates.push(video.currentTime));
+}"""
+
+# Played through: the last frame presented, then the first again (the loop came round), twice.
+LOOPED = """([video, last]) => {
+  const frames = video.watched.frames, wraps = [];
+  for (let i = 1; i < frames.length; i++) {
+    if (Math.abs(frames[i - 1][0] - last) < 0.001 && frames[i][0] < 0.001) wraps.push(i);
+  }
+  return wraps.length >= 2;
+}"""
+
+
+def test_the_page_plays_an_animations_mp4_to_its_last_frame_and_falls_back(stack):
+    from playwright.sync_api import expect, sync_playwright
+
+    from chalicelib.mediator import store
+    from local.stack import wait_for
+
+    frames, delay, last_delay = 4, 250, 1000
+    call(
+        stack.url + "animations/video",
+        "PUT",
+        {
+            "layers": ["flat-dk", "radar"],
+            "width": 320,
+            "height": 240,
+            "center": "tulsa,ok",
+            "zoom": 6,
+            "frames": frames,
+            "gifDelay": delay,
+            "gifLastDelay": last_delay,
+            "formats": ["gif", "webp", "mp4"],
+        },
+    )
+    # new: its window of four frames at once, and a GIF of them with its WebP and MP4
+    assert wait_for(lambda: [g for g in store.gifs("video") if g.done and len(g.outputs) == 3], timeout=60)
+    [gif] = call(stack.url + "animations/video/gifs")["gifs"]
+    assert gif["frames"] == frames
+    made = {f["format"]: f for f in gif["formats"]}
+    assert set(made) == {"gif", "webp", "mp4"} and all(f["bytes"] for f in made.values())
+    smallest = min(made.values(), key=lambda f: f["bytes"])
+    seconds = ((frames - 1) * delay + last_delay) / 1000  # each frame its delay, the last its lastDelay
+
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        problems = collect(page)
+        card = page.locator("section.animation[data-image-id=video]")
+        page.goto(stack.url)
+        # Chromium plays H.264: the MP4, as a silent looping video that needs no click
+        video = card.locator("video.latest-gif")
+        expect(video).to_be_visible(timeout=15_000)
+        expect(video).to_have_attribute("data-format", "mp4")
+        expect(video).to_have_attribute("data-valid-time", str(gif["validTime"]))
+        assert page.evaluate("() => document.createElement('video').canPlayType('video/mp4; codecs=\"avc1.640028\"')")
+        assert video.evaluate("v => [v.autoplay, v.loop, v.muted, v.playsInline, v.controls]") == [
+            True,
+            True,
+            True,
+            True,
+            False,
+        ]
+        expect(card.locator(".gif .shown")).to_contain_text(f"MP4 · {kb(made['mp4']['bytes'])} · the GIF")
+        page.wait_for_function("v => v.readyState >= 2 && !v.paused", arg=video.element_handle(), timeout=15_000)
+        handle = video.element_handle()
+        handle.evaluate(WATCH)
+        # Played to its last frame and round again, twice, through a refresh of the page (every 5 s): the
+        # same element, never paused, reloaded or sought but by its loop
+        page.wait_for_function(LOOPED, arg=[handle, (frames - 1) * delay / 1000], timeout=20_000)
+        page.wait_for_timeout(5_500)
+        watched = handle.evaluate("v => v.watched")
+        duration = handle.evaluate("v => v.duration")
+        assert duration == pytest.approx(seconds, abs=0.001), (duration, seconds)
+        assert video.evaluate("(v, h) => v === h", handle)  # not replaced by a refresh
+        assert {e[0] for e in watched["events"]} <= {"seeking"}, watched["events"]  # only the loop's seeks
+        assert max(watched["updates"]) > (frames - 1) * delay / 1000, watched["updates"]  # into the last frame's time
+        times = [round(t, 3) for t, _ in watched["frames"]]
+        assert set(times) == {round(i * delay / 1000, 3) for i in range(frames)}, times  # every frame shown
+        held = [  # how long the last frame was shown before the loop came round: its lastDelay
+            next_at - shown_at
+            for (before, shown_at), (after, next_at) in zip(watched["frames"], watched["frames"][1:])
+            if round(before, 3) == round((frames - 1) * delay / 1000, 3) and after == 0
+        ]
+        print(f"the last frame shown for {[round(ms) for ms in held]} ms; the video {duration} s long")
+        assert len(held) >= 2 and all(0.7 * last_delay <= ms <= 2.5 * last_delay for ms in held), watched["frames"]
+        page.screenshot(path=str(OUTPUT / "formats-video.png"))
+
+        # The GIF history: each GIF's formats, with their bytes and links
+        card.get_by_role("button", name="Details", exact=True).click()
+        row = card.locator("table.history tr.gif-row")
+        expect(row).to_have_count(1)
+        for format, name in (("gif", "GIF"), ("webp", "WebP"), ("mp4", "MP4")):
+            link = row.locator("td.formats a", has_text=name)
+            expect(link).to_have_attribute("href", made[format]["url"])
+            expect(link).to_have_text(f"{name} {kb(made[format]['bytes'])}")
+        expect(card.locator(".configuration")).to_contain_text("made as GIF, WebP, MP4")
+        page.screenshot(path=str(OUTPUT / "formats-history.png"), full_page=True)
+        assert problems == [], problems
+        page.close()
+
+        # A browser that plays no MP4 shows the animated WebP
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        problems = collect(page)
+        page.add_init_script("HTMLMediaElement.prototype.canPlayType = () => '';")
+        page.goto(stack.url)
+        card = page.locator("section.animation[data-image-id=video]")
+        webp = card.locator("img.latest-gif")
+        expect(webp).to_have_attribute("data-format", "webp", timeout=15_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth === 320", arg=webp.element_handle())
+        expect(card.locator("video")).to_have_count(0)
+        expect(card.locator(".gif .shown")).to_contain_text("WebP")
+        assert smallest["format"] in ("webp", "mp4")
+        assert problems == [], problems
+        page.close()
+
+        # An MP4 that does not load: the GIF in its place
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        problems = collect(page)
+        page.route("**/image?format=mp4", lambda route: route.abort())
+        page.goto(stack.url)
+        card = page.locator("section.animation[data-image-id=video]")
+        fallen = card.locator("img.latest-gif")
+        expect(fallen).to_have_attribute("data-format", "gif", timeout=15_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth === 320", arg=fallen.element_handle())
+        expect(card.locator("video")).to_have_count(0)
+        expect(card.locator(".gif .shown")).to_have_text(f"GIF · {kb(made['gif']['bytes'])}")
+        page.wait_for_timeout(5_500)  # a refresh later, still the GIF: the MP4 is not tried again
+        expect(fallen).to_have_attribute("data-format", "gif")
+        assert [p for p in problems if "ERR_FAILED" not in p] == [], problems  # the aborted load, and nothing else
+        browser.close()
+
+
+def snap(locator, name: str) -> None:
+    """An element's screenshot, taken again if the page's refresh moved it meanwhile (a card came or grew
+    above it) or drew it anew (a card is a new element at each refresh)."""
+    from playwright.sync_api import Error
+
+    for _ in range(5):
+        try:
+            before = locator.bounding_box()
+            locator.screenshot(path=str(OUTPUT / name))
+            if locator.bounding_box() == before:
+                return
+        except Error as error:
+            if "not attached" not in str(error):
+                raise
+    raise AssertionError(f"{name}: the element kept moving")
+
+
+OVERLAPS = """selector => {  // the pairs of visible boxes that overlap, by their text
+  const boxes = [...document.querySelectorAll(selector)].filter(n => n.offsetParent !== null)
+    .map(n => [n.textContent.trim().slice(0, 30), n.getBoundingClientRect()]);
+  const out = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, r] = boxes[i], [b, s] = boxes[j];
+    if (r.left < s.right - 1 && s.left < r.right - 1 && r.top < s.bottom - 1 && s.top < r.bottom - 1) out.push([a, b]);
+  }
+  return out;
+}"""
+
+
+def test_the_page_shows_a_forecasts_run_and_creates_each_kind(stack, monkeypatch):
+    from urllib.parse import parse_qs
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from chalicelib.mediator import store
+    from local import mapsource
+    from local.stack import wait_for
+
+    # A forecast whose run lacks two frames: the demo source has none 30 and 45 minutes past the run (for
+    # this forecast's size: the forms' animations are another's)
+    answer = mapsource._Handler.do_GET
+
+    def gappy(self):
+        path, _, query = self.path.partition("?")
+        match, run = mapsource.PATH.match(path), parse_qs(query).get("run")
+        if match and run and match["width"] == "480" and match["time"] != "current":
+            if mapsource._epoch(match["time"]) - mapsource._epoch(run[-1]) in (1800, 2700):
+                return self._answer(404, b'{"error": "no such frame"}')
+        return answer(self)
+
+    monkeypatch.setattr(mapsource._Handler, "do_GET", gappy)
+    call(
+        stack.url + "animations/outlook",
+        "PUT",
+        {
+            "kind": "forecast",
+            "source": "demo-forecast",
+            "layers": ["flat-dk", "radar"],
+            "width": 480,
+            "height": 360,
+            "center": "tulsa,ok",
+            "zoom": 6,
+            "interval": 900,
+            "frames": 6,
+            "thumbnails": [{"width": 120, "height": 90}],
+            "formats": ["gif", "webp", "mp4"],
+        },
+    )
+    # its newest run's six frames asked for at once; four come, two fail, and the run's GIF has four
+    assert wait_for(lambda: [g for g in store.gifs("outlook") if g.done], timeout=60)
+    [gif] = call(stack.url + "animations/outlook/gifs")["gifs"]
+    run = gif["runTime"]
+    assert (gif["frames"], len(gif["gaps"])) == (4, 2)
+    smallest = gif["formats"][0]["format"]
+
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        problems = collect(page)
+        sent: list = []
+        page.on("request", lambda request: sent.append(request) if request.method == "PUT" else None)
+        page.goto(stack.url)
+        page.fill("#token", TOKEN)
+        page.dispatch_event("#token", "change")
+        shown = page.evaluate(
+            "times => times.map(t => clock(new Date(t * 1000).toISOString()))",
+            [run, *range(run + 1800, run + 2701, 900)],
+        )
+        at_run, gap1, gap2 = shown
+
+        # The forecast's card: its kind and source, its newest run's progress, its GIF's run and gaps
+        outlook = page.locator("section.animation[data-image-id=outlook]")
+        expect(outlook.locator(".progress")).to_contain_text(
+            f"run {at_run} · 4 of 6 frames · 2 failed · its GIF made", timeout=15_000
+        )
+        expect(outlook.locator(".progress")).to_contain_text("next run")
+        expect(outlook.locator(".meta.config")).to_contain_text(
+            "forecast · demo-forecast · flat-dk + radar · tulsa,ok · 6 frames of a run, 15 min apart"
+        )
+        expect(outlook.locator(".run-gif")).to_have_text(
+            f"GIF of the run of {at_run} · 2 frames did not come: {gap1}, {gap2}"
+        )
+        expect(outlook.locator(".latest-gif")).to_have_attribute("data-format", smallest)
+        expect(outlook).to_contain_text(f"Run forecast-outlook-{run}")
+        expect(outlook.get_by_role("button", name="Fetch now")).to_have_count(
+            0
+        )  # a forecast's frames come from its runs
+        outlook.get_by_role("button", name="Details", exact=True).click()
+        expect(outlook.locator(".configuration")).to_contain_text(
+            "Forecast: 6 frames of each run of demo-forecast, 15 min apart"
+        )
+        row = outlook.locator("table.history tr.gif-row")
+        expect(row).to_contain_text(f"run {at_run}")
+        expect(row).to_contain_text(f"4 (2 frames did not come: {gap1}, {gap2})")
+        expect(row.locator("td.formats a")).to_have_count(3)
+        expect(outlook.locator("pre.failure")).to_have_count(2)  # the two frames' fetches, with their reasons
+        expect(outlook.locator("pre.failure").first).to_contain_text("404")
+        expect(outlook.locator("li.event").first).to_be_visible()  # the run's timeline
+        expect(outlook.locator("img.thumbnail")).to_have_count(4)
+        page.wait_for_function("() => [...document.querySelectorAll('img.thumbnail')].every(i => i.naturalWidth > 0)")
+        snap(outlook, "forecast-card.png")
+        # A forecast's progress in its other states, as the page words the API's (rule "run")
+        waiting = {"run": None, "have": 0, "need": 6, "failed": 0, "deadline": None, "gifDue": False}
+        under_way = {
+            **waiting,
+            "run": "2026-01-02T03:00:00Z",
+            "have": 3,
+            "failed": 1,
+            "deadline": "2026-01-02T04:05:00Z",
+        }
+        card = {"kind": "forecast", "source": "demo-forecast", "enabled": True, "status": "waiting", "gif": None}
+        lines = page.evaluate(
+            "cards => cards.map(c => progressLine(c).split(' · next run ')[0])",
+            [
+                {**card, "progress": {"rule": "run", **waiting}},
+                {**card, "progress": {"rule": "run", **under_way}},
+                {
+                    **card,
+                    "progress": {"rule": "run", **under_way, "deadline": None, "gifDue": True},
+                    "status": "making",
+                },
+                {**card, "progress": {"rule": "run", **under_way}, "enabled": False},
+            ],
+        )
+        three, four = page.evaluate("ts => ts.map(clock)", ["2026-01-02T03:00:00Z", "2026-01-02T04:05:00Z"])
+        assert lines == [
+            "no run of demo-forecast yet",
+            f"run {three} · 3 of 6 frames · 1 failed · GIF by {four}",
+            f"run {three} · 3 of 6 frames · 1 failed · GIF being made",
+            f"run {three} · 3 of 6 frames · 1 failed · disabled: no runs are fetched",
+        ], lines
+
+        # The Create form: the stage's sources for each kind, the fields of that kind only
+        create = page.locator("form#create")
+        said = page.locator("#create-said")
+        kind, source = create.locator("select[name=kind]"), create.locator("select[name=source]")
+        options = lambda select: select.locator("option").all_inner_texts()  # noqa: E731
+        label = lambda name: create.locator("label", has=page.locator(f"[name='{name}']"))  # noqa: E731
+        expect(source.locator("option")).to_have_count(2)  # demo and demo-overlay: the observing sources
+        assert options(source) == ["demo (default)", "demo-overlay"]
+        expect(source).to_have_value("demo")
+        expect(create).to_contain_text("a frame every 5 min")
+        expect(create.locator("[name='forecast.source']")).to_be_hidden()
+        expect(create.locator("[name='basemap.layers']")).to_be_hidden()  # no basemap chosen
+        basemaps = create.locator("select[name='basemap.source']")  # any source, by kind
+        assert options(basemaps) == ["none", "demo (default)", "demo-overlay", "demo-forecast"]
+        assert basemaps.locator("optgroup").evaluate_all("gs => gs.map(g => g.label)") == ["Observations", "Forecasts"]
+        expect(create.locator("input[name=format][value=gif]")).to_be_checked()
+        expect(create.locator("input[name=format][value=gif]")).to_be_disabled()
+        snap(create, "create-observed.png")
+        assert page.evaluate(OVERLAPS, "form#create > *") == []
+
+        # A forecast: its sources, its labels; refused at the field the API names, then made
+        kind.select_option("forecast")
+        assert options(source) == ["demo-forecast"]
+        expect(label("source")).to_contain_text("Forecast source")
+        expect(create).to_contain_text("runs every 1 h, 6 h ahead, a frame every 15 min")
+        expect(label("frames")).to_contain_text("Frames of a run")
+        expect(create.locator(".kind-hint")).to_contain_text("one model run of a forecast source")
+        create.locator("input[name=imageId]").fill("ahead")
+        create.locator("input[name=width]").fill("320")
+        create.locator("input[name=height]").fill("240")
+        create.locator("input[name=frames]").fill("4")
+        create.locator("input[name=format][value=mp4]").check()
+        snap(create, "create-forecast.png")
+        create.get_by_role("button", name="Create").click()  # every 10 min: not on the source's 15-minute steps
+        expect(said).to_contain_text(
+            "Not saved: interval: must be a multiple of map source 'demo-forecast''s step (900 s)"
+        )
+        expect(create.locator("input[name=interval]")).to_have_attribute("aria-invalid", "true")
+        expect(said).to_be_in_viewport()
+        snap(create, "create-forecast-refused.png")
+        create.locator("input[name=interval]").fill("15")
+        create.get_by_role("button", name="Create").click()
+        expect(said).to_contain_text("Animation ahead saved.")
+        expect(page.locator("section.animation[data-image-id=ahead] .meta.config")).to_contain_text(
+            "forecast · demo-forecast"
+        )
+        body = json.loads(sent[-1].post_data)
+        assert (body["kind"], body["source"], body["formats"], body["interval"]) == (
+            "forecast",
+            "demo-forecast",
+            ["gif", "mp4"],
+            900,
+        )
+        assert "forecast" not in body and "basemap" not in body
+        saved = call(stack.url + "animations/ahead")
+        assert (saved["kind"], saved["source"], saved["formats"], saved["frames"]) == (
+            "forecast",
+            "demo-forecast",
+            ["gif", "mp4"],
+            4,
+        )
+
+        # A loop: the observing sources again, and its forecast part
+        kind.select_option("loop")
+        assert options(source) == ["demo (default)", "demo-overlay"]
+        expect(label("source")).to_contain_text("Observed from")
+        assert options(create.locator("select[name='forecast.source']")) == ["demo-forecast"]
+        create.locator("input[name=imageId]").fill("blend")
+        create.locator("input[name=interval]").fill("10")
+        create.locator("input[name='forecast.layers']").fill("flat-dk, radar")
+        create.locator("input[name='forecast.frames']").fill("3")
+        create.locator("input[name=format][value=mp4]").uncheck()
+        create.locator("input[name=format][value=webp]").check()
+        snap(create, "create-loop.png")
+        assert page.evaluate(OVERLAPS, "form#create > *") == []
+        create.get_by_role("button", name="Create").click()
+        expect(said).to_contain_text("Animation blend saved.")
+        body = json.loads(sent[-1].post_data)
+        assert body["forecast"] == {"source": "demo-forecast", "frames": 3, "layers": ["flat-dk", "radar"]}
+        saved = call(stack.url + "animations/blend")
+        assert (saved["kind"], saved["source"], saved["formats"]) == ("loop", "demo", ["gif", "webp"])
+        assert saved["forecast"] == {"source": "demo-forecast", "layers": ["flat-dk", "radar"], "frames": 3}
+
+        # An overlay over a basemap: its layers asked for once a basemap is chosen; refused without them
+        kind.select_option("observed")
+        source.select_option("demo-overlay")
+        create.locator("input[name=imageId]").fill("overlay")
+        create.locator("input[name=layers]").fill("radar")
+        create.locator("select[name='basemap.source']").select_option("demo")
+        expect(create.locator("input[name='basemap.layers']")).to_be_visible()
+        create.get_by_role("button", name="Create").click()
+        expect(said).to_contain_text("Not saved: basemap.layers: ")
+        expect(create.locator("input[name='basemap.layers']")).to_have_attribute("aria-invalid", "true")
+        snap(create, "create-basemap-refused.png")
+        create.locator("input[name='basemap.layers']").fill("flat-dk")
+        create.get_by_role("button", name="Create").click()
+        expect(said).to_contain_text("Animation overlay saved.")
+        expect(page.locator("section.animation[data-image-id=overlay] .meta.config")).to_contain_text(
+            "observed · demo-overlay"
+        )
+        saved = call(stack.url + "animations/overlay")
+        assert (saved["kind"], saved["source"], saved["basemap"]) == (
+            "observed",
+            "demo-overlay",
+            {"source": "demo", "layers": ["flat-dk"]},
+        )
+
+        # The edit form keeps the kind, sources, forecast part, basemap and formats, and changes them
+        blend = page.locator("section.animation[data-image-id=blend]")
+        expect(blend.locator(".meta.config")).to_contain_text("loop · demo, then a forecast run")
+        blend.get_by_role("button", name="Details", exact=True).click()
+        expect(blend.locator(".configuration")).to_contain_text(
+            "then the next 3 frames of the newest run of demo-forecast (flat-dk + radar)"
+        )
+        blend.get_by_role("button", name="Edit", exact=True).click()
+        form = blend.locator("form.edit")
+        expect(form.locator("select[name=kind]")).to_have_value("loop")
+        expect(form.locator("select[name=source]")).to_have_value("demo")
+        expect(form.locator("select[name='forecast.source']")).to_have_value("demo-forecast")
+        expect(form.locator("input[name='forecast.frames']")).to_have_value("3")
+        expect(form.locator("input[name='forecast.layers']")).to_have_value("flat-dk,radar")
+        expect(form.locator("input[name=format][value=webp]")).to_be_checked()
+        expect(form.locator("input[name=format][value=mp4]")).not_to_be_checked()
+        expect(form.locator("input[name=every]")).to_be_visible()
+        form.locator("input[name='forecast.frames']").fill("2")
+        form.locator("input[name=format][value=mp4]").check()
+        snap(blend, "edit-loop.png")
+        form.get_by_role("button", name="Save").click()
+        expect(blend.locator(".said")).to_contain_text("Edit: saved.")
+        saved = call(stack.url + "animations/blend")
+        assert (saved["kind"], saved["source"], saved["formats"]) == ("loop", "demo", ["gif", "webp", "mp4"])
+        assert saved["forecast"] == {"source": "demo-forecast", "layers": ["flat-dk", "radar"], "frames": 2}
+        assert saved["frames"] == 4 and saved["layers"] == ["flat-dk", "radar"]  # the rest kept
+
+        # Narrow: one column, nothing wider than the window, nothing on top of anything
+        page.set_viewport_size({"width": 400, "height": 900})
+        kind.select_option("loop")
+        page.wait_for_timeout(300)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 400
+        assert page.evaluate(OVERLAPS, "form#create > *") == []
+        assert page.evaluate(OVERLAPS, "section.animation[data-image-id=outlook] .side > *") == []
+        snap(outlook, "forecast-card-400.png")
+        snap(create, "create-loop-400.png")
+        page.evaluate("window.scrollTo(0, 0)")  # the cards' videos load as they come into view
+        page.wait_for_function("() => [...document.querySelectorAll('video')].every(v => v.readyState >= 2)")
+        page.screenshot(path=str(OUTPUT / "gallery-400.png"), full_page=True)
+        assert refused(400, problems) == [], problems  # the two refusals the form showed, and nothing else
+        browser.close()

@@ -93,6 +93,8 @@ def _card(state: AnimationState, latest: Any, base: str) -> dict[str, Any]:
     else:
         status = "done" if state.done_gif else "waiting"
     run = gif.correlation_id if gif is not None else fetch.correlation_id if fetch is not None else None
+    if animation.kind == "forecast" and latest.run is not None:  # its newest run's work: fetches, frames, GIF
+        run = decide.forecast_id(image_id, latest.run.run_time)
     return {
         "imageId": image_id,
         "enabled": animation.enabled,

@@ -79,23 +79,26 @@ def page_headers(html: str) -> dict[str, str]:
     """The page's Content-Security-Policy and framing, sniffing and referrer protection.
 
     Its inline script and style are allowed by their sha256 hashes (no 'unsafe-inline'), made
-    from the page as served. Images come from the API (the links) and from where they redirect:
-    S3 over https, or the emulator AWS_ENDPOINT_URL names; its icon is an empty data: URL, so
-    the browser asks for no /favicon.ico (which answers 403). It calls only its own API.
+    from the page as served. Images, and the MP4s it plays as video, come from the API (the
+    links) and from where they redirect: S3 over https, or the emulator AWS_ENDPOINT_URL names;
+    its icon is an empty data: URL, so the browser asks for no /favicon.ico (which answers 403),
+    and it tells whether the browser decodes animated WebP from a data: image. It calls only its
+    own API.
     """
     hashes: dict[str, list[str]] = {"script": [], "style": []}
     for tag, content in INLINE.findall(html):
         digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
         hashes[tag].append(f"'sha256-{digest}'")
-    images = " ".join(
-        ["'self'", "data:", "https:", *_emulator_origin()]
-    )  # data: for its empty icon (no /favicon.ico route)
+    emulator = _emulator_origin()
+    images = " ".join(["'self'", "data:", "https:", *emulator])  # data: for its empty icon and its WebP check
+    media = " ".join(["'self'", "https:", *emulator])  # the MP4 links, and where they redirect
     policy = "; ".join(
         [
             "default-src 'none'",
             f"script-src {' '.join(hashes['script']) or NONE}",
             f"style-src {' '.join(hashes['style']) or NONE}",
             f"img-src {images}",
+            f"media-src {media}",
             "connect-src 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
