@@ -205,3 +205,18 @@ def test_a_loop_shows_the_newest_observed_frames_then_the_next_of_the_newest_set
     keys = [location.key for location in gif.locations]
     assert keys[:3] == [f"loop/None/{m.valid_time}.png" for m in sorted(observed, key=lambda m: m.valid_time)]
     assert keys[3:] == [f"loop/{RUN}/{m.valid_time}.png" for m in forecast]
+
+
+def test_a_forecast_refuses_a_frame_now_and_makes_its_runs_gif_now(world):
+    from chalicelib.mediator import service
+
+    world.store.put_animation(FORECAST)
+    with pytest.raises(service.Refused, match="frames come with its model runs"):
+        world.mediator.fetch_now("fcst", NOW)
+    tick(world, "fcst", NOW)
+    requests = asked(world, "fcst")
+    assert deliver(world, [answer(m) for m in requests[:2]], rounds=1) == []  # two of four in
+    made = world.mediator.gif_now("fcst", NOW + 60)  # settled now, with what came
+    assert made.run_time == RUN and len(made.locations) == 2
+    with pytest.raises(service.Refused, match="made already"):
+        world.mediator.gif_now("fcst", NOW + 120)

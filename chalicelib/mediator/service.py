@@ -438,6 +438,10 @@ class Mediator:
             raise LookupError(image_id)
         if not state.animation.enabled:
             raise Refused(f"animation {image_id!r} is disabled")
+        if state.animation.kind == "forecast":
+            raise Refused(
+                f"{image_id!r} is a forecast: its frames come with its model runs (a GIF of the run now instead)"
+            )
         decision = decide.fetch_now(state.animation, now)
         change = decision.changes[0]
         if not self.carry_out(decision):
