@@ -438,6 +438,13 @@ class TestGif:
         assert (shown == gifs.TRANSPARENT).sum() == 31 and box == (5, 1, 6, 2)  # just what changed
         assert gifs.unchanged_runs(previous, previous)[1] == (0, 0, 1, 1)  # nothing did: one pixel
 
+    def test_grey_frames_with_alpha_are_their_grey(self):
+        """Pillow's LA to RGB keeps the alpha in the padding byte pack reads: it once made indexes
+        past the lookup's end."""
+        grey = [radar_frame(i).convert("L") for i in range(3)]
+        with_alpha = [Image.merge("LA", (g, Image.new("L", g.size, 200))) for g in grey]
+        assert gifs.encode_gif(list(with_alpha)) == gifs.encode_gif(list(grey))
+
     def test_same_frames_same_bytes(self):
         frames = [radar_frame(i) for i in range(4)]
         assert gifs.encode_gif(list(frames)) == gifs.encode_gif(list(frames))

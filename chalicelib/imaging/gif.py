@@ -136,6 +136,8 @@ def conform(frames: Sequence[Image.Image]) -> list[Image.Image]:
     size = frames[0].size
     out = []
     for frame in frames:
+        if frame.mode == "LA":  # Pillow's LA to RGB leaves the alpha in the byte pack reads as X
+            frame = frame.convert("RGBA")
         if frame.mode != "RGB":
             frame = frame.convert("RGB")
         if frame.size != size:
