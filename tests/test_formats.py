@@ -238,6 +238,20 @@ def test_every_format_from_the_same_frames():
     assert (gif.n_frames, gif.info["loop"]) == (6, 2)
 
 
+def test_frames_with_alpha_are_composited_over_the_ground_for_the_mp4():
+    frame = Image.new("RGBA", (4, 2), (200, 100, 0, 0))
+    frame.putpixel((1, 0), (200, 100, 0, 255))
+    frame.putpixel((2, 0), (200, 100, 0, 128))
+    flat = np.asarray(mp4.flatten(frame))
+    ground = np.array(mp4.GROUND)
+    assert (flat[1, :] == ground).all() and (flat[0, 0] == ground).all() and (flat[0, 3] == ground).all()
+    assert tuple(flat[0, 1]) == (200, 100, 0)
+    assert np.abs(flat[0, 2].astype(int) - (np.array([200, 100, 0]) + ground) / 2).max() <= 1
+    assert mp4.flatten(Image.new("LA", (2, 2), (255, 0))).getpixel((0, 0)) == mp4.GROUND
+    rgb = radar_frame(0)
+    assert mp4.flatten(rgb) is rgb
+
+
 def test_a_failing_format_is_reported_and_the_others_made(monkeypatch):
     monkeypatch.setenv("FFMPEG_BINARY", "/nonexistent/ffmpeg")
     encoded = encode_animation(radar(3), ["gif", "webp", "mp4"])

@@ -12,6 +12,9 @@ frame's place in display order. The MP4 is written here, so that every frame is 
 exactly its own duration (the last one's too: a GIF's `lastDelay`), with the sample table up
 front for playing while it loads (what `-movflags +faststart` does). A loop is the player's
 (`<video loop>`): MP4 has no loop count.
+
+H.264 has no alpha: frames with transparency (an overlay with no basemap under it) are composited
+over GROUND, a neutral dark grey, as they are piped to ffmpeg.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ X264_PARAMS = "me=dia:subme=1"
 TIMESCALE = 1000  # the MP4's clock: milliseconds, the unit of a GIF's delays
 LAYER_BINARY = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts it (/opt/bin is on Lambda's PATH)
 FFMPEG_TIMEOUT = 60  # seconds
+# What shows through a transparent pixel: a dark neutral grey, chosen rather than black by
+# accident. Radar scales are drawn for dark grounds: on white the NWS scale's yellow, light green,
+# cyan and top (white) levels keep a contrast ratio of 1.0-1.5 (WCAG's, of luminance); on this
+# grey its dark blue 1.45 (it stands out by hue), every other level 2.0-13. Black would read as
+# a dark basemap; a grey has no chroma to bleed into an echo's edges through 4:2:0.
+GROUND = (48, 48, 48)
 
 
 class EncoderMissing(PermanentError):
@@ -85,8 +94,9 @@ def encode_mp4(
     preset: str = PRESET,
     x264_params: str = X264_PARAMS,
 ) -> bytes:
-    """RGB frames of one size, each shown for its duration (ms), as H.264 in MP4 bytes (of the
-    frames' size, an odd side less its last pixel: even_size)."""
+    """Frames of one size, each shown for its duration (ms), as H.264 in MP4 bytes (of the frames'
+    size, an odd side less its last pixel: even_size). RGB; frames of other modes are converted,
+    those with alpha composited over GROUND."""
     if not frames or len(frames) != len(durations):
         raise ValueError("an MP4 needs frames and a duration for each")
     packets, config = _encode(frames, durations[0], crf, preset, x264_params)
@@ -131,7 +141,7 @@ def _encode(
         reader.start()
     try:
         for frame in frames:
-            process.stdin.write(frame.tobytes())
+            process.stdin.write(flatten(frame).tobytes())
         process.stdin.close()
     except BrokenPipeError:
         pass  # ffmpeg stopped early: its error says why
@@ -147,6 +157,16 @@ def _encode(
         said = b"".join(errors).decode(errors="replace").strip()[-1000:]
         raise EncodeError(f"ffmpeg exited {code}: {said}")
     return read_flv(b"".join(out))
+
+
+def flatten(frame: Image.Image) -> Image.Image:
+    """The frame in RGB: as it is, or composited over GROUND where it has alpha."""
+    if frame.mode == "RGB":
+        return frame
+    if not frame.has_transparency_data:
+        return frame.convert("RGB")
+    ground = Image.new("RGBA", frame.size, (*GROUND, 255))
+    return Image.alpha_composite(ground, frame.convert("RGBA")).convert("RGB")
 
 
 class Packet(NamedTuple):
