@@ -1,9 +1,11 @@
-"""Small images made in memory for tests."""
+"""Small images made in memory for tests, and GIFs read back as a browser shows them."""
 
 from __future__ import annotations
 
 import io
+import struct
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 
@@ -46,6 +48,75 @@ def radar_frame(index: int, width: int = 320, height: int = 240) -> Image.Image:
         draw.ellipse((x - r, height // 2 - r, x + r, height // 2 + r), fill=colour)
     draw.text((5, 5), f"frame {index:03d}", fill=(255, 255, 255))
     return image
+
+
+def radar_overlay(index: int, width: int = 320, height: int = 240) -> Image.Image:
+    """A transparent overlay's frame (a WMS radar layer, no basemap): a band of rain colours moving
+    east on a fully transparent ground whose pixels carry a colour (not black, as a layer's may),
+    its light rain 75% opaque (opaque in a GIF) inside a faint halo (alpha 90: transparent in it);
+    a cell in the north-east, gone from frame 3 on; a label. Every frame turns some pixels that
+    were opaque transparent: the echo's trailing edge."""
+    image = Image.new("RGBA", (width, height), (30, 60, 110, 0))
+    draw = ImageDraw.Draw(image)
+    x, y = 40 + index * 23, height // 2
+    draw.ellipse((x - 58, y - 58, x + 58, y + 58), fill=(0, 200, 0, 90))
+    draw.ellipse((x - 50, y - 50, x + 50, y + 50), fill=(0, 200, 0, 191))
+    for level, colour in enumerate([(255, 255, 0), (255, 140, 0), (220, 0, 0), (160, 0, 160)]):
+        r = 40 - level * 9
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(*colour, 255))
+    if index < 3:
+        draw.rectangle((width - 70, 20, width - 30, 50), fill=(255, 140, 0, 255))
+    draw.text((5, 5), f"frame {index:03d}", fill=(255, 255, 255, 255))
+    return image
+
+
+def gif_as_shown(data: bytes) -> tuple[list[np.ndarray], list[tuple[tuple[int, int, int, int], int]]]:
+    """Each frame of a GIF as a browser shows it (RGBA, height x width x 4), composed as the
+    GIF89a spec says: the canvas starts transparent, a frame's pixels of its transparent index
+    leave the canvas as it is, and once shown its box is left (disposal 0, 1), restored to
+    transparent (2) or to what was there before (3). Also each frame's box (left, top, right,
+    bottom) and disposal. Each frame's LZW data is decoded by Pillow, as a GIF of its own."""
+    width, height, flags = struct.unpack("<HHB", data[6:11])
+    assert data[:6] == b"GIF89a" and flags & 0x80, "a global colour table"
+    at = 13 + 3 * 2 ** ((flags & 7) + 1)
+    table = np.frombuffer(data[13:at], np.uint8).reshape(-1, 3)
+    canvas = np.zeros((height, width, 4), np.uint8)
+    shown, frames = [], []
+    disposal, transparent = 0, None
+    while data[at] != 0x3B:
+        if data[at] == 0x21:  # an extension: the graphic control one says disposal and transparency
+            label, at = data[at + 1], at + 2
+            body = b""
+            while data[at]:
+                body, at = body + data[at + 1 : at + 1 + data[at]], at + 1 + data[at]
+            at += 1
+            if label == 0xF9:
+                disposal, transparent = body[0] >> 2 & 7, body[3] if body[0] & 1 else None
+            continue
+        assert data[at] == 0x2C, f"a block of kind {data[at]:#x}"
+        left, top, w, h, local = struct.unpack("<HHHHB", data[at + 1 : at + 10])
+        assert not local & 0x80, "no local colour table"
+        start, at = at + 10, at + 11
+        while data[at]:
+            at += data[at] + 1
+        at += 1
+        alone = data[:6] + struct.pack("<HHB", w, h, flags) + data[11:13] + table.tobytes()
+        alone += b"\x2c" + struct.pack("<HHHHB", 0, 0, w, h, 0) + data[start:at] + b";"
+        indices = np.asarray(Image.open(io.BytesIO(alone)))
+        assert indices.shape == (h, w)
+        before = canvas.copy()
+        drawn = indices != transparent if transparent is not None else np.ones((h, w), bool)
+        region = canvas[top : top + h, left : left + w]
+        region[drawn, :3] = table[indices[drawn]]
+        region[drawn, 3] = 255
+        shown.append(canvas.copy())
+        frames.append(((left, top, left + w, top + h), disposal))
+        if disposal == 2:
+            canvas[top : top + h, left : left + w] = 0
+        elif disposal == 3:
+            canvas = before
+        disposal, transparent = 0, None
+    return shown, frames
 
 
 # ICC profiles made in memory -------------------------------------------------------

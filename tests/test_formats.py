@@ -17,7 +17,7 @@ from chalicelib import messages
 from chalicelib.imaging import gif as gifs
 from chalicelib.imaging import mp4, webp
 from chalicelib.imaging.animation import encode_animation
-from tests.images import encode, radar_frame
+from tests.images import encode, gif_as_shown, radar_frame, radar_overlay
 
 integration = pytest.mark.integration  # runs ffmpeg (a subprocess)
 
@@ -42,6 +42,30 @@ def quantised(frames: list[Image.Image]) -> tuple[np.ndarray, list[np.ndarray], 
     rgb = gifs.conform(frames)
     colours = gifs.fit_palette(rgb)
     return colours, list(gifs.indexed(rgb, colours)), rgb
+
+
+def overlay(count: int = 6, width: int = 320, height: int = 240) -> list[Image.Image]:
+    """A transparent overlay's frames (pixels turn transparent in each), the fourth twice."""
+    frames = [radar_overlay(i, width, height) for i in range(count)]
+    frames.insert(4, frames[3].copy())
+    return frames
+
+
+def noisy_overlay(count: int = 4) -> list[Image.Image]:
+    """noisy() frames with a transparent hole moving east and a transparent strip on the right:
+    lossy WebP wins on them, as on noisy() itself."""
+    frames = []
+    for i, frame in enumerate(noisy(count)):
+        y, x = np.mgrid[0 : frame.height, 0 : frame.width]
+        alpha = np.where((x - 60 - 20 * i) ** 2 + (y - 96) ** 2 < 30**2, 0, 255).astype(np.uint8)
+        alpha[:, 230:] = 0
+        frames.append(Image.fromarray(np.dstack([np.asarray(frame), alpha]), "RGBA"))
+    return frames
+
+
+def alpha_of(frame: Image.Image) -> np.ndarray:
+    """What a GIF keeps of a frame's alpha: 0 below 128, else 255."""
+    return np.where(np.asarray(frame.convert("RGBA"))[..., 3] < 128, 0, 255).astype(np.uint8)
 
 
 # WebP ----------------------------------------------------------------------------------------
@@ -90,6 +114,59 @@ class TestWebP:
         colours, indices, rgb = quantised(radar(4))
         assert webp.lossy_quality(colours, indices[0], rgb[0], 10**9) is None
         assert webp.encode_webp(colours, indices, [100] * 4, sources=rgb).lossless
+
+
+class TestTransparentWebP:
+    def test_lossless_keeps_the_gifs_transparency_and_colours_in_every_frame(self):
+        frames = overlay()
+        colours, indices, conformed = quantised(list(frames))
+        made = webp.encode_webp(colours, indices, [100] * len(frames), sources=conformed)
+        assert made.lossless
+        back = webp.decode(made.data, "RGBA")
+        assert len(back) == len(frames)
+        for number, (frame, shown) in enumerate(zip(frames, back)):
+            pixels, alpha, source = np.asarray(shown), alpha_of(frame), np.asarray(frame)
+            assert np.array_equal(pixels[..., 3], alpha), number  # alpha exact
+            opaque = alpha == 255
+            assert np.array_equal(pixels[opaque, :3], source[opaque, :3]), number
+        assert webp.mean_psnr(back, conformed) == webp.gif_psnr(colours, indices, conformed) == 99.0
+
+    def test_a_frame_that_turns_pixels_transparent_replaces_its_box(self):
+        """Blending could only leave a pixel as it was: such a frame is coded whole in its box."""
+        frames = [radar_overlay(0), radar_overlay(0), radar_overlay(3)]
+        frames[1].paste((0, 0, 0, 0), (30, 110, 50, 130))  # a hole in the echo, all else as before
+        colours, indices, _ = quantised(list(frames))
+        for number, (current, previous) in enumerate(zip(indices[1:], indices), 1):
+            box, shown, blend = webp._delta(current, previous)
+            assert not blend, number
+        back = webp.decode(webp.encode_lossless(colours, indices, [100] * 3, 0).data, "RGBA")
+        for number, (frame, shown) in enumerate(zip(frames, back)):
+            assert np.array_equal(np.asarray(shown)[..., 3], alpha_of(frame)), number
+
+    def test_lossy_keeps_alpha_exact_and_the_gifs_psnr_over_the_opaque_pixels(self):
+        frames = noisy_overlay()
+        colours, indices, conformed = quantised(list(frames))
+        made = webp.encode_webp(colours, indices, [200] * 4, sources=conformed)
+        assert not made.lossless and made.quality in webp.LOSSY_QUALITIES
+        assert len(made.data) < len(webp.encode_lossless(colours, indices, [200] * 4, 0).data)
+        back = webp.decode(made.data, "RGBA")
+        for number, (frame, shown) in enumerate(zip(frames, back)):
+            assert np.array_equal(np.asarray(shown)[..., 3], alpha_of(frame)), number
+        assert webp.mean_psnr(back, conformed) >= webp.gif_psnr(colours, indices, conformed)
+        # over the opaque pixels alone: what lossy does under transparent ones is not seen
+        gif_opaque = webp.gif_psnr(colours, indices, conformed)
+        gif_everywhere = np.mean([webp.psnr(colours[np.minimum(i, len(colours) - 1)], np.asarray(s)[..., :3])
+                                  for i, s in zip(indices, conformed)])  # fmt: skip
+        assert gif_opaque > gif_everywhere
+
+    def test_lossy_whose_alpha_does_not_come_back_is_not_chosen(self, monkeypatch):
+        frames = noisy_overlay()
+        colours, indices, conformed = quantised(list(frames))
+        coded = webp.encode_lossy
+        monkeypatch.setattr(
+            webp, "encode_lossy", lambda f, *a: coded([frame.convert("RGB") for frame in f], *a)
+        )  # its alpha lost
+        assert webp.encode_webp(colours, indices, [200] * 4, sources=conformed).lossless
 
 
 # MP4: the container, without ffmpeg -----------------------------------------------------------
@@ -252,6 +329,53 @@ def test_frames_with_alpha_are_composited_over_the_ground_for_the_mp4():
     assert mp4.flatten(rgb) is rgb
 
 
+def far_from(opaque: np.ndarray, distance: int) -> np.ndarray:
+    """Pixels more than `distance` pixels away (in x or in y) from every pixel `opaque` marks."""
+    near = np.zeros_like(opaque)
+    padded = np.pad(opaque, distance)
+    height, width = opaque.shape
+    for dy in range(2 * distance + 1):
+        for dx in range(2 * distance + 1):
+            near |= padded[dy : dy + height, dx : dx + width]
+    return ~near
+
+
+@integration
+def test_a_transparent_overlay_in_every_format():
+    """GIF and WebP transparent where the source is (browser-composed, disposal honoured), the MP4
+    showing the ground there: every source frame decoded back from each."""
+    frames = overlay()
+    encoded = encode_animation([f.copy() for f in frames], ["webp", "mp4"], delay=100, last_delay=500)
+    assert encoded.failures == []
+    data = {o.format: o.data for o in encoded.outputs}
+    shown, _ = gif_as_shown(data["gif"])
+    back = webp.decode(data["webp"], "RGBA")
+    video = decoded(data["mp4"], 320, 240)
+    assert len(shown) == len(back) == len(video) == len(frames)
+    for number, frame in enumerate(frames):
+        alpha, source = alpha_of(frame), np.asarray(frame)
+        opaque = alpha == 255
+        for name, pixels in (("gif", shown[number]), ("webp", np.asarray(back[number]))):
+            assert np.array_equal(pixels[..., 3], alpha), (name, number)
+            assert np.array_equal(pixels[opaque, :3], source[opaque, :3]), (name, number)
+    ground = np.array(mp4.GROUND)
+    for number in (0, len(frames) - 1):  # the first and the last frame
+        opaque = alpha_of(frames[number]) == 255
+        off = np.abs(video[number].astype(int) - ground).max(axis=2)  # 48 comes back 47: limited range
+        assert np.median(off[~opaque]) <= 1 and np.mean(off[~opaque] <= 3) > 0.95, number
+        # x264 blurs an echo's sharp edges for some pixels around (less than a macroblock); past that
+        # the ground is flat (black, or the colour transparent pixels carry, would be 18 to 60 off)
+        far = far_from(opaque, 8)
+        assert far.mean() > 0.5 and off[far].max() <= 6, number
+    # it is the MP4 of the frames as the GIF shows them, laid over the ground by hand
+    laid = []
+    for frame in frames:
+        ground = Image.new("RGB", frame.size, mp4.GROUND)
+        ground.paste(frame.convert("RGB"), mask=Image.fromarray(alpha_of(frame)))
+        laid.append(ground)
+    assert data["mp4"] == mp4.encode_mp4(laid, gifs.delays(len(frames), 100, 500))
+
+
 def test_a_failing_format_is_reported_and_the_others_made(monkeypatch):
     monkeypatch.setenv("FFMPEG_BINARY", "/nonexistent/ffmpeg")
     encoded = encode_animation(radar(3), ["gif", "webp", "mp4"])
@@ -297,6 +421,25 @@ class TestWorker:
         head = aws.s3.head_object(Bucket=bucket, Key="temps/1700000600.mp4")
         assert head["ContentType"] == "video/mp4"
         assert shown_durations(aws.get(**reply["outputs"][2]["location"])) == [100] * 4 + [800]
+
+    @integration
+    def test_a_transparent_overlay_stays_transparent(self, aws, invoke_sns):
+        """The frames as a WMS layer gives them (RGBA PNG, no basemap) through the worker."""
+        frames = [radar_overlay(i) for i in range(4)]
+        locations = [
+            aws.put(aws.names.frames_bucket, f"temps/{i}.png", encode(frame)) for i, frame in enumerate(frames)
+        ]
+        invoke_sns("create_gif", gif_request(locations, formats=["webp", "mp4"]))
+        reply = aws.reply()
+        assert reply["type"] == "did-create-gif"
+        data = {o["format"]: aws.get(**o["location"]) for o in reply["outputs"]}
+        shown, _ = gif_as_shown(data["gif"])
+        back = webp.decode(data["webp"], "RGBA")
+        for number, frame in enumerate(frames):
+            assert np.array_equal(shown[number][..., 3], alpha_of(frame)), number
+            assert np.array_equal(np.asarray(back[number])[..., 3], alpha_of(frame)), number
+        corner = decoded(data["mp4"], 320, 240)[0][200:, :40]  # far from the echo and the label
+        assert np.abs(corner.astype(int) - np.array(mp4.GROUND)).max() <= 3
 
     @integration
     def test_a_format_that_fails_is_a_did_fail_naming_it(self, aws, invoke_sns, monkeypatch):

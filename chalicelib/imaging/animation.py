@@ -3,8 +3,10 @@
 The GIF is what email clients play; WebP and MP4 are for pages and apps, a fraction of its
 bytes. All come from the same frames: the MP4 from the frames as they are, the WebP from the
 GIF's own (its palette and indexes: the same pixels, losslessly, or lossy where that is
-smaller at no lower PSNR). A format other than the GIF that fails is reported as failed, the
-others are made; the GIF failing fails all.
+smaller at no lower PSNR). Frames with transparency keep it where the GIF has it (alpha below
+128 transparent, the rest opaque): in the GIF and the WebP; the MP4, which has no alpha, shows
+them over a neutral grey (mp4.GROUND). A format other than the GIF that fails is reported as
+failed, the others are made; the GIF failing fails all.
 """
 
 from __future__ import annotations
@@ -56,10 +58,10 @@ def encode_animation(
         return Encoded(
             [Output("gif", gifs.encode_gif(frames, delay=delay, loop=loop, last_delay=last_delay), width, height)], []
         )
-    rgb = gifs.conform(frames)
+    conformed = gifs.conform(frames)  # RGB, or RGBA with alpha 0 or 255
     frames.clear()
-    width, height = rgb[0].size
-    durations = gifs.delays(len(rgb), delay, last_delay)
+    width, height = conformed[0].size
+    durations = gifs.delays(len(conformed), delay, last_delay)
     outputs: list[Output] = []
     failures: list[Failure] = []
     extra: dict[str, Output] = {}
@@ -67,20 +69,23 @@ def encode_animation(
         try:
             from .mp4 import encode_mp4, even_size
 
-            extra["mp4"] = Output("mp4", encode_mp4(rgb, durations), *even_size(width, height))
+            extra["mp4"] = Output("mp4", encode_mp4(conformed, durations), *even_size(width, height))
         except Exception as error:
             failures.append(Failure("mp4", error))
-    colours = gifs.fit_palette(rgb)
-    indices = list(gifs.indexed(rgb, colours))
-    outputs.append(Output("gif", gifs.write_gif(colours, indices, (width, height), durations, loop), width, height))
+    colours = gifs.fit_palette(conformed)
+    indices = list(gifs.indexed(conformed, colours))
+    gif = gifs.write_gif(
+        colours, indices, (width, height), durations, loop, transparent=gifs.has_transparency(conformed)
+    )
+    outputs.append(Output("gif", gif, width, height))
     if "webp" in wanted:
         try:
             from .webp import encode_webp
 
-            webp = encode_webp(colours, indices, durations, loop, sources=rgb)
+            webp = encode_webp(colours, indices, durations, loop, sources=conformed)
             extra["webp"] = Output("webp", webp.data, width, height)
         except Exception as error:
             failures.append(Failure("webp", error))
-    rgb.clear()
+    conformed.clear()
     outputs += [extra[f] for f in wanted if f in extra]
     return Encoded(outputs, failures)
