@@ -3,6 +3,7 @@ through the GIF worker, and the MP4 played by Chromium."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import struct
@@ -460,7 +461,7 @@ class TestWorker:
         assert "outputs" not in reply and aws.keys(aws.names.gifs_bucket) == ["temps/1700000600.gif"]
 
 
-# Chromium plays the MP4 to its last frame ------------------------------------------------------
+# Chromium plays the MP4 to its last frame, and shows transparent GIFs and WebPs as their frames ---
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -501,3 +502,51 @@ def test_chromium_plays_the_mp4_to_its_last_frame_for_its_duration(tmp_path):
     assert times[-1] == 1.0  # the last frame, shown at 5 x 200 ms
     last_shown = played["shown"][-1][1]
     assert 1000 <= played["ended"] - last_shown <= 2000, played  # for its 1,200 ms, give or take a frame
+
+
+@integration
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("REQUIRE_CHROMIUM") != "1",
+    reason="Debian's chromium decodes them (.ci/run installs it)",
+)
+def test_chromium_shows_a_transparent_overlay_as_its_frames(tmp_path):
+    """Chromium's own decoders (WebCodecs' ImageDecoder: each frame composed, disposal and blending
+    honoured), frame by frame and the first again after the last, as a loop shows it."""
+    from playwright.sync_api import sync_playwright
+
+    frames = overlay()
+    encoded = encode_animation([f.copy() for f in frames], ["webp"], delay=100)
+    (tmp_path / "index.html").write_text("<html></html>")  # a file: ImageDecoder wants a secure context
+    script = """async ([data, type]) => {
+      const decoder = new ImageDecoder({data: Uint8Array.from(atob(data), (c) => c.charCodeAt(0)), type});
+      await decoder.tracks.ready;
+      const count = decoder.tracks.selectedTrack.frameCount, shown = [];
+      for (const index of [...Array(count).keys(), 0]) {
+        const {image} = await decoder.decode({frameIndex: index});
+        const canvas = new OffscreenCanvas(image.displayWidth, image.displayHeight);
+        canvas.getContext('2d').drawImage(image, 0, 0);
+        image.close();
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let text = '';
+        for (let i = 0; i < pixels.length; i += 8192) text += String.fromCharCode(...pixels.subarray(i, i + 8192));
+        shown.push(btoa(text));
+      }
+      return shown;
+    }"""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless"])
+        page = browser.new_page()
+        page.goto((tmp_path / "index.html").as_uri())
+        shown = {
+            o.format: page.evaluate(script, [base64.b64encode(o.data).decode(), f"image/{o.format}"])
+            for o in encoded.outputs
+        }
+        browser.close()
+    for name, pictures in shown.items():
+        assert len(pictures) == len(frames) + 1, name
+        for number, picture in enumerate(pictures):
+            frame = frames[number % len(frames)]
+            pixels = np.frombuffer(base64.b64decode(picture), np.uint8).reshape(240, 320, 4)
+            alpha, opaque = alpha_of(frame), alpha_of(frame) == 255
+            assert np.array_equal(pixels[..., 3], alpha), (name, number)
+            assert np.array_equal(pixels[opaque, :3], np.asarray(frame)[opaque, :3]), (name, number)
