@@ -84,15 +84,6 @@ class Objects:
             "get_object", Params={"Bucket": location.bucket, "Key": location.key}, ExpiresIn=expiry
         )
 
-    def exists(self, location: Location) -> bool:
-        try:
-            self._s3.head_object(Bucket=location.bucket, Key=location.key)
-        except Exception as exc:
-            if error_code(exc) in _NOT_THERE:
-                return False
-            raise
-        return True
-
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         """Delete every object under `prefix`; how many there were."""
         count = 0
