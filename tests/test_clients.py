@@ -60,6 +60,33 @@ def test_an_emulator_is_reached_by_path(aws_region, monkeypatch):
     assert clients._make("sqs").meta.endpoint_url == "http://127.0.0.1:4567"
 
 
+@pytest.mark.parametrize(
+    "code, permanent",
+    [
+        ("NoSuchKey", True),
+        ("NoSuchBucket", True),
+        ("AccessDenied", False),  # the role may not read it: Lambda's retries, then the failure queue (alarmed)
+        ("SlowDown", False),
+        ("InternalError", False),
+        ("ServiceUnavailable", False),
+    ],
+)
+def test_an_s3_read_takes_only_a_missing_object_for_good(code, permanent):
+    from botocore.exceptions import ClientError
+
+    from chalicelib.aws.s3 import Objects
+    from chalicelib.errors import MissingObject
+    from chalicelib.messages import Location
+
+    class S3:
+        def get_object(self, **_):
+            raise ClientError({"Error": {"Code": code, "Message": code}}, "GetObject")
+
+    read = Objects(S3())
+    with pytest.raises(MissingObject if permanent else ClientError):
+        read.get(Location(bucket="weathergif-dev-frames", key="sdk/320x240/1.png"))
+
+
 class TestAccount:
     """The account in topic ARNs: read off the ARN Lambda invoked the function by, STS asked only
     where there is none (local runs)."""

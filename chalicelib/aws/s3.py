@@ -18,7 +18,15 @@ else:
 
 T = TypeVar("T")
 READ_THREADS = 8
-# What S3 answers for an object that is not there, or for a key or bucket it can never hold.
+# What S3 answers for an object that is not there, or for a key or bucket it can never hold. S3 tells a
+# missing key (404 NoSuchKey) only to a caller that may s3:ListBucket the bucket, and answers any other
+# 403 AccessDenied: each function that reads here may list what it reads (deploy/policies.py).
+#
+# AccessDenied stays an error that may pass (raised: Lambda retries the event twice, then it lands in
+# the worker failure queue, which alarms, and becomes a did-fail there): with the missing key told
+# apart, it means the role may not read the object, which a policy just deployed (IAM's changes take
+# a while to reach every request) or an operator's fix mends, and it is the operator's to see, not a
+# frame's failure to record at once. Throttling (SlowDown) and 5xx may pass too.
 _NOT_THERE = {"NoSuchKey", "404", "NotFound"}
 _NEVER = {"NoSuchBucket", "InvalidArgument", "KeyTooLongError", "InvalidBucketName"}
 
@@ -37,7 +45,7 @@ class Objects:
                 raise MissingObject(f"s3://{location.bucket}/{location.key} does not exist") from None
             if code in _NEVER:
                 raise MissingObject(f"s3://{location.bucket}/{location.key!r} cannot be read: {code}") from None
-            raise  # throttling, a 5xx, access denied: may pass
+            raise  # throttling, a 5xx, access denied: may pass (see _NOT_THERE)
         return response["Body"].read()
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str, **metadata: Any) -> Location:
