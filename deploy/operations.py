@@ -175,15 +175,10 @@ def _requests(
             yield Request(action, regional(f"table/{params['TableName']}"))
         return
     if service == "sqs":
-        if "QueueUrl" in params:
+        owner, name = params.get("QueueOwnerAWSAccountId", account), params.get("QueueName", "")
+        if "QueueUrl" in params:  # .../ACCOUNT/NAME
             *_, owner, name = params["QueueUrl"].rstrip("/").split("/")
-            arn = f"arn:{partition}:sqs:{region}:{owner if owner.isdigit() else account}:{name}"
-        else:
-            arn = (
-                regional(params["QueueName"])
-                if "QueueOwnerAWSAccountId" not in params
-                else (f"arn:{partition}:sqs:{region}:{params['QueueOwnerAWSAccountId']}:{params['QueueName']}")
-            )
+        arn = f"arn:{partition}:sqs:{region}:{owner}:{name}"
         for action in entry.actions:
             yield Request(action, arn)
         return

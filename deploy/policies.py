@@ -210,6 +210,7 @@ def uses(stage: Stage) -> dict[str, list[Use]]:
             ),
             Use(("cloudwatch.ListMetrics", "cloudwatch.GetMetricData"), ("*",)),  # GET /metrics
             Use(("sns.PublishBatch",), topics),  # fetch and GIF now; redrives
+            Use(("sts.GetCallerIdentity",), ()),  # the account in topic ARNs: its routes see no invoking ARN
             # the public reads that show more to the token's holder (email settings) check it too
             Use(("ssm.GetParameter",), (stage.parameter(API_TOKEN_PARAMETER),)),
         ],

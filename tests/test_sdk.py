@@ -18,7 +18,7 @@ function that made it. Then:
 - both SDKs answered alike: each operation's status and its answer (times, ids and checksums set
   aside), each handler's answer;
 - the operations run are deploy/operations.py's table, no more and no fewer;
-- each function's committed policy allows what IAM checks for each operation it made (the table
+- each function made only operations deploy/policies.py says it makes, and its committed policy allows what IAM checks for each operation it made (the table
   says what that is), a missing key's 404 included (tests/iam.py evaluates the policies).
 """
 
@@ -622,6 +622,22 @@ def test_the_operations_run_are_the_tables(runs, sdk):
     to this test fails it), and none that the table lacks."""
     ran = {(c["service"], c["operation"]) for c in runs[sdk]["calls"]}
     assert ran == set(operations.OPERATIONS)
+
+
+def test_each_function_declares_what_it_did(runs):
+    """deploy/policies.py's `uses` name every operation each function made (what its policy is made of)."""
+    from deploy.policies import Stage, uses
+
+    declared = {
+        function: {operation for use in used for operation in use.operations}
+        for function, used in uses(Stage.from_config(CONFIG, bundle.STAGE)).items()
+    }
+    undeclared = {
+        (call["function"], f"{call['service']}.{call['operation']}")
+        for call in runs["locked"]["calls"]
+        if call["function"] is not None and f"{call['service']}.{call['operation']}" not in declared[call["function"]]
+    }
+    assert undeclared == set()
 
 
 def test_each_function_may_do_what_it_did(runs):
