@@ -18,8 +18,9 @@ function that made it. Then:
 - both SDKs answered alike: each operation's status and its answer (times, ids and checksums set
   aside), each handler's answer;
 - the operations run are deploy/operations.py's table, no more and no fewer;
-- each function made only operations deploy/policies.py says it makes, and its committed policy allows what IAM checks for each operation it made (the table
-  says what that is), a missing key's 404 included (tests/iam.py evaluates the policies).
+- each function made only operations deploy/policies.py says it makes, and its committed policy
+  allows what IAM checks for each operation it made (the table says what that is), a missing
+  key's 404 included (tests/iam.py evaluates the policies).
 """
 
 from __future__ import annotations
