@@ -25,6 +25,7 @@ function that made it. Then:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import time
@@ -480,8 +481,7 @@ def _prepare(emulator: Any, source: Any, t0: int) -> tuple[dict[str, Any], dict[
     return plan, env
 
 
-@pytest.fixture(scope="module")
-def runs(built: bundle.Build, emulator: Any) -> dict[str, dict[str, Any]]:
+def _run(built: bundle.Build, emulator: Any) -> dict[str, dict[str, Any]]:
     """The script's result on each SDK: the runtime's (boto3 1.34.145) and the lock's."""
     from local.mapsource import DemoMapSource
 
@@ -493,11 +493,35 @@ def runs(built: bundle.Build, emulator: Any) -> dict[str, dict[str, Any]]:
         for name, runtime in runtimes.items():
             plan, env = _prepare(emulator, source, t0)
             ran = bundle.run_in_bundle(built.out, SCRIPT, plan, timeout=300, runtime=runtime, env=env)
-            assert not isinstance(ran, str), ran
+            if isinstance(ran, str):
+                raise RuntimeError(ran)
             out[name] = ran.result
     finally:
         source.stop()
     return out
+
+
+@pytest.fixture(scope="session")
+def runs(built: bundle.Build, emulator: Any, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
+    """The script's results, made once per run: xdist workers share them through a lock (the
+    xdist_group does not keep this module's tests on one worker with pytest 9.2 and xdist 3.8)."""
+    if worker_id == "master":
+        return _run(built, emulator)
+    shared = tmp_path_factory.getbasetemp().parent / "sdk-runs"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "runs.json"
+        if not done.exists():
+            try:
+                done.write_text(json.dumps(_run(built, emulator)))
+            except Exception as error:
+                done.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}))
+                raise
+        recorded = json.loads(done.read_text())
+    if "error" in recorded:
+        raise RuntimeError(recorded["error"])
+    return recorded
 
 
 def test_each_sdk_is_the_one_asked_for(runs):
