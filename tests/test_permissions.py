@@ -29,11 +29,16 @@ REGION, ACCOUNT = "eu-west-1", "210987654321"
 
 
 @functools.cache
-def _methods(service: str) -> dict[str, str]:
-    """A client's method names and the operations they call (botocore's own mapping)."""
+def _botocore() -> Any:
     import botocore.session
 
-    client = botocore.session.Session().create_client(
+    return botocore.session.Session()
+
+
+@functools.cache
+def _methods(service: str) -> dict[str, str]:
+    """A client's method names and the operations they call (botocore's own mapping)."""
+    client = _botocore().create_client(
         service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
     )
     return dict(client.meta.method_to_api_mapping)
@@ -68,9 +73,7 @@ def called(source: str, service: str | None) -> set[tuple[str, str]]:
 
 def code_operations() -> dict[tuple[str, str], list[str]]:
     """Every operation the modules of chalicelib/aws call, and which modules call it."""
-    import botocore.session
-
-    services = set(botocore.session.Session().get_available_services())
+    services = set(_botocore().get_available_services())
     out: dict[tuple[str, str], list[str]] = {}
     for module in sorted(AWS.glob("*.py")):
         service = module.stem if module.stem in services else None
