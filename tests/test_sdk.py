@@ -236,11 +236,28 @@ def deliver(topic, function, handler, step):
     return [invoke(step, function, handler, event) for event in sns_events(topic)]
 
 
+def consume(step, function, handler, queue, messages, expect_raise=None):
+    """An SQS batch to its handler, as Lambda's event source mapping hands it over; and then as Lambda
+    does: a batch whose handler returned is deleted from the queue (but the items it reports failed),
+    one whose handler raised is left to come back (a FIFO queue holds its message group until then)."""
+    answer = invoke(step, function, handler, sqs_event(queue, messages), expect_raise=expect_raise)
+    if result["steps"][-1]["raised"] is None:
+        failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
+        state["record"] = False
+        try:
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    platform.delete_message(QueueUrl=url_of(queue), ReceiptHandle=m["ReceiptHandle"])
+        finally:
+            state["record"] = True
+    return answer
+
+
 def mediate(step):
-    """What waits on the mediator's queue, as its event source mapping hands it over (10 a batch)."""
+    """What waits on the mediator's queue (10 a batch)."""
     messages = received(plan["queues"]["mediator"])
     for start in range(0, len(messages), 10):
-        invoke(step, "mediate", app.mediate, sqs_event(plan["queues"]["mediator"], messages[start:start + 10]))
+        consume(step, "mediate", app.mediate, plan["queues"]["mediator"], messages[start:start + 10])
     return messages
 
 
@@ -253,7 +270,7 @@ def schedule(step, function, handler, when):
     invoke(step, function, handler, event)
     for message in received(plan["queues"]["tick"]):  # the tick queue's slices, one a batch (batch size 1)
         slices.append(message["Body"])
-        invoke(step + ": a slice", "tick", app.tick, sqs_event(plan["queues"]["tick"], [message]))
+        consume(step + ": a slice", "tick", app.tick, plan["queues"]["tick"], [message])
 
 
 slices = []
@@ -291,8 +308,12 @@ def http(step, method, resource, path_parameters=None, query=None, body=None, to
     return answer
 
 
-T0 = plan["t0"]
 ID = "sdk"
+
+
+def minute():
+    return int(time.time()) // 60 * 60
+
 
 # The authorizer: the token from SSM.
 invoke("the authorizer", "token", app.token, {"type": "TOKEN", "authorizationToken": "Bearer " + plan["token"],
@@ -301,28 +322,30 @@ invoke("the authorizer", "token", app.token, {"type": "TOKEN", "authorizationTok
 # An operator configures an animation and looks at it.
 http("put an animation", "PUT", "/animations/{image_id}", {"image_id": ID}, token=True, body={
     "layers": ["flat-dk", "radar"], "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 4,
-    "interval": 600, "frames": 2, "thumbnails": [{"width": 80, "height": 60}],
+    "interval": 3600, "frames": 2, "thumbnails": [{"width": 80, "height": 60}],
     "email": {"to": ["desk@example.com"], "from": plan["sender"]}})
 http("list animations", "GET", "/animations")
 http("get an animation", "GET", "/animations/{image_id}", {"image_id": ID}, token=True)
 
-# Two frames on the schedule: the tick, the fetcher (map keys from SSM), the mediator, the thumbnails.
-for n in range(2):
-    schedule("the fetch schedule %d" % n, "fetch_due_frames", app.fetch_due_frames, T0 + 600 * n)
-    deliver("fetch", "fetch_amp_image", app.fetch_amp_image, "a frame fetched")
-    mediate("a frame arrives")
-    deliver("thumbnail", "create_thumbnail", app.create_thumbnail, "a thumbnail made")
-    mediate("a thumbnail arrives")
+# The fetch schedule asks for the new animation's window (two hourly frames): the tick, the fetcher (map
+# keys from SSM), the mediator, the thumbnails.
+schedule("the fetch schedule", "fetch_due_frames", app.fetch_due_frames, minute())
+fetched = deliver("fetch", "fetch_amp_image", app.fetch_amp_image, "a frame fetched")
+frames = sorted(answer["validTime"] for answer in fetched)
+mediate("a frame arrives")
+deliver("thumbnail", "create_thumbnail", app.create_thumbnail, "a thumbnail made")
+mediate("a thumbnail arrives")
 
-# The second frame made a GIF due: the GIF, then its email.
-deliver("gif", "create_gif", app.create_gif, "a GIF made")
+# The window's frames made a GIF due: the GIF, then its email.
+[gif] = deliver("gif", "create_gif", app.create_gif, "a GIF made")
 mediate("a GIF arrives")
 deliver("email", "send_email", app.send_email, "an email sent")
 mediate("an email was sent")
 
 # A thumbnail of a frame that is not there: NoSuchKey, a did-fail at once.
-missing = {"type": "please-create-thumbnail", "imageId": ID, "validTime": T0 + 1200, "width": 80, "height": 60,
-           "location": {"Bucket": plan["buckets"]["frames"], "Key": ID + "/320x240/%d.png" % (T0 + 1200)}}
+between = frames[-1] - 1800  # on no grid time: never a frame
+missing = {"type": "please-create-thumbnail", "imageId": ID, "validTime": between, "width": 80, "height": 60,
+           "location": {"Bucket": plan["buckets"]["frames"], "Key": ID + "/320x240/%d.png" % between}}
 missing_event = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "sub",
                               "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "topic",
                                       "Subject": None, "Message": json.dumps(missing), "Timestamp": "",
@@ -340,8 +363,8 @@ invoke("an upload", "thumbnail_upload", app.thumbnail_upload, {"Records": [{
 mediate("an upload's thumbnail arrives")
 
 # A worker's invocation that failed for good: Lambda's record of it, on the worker failure queue.
-failed_request = dict(missing, validTime=T0, location={"Bucket": plan["buckets"]["frames"],
-                                                        "Key": ID + "/320x240/%d.png" % T0})
+failed_request = dict(missing, validTime=frames[0], location={"Bucket": plan["buckets"]["frames"],
+                                                               "Key": ID + "/320x240/%d.png" % frames[0]})
 record = {"version": "1.0", "timestamp": "2026-12-07T10:00:00.000Z",
           "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": ARN % plan["names"]["create_thumbnail"]
                              + ":$LATEST", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
@@ -352,20 +375,23 @@ record = {"version": "1.0", "timestamp": "2026-12-07T10:00:00.000Z",
 state["record"] = False
 platform.send_message(QueueUrl=url_of(plan["queues"]["worker_failures"]), MessageBody=json.dumps(record))
 state["record"] = True
-invoke("a worker failed for good", "worker_failed", app.worker_failed,
-       sqs_event(plan["queues"]["worker_failures"], received(plan["queues"]["worker_failures"])))
+consume("a worker failed for good", "worker_failed", app.worker_failed, plan["queues"]["worker_failures"],
+        received(plan["queues"]["worker_failures"]))
 mediate("its did-fail arrives")
 
-# Dead letters: a did-message and a tick's slice, the first one's write throttled (the slice is kept and
-# deleted from the queue; the batch raises, so that the other comes back).
+# Dead letters: two did-messages on the mediator's (FIFO) dead-letter queue, the first one's write
+# throttled (the other is kept and deleted from the queue; the batch raises, so that the first comes
+# back); a tick's slice on the ticks' own, kept by keep_dead_slices.
 state["record"] = False
-gone = json.dumps({"type": "did-create-thumbnail", "imageId": "gone", "validTime": T0,
-                   "location": {"Bucket": plan["buckets"]["thumbnails"], "Key": "gone/0.jpg"}})
-for body in (gone, slices[-1]):
-    platform.send_message(QueueUrl=url_of(plan["queues"]["dead_letters"]), MessageBody=body)
+gone = [json.dumps({"type": "did-create-thumbnail", "imageId": "gone-%d" % n, "validTime": frames[0],
+                    "location": {"Bucket": plan["buckets"]["thumbnails"], "Key": "gone/%d.jpg" % n}}) for n in range(2)]
+for n, body in enumerate(gone):
+    platform.send_message(QueueUrl=url_of(plan["queues"]["dead_letters"]), MessageBody=body,
+                          MessageGroupId="gone-%d" % n, MessageDeduplicationId="gone-%d" % n)
+platform.send_message(QueueUrl=url_of(plan["queues"]["dead_slices"]), MessageBody=slices[-1])
 state["record"] = True
 letters = received(plan["queues"]["dead_letters"])
-first = next(letter["MessageId"] for letter in letters if letter["Body"] == gone)
+first = next(letter["MessageId"] for letter in letters if letter["Body"] == gone[0])
 
 
 def keep(event, context):  # the first letter's PutItem throttled, as DynamoDB may
@@ -373,20 +399,22 @@ def keep(event, context):  # the first letter's PutItem throttled, as DynamoDB m
     return app.keep_dead_letters(event, context)
 
 
-invoke("a dead letter's write throttled", "keep_dead_letters", keep,
-       sqs_event(plan["queues"]["dead_letters"], letters), expect_raise="BatchIncomplete")
+consume("a dead letter's write throttled", "keep_dead_letters", keep, plan["queues"]["dead_letters"], letters,
+        expect_raise="BatchIncomplete")
+consume("a dead tick slice", "keep_dead_slices", app.keep_dead_slices, plan["queues"]["dead_slices"],
+        received(plan["queues"]["dead_slices"]))
 
 # The operator's routes.
 for step, method, resource, params, query, token in (
     ("the summary", "GET", "/summary", None, None, False),
     ("frames", "GET", "/animations/{image_id}/frames", {"image_id": ID}, None, False),
     ("GIFs", "GET", "/animations/{image_id}/gifs", {"image_id": ID}, None, True),
-    ("a GIF's link", "GET", "/animations/{image_id}/gifs/{valid_time}/image", {"image_id": ID, "valid_time": T0 + 600}, None, False),
-    ("a frame's link", "GET", "/animations/{image_id}/frames/{valid_time}/image", {"image_id": ID, "valid_time": T0}, None, False),
+    ("a GIF's link", "GET", "/animations/{image_id}/gifs/{valid_time}/image", {"image_id": ID, "valid_time": gif["validTime"]}, None, False),
+    ("a frame's link", "GET", "/animations/{image_id}/frames/{valid_time}/image", {"image_id": ID, "valid_time": frames[0]}, None, False),
     ("a thumbnail's link", "GET", "/animations/{image_id}/frames/{valid_time}/thumbnails/{label}",
-     {"image_id": ID, "valid_time": T0, "label": "80x60-cover"}, None, False),
+     {"image_id": ID, "valid_time": frames[0], "label": "80x60-cover"}, None, False),
     ("failures", "GET", "/animations/{image_id}/failures", {"image_id": ID}, None, True),
-    ("a run's timeline", "GET", "/runs/{run_id}", {"run_id": plan["run_id"]}, None, True),
+    ("a run's timeline", "GET", "/runs/{run_id}", {"run_id": fetched[0]["correlationId"]}, None, True),
     ("status", "GET", "/status", None, None, False),
     ("metrics", "GET", "/metrics", None, {"minutes": "120"}, False),
     ("health", "GET", "/health", None, None, False),
@@ -398,12 +426,14 @@ for step, method, resource, params, query, token in (
 http("redrive an animation's failures", "POST", "/animations/{image_id}/failures/redrive", {"image_id": ID}, token=True)
 deliver("thumbnail", "create_thumbnail", app.create_thumbnail, "a redriven request")  # the frame exists: made
 mediate("a redriven thumbnail arrives")
+if minute() in frames:  # a frame of this minute was asked for already: a minute on, so that it is new
+    time.sleep(61 - time.time() % 60)
 http("a frame now", "POST", "/animations/{image_id}/fetch", {"image_id": ID}, token=True)
 deliver("fetch", "fetch_amp_image", app.fetch_amp_image, "a frame fetched now")
 mediate("the frame asked for now arrives")
 http("a GIF now", "POST", "/animations/{image_id}/gif", {"image_id": ID}, token=True)
 http("redrive dead letters", "POST", "/failures/redrive", token=True)
-schedule("the GIF schedule", "rebuild_gifs", app.rebuild_gifs, T0 + 1800)
+schedule("the GIF schedule", "rebuild_gifs", app.rebuild_gifs, minute())
 http("delete an animation and its images", "DELETE", "/animations/{image_id}", {"image_id": ID}, {"images": "remove"},
      token=True)
 
@@ -416,7 +446,7 @@ result["modules"] = {name: getattr(__import__(name), "__file__", None) for name 
 '''
 
 
-def _prepare(emulator: Any, source: Any, t0: int) -> tuple[dict[str, Any], dict[str, str]]:
+def _prepare(emulator: Any, source: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Fresh resources from the template, the stage's secrets, a metric to read, an upload, and a queue
     subscribed to each worker topic (what SNS delivers to the workers is read off it); the script's
     plan, and the environment of the functions."""
@@ -456,12 +486,10 @@ def _prepare(emulator: Any, source: Any, t0: int) -> tuple[dict[str, Any], dict[
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
     functions = STAGE["lambda_functions"]
     plan = {
-        "t0": t0,
         "account": ACCOUNT,
         "token": TOKEN,
         "sender": "wx@example.com",
         "upload": UPLOAD,
-        "run_id": f"run-sdk-{t0}",
         "names": {f: function_name(bundle.STAGE, f) for f in FUNCTIONS},
         "memory": {f: functions[f].get("lambda_memory_size", STAGE["lambda_memory_size"]) for f in FUNCTIONS},
         "timeout": {f: functions[f].get("lambda_timeout", STAGE["lambda_timeout"]) for f in FUNCTIONS},
@@ -471,6 +499,7 @@ def _prepare(emulator: Any, source: Any, t0: int) -> tuple[dict[str, Any], dict[
             "mediator": n.mediator_queue,
             "tick": n.tick_queue,
             "dead_letters": n.dead_letter_queue,
+            "dead_slices": n.tick_dead_letter_queue,
             "worker_failures": n.worker_failure_queue,
         },
     }
@@ -486,12 +515,11 @@ def _run(built: bundle.Build, emulator: Any) -> dict[str, dict[str, Any]]:
     from local.mapsource import DemoMapSource
 
     runtimes = {"runtime": bundle.install_sdk(SDK_FOLDER), "locked": None}
-    t0 = int(time.time()) // 3600 * 3600 - 3600  # the grid of a 10-minute interval, an hour ago
     source = DemoMapSource().start()
     out = {}
     try:
         for name, runtime in runtimes.items():
-            plan, env = _prepare(emulator, source, t0)
+            plan, env = _prepare(emulator, source)
             ran = bundle.run_in_bundle(built.out, SCRIPT, plan, timeout=300, runtime=runtime, env=env)
             if isinstance(ran, str):
                 raise RuntimeError(ran)
