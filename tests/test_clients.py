@@ -71,9 +71,10 @@ def test_an_emulator_is_reached_by_path(aws_region, monkeypatch):
         ("ServiceUnavailable", False),
     ],
 )
-def test_an_s3_read_takes_only_a_missing_object_for_good(code, permanent):
+def test_an_s3_read_takes_only_a_missing_object_for_good(code, permanent, monkeypatch):
     from botocore.exceptions import ClientError
 
+    from chalicelib.aws import s3
     from chalicelib.aws.s3 import Objects
     from chalicelib.errors import MissingObject
     from chalicelib.messages import Location
@@ -82,6 +83,7 @@ def test_an_s3_read_takes_only_a_missing_object_for_good(code, permanent):
         def get_object(self, **_):
             raise ClientError({"Error": {"Code": code, "Message": code}}, "GetObject")
 
+    monkeypatch.setattr(s3, "knows", lambda *_: True)  # a client of no botocore
     read = Objects(S3())
     with pytest.raises(MissingObject if permanent else ClientError):
         read.get(Location(bucket="weathergif-dev-frames", key="sdk/320x240/1.png"))
@@ -134,3 +136,25 @@ class TestAccount:
         monkeypatch.setattr(aws, "client", lambda service: Sts())
         aws.learn_account(self.Context(arn) if arn is not None else object())
         assert aws.account_id() == "123456789012" and asked == [True]
+
+
+def test_a_conditional_put_works_on_a_botocore_that_knows_no_if_none_match(aws, monkeypatch):
+    """botocore 1.34 (the python3.11 runtime's) has no IfNoneMatch on PutObject: the header is sent
+    all the same (tests/test_sdk.py makes the put on that botocore; here, as if on it)."""
+    from chalicelib.aws import s3
+
+    monkeypatch.setattr(s3, "knows", lambda *_: False)
+    client = clients._make("s3")  # a client of its own: the hooks on it alone
+    sent: list[str | None] = []
+
+    def note(request, **_):
+        value = request.headers.get("If-None-Match")
+        sent.append(value.decode() if isinstance(value, bytes) else value)
+
+    client.meta.events.register("before-send.s3.PutObject", note)
+    objects, bucket = s3.Objects(client), aws.names.frames_bucket
+    assert objects.put_new(bucket, "sdk/basemap.png", b"first", "image/png") is True
+    assert objects.put_new(bucket, "sdk/basemap.png", b"second", "image/png") is False
+    objects.put(bucket, "sdk/frame.png", b"frame", "image/png")  # a plain put sends no condition
+    assert sent == ["*", "*", None]
+    assert aws.get(Bucket=bucket, Key="sdk/basemap.png") == b"first"

@@ -34,6 +34,8 @@ _NEVER = {"NoSuchBucket", "InvalidArgument", "KeyTooLongError", "InvalidBucketNa
 class Objects:
     def __init__(self, client: S3Client):
         self._s3 = client
+        if not knows(client, "PutObject", "IfNoneMatch"):
+            send_as_header(client, "PutObject", "IfNoneMatch", "If-None-Match")
 
     def get(self, location: Location) -> bytes:
         """The object's bytes; MissingObject (never retried) when it is not there or cannot be."""
@@ -105,3 +107,29 @@ class Objects:
     def check(self, bucket: str) -> None:
         """Raises unless the bucket answers (the health route)."""
         self._s3.head_bucket(Bucket=bucket)
+
+
+def knows(client: Any, operation: str, member: str) -> bool:
+    """Whether the botocore a client runs on has `member` among the operation's parameters."""
+    return member in client.meta.service_model.operation_model(operation).input_shape.members
+
+
+def send_as_header(client: Any, operation: str, member: str, header: str) -> None:
+    """Let `client` take `member` for `operation` although its botocore does not know it: the parameter
+    is taken off before botocore checks the parameters and sent as the HTTP `header` newer botocore
+    sends it as (S3 reads the header alike). The python3.11 runtime's botocore (1.34) predates S3's
+    conditional writes (IfNoneMatch on PutObject came with 1.35)."""
+    key = f"weathergif:{member}"
+
+    def take(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if member in params:
+            context[key] = params.pop(member)
+
+    def send(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if key in context:
+            params["headers"][header] = context[key]
+
+    service = client.meta.service_model.service_id.hyphenize()
+    events = client.meta.events
+    events.register(f"before-parameter-build.{service}.{operation}", take, unique_id=f"{key}:take")
+    events.register(f"before-call.{service}.{operation}", send, unique_id=f"{key}:send")
