@@ -27,10 +27,12 @@ each animation configures (so the emailer may send as any verified identity of t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.settings import API_TOKEN_PARAMETER, APP, MAP_KEYS_PARAMETER, RESOURCES, Resource
+from chalicelib.sources import SOURCES_VARIABLE, key_parameter
 
 from .operations import ANY, BUCKET, MISSING_KEY, OBJECT, OPERATIONS
 
@@ -115,6 +117,15 @@ class Stage(NamedTuple):
     def topic(self, topic: Resource) -> str:
         return self.arn("sns", self.name_of(topic))
 
+    def map_keys(self) -> tuple[str, ...]:
+        """The SSM parameters the map sources' keys may be in: the one source's of old (MAP_KEYS_PARAMETER),
+        a configured source's by default (chalicelib.sources.key_parameter), and each keysParameter the
+        stage's MAP_SOURCES names."""
+        named = json.loads(self.env.get(SOURCES_VARIABLE) or "{}").get("sources", {})
+        given = sorted({c["keysParameter"] for c in named.values() if isinstance(c, dict) and c.get("keysParameter")})
+        default = self.arn("ssm", f"parameter{key_parameter('*', self.name)}")
+        return (self.parameter(MAP_KEYS_PARAMETER), default, *(self.arn("ssm", f"parameter{p}") for p in given))
+
     def parameter(self, variable: str) -> str:
         """The SSM parameter the stage's `variable` names."""
         return self.arn("ssm", f"parameter{self.env[variable]}")
@@ -123,11 +134,11 @@ class Stage(NamedTuple):
 class Use(NamedTuple):
     """AWS operations a function's code calls ("s3.GetObject": service and operation, as in
     deploy/operations.py's table), on resources: ARNs, or for S3 the buckets' ARNs (objects are
-    `{bucket}/{prefix}*`, and a listing is of `prefix`)."""
+    `{bucket}/{keys}`, and a listing is of a prefix `keys` matches)."""
 
     operations: tuple[str, ...]
     resources: tuple[str, ...]
-    prefix: str = ""
+    keys: str = "*"  # S3: the keys it works on, an IAM pattern ("uploads/*", "*/basemap-*")
     presigned: bool = False  # S3 GetObject only in URLs signed for others to follow: no missing-key check
 
 
@@ -163,13 +174,14 @@ def uses(stage: Stage) -> dict[str, list[Use]]:
     return {
         "fetch_amp_image": [
             Use(("s3.PutObject",), (frames,)),
-            Use(("ssm.GetParameter",), (stage.parameter(MAP_KEYS_PARAMETER),)),
+            Use(("s3.GetObject",), (frames,), keys="*/basemap-*"),  # a view's basemap, kept beside its frames
+            Use(("ssm.GetParameter",), stage.map_keys()),
             reply,
         ],
         "create_thumbnail": [Use(("s3.GetObject",), (frames,)), Use(("s3.PutObject",), (thumbnails,)), reply],
         "thumbnail_upload": [
             Use(("s3.GetObject",), (uploads,)),
-            Use(("s3.PutObject",), (thumbnails,), prefix="uploads/"),
+            Use(("s3.PutObject",), (thumbnails,), keys="uploads/*"),
             reply,
         ],
         "create_gif": [Use(("s3.GetObject",), (frames,)), Use(("s3.PutObject",), (gifs,)), reply],
@@ -249,7 +261,7 @@ def _statements(use: Use) -> list[dict[str, Any]]:
     """The statements of one use: the table's actions for its operations, on its objects, buckets or
     other resources; and where a GetObject must tell a missing key, s3:ListBucket on the buckets.
 
-    That ListBucket is scoped to the read's prefix with `StringLikeIfExists` on `s3:prefix`: a listing
+    That ListBucket is scoped to the read's keys with `StringLikeIfExists` on `s3:prefix`: a listing
     carries the key s3:prefix (the Prefix it asks for) and must match, while the check S3 makes on a
     GetObject of a missing key carries none, and `...IfExists` lets a request without the key through
     (a plain StringLike would fail it, and the read would answer 403 again). The price: a listing that
@@ -264,18 +276,16 @@ def _statements(use: Use) -> list[dict[str, Any]]:
     out = []
     for on, named in actions.items():
         if on == OBJECT:
-            resources = [f"{bucket}/{use.prefix}*" for bucket in use.resources]
+            resources = [f"{bucket}/{use.keys}" for bucket in use.resources]
         elif on == ANY:
             resources = ["*"]
         else:
             resources = list(use.resources)
-        condition = {"StringLike": {"s3:prefix": [f"{use.prefix}*"]}} if on == BUCKET and use.prefix else None
+        condition = {"StringLike": {"s3:prefix": [use.keys]}} if on == BUCKET and use.keys != "*" else None
         out.append(_allow(sorted(named), resources, condition))
-    lists = BUCKET in actions and not use.prefix
+    lists = BUCKET in actions and use.keys == "*"
     if "s3.GetObject" in use.operations and not use.presigned and not lists:
-        out.append(
-            _allow([MISSING_KEY], list(use.resources), {"StringLikeIfExists": {"s3:prefix": [f"{use.prefix}*"]}})
-        )
+        out.append(_allow([MISSING_KEY], list(use.resources), {"StringLikeIfExists": {"s3:prefix": [use.keys]}}))
     return out
 
 

@@ -155,10 +155,10 @@ def samples(use: Use) -> Iterator[tuple[str, str, dict[str, Any], bool]]:
             params: dict[str, Any]
             if service == "s3":
                 bucket = arn.split(":::", 1)[1]
-                key = f"{use.prefix}sdk/320x240/1700000000.png"
+                key = use.keys.replace("*", "sdk/320x240/1700000000", 1).replace("*", ".png")
                 params = {"Bucket": bucket, "Key": key}
                 if name == "ListObjectsV2":
-                    params = {"Bucket": bucket, "Prefix": f"{use.prefix}sdk/"}
+                    params = {"Bucket": bucket, "Prefix": use.keys.split("*", 1)[0] + "sdk/"}
                 elif name == "HeadBucket":
                     params = {"Bucket": bucket}
                 elif name == "DeleteObjects":
@@ -214,7 +214,7 @@ def test_every_reader_that_takes_a_missing_object_for_good_is_told_it_is_missing
         for use in used:
             if "s3.GetObject" in use.operations and not use.presigned:
                 readers.setdefault(function, []).extend(use.resources)
-    assert set(readers) == {"create_thumbnail", "create_gif", "thumbnail_upload"}
+    assert set(readers) == {"create_thumbnail", "create_gif", "thumbnail_upload", "fetch_amp_image"}  # its basemaps
     for function, buckets in readers.items():
         for bucket in buckets:
             arn = _concrete(bucket)
