@@ -51,11 +51,13 @@ UPLOAD = "canyon photo-400x400.jpg"  # a space: S3 notifications carry keys URL-
 SDK_FOLDER = ROOT / "build" / f"sdk-{bundle.RUNTIME_SDK['botocore']}"
 
 # Operations that fail, and where: (step, service, operation, error code). A frame that is not there
-# (NoSuchKey: a did-fail at once), and again when its failure is redriven; a dead letter's write
+# (NoSuchKey: a did-fail at once), and again when its failure is redriven; a basemap not kept yet
+# (NoSuchKey: the fetcher fetches it); a dead letter's write
 # throttled (by the script, as DynamoDB may); a thumbnail recorded already, answered again (its
 # redriven request made it anew): the mediator's conditional transaction refuses it, as it should.
 EXPECTED_ERRORS = {
     ("a frame that is not there", "s3", "GetObject", "NoSuchKey"),
+    ("a frame over a basemap", "s3", "GetObject", "NoSuchKey"),
     ("a redriven request", "s3", "GetObject", "NoSuchKey"),
     ("a dead letter's write throttled", "dynamodb", "PutItem", "ThrottlingException"),
     ("a redriven thumbnail arrives", "dynamodb", "TransactWriteItems", "TransactionCanceledException"),
@@ -346,12 +348,26 @@ mediate("an email was sent")
 between = frames[-1] - 1800  # on no grid time: never a frame
 missing = {"type": "please-create-thumbnail", "imageId": ID, "validTime": between, "width": 80, "height": 60,
            "location": {"Bucket": plan["buckets"]["frames"], "Key": ID + "/320x240/%d.png" % between}}
-missing_event = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "sub",
-                              "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "topic",
-                                      "Subject": None, "Message": json.dumps(missing), "Timestamp": "",
-                                      "MessageAttributes": {}}}]}
+
+
+def sns_event(message):
+    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "sub",
+                         "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "topic",
+                                 "Subject": None, "Message": json.dumps(message), "Timestamp": "",
+                                 "MessageAttributes": {}}}]}
+
+
+missing_event = sns_event(missing)
 invoke("a frame that is not there", "create_thumbnail", app.create_thumbnail, missing_event)
 mediate("a did-fail arrives")
+
+# A transparent frame over a basemap of another (keyed) source, which is not kept yet: NoSuchKey, then
+# fetched and kept if no other fetcher's came first (a conditional put: If-None-Match).
+overlay = {"type": "please-fetch-amp-image", "imageId": "overlay", "source": "demo-overlay", "layers": ["radar"],
+           "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 4, "validTime": frames[-1],
+           "basemap": {"source": "keyed", "layers": ["basemap"]}}
+invoke("a frame over a basemap", "fetch_amp_image", app.fetch_amp_image, sns_event(overlay))
+mediate("a frame of no animation arrives")
 
 # An upload's thumbnail (an S3 notification, its key URL-encoded).
 invoke("an upload", "thumbnail_upload", app.thumbnail_upload, {"Records": [{
@@ -452,6 +468,7 @@ def _prepare(emulator: Any, source: Any) -> tuple[dict[str, Any], dict[str, str]
     plan, and the environment of the functions."""
     from chalicelib.aws import client
     from chalicelib.settings import names
+    from chalicelib.sources import key_parameter
     from deploy.policies import function_name
     from local.provision import provision
 
@@ -459,8 +476,8 @@ def _prepare(emulator: Any, source: Any) -> tuple[dict[str, Any], dict[str, str]
     outputs = provision(stage=bundle.STAGE, sender="wx@example.com")
     env = {**CONFIG["environment_variables"], **STAGE["environment_variables"]}
     ssm = client("ssm")
-    for variable, value in (("API_TOKEN_PARAMETER", TOKEN), ("MAP_KEYS_PARAMETER", MAP_KEYS)):
-        ssm.put_parameter(Name=env[variable], Value=value, Type="SecureString", Overwrite=True)
+    ssm.put_parameter(Name=env["API_TOKEN_PARAMETER"], Value=TOKEN, Type="SecureString", Overwrite=True)
+    ssm.put_parameter(Name=key_parameter("keyed", bundle.STAGE), Value=MAP_KEYS, Type="SecureString", Overwrite=True)
     client("cloudwatch").put_metric_data(
         Namespace="weathergif",
         MetricData=[
@@ -505,7 +522,19 @@ def _prepare(emulator: Any, source: Any) -> tuple[dict[str, Any], dict[str, str]
     }
     assert outputs["MediatorQueue"] == n.mediator_queue
     env.update(emulator.environment())
-    env.update({k: v for k, v in source.environment().items() if not k.startswith("MAP_CLIENT_")})  # keys: SSM's
+    env.update(source.environment())  # FETCH_ALLOWED_NETWORKS: its loopback address
+    # The default source keyed (its keys in SSM, where a configured source's are by default); the overlay,
+    # the demo's transparent one.
+    template = source.origin + "/{client_id}_{client_secret}/{layers}/{width}x{height}/{center},{zoom}/{time}.png"
+    env["MAP_SOURCES"] = json.dumps(
+        {
+            "default": "keyed",
+            "sources": {
+                "keyed": {"urlTemplate": template, "step": 300, "back": 7 * 86_400},
+                "demo-overlay": {"preset": "demo-overlay", "origin": source.origin},
+            },
+        }
+    )
     env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     return plan, env
 
@@ -581,7 +610,7 @@ def test_nothing_raised_and_nothing_failed_but_what_was_provoked(runs, sdk):
         for reply in [s["answer"]]
     )
     assert kinds == {
-        "did-fetch-amp-image": 3,  # two on the schedule, one asked for now
+        "did-fetch-amp-image": 4,  # two on the schedule, one asked for now, one over a basemap
         "did-create-thumbnail": 3,  # one a frame, and the redriven one
         "did-create-gif": 1,
         "did-send-email": 1,
