@@ -324,12 +324,12 @@ invoke("the authorizer", "token", app.token, {"type": "TOKEN", "authorizationTok
 # An operator configures an animation and looks at it.
 http("put an animation", "PUT", "/animations/{image_id}", {"image_id": ID}, token=True, body={
     "layers": ["flat-dk", "radar"], "width": 320, "height": 240, "center": "tulsa,ok", "zoom": 4,
-    "interval": 3600, "frames": 2, "thumbnails": [{"width": 80, "height": 60}],
+    "interval": 86400, "frames": 2, "thumbnails": [{"width": 80, "height": 60}],
     "email": {"to": ["desk@example.com"], "from": plan["sender"]}})
 http("list animations", "GET", "/animations")
 http("get an animation", "GET", "/animations/{image_id}", {"image_id": ID}, token=True)
 
-# The fetch schedule asks for the new animation's window (two hourly frames): the tick, the fetcher (map
+# The fetch schedule asks for the new animation's window (two daily frames): the tick, the fetcher (map
 # keys from SSM), the mediator, the thumbnails.
 schedule("the fetch schedule", "fetch_due_frames", app.fetch_due_frames, minute())
 fetched = deliver("fetch", "fetch_amp_image", app.fetch_amp_image, "a frame fetched")
@@ -442,8 +442,9 @@ for step, method, resource, params, query, token in (
 http("redrive an animation's failures", "POST", "/animations/{image_id}/failures/redrive", {"image_id": ID}, token=True)
 deliver("thumbnail", "create_thumbnail", app.create_thumbnail, "a redriven request")  # the frame exists: made
 mediate("a redriven thumbnail arrives")
-if minute() in frames:  # a frame of this minute was asked for already: a minute on, so that it is new
-    time.sleep(61 - time.time() % 60)
+served = 300  # the demo source's frames are 5 minutes apart: a frame asked for now is the one of its 5 minutes
+if minute() // served * served in frames:  # that frame is the window's newest (a day's first 5 minutes): later
+    time.sleep(served + 1 - time.time() % served)
 http("a frame now", "POST", "/animations/{image_id}/fetch", {"image_id": ID}, token=True)
 deliver("fetch", "fetch_amp_image", app.fetch_amp_image, "a frame fetched now")
 mediate("the frame asked for now arrives")
