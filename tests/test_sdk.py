@@ -329,14 +329,14 @@ http("put an animation", "PUT", "/animations/{image_id}", {"image_id": ID}, toke
 http("list animations", "GET", "/animations")
 http("get an animation", "GET", "/animations/{image_id}", {"image_id": ID}, token=True)
 
-# The fetch schedule asks for the new animation's window (two daily frames): the tick, the fetcher (map
-# keys from SSM), the mediator, the thumbnails.
-schedule("the fetch schedule", "fetch_due_frames", app.fetch_due_frames, minute())
+# Creating it asked for its window (two daily frames): the fetcher (map keys from SSM), the mediator, the
+# thumbnails; then the fetch schedule, with nothing due.
 fetched = deliver("fetch", "fetch_amp_image", app.fetch_amp_image, "a frame fetched")
 frames = sorted(answer["validTime"] for answer in fetched)
 mediate("a frame arrives")
 deliver("thumbnail", "create_thumbnail", app.create_thumbnail, "a thumbnail made")
 mediate("a thumbnail arrives")
+schedule("the fetch schedule", "fetch_due_frames", app.fetch_due_frames, minute())
 
 # The window's frames made a GIF due: the GIF, then its email.
 [gif] = deliver("gif", "create_gif", app.create_gif, "a GIF made")
@@ -395,6 +395,9 @@ consume("a worker failed for good", "worker_failed", app.worker_failed, plan["qu
         received(plan["queues"]["worker_failures"]))
 mediate("its did-fail arrives")
 
+# The hourly GIF schedule: a slice for every animation (a GIF of the newest frames exists: none made).
+schedule("the GIF schedule", "rebuild_gifs", app.rebuild_gifs, minute())
+
 # Dead letters: two did-messages on the mediator's (FIFO) dead-letter queue, the first one's write
 # throttled (the other is kept and deleted from the queue; the batch raises, so that the first comes
 # back); a tick's slice on the ticks' own, kept by keep_dead_slices.
@@ -450,7 +453,6 @@ deliver("fetch", "fetch_amp_image", app.fetch_amp_image, "a frame fetched now")
 mediate("the frame asked for now arrives")
 http("a GIF now", "POST", "/animations/{image_id}/gif", {"image_id": ID}, token=True)
 http("redrive dead letters", "POST", "/failures/redrive", token=True)
-schedule("the GIF schedule", "rebuild_gifs", app.rebuild_gifs, minute())
 http("delete an animation and its images", "DELETE", "/animations/{image_id}", {"image_id": ID}, {"images": "remove"},
      token=True)
 
