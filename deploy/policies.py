@@ -207,7 +207,8 @@ def uses(stage: Stage) -> dict[str, list[Use]]:
             hand_on,
             Use(("sns.PublishBatch",), (stage.topic(R.fetch_topic), stage.topic(R.gif_topic))),
         ],
-        "fetch_due_frames": [hand_on, Use(("dynamodb.Query", *USAGE), table)],  # the directory's shards
+        # the directory's shards; and the status view's heartbeat, a write each run (chalicelib.mediator.store.status)
+        "fetch_due_frames": [hand_on, Use(("dynamodb.Query", "dynamodb.PutItem", *USAGE), table)],
         "rebuild_gifs": [hand_on, Use(("dynamodb.Query", *USAGE), table)],
         "api_handler": [
             Use((*STORE, "dynamodb.DescribeTable"), table),
