@@ -1,5 +1,12 @@
 """Least-privilege IAM policies, one per Lambda function, from a stage's resource names.
 
+Each function declares what its code calls (`uses`: AWS operations, on the stage's resources) and
+what Lambda does with its role (`platform`: its logs and traces, polling its queue, its on-failure
+destination); the statements come from deploy/operations.py's table, which says what IAM checks for
+each operation. Where the code takes a missing S3 object for good (a did-fail, never retried), the
+function may list the bucket: S3 answers a missing key 404 NoSuchKey only to a caller allowed
+s3:ListBucket, and 403 AccessDenied to any other (see `_statements`).
+
 The names are the stage's environment variables in `.chalice/config.json`, the same
 ones the functions read (chalicelib/settings.py says which variable names which
 resource), so a policy names exactly what its function touches. Each
@@ -13,17 +20,21 @@ resources as the account-specific ARN would, and the files can be committed: `ch
 deploy` on a fresh clone finds them (`.chalice/policy-{stage}-{function}.json`), and a
 test keeps them equal to what this module generates.
 
-Two wildcards are needed and are the only ones: X-Ray's trace actions take no resource,
-and SES authorises a send against the sender's identity, which each animation
-configures (so the emailer may send as any verified identity of the account).
+The wildcards needed are the only ones (NEEDED_WILDCARDS): X-Ray's trace actions and CloudWatch's
+metric reads take no resource, and SES authorises a send against the sender's identity, which
+each animation configures (so the emailer may send as any verified identity of the account).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.settings import API_TOKEN_PARAMETER, APP, MAP_KEYS_PARAMETER, RESOURCES, Resource
+from chalicelib.sources import SOURCES_VARIABLE, key_parameter
+
+from .operations import ANY, BUCKET, MISSING_KEY, OBJECT, OPERATIONS
 
 R = RESOURCES
 WORKERS = ("fetch_amp_image", "create_thumbnail", "create_gif", "send_email", "thumbnail_upload")
@@ -39,14 +50,6 @@ FUNCTIONS = (
     "api_handler",
     "token",
 )
-TABLE_READ_WRITE = [
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:Query",
-    "dynamodb:ConditionCheckItem",
-]
 WORKER_TOPICS = (R.fetch_topic, R.thumbnail_topic, R.gif_topic, R.email_topic)
 # Wildcard resources a function needs, and why; the policy test allows these and no others.
 NEEDED_WILDCARDS = {
@@ -114,120 +117,183 @@ class Stage(NamedTuple):
     def topic(self, topic: Resource) -> str:
         return self.arn("sns", self.name_of(topic))
 
+    def map_keys(self) -> tuple[str, ...]:
+        """The SSM parameters the map sources' keys may be in: the one source's of old (MAP_KEYS_PARAMETER),
+        a configured source's by default (chalicelib.sources.key_parameter), and each keysParameter the
+        stage's MAP_SOURCES names."""
+        named = json.loads(self.env.get(SOURCES_VARIABLE) or "{}").get("sources", {})
+        given = sorted({c["keysParameter"] for c in named.values() if isinstance(c, dict) and c.get("keysParameter")})
+        default = self.arn("ssm", f"parameter{key_parameter('*', self.name)}")
+        return (self.parameter(MAP_KEYS_PARAMETER), default, *(self.arn("ssm", f"parameter{p}") for p in given))
+
     def parameter(self, variable: str) -> str:
         """The SSM parameter the stage's `variable` names."""
         return self.arn("ssm", f"parameter{self.env[variable]}")
 
 
-def policies(stage: Stage) -> dict[str, dict[str, Any]]:
-    """{function name: IAM policy document}."""
-    reply = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.mediator_queue)
-    on_failure = _allow(["sqs:SendMessage"], stage.worker_failure_queue)
-    table = _allow([*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"], stage.table)
-    hand_on = _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], stage.tick_queue)  # a tick's slices
-    # the directory's shards (a tick reads them) and what the invocation used (its cost)
-    schedule = _allow(["dynamodb:Query", "dynamodb:UpdateItem"], stage.table)
-    consume = [
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueUrl",
-    ]
-    statements: dict[str, list[dict[str, Any]]] = {
+class Use(NamedTuple):
+    """AWS operations a function's code calls ("s3.GetObject": service and operation, as in
+    deploy/operations.py's table), on resources: ARNs, or for S3 the buckets' ARNs (objects are
+    `{bucket}/{keys}`, and a listing is of a prefix `keys` matches)."""
+
+    operations: tuple[str, ...]
+    resources: tuple[str, ...]
+    keys: str = "*"  # S3: the keys it works on, an IAM pattern ("uploads/*", "*/basemap-*")
+    presigned: bool = False  # S3 GetObject only in URLs signed for others to follow: no missing-key check
+
+
+# A function's own table operations. The mediator's store reads and writes it all ways (its decisions are
+# transactions of Put, Update and Delete items; the event log is batch-written; ticks read states in
+# batches); the emailer's idempotency records (Powertools) are got, put, updated and deleted.
+STORE = tuple(
+    f"dynamodb.{name}"
+    for name in ("GetItem", "Query", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+) + ("dynamodb.BatchWriteItem",)
+IDEMPOTENCY = ("dynamodb.GetItem", "dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.DeleteItem")
+# What an invocation used, owed in the container and written once a minute (chalicelib/mediator/metering.py).
+USAGE = ("dynamodb.UpdateItem",)
+# Lambda's SQS event source polls with the function's role (AWSLambdaSQSQueueExecutionRole's actions).
+POLL = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+CONSUMES = {"mediate": R.mediator_queue, "tick": R.tick_queue, "keep_dead_letters": R.dead_letter_queue}
+CONSUMES.update(keep_dead_slices=R.tick_dead_letter_queue, worker_failed=R.worker_failure_queue)
+
+
+def uses(stage: Stage) -> dict[str, list[Use]]:
+    """Each function's AWS operations, on the stage's resources."""
+    table = (stage.table,)
+    frames, thumbnails, gifs, uploads = (
+        stage.bucket(bucket) for bucket in (R.frames_bucket, R.thumbnails_bucket, R.gifs_bucket, R.uploads_bucket)
+    )
+    topics = tuple(stage.topic(t) for t in WORKER_TOPICS)
+    reply = Use(("sqs.GetQueueUrl", "sqs.SendMessage"), (stage.mediator_queue,))
+    hand_on = Use(("sqs.GetQueueUrl", "sqs.SendMessageBatch"), (stage.tick_queue,))  # a tick's slices
+
+    def done(queue: str) -> Use:  # a batch's records that succeeded, deleted when others failed (chalicelib/batch.py)
+        return Use(("sqs.GetQueueUrl", "sqs.DeleteMessageBatch"), (queue,))
+
+    return {
         "fetch_amp_image": [
-            _allow(["s3:PutObject"], stage.s3(R.frames_bucket)),
-            _allow(["ssm:GetParameter"], stage.parameter(MAP_KEYS_PARAMETER)),
+            Use(("s3.PutObject",), (frames,)),
+            Use(("s3.GetObject",), (frames,), keys="*/basemap-*"),  # a view's basemap, kept beside its frames
+            Use(("ssm.GetParameter",), stage.map_keys()),
             reply,
-            on_failure,
         ],
-        "create_thumbnail": [
-            _allow(["s3:GetObject"], stage.s3(R.frames_bucket)),
-            _allow(["s3:PutObject"], stage.s3(R.thumbnails_bucket)),
-            reply,
-            on_failure,
-        ],
+        "create_thumbnail": [Use(("s3.GetObject",), (frames,)), Use(("s3.PutObject",), (thumbnails,)), reply],
         "thumbnail_upload": [
-            _allow(["s3:GetObject"], stage.s3(R.uploads_bucket)),
-            _allow(["s3:PutObject"], stage.s3(R.thumbnails_bucket, "uploads/")),
+            Use(("s3.GetObject",), (uploads,)),
+            Use(("s3.PutObject",), (thumbnails,), keys="uploads/*"),
             reply,
-            on_failure,
         ],
-        "create_gif": [
-            _allow(["s3:GetObject"], stage.s3(R.frames_bucket)),
-            _allow(["s3:PutObject"], stage.s3(R.gifs_bucket)),
-            reply,
-            on_failure,
-        ],
-        "send_email": [
-            _allow(["ses:SendEmail"], stage.arn("ses", "identity/*")),
-            _allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], stage.table),
-            reply,
-            on_failure,
-        ],
+        "create_gif": [Use(("s3.GetObject",), (frames,)), Use(("s3.PutObject",), (gifs,)), reply],
+        "send_email": [Use(("ses.SendEmail",), (stage.arn("ses", "identity/*"),)), Use(IDEMPOTENCY, table), reply],
         "mediate": [
-            table,
-            _allow(consume, stage.mediator_queue),
-            _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),
-            _allow(["s3:GetObject"], [stage.s3(R.gifs_bucket), stage.s3(R.thumbnails_bucket)]),  # presigned links
+            Use(STORE, table),
+            done(stage.mediator_queue),
+            Use(("sns.PublishBatch",), topics),
+            Use(("s3.GetObject",), (gifs, thumbnails), presigned=True),  # links in emails, without PUBLIC_URL
         ],
         "keep_dead_letters": [
-            _allow(consume, stage.dead_letter_queue),
-            _allow(["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], stage.table),  # + its usage
+            Use(("dynamodb.PutItem", "dynamodb.Query", *USAGE), table),
+            done(stage.dead_letter_queue),
         ],
         "keep_dead_slices": [
-            _allow(consume, stage.tick_dead_letter_queue),
-            _allow(["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], stage.table),  # + its usage
+            Use(("dynamodb.PutItem", "dynamodb.Query", *USAGE), table),
+            done(stage.tick_dead_letter_queue),
         ],
-        "worker_failed": [_allow(consume, stage.worker_failure_queue), reply],
+        "worker_failed": [done(stage.worker_failure_queue), reply],
         "tick": [
-            table,
-            _allow(consume, stage.tick_queue),
+            Use(STORE, table),
+            done(stage.tick_queue),
             hand_on,
-            _allow(["sns:Publish"], [stage.topic(R.fetch_topic), stage.topic(R.gif_topic)]),
+            Use(("sns.PublishBatch",), (stage.topic(R.fetch_topic), stage.topic(R.gif_topic))),
         ],
-        "fetch_due_frames": [hand_on, schedule],
-        "rebuild_gifs": [hand_on, schedule],
+        # the directory's shards; and the status view's heartbeat, a write each run (chalicelib.mediator.store.status)
+        "fetch_due_frames": [hand_on, Use(("dynamodb.Query", "dynamodb.PutItem", *USAGE), table)],
+        "rebuild_gifs": [hand_on, Use(("dynamodb.Query", *USAGE), table)],
         "api_handler": [
-            _allow(
-                [*TABLE_READ_WRITE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"],
-                stage.table,
-            ),
-            _allow(
-                ["s3:GetObject", "s3:DeleteObject"],
-                [stage.s3(R.frames_bucket), stage.s3(R.thumbnails_bucket), stage.s3(R.gifs_bucket)],
-            ),
-            _allow(
-                ["s3:ListBucket"],
-                [stage.bucket(b) for b in (R.frames_bucket, R.thumbnails_bucket, R.gifs_bucket, R.uploads_bucket)],
-            ),
-            _allow(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], stage.mediator_queue),
+            Use((*STORE, "dynamodb.DescribeTable"), table),
+            Use(("s3.GetObject",), (frames, thumbnails, gifs), presigned=True),  # the image links' redirects
+            Use(("s3.ListObjectsV2", "s3.DeleteObjects"), (frames, thumbnails, gifs)),  # an animation's images removed
+            Use(("s3.HeadBucket",), (frames, thumbnails, gifs, uploads)),  # the health route
+            Use(("sqs.GetQueueUrl", "sqs.GetQueueAttributes", "sqs.SendMessage"), (stage.mediator_queue,)),  # redrives
             hand_on,  # a dead tick slice, redriven
-            _allow(  # the status view's queue depths
-                ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                [stage.tick_queue, stage.dead_letter_queue, stage.tick_dead_letter_queue, stage.worker_failure_queue],
+            Use(  # the status view's queue depths
+                ("sqs.GetQueueUrl", "sqs.GetQueueAttributes"),
+                (stage.tick_queue, stage.dead_letter_queue, stage.tick_dead_letter_queue, stage.worker_failure_queue),
             ),
-            _allow(["cloudwatch:ListMetrics", "cloudwatch:GetMetricData"], "*"),  # GET /metrics
-            _allow(["sns:Publish"], [stage.topic(t) for t in WORKER_TOPICS]),  # fetch and GIF now; redrives
+            Use(("cloudwatch.ListMetrics", "cloudwatch.GetMetricData"), ("*",)),  # GET /metrics
+            Use(("sns.PublishBatch",), topics),  # fetch and GIF now; redrives
+            Use(("sts.GetCallerIdentity",), ()),  # the account in topic ARNs: its routes see no invoking ARN
             # the public reads that show more to the token's holder (email settings) check it too
-            _allow(["ssm:GetParameter"], stage.parameter(API_TOKEN_PARAMETER)),
+            Use(("ssm.GetParameter",), (stage.parameter(API_TOKEN_PARAMETER),)),
         ],
-        "token": [_allow(["ssm:GetParameter"], stage.parameter(API_TOKEN_PARAMETER))],
+        "token": [Use(("ssm.GetParameter",), (stage.parameter(API_TOKEN_PARAMETER),))],
     }
-    return {name: _document(stage, name, rules) for name, rules in statements.items()}
 
 
-def _document(stage: Stage, function: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+def platform(stage: Stage, function: str) -> list[dict[str, Any]]:
+    """What Lambda does with the function's role: its log stream (the log group is the template's), its
+    X-Ray traces, polling its queue (an SQS-triggered function), sending a failed asynchronous
+    invocation's record to the worker failure queue (post-deploy's on-failure destination)."""
     log_group = stage.arn("logs", f"log-group:/aws/lambda/{function_name(stage.name, function)}")
+    out = [
+        _allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group}:*"),
+        _allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
+    ]
+    if function in CONSUMES:
+        out.append(_allow(list(POLL), stage.arn("sqs", stage.name_of(CONSUMES[function]))))
+    if function in WORKERS:
+        out.append(_allow(["sqs:SendMessage"], stage.worker_failure_queue))
+    return out
+
+
+def policies(stage: Stage) -> dict[str, dict[str, Any]]:
+    """{function name: IAM policy document}."""
     return {
-        "Version": "2012-10-17",
-        "Statement": [
-            _allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group}:*"),  # the group: the template
-            _allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
-            *rules,
-        ],
+        name: {
+            "Version": "2012-10-17",
+            "Statement": [*platform(stage, name), *(s for use in used for s in _statements(use))],
+        }
+        for name, used in uses(stage).items()
     }
 
 
-def _allow(actions: list[str], resources: str | list[str]) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+def _statements(use: Use) -> list[dict[str, Any]]:
+    """The statements of one use: the table's actions for its operations, on its objects, buckets or
+    other resources; and where a GetObject must tell a missing key, s3:ListBucket on the buckets.
+
+    That ListBucket is scoped to the read's keys with `StringLikeIfExists` on `s3:prefix`: a listing
+    carries the key s3:prefix (the Prefix it asks for) and must match, while the check S3 makes on a
+    GetObject of a missing key carries none, and `...IfExists` lets a request without the key through
+    (a plain StringLike would fail it, and the read would answer 403 again). The price: a listing that
+    asks for no prefix carries no s3:prefix either, and lists the whole bucket (key names, not data).
+    """
+    actions: dict[str, set[str]] = {}
+    for operation in use.operations:
+        service, name = operation.split(".", 1)
+        entry = OPERATIONS[(service, name)]
+        if entry.on is not None:
+            actions.setdefault(entry.on, set()).update(entry.actions)
+    out = []
+    for on, named in actions.items():
+        if on == OBJECT:
+            resources = [f"{bucket}/{use.keys}" for bucket in use.resources]
+        elif on == ANY:
+            resources = ["*"]
+        else:
+            resources = list(use.resources)
+        condition = {"StringLike": {"s3:prefix": [use.keys]}} if on == BUCKET and use.keys != "*" else None
+        out.append(_allow(sorted(named), resources, condition))
+    lists = BUCKET in actions and use.keys == "*"
+    if "s3.GetObject" in use.operations and not use.presigned and not lists:
+        out.append(_allow([MISSING_KEY], list(use.resources), {"StringLikeIfExists": {"s3:prefix": [use.keys]}}))
+    return out
+
+
+def _allow(actions: list[str], resources: str | list[str], condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    if isinstance(resources, list) and len(resources) == 1:
+        resources = resources[0]
+    statement = {"Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+    if condition:
+        statement["Condition"] = condition
+    return statement

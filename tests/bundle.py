@@ -18,23 +18,27 @@ bundle would run on Lambda:
 - `check_bytecode`: every .py in both zips has beside it the checked-hash .pyc of its bytes;
 - `check_sizes`: within Lambda's size limits.
 
-The runtime is the one Chalice packages for: the Python running it, here this one.
+The runtime is the one Chalice packages for: the Python running it, here this one. Its AWS SDK
+(boto3, botocore and what they need) is by default this venv's; `install_sdk` gives the one
+Lambda's python3.11 runtime carries (RUNTIME_SDK), for `run_in_bundle(..., runtime=...)`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import io
+import fcntl
 import json
 import marshal
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -91,6 +95,18 @@ RUNTIME_PACKAGES = {
     "dateutil": "python_dateutil",
     "six": "six",
     "urllib3": "urllib3",
+}
+# The AWS SDK Lambda's python3.11 runtime carries ("Runtime-included SDK versions" in the Lambda
+# developer guide: boto3 and botocore 1.34.145 for a long while), with the versions of what boto3 needs
+# that were current beside it (the bundle's own urllib3, which requests brings, comes first on sys.path).
+RUNTIME_SDK = {
+    "boto3": "1.34.145",
+    "botocore": "1.34.145",
+    "s3transfer": "0.10.2",
+    "jmespath": "1.0.1",
+    "python-dateutil": "2.9.0.post0",
+    "six": "1.16.0",
+    "urllib3": "1.26.19",
 }
 # Every module the handlers load (chalicelib/entry.py imports each on its handler's first call).
 HANDLER_MODULES = (
@@ -443,6 +459,27 @@ def runtime_packages(target: Path) -> Path:
     return target
 
 
+def install_sdk(target: Path, pins: Mapping[str, str] = RUNTIME_SDK, timeout: float = 600) -> Path:
+    """`target` holding these distributions at these versions and nothing else (`pip install --target`,
+    wheels only, no other dependency), for `run_in_bundle(..., runtime=target)`. Made once: a folder
+    that holds them already is used as it is; processes (xdist workers) that ask at once wait for the
+    first (a lock beside it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    done = target / ".installed.json"
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists() and json.loads(done.read_text()) == dict(pins):
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+        command += ["--only-binary=:all:", "--target", str(target), *(f"{name}=={v}" for name, v in pins.items())]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if run.returncode != 0:
+            raise RuntimeError(f"pip could not install {dict(pins)}:\n{run.stdout[-2000:]}{run.stderr[-3000:]}")
+        done.write_text(json.dumps(dict(pins)))
+    return target
+
+
 def _listing(folder: Path) -> set[str]:
     return {str(path) for path in folder.rglob("*")}
 
@@ -455,11 +492,19 @@ def _read_only(folder: Path, writable: bool = False) -> None:
             path.chmod(mode | 0o200 if writable else mode & ~0o222)
 
 
-def run_in_bundle(out: Path, script: str, argument: object = None, timeout: float = 120) -> InBundle | str:
+def run_in_bundle(
+    out: Path,
+    script: str,
+    argument: object = None,
+    timeout: float = 120,
+    runtime: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> InBundle | str:
     """Unzip the function to A and the layer to B, both made read-only; run `script` in a fresh
     isolated interpreter that writes no bytecode (-B; PYTHONDONTWRITEBYTECODE=1) with only A, B's
-    Lambda path and D (the runtime's boto3 and kin) importable. The script finds `argument` and
-    fills `result`. Returns what it left, or the interpreter's error."""
+    Lambda path and D (the runtime's boto3 and kin: `runtime`, else this venv's) importable, and
+    `env` added to its environment. The script finds `argument` and fills `result`. Returns what it
+    left, or the interpreter's error."""
     with tempfile.TemporaryDirectory(prefix="weathergif-bundle-") as temp:
         temp_path = Path(temp)
         function, layer = temp_path / "function", temp_path / "layer"
@@ -473,7 +518,7 @@ def run_in_bundle(out: Path, script: str, argument: object = None, timeout: floa
                         mode = info.external_attr >> 16 & 0o777
                         if mode and not info.is_dir():
                             extracted.chmod(mode)  # as Lambda unzips them: an executable stays one
-        runtime = runtime_packages(temp_path / "runtime")
+        runtime = runtime or runtime_packages(temp_path / "runtime")
         layer_site = layer / LAYER_SITE
         paths = [str(function), str(layer), str(layer_site), str(layer / "python"), str(runtime)]
         env = {
@@ -485,6 +530,7 @@ def run_in_bundle(out: Path, script: str, argument: object = None, timeout: floa
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "HOME": temp,
             "PYTHONDONTWRITEBYTECODE": "1",  # ignored under -I: -B says it
+            **(env or {}),
         }
         before = _listing(function) | _listing(layer)
         for folder in (function, layer):

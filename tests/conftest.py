@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from local.emulator import Emulator  # noqa: E402
+from tests import bundle  # noqa: E402
 
 SENDER = "Weather Desk <wx@example.com>"
 
@@ -48,6 +50,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> bundle.Build:
+    """The Lambda bundle (tests/bundle.py), built once per run for tests/test_bundle.py and
+    tests/test_sdk.py: xdist workers share it through a lock (the first to ask builds it; their
+    xdist_group no longer keeps them on one worker with pytest 9.2 and xdist 3.8)."""
+    if worker_id == "master":
+        return bundle.build(tmp_path_factory.mktemp("bundle"))
+    shared = tmp_path_factory.getbasetemp().parent / "lambda-bundle"  # this run's, common to its workers
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "build.json"
+        if not done.exists():
+            try:
+                build = bundle.build(shared)
+            except bundle.BuildError as error:
+                done.write_text(json.dumps({"error": str(error)}))
+                raise
+            done.write_text(json.dumps({"project": str(build.project), "out": str(build.out), "log": build.log}))
+        recorded = json.loads(done.read_text())
+    if "error" in recorded:
+        raise bundle.BuildError(recorded["error"])
+    return bundle.Build(Path(recorded["project"]), Path(recorded["out"]), recorded["log"])
 
 
 @pytest.fixture(scope="session")

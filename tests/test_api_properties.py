@@ -28,7 +28,7 @@ from tests.answers import Answers
 from chalicelib.messages import Location
 
 TOKEN = "property-token"
-EXAMPLES = int(os.environ.get("API_PROPERTY_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("API_PROPERTY_EXAMPLES", "75"))
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,

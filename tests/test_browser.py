@@ -290,7 +290,10 @@ def test_the_gallery_shows_the_gif_thumbnails_and_timeline_and_rebuilds(stack, m
         create.get_by_role("button", name="Create").click()
         expect(said).to_contain_text("Animation created saved.")
         expect(page.locator("section.animation[data-image-id=created]")).to_have_count(1)
-        expect(page.locator("section.animation[data-image-id=created] .meta.config")).to_contain_text("0 frames")
+        # full the moment it is created: its window's 12 frames asked for at once, not one per tick
+        expect(page.locator("section.animation[data-image-id=created] .meta.config")).to_contain_text(
+            "12 frames", timeout=30_000
+        )
         assert call(stack.url + "animations/created")["thumbnails"] == [{"width": 160, "height": 120, "mode": "cover"}]
 
         # What failed for good is shown, and redriven from the page

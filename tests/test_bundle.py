@@ -1,12 +1,12 @@
 """The Lambda bundle `make package` builds is Lambda-true: its wheels are for the runtime,
 its shared objects link to what the runtime has, its handlers import from it alone, every
 module in it carries its checked-hash bytecode so that a cold start compiles nothing of it,
-and it fits Lambda's limits. One build (about a minute) serves every test, across xdist
-workers too; one test builds the plain `chalice package` bundle beside it."""
+and it fits Lambda's limits. One build (about a minute; the `built` fixture of tests/conftest.py)
+serves every test, across xdist workers too, and tests/test_sdk.py's; one test builds the plain
+`chalice package` bundle beside it."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import shutil
@@ -23,29 +23,6 @@ pytestmark = pytest.mark.xdist_group("lambda-bundle")  # one worker, with --dist
 LAYER = bundle.LAYER_SITE + "/"
 IMAGING = LAYER + "PIL/_imaging.cpython-311-x86_64-linux-gnu.so"
 POCKETFFT = LAYER + "numpy/fft/_pocketfft_umath.cpython-311-x86_64-linux-gnu.so"
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> bundle.Build:
-    """The bundle, built once per run: xdist workers share it through a lock."""
-    if worker_id == "master":
-        return bundle.build(tmp_path_factory.mktemp("bundle"))
-    shared = tmp_path_factory.getbasetemp().parent / "lambda-bundle"  # this run's, common to its workers
-    shared.mkdir(exist_ok=True)
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = shared / "build.json"
-        if not done.exists():
-            try:
-                build = bundle.build(shared)
-            except bundle.BuildError as error:
-                done.write_text(json.dumps({"error": str(error)}))
-                raise
-            done.write_text(json.dumps({"project": str(build.project), "out": str(build.out), "log": build.log}))
-        recorded = json.loads(done.read_text())
-    if "error" in recorded:
-        raise bundle.BuildError(recorded["error"])
-    return bundle.Build(Path(recorded["project"]), Path(recorded["out"]), recorded["log"])
 
 
 @pytest.fixture

@@ -194,12 +194,17 @@ def test_no_wildcard_a_function_does_not_need(function):
             assert resource.split(":")[3:5] == ["*", "*"], resource
         if action == "ssm:GetParameter":  # a secret of its own, and nothing else
             secret = {"fetch_amp_image": "map-keys", "token": "api-token", "api_handler": "api-token"}[function]
-            assert resource.endswith(f":parameter/weathergif/dev/{secret}")
+            # the map sources' keys: the one source's of old, and each configured source's (map-keys/NAME)
+            assert resource.endswith((f":parameter/weathergif/dev/{secret}", ":parameter/weathergif/dev/map-keys/*"))
+            assert resource.endswith(f":parameter/weathergif/dev/{secret}") or function == "fetch_amp_image"
             continue
         if action.startswith("logs:"):
             assert resource.endswith(f"log-group:/aws/lambda/{function_name('dev', function)}:*"), resource
             continue
-        named = re.split(r"[:/]", resource.removesuffix("/*").removesuffix("/uploads"))[-1]
+        if resource.startswith("arn:aws:s3:::"):  # a bucket, or keys in it
+            named = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        else:
+            named = re.split(r"[:/]", resource)[-1]
         assert named in names, (function, action, resource)  # one of the stage's resources, by its name
 
 

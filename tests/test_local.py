@@ -176,9 +176,13 @@ def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
 @pytest.mark.integration
 def test_make_serve_passes_its_speed_to_the_runtime():
     def command(*variables: str) -> str:
-        run = subprocess.run(["make", "-n", "serve", *variables], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        run = subprocess.run(
+            ["make", "--no-print-directory", "-n", "serve", *variables],
+            cwd=ROOT, capture_output=True, text=True, timeout=30,
+            env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
+        )  # as typed at a shell, also when this test runs under `make test`
         assert run.returncode == 0, run.stderr
-        return run.stdout.splitlines()[-1]
+        return next(line for line in reversed(run.stdout.splitlines()) if "-m local serve" in line)
 
     assert command("SPEED=60", "PORT=8123").endswith("-m local serve --port 8123 --speed 60")
     assert command().endswith("-m local serve --port 8000 --speed 1")  # real time unless asked

@@ -16,7 +16,12 @@ from tests.mapsource import Answer, radar_source
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 600
-T0 = (int(time.time()) // INTERVAL + 1) * INTERVAL  # the next slot: the new animation is not yet late
+
+
+def next_slot() -> int:
+    """The next slot on the grid, as the test runs (not as the module was imported): a new animation
+    is not yet late for it."""
+    return (int(time.time()) // INTERVAL + 1) * INTERVAL
 
 
 def animation(**changes) -> Animation:
@@ -58,11 +63,14 @@ def api(runtime):
         yield get
 
 
-def run(runtime, ticks: int, config: Animation | None = None) -> None:
-    """The fetch ticks of the animation's first `ticks` grid times (each at its phase)."""
+def run(runtime, ticks: int, config: Animation | None = None, start: int | None = None) -> int:
+    """The fetch ticks of the animation's first `ticks` grid times from `start` (the next slot), each
+    at its phase; the start."""
+    start = next_slot() if start is None else start
     for tick in range(ticks):
-        runtime.fire("fetch_due_frames", records.due(config or animation(), T0 + tick * INTERVAL))
+        runtime.fire("fetch_due_frames", records.due(config or animation(), start + tick * INTERVAL))
         runtime.drain()
+    return start
 
 
 def metric(answer: dict, function: str, name: str, reason: str | None = None) -> dict:
@@ -126,7 +134,7 @@ def test_failures_and_stale_animations_show_in_the_status_and_the_metrics(runtim
     config = animation(frames=2)
     store.put_animation(config)
     source.respond = lambda path: Answer(404, b"no such layer", {"Content-Type": "text/plain"})
-    run(runtime, 1, config)  # its window of two frames: both fail
+    start = run(runtime, 1, config)  # its window of two frames: both fail
     status = api("/status")
     assert status["ok"] is False
     assert status["failuresLastHour"]["count"] == 2
@@ -137,7 +145,7 @@ def test_failures_and_stale_animations_show_in_the_status_and_the_metrics(runtim
     assert status["stale"]["count"] == 0  # configured just now: its frames are not yet late
 
     # Three intervals on, still no frame: stale, in the status and in the metric the alarm reads.
-    runtime.fire("fetch_due_frames", records.due(config, T0 + 4 * INTERVAL))
+    runtime.fire("fetch_due_frames", records.due(config, start + 4 * INTERVAL))
     runtime.drain()
     status = api("/status")
     [stale] = status["stale"]["animations"]

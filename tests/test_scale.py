@@ -54,7 +54,7 @@ def interval_of_ticks(start: int, counted: Calls) -> dict[str, int]:
     return {"asked": asked, "slices": slices}
 
 
-@pytest.mark.parametrize("animations", [100, 1000])
+@pytest.mark.parametrize("animations", [100, 400])
 def test_a_tick_costs_at_most_1_5_calls_per_animation_it_asks_for(store, counted, animations):
     """Over an interval, each animation is asked for its newest frame once, at its phase: five ticks,
     each over about a fifth of them. Each costs at most 1.5 calls per animation it asks for, besides
@@ -102,7 +102,7 @@ def test_a_new_animations_window_is_asked_for_in_one_claim(store, counted):
     assert "sqs.SendMessageBatch" not in counted.by_operation
 
 
-@pytest.mark.parametrize("animations", [200])
+@pytest.mark.parametrize("animations", [100])
 def test_creating_animations_at_once_costs_what_their_frames_cost(store, counted, animations):
     """Many animations created at once: each its window in one claim and its share of 10-message
     publishes, at most 5 calls to ask for a window of four frames, and the regular tick's slices

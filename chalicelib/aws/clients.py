@@ -3,10 +3,11 @@
 boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) by itself, so the same
 code talks to AWS, to moto's server or to LocalStack. The only module that imports boto3.
 
-The services the app calls (chalicelib.aws.trimmed.SERVICES) come from a session of their own
-whose loader reads their models without documentation and an endpoints.json of them alone
-(chalicelib/aws/data) before botocore's files: the same clients, a fraction of the JSON to
-parse on a cold start. Any other service (tools and tests) comes from a plain session.
+Every client comes from a plain boto3 session, so from the service models of the botocore it
+runs on: on Lambda the runtime's own (older than the development pin: tests/test_sdk.py runs the
+bundle on both), wherever else the one installed. A service model read by another botocore than
+the one it came with can declare what that botocore cannot speak (botocore < 1.37 has no
+smithy-rpc-v2-cbor, which CloudWatch's newer models declare).
 """
 
 from __future__ import annotations
@@ -25,37 +26,6 @@ def _session() -> Any:
     import boto3
 
     return boto3.session.Session()
-
-
-@functools.cache
-def _lean_session() -> Any:
-    """A boto3 session for the app's services, its loader reading chalicelib/aws/data first."""
-    import boto3
-    import botocore.session
-    from botocore.loaders import create_loader
-
-    from .trimmed import DATA, SERVICES
-
-    core = botocore.session.Session()
-    loader = create_loader(core.get_config_variable("data_path"))
-    loader.search_paths.insert(0, str(DATA))
-    known = loader.list_available_services
-
-    def available(type_name: str) -> list[str]:
-        # The services the app calls, without listing every service botocore knows (a directory each).
-        return list(SERVICES) if type_name in ("service-2", "endpoint-rule-set-1") else known(type_name)
-
-    builtin = loader.is_builtin_path
-
-    def is_builtin_path(path: str) -> bool:
-        # Its endpoints.json is botocore's own, cut to these services: endpoints are resolved the same
-        # (from the rule sets alone, not as if a custom endpoints file named them).
-        return path.startswith(str(DATA)) or builtin(path)
-
-    loader.list_available_services = available
-    loader.is_builtin_path = is_builtin_path
-    core.register_component("data_loader", loader)
-    return boto3.session.Session(botocore_session=core)
 
 
 _made: dict[str, Any] = {}
@@ -100,14 +70,7 @@ def _make(service: str) -> Any:
         if _custom_endpoint("s3"):
             # Emulators answer on one host name: bucket.localhost does not resolve.
             options["s3"] = {"addressing_style": "path"}
-    session = _lean_session() if service in _lean_services() else _session()
-    return session.client(service, config=Config(**options))
-
-
-def _lean_services() -> tuple[str, ...]:
-    from .trimmed import SERVICES
-
-    return SERVICES
+    return _session().client(service, config=Config(**options))
 
 
 def _custom_endpoint(service: str) -> bool:
@@ -119,7 +82,6 @@ def forget() -> None:
     with _lock:
         _made.clear()
         _session.cache_clear()
-        _lean_session.cache_clear()
 
 
 def error_code(exc: BaseException) -> str:

@@ -18,7 +18,15 @@ else:
 
 T = TypeVar("T")
 READ_THREADS = 8
-# What S3 answers for an object that is not there, or for a key or bucket it can never hold.
+# What S3 answers for an object that is not there, or for a key or bucket it can never hold. S3 tells a
+# missing key (404 NoSuchKey) only to a caller that may s3:ListBucket the bucket, and answers any other
+# 403 AccessDenied: each function that reads here may list what it reads (deploy/policies.py).
+#
+# AccessDenied stays an error that may pass (raised: Lambda retries the event twice, then it lands in
+# the worker failure queue, which alarms, and becomes a did-fail there): with the missing key told
+# apart, it means the role may not read the object, which a policy just deployed (IAM's changes take
+# a while to reach every request) or an operator's fix mends, and it is the operator's to see, not a
+# frame's failure to record at once. Throttling (SlowDown) and 5xx may pass too.
 _NOT_THERE = {"NoSuchKey", "404", "NotFound"}
 _NEVER = {"NoSuchBucket", "InvalidArgument", "KeyTooLongError", "InvalidBucketName"}
 
@@ -26,6 +34,8 @@ _NEVER = {"NoSuchBucket", "InvalidArgument", "KeyTooLongError", "InvalidBucketNa
 class Objects:
     def __init__(self, client: S3Client):
         self._s3 = client
+        if not knows(client, "PutObject", "IfNoneMatch"):
+            send_as_header(client, "PutObject", "IfNoneMatch", "If-None-Match")
 
     def get(self, location: Location) -> bytes:
         """The object's bytes; MissingObject (never retried) when it is not there or cannot be."""
@@ -37,7 +47,7 @@ class Objects:
                 raise MissingObject(f"s3://{location.bucket}/{location.key} does not exist") from None
             if code in _NEVER:
                 raise MissingObject(f"s3://{location.bucket}/{location.key!r} cannot be read: {code}") from None
-            raise  # throttling, a 5xx, access denied: may pass
+            raise  # throttling, a 5xx, access denied: may pass (see _NOT_THERE)
         return response["Body"].read()
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str, **metadata: Any) -> Location:
@@ -84,15 +94,6 @@ class Objects:
             "get_object", Params={"Bucket": location.bucket, "Key": location.key}, ExpiresIn=expiry
         )
 
-    def exists(self, location: Location) -> bool:
-        try:
-            self._s3.head_object(Bucket=location.bucket, Key=location.key)
-        except Exception as exc:
-            if error_code(exc) in _NOT_THERE:
-                return False
-            raise
-        return True
-
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         """Delete every object under `prefix`; how many there were."""
         count = 0
@@ -106,3 +107,29 @@ class Objects:
     def check(self, bucket: str) -> None:
         """Raises unless the bucket answers (the health route)."""
         self._s3.head_bucket(Bucket=bucket)
+
+
+def knows(client: Any, operation: str, member: str) -> bool:
+    """Whether the botocore a client runs on has `member` among the operation's parameters."""
+    return member in client.meta.service_model.operation_model(operation).input_shape.members
+
+
+def send_as_header(client: Any, operation: str, member: str, header: str) -> None:
+    """Let `client` take `member` for `operation` although its botocore does not know it: the parameter
+    is taken off before botocore checks the parameters and sent as the HTTP `header` newer botocore
+    sends it as (S3 reads the header alike). The python3.11 runtime's botocore (1.34) predates S3's
+    conditional writes (IfNoneMatch on PutObject came with 1.35)."""
+    key = f"weathergif:{member}"
+
+    def take(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if member in params:
+            context[key] = params.pop(member)
+
+    def send(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if key in context:
+            params["headers"][header] = context[key]
+
+    service = client.meta.service_model.service_id.hyphenize()
+    events = client.meta.events
+    events.register(f"before-parameter-build.{service}.{operation}", take, unique_id=f"{key}:take")
+    events.register(f"before-call.{service}.{operation}", send, unique_id=f"{key}:send")

@@ -1,4 +1,4 @@
-"""SNS: publish to a topic of this account and region, by its name, one message or many at a call."""
+"""SNS: publish to a topic of this account and region, by its name, up to 10 messages a call."""
 
 from __future__ import annotations
 
@@ -23,14 +23,6 @@ class Topics:
     def arn(self, name: str) -> str:
         meta = self._sns.meta
         return f"arn:{meta.partition}:sns:{meta.region_name}:{self._account()}:{name}"
-
-    def publish(self, topic: str, body: str, message_type: str) -> str:
-        """`body` to the topic named `topic`, its type in an attribute; the message's id."""
-        return self._sns.publish(
-            TopicArn=self.arn(topic),
-            Message=body,
-            MessageAttributes={"type": {"DataType": "String", "StringValue": message_type}},
-        )["MessageId"]
 
     def publish_batch(self, topic: str, messages: Sequence[tuple[str, str]]) -> list[int]:
         """(body, type) pairs to the topic named `topic`, 10 (and at most 256 KiB) a call; the
