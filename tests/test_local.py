@@ -178,7 +178,10 @@ def test_make_serve_passes_its_speed_to_the_runtime():
     def command(*variables: str) -> str:
         run = subprocess.run(
             ["make", "--no-print-directory", "-n", "serve", *variables],
-            cwd=ROOT, capture_output=True, text=True, timeout=30,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
             env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
         )  # as typed at a shell, also when this test runs under `make test`
         assert run.returncode == 0, run.stderr

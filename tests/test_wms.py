@@ -395,3 +395,54 @@ class TestReports:
         assert reply["error"].endswith(
             "answered 400 Bad Request: ServiceException InvalidParameterValue: No data for the time asked Try another"
         )
+
+
+# A backfill from the server, through the pipeline -----------------------------------------------
+
+
+@pytest.mark.integration
+def test_a_new_animation_on_a_wms_source_is_backfilled_into_a_gif_of_its_frames(runtime, wms, monkeypatch):
+    """An animation created on a WMS-T source asks at once for its window's frames (the six times the
+    server has, none asked twice), and the mediator makes its first GIF of them, oldest first: each
+    of the GIF's frames is the server's frame of that time (its storm core where that time has it)."""
+    from chalicelib.aws import client
+    from chalicelib.mediator import decide, service, store
+    from chalicelib.settings import TICK_SECONDS
+    from chalicelib.mediator.animation import Animation
+
+    stage = {
+        "default": "nexrad",
+        "sources": {"nexrad": {"urlTemplate": wms.template(), "step": 300, "back": 86400}},
+    }
+    monkeypatch.setenv("MAP_SOURCES", json.dumps(stage))
+    monkeypatch.setenv("FETCH_ALLOWED_NETWORKS", "127.0.0.1")
+    animation = Animation.from_dict(
+        dict(
+            imageId="nexrad-loop",
+            source="nexrad",
+            layers=[server.LAYER],
+            width=WIDTH,
+            height=HEIGHT,
+            center=f"{CENTER[0]},{CENTER[1]}",
+            zoom=ZOOM,
+            interval=300,
+            frames=len(wms.times),
+        )
+    )
+    store.put_animation(animation)
+    asked = len(wms.queries)
+    now = wms.times[-1] + decide.phase(animation, TICK_SECONDS) + 20  # the newest time's frame is due
+    service.mediator().start("nexrad-loop", now=now)
+    runtime.drain(timeout=60)
+
+    times = sorted(dict(parse_qsl(query))["TIME"] for query in wms.queries[asked:])
+    assert times == [server.iso(when) for when in wms.times]  # each time of the window once
+    [gif] = store.gifs("nexrad-loop")
+    assert gif.done and gif.frame_times == wms.times, gif
+    animation_file = Image.open(io.BytesIO(client("s3").get_object(**gif.location.to_dict())["Body"].read()))
+    assert animation_file.format == "GIF" and animation_file.n_frames == len(wms.times)
+    assert animation_file.size == (WIDTH, HEIGHT)
+    for index, when in enumerate(wms.times):
+        animation_file.seek(index)
+        assert core(animation_file.convert("RGBA")) == pytest.approx(pixel(*wms.storm(when), "EPSG:4326"), abs=1.5)
+    assert store.failures("nexrad-loop") == []
