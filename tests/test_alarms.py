@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 
-import cfnlint.decode
 import pytest
 
 from deploy.policies import FUNCTIONS, WORKERS, function_name
-from tests.conftest import ROOT
+from tests.template import template
 
-TEMPLATE, _problems = cfnlint.decode.decode(str(ROOT / "resources" / "template.yaml"))
+TEMPLATE = template()
 RESOURCES = TEMPLATE["Resources"]
 ALARMS = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
 
@@ -52,8 +51,12 @@ def stat(query: dict) -> tuple:
 # The template -------------------------------------------------------------------------
 
 
-def test_the_template_decodes_cleanly():
-    assert _problems == []
+def test_the_template_reads_as_cloudformation_reads_it():
+    """The short forms in their full form, as cfn-lint (tests/test_deploy.py) and CloudFormation read
+    them: the tests of this module compare with that form."""
+    intrinsics = re.findall(r"'(Ref|Fn::\w+)'", repr(TEMPLATE))
+    assert intrinsics and set(intrinsics) <= {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Equals", "Fn::Not"}
+    assert RESOURCES["AlarmTopic"]["Properties"]["TopicName"] == {"Fn::Sub": "weathergif-${Stage}-alarms"}
 
 
 def test_the_alarm_topic_mails_the_alarm_email_parameter_only_when_one_is_given():

@@ -13,33 +13,20 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
+
 
 from chalicelib.settings import API_TOKEN_PARAMETER, MAP_KEYS_PARAMETER, PUBLIC_URL_VARIABLE, RESOURCES, STAGE_VARIABLE
 from deploy.policies import FUNCTIONS, NEEDED_WILDCARDS, WORKERS, Stage, function_name, policies
 from deploy.record import STAGE_VARIABLES, environment, record, terraform_extras, write_policies
 from tests.bundle import fresh_clone
 from tests.conftest import ROOT
+from tests.template import template
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 STAGES = sorted(CONFIG["stages"])
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
-    """CloudFormation's !Ref, !Sub, ... read as their plain argument."""
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
-
-
-_Loader.add_multi_constructor("!", _short_form)
-TEMPLATE = yaml.load((ROOT / "resources" / "template.yaml").read_text(), Loader=_Loader)
+TEMPLATE = template(plain=True)
 
 
 # The template -------------------------------------------------------------------------

@@ -6,11 +6,7 @@ each thumbnail size, a GIF per 12 frames with its email."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.template import template
 
 # SQS developer guide, "Amazon SQS message quotas": FIFO, per API action (SendMessage, ...).
 FIFO_DEFAULT_TPS = 300  # a FIFO queue in its default mode, per partition without batching
@@ -35,8 +31,7 @@ def test_the_mediators_fifo_queue_takes_100000_animations_in_high_throughput_mod
     assert 1000 < sends < 1100
     assert sends > FIFO_DEFAULT_TPS  # the default FIFO mode would throttle the workers' answers...
     assert all(sends < quota * 0.1 for quota in FIFO_HIGH_THROUGHPUT_TPS.values())  # ...high throughput: < 10%
-    template = (ROOT / "resources" / "template.yaml").read_text()
-    queue = yaml.load(template, Loader=_Loader)["Resources"]["MediatorQueue"]["Properties"]
+    queue = template(plain=True)["Resources"]["MediatorQueue"]["Properties"]
     assert queue["FifoQueue"] is True
     assert (queue["DeduplicationScope"], queue["FifoThroughputLimit"]) == ("messageGroup", "perMessageGroupId")
 
@@ -54,18 +49,3 @@ def test_the_ticks_slices_and_the_mediator_stay_within_lambdas_concurrency():
     due_per_minute = ANIMATIONS * 60 / INTERVAL
     slices = -(-due_per_minute // 1000) + 16  # the shards' first pages
     assert slices < LAMBDA_CONCURRENCY / 20
-
-
-class _Loader(yaml.SafeLoader):
-    """CloudFormation's short forms (!Ref, !Sub, !GetAtt) read as plain values."""
-
-
-def _plain(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-
-_Loader.add_multi_constructor("!", _plain)

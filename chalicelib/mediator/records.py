@@ -53,11 +53,9 @@ class Gif(NamedTuple):
     request: PleaseCreateGif | None = None  # kept until the GIF is made
     email: PleaseSendEmail | None = None  # kept until the email is sent
     sent_at: int = 0  # when a person's request for it was known sent
-    outputs: tuple[Output, ...] = ()
+    outputs: tuple[Output, ...] = ()  # each format made (the GIF first), when more than the GIF was asked
     run_time: int | None = None  # a forecast run's GIF: the run (and valid_time, its identity, is it too)
-    gaps: tuple[
-        int, ...
-    ] = ()  # a run's valid times that did not come  # each format made (the GIF first), when more than the GIF was asked
+    gaps: tuple[int, ...] = ()  # a run's valid times that did not come
 
     @property
     def done(self) -> bool:
