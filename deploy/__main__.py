@@ -16,7 +16,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from chalicelib.settings import PUBLIC_URL_VARIABLE
+
+# This process writes no bytecode into the tree it packages: the app zip's name hashes chalicelib/
+# with its __pycache__, so a module imported here after the bytecode step built its zip would make
+# Chalice build another, without bytecode (see deploy/bytecode.py: the step writes what it needs).
+sys.dont_write_bytecode = True
+
+from chalicelib.settings import PUBLIC_URL_VARIABLE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,8 +18,6 @@ import pytest
 
 from tests import bundle
 
-pytestmark = pytest.mark.xdist_group("lambda-bundle")  # one worker, with --dist loadgroup
-
 LAYER = bundle.LAYER_SITE + "/"
 IMAGING = LAYER + "PIL/_imaging.cpython-311-x86_64-linux-gnu.so"
 POCKETFFT = LAYER + "numpy/fft/_pocketfft_umath.cpython-311-x86_64-linux-gnu.so"
@@ -241,6 +239,7 @@ def test_python_m_deploy_package_puts_the_extras_beside_chalices_output(built, t
 
     out = tmp_path / "terraform"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}  # chalice package needs a region, as deploy does
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a developer's machine: Python writes bytecode as it imports
     run = subprocess.run(
         [sys.executable, "-m", "deploy", "package", "dev", "--out", str(out)],
         cwd=built.project,
