@@ -148,6 +148,31 @@ def _partition_queries() -> None:
     Table._weathergif_partition_queries = True
 
 
+def _remembered_dispatch() -> None:
+    """Find a request's service once per host, not by listing moto's folders on every request.
+
+    moto 5.2.5's server picks the service of each request under one lock for all requests: it lists
+    its package's folders (os.listdir, then a stat of each of some 150) and tries the URL patterns of
+    every service in turn. Both depend on the host alone, and the hosts a run meets are a few: the
+    answer for each is kept, so the lock is held for a lookup and concurrent requests no longer queue
+    behind the listing (it was the emulator's largest cost in a pipeline's run).
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    if getattr(DomainDispatcherApplication, "_weathergif_remembered", False):
+        return
+    original = DomainDispatcherApplication.get_backend_for_host
+    found: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in found:
+            found[host] = original(self, host)
+        return found[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    DomainDispatcherApplication._weathergif_remembered = True
+
+
 def _swagger_2_rest_apis() -> None:
     """Let moto import the Swagger 2.0 REST APIs `chalice deploy` sends, as API Gateway does.
 
@@ -402,6 +427,7 @@ class Emulator:
         _item_level_transaction_backups()  # before the lock wraps transact_write_items
         _atomic_dynamodb_writes()
         _partition_queries()
+        _remembered_dispatch()
         _swagger_2_rest_apis()
         _layer_version_by_arn()
         _cloudformation_alarms()
