@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -310,15 +311,22 @@ class Clone:
 
 
 @pytest.fixture
-def clone(tmp_path, emulator) -> Clone:
+def clone(tmp_path, emulator, built) -> Clone:
+    """A fresh clone whose Chalice cache holds the dependency layer the session's bundle was made with
+    (tests/test_bundle.py checks it): Chalice reuses a layer zip of the same requirements, as on a
+    developer's machine after its first deploy, so this test runs each deploy step, not pip again."""
     emulator.reset()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAP_", "FETCH_", "STAGE"))}
     environment.update(emulator.environment())
     environment.pop("AWS_SESSION_TOKEN")  # as a developer's long-lived keys
-    return Clone(fresh_clone(tmp_path / "weathergif"), environment)
+    path = fresh_clone(tmp_path / "weathergif")
+    cache = path / ".chalice" / "deployments"
+    cache.mkdir(parents=True)
+    for layer in (built.project / ".chalice" / "deployments").glob("managed-layer-*.zip"):
+        shutil.copyfile(layer, cache / layer.name)
+    return Clone(path, environment)
 
 
-@pytest.mark.xdist_group("bundle")
 def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
     """Every step of `make deploy` on the emulation; a second stage with Chalice's own command beside
     it; then `make destroy` of both, which leaves nothing behind."""
