@@ -3,6 +3,8 @@ retries, timeouts and S3 signing; and the account for topic ARNs."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from chalicelib.aws import clients, reset
@@ -30,16 +32,22 @@ def test_no_service_model_of_its_own_is_in_the_bundle():
     assert found == []
 
 
-@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
-def test_the_clients_are_boto3s_own_with_the_apps_settings(aws_region, monkeypatch, region):
+@functools.cache
+def reference_sessions():
+    """boto3's own session and botocore's, each reading its models once for every region's test."""
     import boto3
     import botocore.session
 
+    return boto3.session.Session(), botocore.session.Session()
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
+def test_the_clients_are_boto3s_own_with_the_apps_settings(aws_region, monkeypatch, region):
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
-    plain, models = boto3.session.Session(), botocore.session.Session()
+    plain, models = reference_sessions()
     for service in SERVICES:
         made = clients._make(service)
-        ref = plain.client(service)
+        ref = plain.client(service, region_name=region)
         assert type(made).__name__ == type(ref).__name__
         model = models.get_service_model(service)
         assert made.meta.service_model.operation_names == model.operation_names, service

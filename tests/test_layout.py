@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -11,9 +12,14 @@ CHALICELIB = ROOT / "chalicelib"
 DOOR = CHALICELIB / "aws"
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
 def imports(path: Path) -> set[str]:
     """The modules a file imports (relative imports resolved within the project)."""
-    tree, found = ast.parse(path.read_text()), set()
+    tree, found = parsed(path), set()
     package = path.relative_to(ROOT).with_suffix("").parts[:-1]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -86,6 +92,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """{module of chalicelib: the modules of chalicelib it imports}, at any depth of its code
     (function-level imports count); `from package import name` is an import of package.name
@@ -93,7 +100,7 @@ def import_graph() -> dict[str, set[str]]:
     modules = {module_name(path): path for path in python_files(CHALICELIB)}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        tree, found = ast.parse(path.read_text()), set()
+        tree, found = parsed(path), set()
         package = path.relative_to(ROOT).with_suffix("").parts[:-1]
         for node in ast.walk(tree):
             targets = []

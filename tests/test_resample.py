@@ -39,11 +39,11 @@ def pillow(image: Image.Image, size, box=None, reducing_gap=None) -> Image.Image
 @pytest.mark.parametrize(
     "src, size, box, gap",
     [
-        ((1200, 900), (400, 300), None, None),  # down by 3
-        ((1200, 900), (400, 400), (150.0, 0.0, 1050.0, 900.0), 3.0),  # a cover crop, reduced by... nothing
-        ((2400, 1800), (300, 300), (300.0, 0.0, 2100.0, 1800.0), 3.0),  # reduced by 2 first (not RGBA), as Pillow does
-        ((1000, 750), (1600, 1200), None, None),  # up
-        ((1000, 750), (800, 800), (125.5, 0.0, 875.5, 750.0), None),  # a fractional box
+        ((600, 450), (200, 150), None, None),  # down by 3
+        ((600, 450), (200, 200), (75.0, 0.0, 525.0, 450.0), 3.0),  # a cover crop, reduced by... nothing
+        ((1200, 900), (150, 150), (150.0, 0.0, 1050.0, 900.0), 3.0),  # reduced by 2 first (not RGBA), as Pillow does
+        ((500, 375), (800, 600), None, None),  # up
+        ((500, 375), (400, 400), (62.75, 0.0, 437.75, 375.0), None),  # a fractional box
     ],
 )
 def test_the_same_pixels_as_pillow(mode, src, size, box, gap):
