@@ -8,6 +8,11 @@ STAGE ?= dev
 PORT ?= 8000
 SPEED ?= 1
 AWS_PORT ?= 4567
+TEST_WORKERS ?= 3
+
+# Python keeps the bytecode it compiles (in __pycache__, ignored by git), also where the environment
+# says not to: the tests' processes and subprocesses then compile each module once, not every run.
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: lock lock-upgrade test test-unit demo serve aws bench bench-scale importtime resources deploy bytecode post-deploy destroy plan package clean help
 
@@ -47,13 +52,13 @@ lock-upgrade:
 	$(MAKE) lock LOCK_ARGS=--upgrade
 
 test-unit: $(STAMP)
-	TEST_EXAMPLES=0.2 $(BIN)/python -m pytest -q -m unit -p no:cacheprovider $(PYTEST_ARGS)
+	TEST_EXAMPLES=0.2 $(BIN)/python -m pytest -q -m unit -p no:cacheprovider -n 2 $(PYTEST_ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check app.py chalicelib local deploy bench tests
 	$(BIN)/ruff format --check app.py chalicelib local deploy bench tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo

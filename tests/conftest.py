@@ -55,8 +55,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> bundle.Build:
     """The Lambda bundle (tests/bundle.py), built once per run for tests/test_bundle.py and
-    tests/test_sdk.py: xdist workers share it through a lock (the first to ask builds it; their
-    xdist_group no longer keeps them on one worker with pytest 9.2 and xdist 3.8)."""
+    tests/test_sdk.py: xdist workers share it through a lock (the first to ask builds it; the tests
+    run on whichever workers are free)."""
     if worker_id == "master":
         return bundle.build(tmp_path_factory.mktemp("bundle"))
     shared = tmp_path_factory.getbasetemp().parent / "lambda-bundle"  # this run's, common to its workers
