@@ -173,6 +173,42 @@ def _remembered_dispatch() -> None:
     DomainDispatcherApplication._weathergif_remembered = True
 
 
+def _quick_stacks() -> None:
+    """Create a stack without parsing its template again and without a new RSA key per table.
+
+    Each test starts from fresh resources: a reset and the stack created again. moto 5.2.5 parses
+    each template with PyYAML's pure-Python loader (60 ms for resources/template.yaml) and gives
+    each DynamoDB table a KMS key of its own, making a 2048-bit RSA key pair for it (40 ms); both
+    were most of a stack's creation. Here a template's text is parsed once (each stack gets its
+    own copy of the result), and each kind of KMS key pair is made once and shared: the emulator
+    signs and encrypts nothing of the app's with them.
+    """
+    import copy
+
+    import moto.kms.models
+    from moto.cloudformation.models import Stack
+
+    if getattr(Stack, "_weathergif_quick", False):
+        return
+    parse, parsed = Stack.parse_template, {}
+
+    def parse_template(template: str) -> dict[str, Any]:
+        if template not in parsed:
+            parsed[template] = parse(template)
+        return copy.deepcopy(parsed[template])
+
+    generate, keys = moto.kms.models.generate_private_key, {}
+
+    def generate_private_key(key_spec: str) -> Any:
+        if key_spec not in keys:
+            keys[key_spec] = generate(key_spec)
+        return keys[key_spec]
+
+    Stack.parse_template = staticmethod(parse_template)  # type: ignore[method-assign,assignment]
+    moto.kms.models.generate_private_key = generate_private_key  # type: ignore[assignment]
+    Stack._weathergif_quick = True
+
+
 def _swagger_2_rest_apis() -> None:
     """Let moto import the Swagger 2.0 REST APIs `chalice deploy` sends, as API Gateway does.
 
@@ -428,6 +464,7 @@ class Emulator:
         _atomic_dynamodb_writes()
         _partition_queries()
         _remembered_dispatch()
+        _quick_stacks()
         _swagger_2_rest_apis()
         _layer_version_by_arn()
         _cloudformation_alarms()
