@@ -31,7 +31,7 @@ from chalicelib.htmltext import html_to_text
 from chalicelib.settings import PUBLIC_URL_VARIABLE
 from chalicelib.mediator.records import Gif
 
-from .stack import SENDER, Local, wait_for
+from .stack import SENDER, Local, demo_animation, wait_for
 
 IMAGE_ID = "radar-demo"
 FORECAST_ID = "forecast-demo"
@@ -85,16 +85,11 @@ class Demo:
             handlers = ", ".join(f"{s.name} ({s.kind})" for s in local.runtime.sources)
             self.say(f"delivering to {handlers}")
             from chalicelib.mediator import service, store
-            from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
+            from chalicelib.mediator.animation import EmailSpec, ThumbnailSpec
 
             store.put_animation(
-                Animation(
-                    image_id=IMAGE_ID,
-                    layers=["flat-dk", "radar"],
-                    width=800,
-                    height=600,
-                    center="tulsa,ok",
-                    zoom=6,
+                demo_animation(
+                    IMAGE_ID,
                     interval=INTERVAL,
                     frames=FRAMES,
                     thumbnails=[ThumbnailSpec(width=200, height=150), ThumbnailSpec(width=96, height=96, mode="cover")],
@@ -108,15 +103,10 @@ class Demo:
                 f"2 thumbnail sizes, GIF, WebP and MP4, email to {RECIPIENT}"
             )
             store.put_animation(
-                Animation(
-                    image_id=FORECAST_ID,
+                demo_animation(
+                    FORECAST_ID,
                     kind="forecast",
                     source="demo-forecast",
-                    layers=["flat-dk", "radar"],
-                    width=800,
-                    height=600,
-                    center="tulsa,ok",
-                    zoom=6,
                     interval=FORECAST_INTERVAL,
                     frames=FORECAST_FRAMES,
                     thumbnails=[ThumbnailSpec(width=200, height=150)],

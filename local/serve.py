@@ -11,7 +11,7 @@ from pathlib import Path
 
 from chalicelib.settings import FETCH_EVERY_MINUTES, PUBLIC_URL_VARIABLE, STAGE_VARIABLE
 from .logs import configure
-from .stack import SENDER, Local
+from .stack import SENDER, Local, demo_animation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def main(port: int = 8000, endpoint: str | None = None, speed: float = 1.0, demo
     api = None
     try:
         if demo:
-            _demo_animation()
+            _demo_animations()
         threading.Thread(target=local.runtime.fire, args=("fetch_due_frames",), daemon=True).start()
         env = {**os.environ, **local.environment(), "API_TOKEN": os.environ["API_TOKEN"]}
         api = subprocess.Popen(
@@ -83,23 +83,18 @@ def _pace(speed: float) -> str:
     )
 
 
-def _demo_animation() -> None:
+def _demo_animations() -> None:
     """The radar loop a first look at the page shows: created as the API creates one, so its window
     is asked for at once and its GIF is there on the first page load; and a forecast loop beside it."""
     from chalicelib.mediator import service, store
-    from chalicelib.mediator.animation import Animation, EmailSpec, ThumbnailSpec
+    from chalicelib.mediator.animation import EmailSpec, ThumbnailSpec
 
     if store.get_animation("forecast-demo") is None:
         store.put_animation(
-            Animation(
-                image_id="forecast-demo",
+            demo_animation(
+                "forecast-demo",
                 kind="forecast",
                 source="demo-forecast",
-                layers=["flat-dk", "radar"],
-                width=800,
-                height=600,
-                center="tulsa,ok",
-                zoom=6,
                 interval=900,
                 frames=12,
                 thumbnails=[ThumbnailSpec(width=200, height=150)],
@@ -109,13 +104,8 @@ def _demo_animation() -> None:
         print("created the animation forecast-demo (each hourly run of the demo forecast, 3 hours ahead)", flush=True)
     if store.get_animation("radar-demo") is None:
         store.put_animation(
-            Animation(
-                image_id="radar-demo",
-                layers=["flat-dk", "radar"],
-                width=800,
-                height=600,
-                center="tulsa,ok",
-                zoom=6,
+            demo_animation(
+                "radar-demo",
                 interval=300,
                 frames=12,
                 every=1,

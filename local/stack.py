@@ -107,6 +107,15 @@ class Local:
         self.stop()
 
 
+def demo_animation(image_id: str, **fields: Any) -> Any:
+    """An animation of the demo source's radar over its dark basemap around Tulsa, 800 x 600: the
+    view `make demo` and `make serve` show (an Animation; `fields` the rest of its configuration)."""
+    from chalicelib.mediator.animation import Animation
+
+    view = dict(layers=["flat-dk", "radar"], width=800, height=600, center="tulsa,ok", zoom=6)
+    return Animation(image_id=image_id, **view, **fields)
+
+
 def wait_for(condition: Any, timeout: float, every: float = 0.2) -> Any:
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -54,6 +54,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from local.mapsource import RADAR
+
 MAPSERV_PATHS = ("/usr/lib/cgi-bin/mapserv", "/usr/bin/mapserv")
 INSTALL = "apt-get install cgi-mapserver mapserver-bin"
 LAYER = "radar"
@@ -69,24 +71,9 @@ STORM = (-99.0, 36.15)
 STEP = 15
 CROSSING = 300
 CORE_DBZ = 55  # the storm's core is at least this (the scale's last three colours); the rain shield is under it
-# dBZ from 10 in steps of 5: the colours of a radar reflectivity scale.
-SCALE = np.array(
-    [
-        (4, 233, 231),
-        (1, 159, 244),
-        (3, 0, 244),
-        (2, 253, 2),
-        (1, 197, 1),
-        (0, 142, 0),
-        (253, 248, 2),
-        (229, 188, 0),
-        (253, 149, 0),
-        (253, 0, 0),
-        (212, 0, 0),
-        (188, 0, 0),
-    ],
-    np.uint8,
-)
+# dBZ from 10 in steps of 5: the colours of a radar reflectivity scale (the demo source's levels, then
+# the reds of the storm's core).
+SCALE = np.array([*RADAR, (253, 0, 0), (212, 0, 0), (188, 0, 0)], np.uint8)
 CORE_COLOURS = {tuple(int(c) for c in SCALE[i]) for i in range((CORE_DBZ - 10) // 5, len(SCALE))}
 
 
