@@ -242,6 +242,20 @@ def test_the_mp4_timeline_shows_each_frame_for_its_duration_with_b_frames():
     assert struct.unpack(">I", find(data, "moov/mvhd")[16:20])[0] == 1200  # ms shown in all
 
 
+def test_x264_reorders_no_frame_so_players_show_each_for_its_duration():
+    """A smooth field drifting is what x264 puts B-frames in by default; here frames are decoded in
+    the order they are shown (no composition offsets), each shown for its duration, the last too."""
+    from local.mapsource import render
+
+    frames = [
+        Image.open(io.BytesIO(render("flat-dk,temp-gradient", 320, 240, "tulsa,ok", 6, 600 * k))) for k in range(6)
+    ]
+    durations = [250] * 5 + [1000]
+    data = mp4.encode_mp4([frame.convert("RGB") for frame in frames], durations)
+    assert b"ctts" not in [kind for kind, _, _ in boxes(find(data, "moov/trak/mdia/minf/stbl"))]
+    assert shown_durations(data) == durations
+
+
 def test_without_reordering_no_composition_offsets_or_edit_list():
     packets = [mp4.Packet(b"\0\0\0\1\x65", True, 250 * i) for i in range(3)]
     data = mp4.mux(packets, b"\1\x64\0\x1f\xff\xe1\0\0\1\0\0", [250, 250, 40], 64, 48)
