@@ -18,6 +18,51 @@ FAKE_CREDENTIALS = {
 }
 
 
+class Arrivals:
+    """A count of the messages that arrived on any queue of this process's emulator, to wait on:
+    the event runtime's idle pollers sleep until one arrives (or their longest pause has passed)
+    rather than asking every queue twenty times a second."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._changed = threading.Condition()
+        self.count = 0
+
+    def arrived(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Until the count is no longer `seen`, at most `timeout` seconds; whether it changed."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count != seen, timeout)
+
+
+ARRIVALS = Arrivals()
+
+
+def _told_arrivals() -> None:
+    """Count each message moto's SQS takes, whoever sends it (SNS, S3 and EventBridge deliver
+    through the same send)."""
+    from moto.sqs.models import SQSBackend
+
+    if getattr(SQSBackend, "_weathergif_arrivals", False):
+        return
+    for name in ("send_message", "send_message_batch"):
+        original = getattr(SQSBackend, name)
+
+        def told(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            try:
+                return __original(self, *args, **kwargs)
+            finally:
+                ARRIVALS.arrived()
+
+        setattr(SQSBackend, name, told)
+    SQSBackend._weathergif_arrivals = True
+
+
 def _atomic_dynamodb_writes() -> None:
     """Make moto's DynamoDB writes atomic, as DynamoDB's are.
 
@@ -465,6 +510,7 @@ class Emulator:
         _partition_queries()
         _remembered_dispatch()
         _quick_stacks()
+        _told_arrivals()
         _swagger_2_rest_apis()
         _layer_version_by_arn()
         _cloudformation_alarms()

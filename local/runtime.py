@@ -36,7 +36,7 @@ from chalice.app import Chalice, Rate, S3EventConfig, ScheduledEventConfig, SNSE
 log = logging.getLogger("local.runtime")  # plain lines, not the app's JSON (local/logs.py)
 
 _SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
-IDLE_POLL_MAX = 0.05  # seconds between polls of an idle queue
+IDLE_POLL_MAX = 0.5  # seconds between polls of an idle queue when no arrival wakes it
 
 
 @dataclass
@@ -213,7 +213,10 @@ class Runtime:
         return self
 
     def stop(self) -> None:
+        from .emulator import ARRIVALS
+
         self._stop.set()
+        ARRIVALS.arrived()  # the idle pollers wake, and see the stop
         for thread in self._threads:
             thread.join(timeout=25)
         self._threads.clear()
@@ -225,9 +228,15 @@ class Runtime:
         self._threads.append(thread)
 
     def _poll_loop(self, source: Source) -> None:
-        """Short polls (moto's long polls can hold its server threads), backing off when idle."""
+        """Short polls (moto's long polls can hold its server threads), backing off when idle: an
+        idle queue is asked again when a message arrives on any queue of the emulator in this
+        process (ARRIVALS), or after the pause, doubled each empty round up to IDLE_POLL_MAX (a
+        message seen again after its visibility timeout; an emulator in another process)."""
+        from .emulator import ARRIVALS
+
         idle = 0.0
         while not self._stop.is_set():
+            seen = ARRIVALS.count
             self._slots.acquire()
             try:
                 messages = self._receive(source, wait=0)
@@ -238,8 +247,8 @@ class Runtime:
                 continue
             if not messages:
                 self._slots.release()
-                idle = min(IDLE_POLL_MAX, idle + 0.01)
-                self._stop.wait(idle)
+                idle = min(IDLE_POLL_MAX, 2 * idle or 0.01)
+                ARRIVALS.wait(seen, idle)
                 continue
             idle = 0.0
             future = self._pool.submit(self._deliver, source, messages)
