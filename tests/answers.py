@@ -10,6 +10,15 @@ from typing import Any
 
 JSON = "application/json"
 AUTH = {"Authorization": "Bearer s3cret-token", "Content-Type": JSON}  # the token tests/test_api_answers.py sets
+CONFIG = {  # an animation as the API takes it: the API tests' starting point
+    "layers": ["flat-dk", "radar"],
+    "width": 320,
+    "height": 240,
+    "center": "tulsa,ok",
+    "zoom": 6,
+    "frames": 2,
+    "thumbnails": [{"width": 80, "height": 60}],
+}
 # Where an answer holds something whole that is not the API's own shape (a message, a request that
 # failed, the document's own parts): its keys are not the API's to close.
 OPEN = re.compile(r"^(asked|events\.\d+\.message|deadLetters\.\d+\.message|unattributed\.\d+\.request)(\.|$)")

@@ -14,17 +14,9 @@ from chalicelib.mediator.decide import Decision, FinishGif, RecordFailure
 from tests import records
 from chalicelib.messages import Location
 
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-CONFIG = {
-    "layers": ["flat-dk", "radar"],
-    "width": 320,
-    "height": 240,
-    "center": "tulsa,ok",
-    "zoom": 6,
-    "frames": 2,
-    "thumbnails": [{"width": 80, "height": 60}],
-}
+from tests.answers import AUTH, CONFIG
+
+TOKEN = AUTH["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture

@@ -24,19 +24,14 @@ from chalicelib.mediator import store
 from chalicelib.mediator.decide import Decision, FinishGif, RecordEmail, RecordFailure
 from chalicelib.messages import Location, Output
 from tests import records
+from tests import answers
 from tests.answers import AUTH, JSON, Answers
 
 TOKEN = AUTH["Authorization"].removeprefix("Bearer ")
 PUBLIC = {"Content-Type": JSON}
 WRONG = {"Authorization": "Bearer wrong", "Content-Type": JSON}
 CONFIG = {
-    "layers": ["flat-dk", "radar"],
-    "width": 320,
-    "height": 240,
-    "center": "tulsa,ok",
-    "zoom": 6,
-    "frames": 2,
-    "thumbnails": [{"width": 80, "height": 60}],
+    **answers.CONFIG,
     "formats": ["gif", "webp", "mp4"],
     "email": {"to": ["desk@example.com"], "from": "Weather Desk <wx@example.com>"},
 }

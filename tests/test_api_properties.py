@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from chalicelib.mediator import store
 from chalicelib.mediator.decide import AlreadyDecided, Decision, RecordFailure
 from tests import records
+from tests import answers
 from tests.answers import Answers
 from chalicelib.messages import Location
 
@@ -35,16 +36,7 @@ SETTINGS = settings(
     # one emulated world per test, shared by its examples: what they do to it is part of what is tested
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-CONFIG = {
-    "layers": ["flat-dk", "radar"],
-    "width": 320,
-    "height": 240,
-    "center": "tulsa,ok",
-    "zoom": 6,
-    "frames": 2,
-    "thumbnails": [{"width": 80, "height": 60}],
-    "email": {"to": ["desk@example.com"], "from": "Desk <wx@example.com>"},
-}
+CONFIG = {**answers.CONFIG, "email": {"to": ["desk@example.com"], "from": "Desk <wx@example.com>"}}
 
 
 def routes(*methods: str) -> list[tuple[str, str]]:

@@ -478,13 +478,16 @@ class TestWorker:
 # Chromium plays the MP4 to its last frame, and shows transparent GIFs and WebPs as their frames ---
 
 CHROMIUM = "/usr/bin/chromium"
+# Without Debian's chromium these skip, as tests/test_browser.py does, unless REQUIRE_BROWSER=1 (CI,
+# .ci/run, which installs it) makes its absence a failure.
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("REQUIRE_BROWSER") != "1",
+    reason="Debian's chromium is not installed (apt-get install chromium); CI installs it",
+)
 
 
 @integration
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and os.environ.get("REQUIRE_CHROMIUM") != "1",
-    reason="Debian's chromium plays it (.ci/run installs it)",
-)
+@needs_chromium
 def test_chromium_plays_the_mp4_to_its_last_frame_for_its_duration(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -519,10 +522,7 @@ def test_chromium_plays_the_mp4_to_its_last_frame_for_its_duration(tmp_path):
 
 
 @integration
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and os.environ.get("REQUIRE_CHROMIUM") != "1",
-    reason="Debian's chromium decodes them (.ci/run installs it)",
-)
+@needs_chromium
 def test_chromium_shows_a_transparent_overlay_as_its_frames(tmp_path):
     """Chromium's own decoders (WebCodecs' ImageDecoder: each frame composed, disposal and blending
     honoured), frame by frame and the first again after the last, as a loop shows it."""
