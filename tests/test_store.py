@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
+import types
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.mediator import decide
 from chalicelib.mediator.animation import Animation, ThumbnailSpec
 from chalicelib.mediator.decide import AnimationState
 from chalicelib.mediator.records import Line
 from chalicelib.messages import DidFail, DidFetchAmpImage, Location
+from tests.conftest import examples
 
 LOC = Location(bucket="frames", key="temps/600.png")
 TEMPS = Animation(image_id="temps", layers=["radar"], width=320, height=240, center="tulsa,ok", zoom=4, frames=3)
@@ -300,3 +304,43 @@ def test_the_emulator_keeps_concurrent_counter_updates_atomic(store):
 
     race(8, add)
     assert store.get_animation("temps", consistent=True).frame_count == 40
+
+
+# An AttributeValue of any kind, nested through M and L (B and BS too: they take moto's own walk).
+_names = st.text(min_size=1, max_size=4)
+attribute_values = st.recursive(
+    st.one_of(
+        st.builds(lambda s: {"S": s}, st.text(max_size=6)),
+        st.builds(lambda n: {"N": str(n)}, st.integers()),
+        st.builds(lambda b: {"B": b}, st.binary(max_size=4)),
+        st.builds(lambda s: {"SS": s}, st.lists(st.text(max_size=3), min_size=1, max_size=3, unique=True)),
+        st.builds(lambda b: {"BS": b}, st.lists(st.binary(max_size=3), min_size=1, max_size=2, unique=True)),
+        st.builds(lambda b: {"BOOL": b}, st.booleans()),
+        st.just({"NULL": True}),
+    ),
+    lambda inner: st.one_of(
+        st.builds(lambda m: {"M": m}, st.dictionaries(_names, inner, max_size=3)),
+        st.builds(lambda items: {"L": items}, st.lists(inner, max_size=3)),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(st.dictionaries(_names, attribute_values, min_size=1, max_size=4), max_size=3))
+def test_the_emulator_answers_items_as_motos_own_serializer_does(items):
+    """local/emulator.py puts a plain AttributeValue in an answer as it is, not walked through the
+    shape: byte for byte the answer moto's own walk gives, whatever the items hold."""
+    from moto.core.serialize import BaseJSONSerializer, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    from local import emulator
+
+    emulator._quick_attribute_values()
+    query = get_service_model("dynamodb").operation_model("Query")
+    serializer = get_serializer_class("dynamodb", "json")
+    result = {"Items": items, "Count": len(items), "ScannedCount": len(items), "LastEvaluatedKey": (items or [None])[0]}
+    quick = serializer(query).serialize(result)
+    walked = serializer(query)
+    walked._serialize_type_structure = types.MethodType(BaseJSONSerializer._weathergif_walk, walked)
+    assert quick == walked.serialize(result)
