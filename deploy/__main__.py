@@ -116,7 +116,7 @@ def resources(stage: str, bucket_prefix: str = "") -> dict[str, str]:
     changed = _changed(lambda: record(stage, outputs, partition=partition))
     print("   " + (f"changed {', '.join(changed)}" if changed else "nothing changed: the names were recorded already"))
     print("3. the ffmpeg layer...", flush=True)
-    arn = ffmpeg_layer.publish(client("lambda"), stage, ffmpeg_layer.build(ROOT / "build" / "ffmpeg-layer.zip"))
+    arn = ffmpeg_layer.publish(client("lambda"), stage, ffmpeg_layer.made(ROOT / "build"))
     changed = _changed(lambda: record_layers(stage, {"create_gif": [arn]}))
     print(f"   {arn}" + (" (recorded)" if changed else " (recorded already)"))
     return outputs

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -85,22 +86,37 @@ def sha256(path: Path) -> str:
 
 def build(target: Path) -> Path:
     """The layer's zip at `target`: bin/ffmpeg (executable) and the note of where it comes from.
-    Its entries carry fixed dates, so the same binary gives the same bytes."""
+    Its entries carry fixed dates, so the same binary gives the same bytes. Deflate at its default
+    level: level 9 took twice the CPU (5.6 s against 2.5 s) for 0.4% fewer bytes."""
     path, version = binary()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data, mode in (
             (IN_LAYER, path.read_bytes(), 0o755),
-            (
-                "share/weathergif/ffmpeg.txt",
-                NOTE.format(package=PACKAGE, version=version, digest=BINARY_SHA256).encode(),
-                0o644,
-            ),
+            ("share/weathergif/ffmpeg.txt", _note(version), 0o644),
         ):
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = (0o100000 | mode) << 16  # a regular file with its mode, which Lambda keeps
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
+    return target
+
+
+def _note(version: str) -> bytes:
+    return NOTE.format(package=PACKAGE, version=version, digest=BINARY_SHA256).encode()
+
+
+def made(folder: Path) -> Path:
+    """The layer's zip in `folder`, built there once and then reused, as Chalice reuses the zips
+    of its own layer: named by what it holds (the checked binary and the note), so a deploy after
+    the first zips no 74 MB again, and another binary or note makes another name."""
+    path, version = binary()
+    recipe = hashlib.sha256(f"{IN_LAYER}\n{BINARY_SHA256}\n".encode() + _note(version)).hexdigest()
+    target = folder / f"ffmpeg-layer-{recipe[:16]}.zip"
+    if not target.exists():
+        partial = target.with_name(f"{target.name}.{os.getpid()}")  # a zip is there whole or not at all
+        build(partial)
+        os.replace(partial, target)
     return target
 
 

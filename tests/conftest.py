@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -31,9 +32,9 @@ _hypothesis.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Tests in tiers: `make test-unit` runs the unit tests (no network, no server, no subprocess: under
 # 10 s); `make test` runs all. A test is an integration test when it uses one of these fixtures
-# (the embedded AWS, a local map source, a WMS server, a built bundle, a clone, a served page) or its
+# (the embedded AWS, a local map source, a WMS server, a built bundle or layer, a clone, a served page) or its
 # module says so.
-INTEGRATION_FIXTURES = {"emulator", "source", "wms", "built", "clone", "stack"}
+INTEGRATION_FIXTURES = {"emulator", "source", "wms", "built", "ffmpeg_zip", "clone", "stack"}
 
 
 def examples(n: int) -> int:
@@ -52,21 +53,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
 
 
+@contextlib.contextmanager
+def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str) -> Iterator[Path]:
+    """A folder of this run common to its xdist workers, held under a lock: the first worker to ask
+    makes what goes in it, the others wait and find it made."""
+    if worker_id == "master":
+        yield tmp_path_factory.mktemp(name)
+        return
+    folder = tmp_path_factory.getbasetemp().parent / name  # this run's, common to its workers
+    folder.mkdir(exist_ok=True)
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> bundle.Build:
     """The Lambda bundle (tests/bundle.py), built once per run for tests/test_bundle.py and
-    tests/test_sdk.py: xdist workers share it through a lock (the first to ask builds it; the tests
-    run on whichever workers are free)."""
-    if worker_id == "master":
-        return bundle.build(tmp_path_factory.mktemp("bundle"))
-    shared = tmp_path_factory.getbasetemp().parent / "lambda-bundle"  # this run's, common to its workers
-    shared.mkdir(exist_ok=True)
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = shared / "build.json"
+    tests/test_sdk.py: xdist workers share it (the first to ask builds it; the tests run on
+    whichever workers are free)."""
+    with shared(tmp_path_factory, worker_id, "lambda-bundle") as folder:
+        done = folder / "build.json"
         if not done.exists():
             try:
-                build = bundle.build(shared)
+                build = bundle.build(folder)
             except bundle.BuildError as error:
                 done.write_text(json.dumps({"error": str(error)}))
                 raise
@@ -75,6 +85,15 @@ def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> bundle.Bu
     if "error" in recorded:
         raise bundle.BuildError(recorded["error"])
     return bundle.Build(Path(recorded["project"]), Path(recorded["out"]), recorded["log"])
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_zip(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The ffmpeg layer's zip (deploy/ffmpeg_layer.py), made once per run for the tests that carry it."""
+    from deploy import ffmpeg_layer
+
+    with shared(tmp_path_factory, worker_id, "ffmpeg-layer") as folder:
+        return ffmpeg_layer.made(folder)
 
 
 @pytest.fixture(scope="session")

@@ -311,9 +311,10 @@ class Clone:
 
 
 @pytest.fixture
-def clone(tmp_path, emulator, built) -> Clone:
+def clone(tmp_path, emulator, built, ffmpeg_zip) -> Clone:
     """A fresh clone whose Chalice cache holds the dependency layer the session's bundle was made with
-    (tests/test_bundle.py checks it): Chalice reuses a layer zip of the same requirements, as on a
+    (tests/test_bundle.py checks it), and whose build/ holds the ffmpeg layer's zip: Chalice reuses a
+    layer zip of the same requirements, and the deploy the ffmpeg zip of the same binary, as on a
     developer's machine after its first deploy, so this test runs each deploy step, not pip again."""
     emulator.reset()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAP_", "FETCH_", "STAGE"))}
@@ -324,6 +325,8 @@ def clone(tmp_path, emulator, built) -> Clone:
     cache.mkdir(parents=True)
     for layer in (built.project / ".chalice" / "deployments").glob("managed-layer-*.zip"):
         shutil.copyfile(layer, cache / layer.name)
+    (path / "build").mkdir()
+    shutil.copyfile(ffmpeg_zip, path / "build" / ffmpeg_zip.name)
     return Clone(path, environment)
 
 
@@ -336,6 +339,7 @@ def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
     out = clone.run(python, "-m", "deploy", "deploy", "dev")
     assert "6. the public URL" in out and "done: https://" in out
     clone.run(python, "-m", "deploy", "resources", "prod")  # `make resources STAGE=prod`
+    assert len(list((clone.path / "build").glob("ffmpeg-layer-*"))) == 1  # the one zip, both stages'
     clone.run(chalice, "deploy", "--stage", "prod")  # as Chalice documents it, nothing else
 
     lam, config = client("lambda"), json.loads((clone.path / ".chalice" / "config.json").read_text())

@@ -16,9 +16,12 @@ from tests import bundle
 pytestmark = pytest.mark.integration  # runs the binary (a subprocess)
 
 
-@pytest.fixture(scope="module")
-def layer_zip(tmp_path_factory):
-    return ffmpeg_layer.build(tmp_path_factory.mktemp("ffmpeg-layer") / bundle.FFMPEG_LAYER_ZIP)
+@pytest.fixture
+def layer_zip(ffmpeg_zip, tmp_path):
+    """The run's layer zip under the name the bundle's checks look for."""
+    (tmp_path / "layer").mkdir()
+    (tmp_path / "layer" / bundle.FFMPEG_LAYER_ZIP).symlink_to(ffmpeg_zip)
+    return tmp_path / "layer" / bundle.FFMPEG_LAYER_ZIP
 
 
 def test_the_layer_holds_the_pinned_checked_static_ffmpeg_executable(layer_zip, tmp_path):
@@ -37,7 +40,22 @@ def test_the_layer_holds_the_pinned_checked_static_ffmpeg_executable(layer_zip, 
     assert bundle.check_elves(layer_zip.parent) == []
     [elf] = [e for e in bundle.elves(layer_zip.parent) if e.name == ffmpeg_layer.IN_LAYER]
     assert elf.needed == [] and elf.versions == []
-    assert ffmpeg_layer.build(tmp_path / "again.zip").read_bytes() == layer_zip.read_bytes()
+    assert ffmpeg_layer.build(tmp_path / "again.zip").read_bytes() == layer_zip.read_bytes()  # the same bytes
+
+
+def test_the_layer_is_made_once_and_then_reused_until_what_it_holds_changes(ffmpeg_zip, tmp_path, monkeypatch):
+    """`make deploy` zips 74 MB once: later deploys find the zip, named by what it holds."""
+    (tmp_path / ffmpeg_zip.name).symlink_to(ffmpeg_zip)  # as a first deploy left it
+    monkeypatch.setattr(ffmpeg_layer, "build", lambda target: pytest.fail(f"built {target} again"))
+    assert ffmpeg_layer.made(tmp_path) == tmp_path / ffmpeg_zip.name
+    monkeypatch.setattr(ffmpeg_layer, "NOTE", ffmpeg_layer.NOTE + "and a line more\n")
+    monkeypatch.setattr(ffmpeg_layer, "build", lambda target: target.write_bytes(b"zip") and target)
+    other = ffmpeg_layer.made(tmp_path)  # another note: another zip
+    assert other != tmp_path / ffmpeg_zip.name and other.read_bytes() == b"zip"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ffmpeg_zip.name, other.name])  # no partial one
+    monkeypatch.setattr(ffmpeg_layer, "BINARY_SHA256", "0" * 64)
+    with pytest.raises(ffmpeg_layer.LayerError, match="not the 0000"):  # checked each time, made or not
+        ffmpeg_layer.made(tmp_path)
 
 
 def test_publish_once_per_content(layer_zip, tmp_path):
