@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import py_compile
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -224,9 +225,11 @@ def _compile(job: tuple[str, str, str]) -> tuple[str, bytes | str]:
 
 
 def add_to_zip(bundle: Bundle) -> Added:
-    """Rewrite the zip at its path (same name) with a .pyc beside every .py, compiled from the
-    bytes it holds. Its own entries keep their bytes, order and attributes; __pycache__ entries
-    that are not ours (a working tree's, zipped by Chalice with chalicelib) go."""
+    """Rewrite the zip at its path (same name) with a .pyc for every .py, compiled from the bytes
+    it holds. Its own entries keep their bytes, order and attributes; __pycache__ entries that are
+    not ours (a working tree's, zipped by Chalice with chalicelib) go. A zip with none to drop or
+    replace (the layer's, made of wheels) gets its .pyc files appended, its entries as they were
+    compressed: rewriting them all was most of this step's time."""
     size_before = bundle.path.stat().st_size
     with zipfile.ZipFile(bundle.path) as archive:
         names = archive.namelist()
@@ -245,16 +248,18 @@ def add_to_zip(bundle: Bundle) -> Added:
                 compiled = dict(pool.map(_compile, jobs, chunksize=64))
         failed = tuple(sorted(name for name, result in compiled.items() if isinstance(result, str)))
         partial = bundle.path.with_name(bundle.path.name + ".bytecode")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as target:
-            for info in archive.infolist():
-                if info.filename in ours or info.filename in foreign:
-                    continue
-                target.writestr(info, archive.read(info), compress_type=zipfile.ZIP_DEFLATED)
-                result = compiled.get(info.filename)
-                if isinstance(result, bytes):
-                    pyc = zipfile.ZipInfo(pyc_name(info.filename), date_time=info.date_time)
-                    pyc.external_attr, pyc.create_system = info.external_attr, info.create_system
-                    target.writestr(pyc, result, compress_type=zipfile.ZIP_DEFLATED)
+        if foreign or ours & set(names):  # entries to drop or to replace: a new zip
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as target:
+                for info in archive.infolist():
+                    if info.filename in ours or info.filename in foreign:
+                        continue
+                    target.writestr(info, archive.read(info), compress_type=zipfile.ZIP_DEFLATED)
+                    _add_pyc(target, info, compiled.get(info.filename))
+        else:  # only .pyc files to add: after the zip's entries, which are not compressed again
+            shutil.copyfile(bundle.path, partial)
+            with zipfile.ZipFile(partial, "a", zipfile.ZIP_DEFLATED) as target:
+                for info in archive.infolist():
+                    _add_pyc(target, info, compiled.get(info.filename))
     os.replace(partial, bundle.path)
     return Added(
         bundle,
@@ -265,6 +270,14 @@ def add_to_zip(bundle: Bundle) -> Added:
         size_before,
         bundle.path.stat().st_size,
     )
+
+
+def _add_pyc(target: zipfile.ZipFile, source: zipfile.ZipInfo, compiled: bytes | str | None) -> None:
+    """The .pyc compiled from `source` (if it compiled), with the source's date and attributes."""
+    if isinstance(compiled, bytes):
+        pyc = zipfile.ZipInfo(pyc_name(source.filename), date_time=source.date_time)
+        pyc.external_attr, pyc.create_system = source.external_attr, source.create_system
+        target.writestr(pyc, compiled, compress_type=zipfile.ZIP_DEFLATED)
 
 
 def check(paths: Iterable[Path]) -> list[str]:

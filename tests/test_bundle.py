@@ -277,6 +277,42 @@ def rezipped(out: Path, target: Path, changes: dict[str, bytes]) -> Path:
     return target
 
 
+@pytest.mark.integration  # compiles in a process pool
+def test_e_bytecode_is_added_to_a_zip_without_compressing_its_entries_again(tmp_path):
+    """A zip of sources alone (the layer's, of wheels) keeps each entry where and as it was, its
+    .pyc files after them; one with __pycache__ entries to drop or replace is written anew."""
+    from deploy import bytecode
+
+    sources = {"pkg/__init__.py": b"", "pkg/mod.py": b"VALUE = 1\n" * 200, "pkg/broken.py": b"def (:\n"}
+    plain = tmp_path / "layer.zip"
+    with zipfile.ZipFile(plain, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in {**sources, "pkg/data.txt": b"x" * 500}.items():
+            archive.writestr(name, data)
+    with zipfile.ZipFile(plain) as archive:
+        before = {i.filename: (i.header_offset, i.compress_size, i.CRC) for i in archive.infolist()}
+    added = bytecode.add_to_zip(bytecode.Bundle("layer", plain, bytecode.LAYER_ROOT))
+    assert (added.compiled, added.dropped, added.failed) == (2, 0, ("pkg/broken.py",))
+    with zipfile.ZipFile(plain) as archive:
+        after = archive.infolist()
+    assert {i.filename: (i.header_offset, i.compress_size, i.CRC) for i in after[: len(before)]} == before
+    assert [i.filename for i in after[len(before) :]] == [
+        f"pkg/__pycache__/__init__.{bytecode.CACHE_TAG}.pyc",
+        f"pkg/__pycache__/mod.{bytecode.CACHE_TAG}.pyc",
+    ]
+    assert bytecode.missing(plain) == ["pkg/broken.py"]
+
+    stale = tmp_path / "app.zip"
+    with zipfile.ZipFile(stale, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("pkg/mod.py", sources["pkg/mod.py"])
+        archive.writestr(f"pkg/__pycache__/mod.{bytecode.CACHE_TAG}.pyc", b"a working tree's")
+        archive.writestr(f"gone/__pycache__/old.{bytecode.CACHE_TAG}.pyc", b"of a source not in the zip")
+    added = bytecode.add_to_zip(bytecode.Bundle("app", stale, bytecode.FUNCTION_ROOT))
+    assert (added.compiled, added.dropped) == (1, 1)
+    with zipfile.ZipFile(stale) as archive:
+        assert archive.namelist() == ["pkg/mod.py", f"pkg/__pycache__/mod.{bytecode.CACHE_TAG}.pyc"]
+    assert bytecode.missing(stale) == []
+
+
 def test_e_every_module_in_both_zips_carries_its_checked_hash_bytecode(built):
     assert bundle.check_bytecode(built.out) == []
     with zipfile.ZipFile(built.out / bundle.FUNCTION_ZIP) as function:
@@ -349,14 +385,12 @@ def test_e_plain_chalice_package_on_a_fresh_clone_ships_the_same_sources_without
 
 
 @pytest.fixture(scope="module")
-def with_ffmpeg(built: bundle.Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def with_ffmpeg(built: bundle.Build, ffmpeg_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What create_gif carries on Lambda: the function, the dependencies' layer and the ffmpeg layer."""
-    from deploy import ffmpeg_layer
-
     out = tmp_path_factory.mktemp("with-ffmpeg")
     for name in (bundle.FUNCTION_ZIP, bundle.LAYER_ZIP):
         (out / name).symlink_to(built.out / name)
-    ffmpeg_layer.build(out / bundle.FFMPEG_LAYER_ZIP)
+    (out / bundle.FFMPEG_LAYER_ZIP).symlink_to(ffmpeg_zip)
     return out
 
 
