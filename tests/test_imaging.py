@@ -579,13 +579,12 @@ def test_gifs_beat_ffmpeg_on_weather_maps(layers, better_by, size_ratio, tmp_pat
     there is less to gain (satellite's greys; the radar's colours, which ffmpeg keeps at 52 dB)."""
     from local.mapsource import render
 
-    frames = [
-        Image.open(io.BytesIO(render(layers, 800, 600, "tulsa,ok", 6, 1_700_000_000 + 300 * i))).convert("RGB")
-        for i in range(24)
-    ]
+    pngs = [render(layers, 800, 600, "tulsa,ok", 6, 1_700_000_000 + 300 * i) for i in range(24)]
+    frames = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+    assert {frame.mode for frame in map(Image.open, map(io.BytesIO, pngs))} == {"RGB"}  # ffmpeg reads what we do
     ours = gifs.encode_gif(list(frames), delay=250)
-    for i, frame in enumerate(frames):
-        frame.save(tmp_path / f"f{i:03d}.png")
+    for i, png in enumerate(pngs):
+        (tmp_path / f"f{i:03d}.png").write_bytes(png)  # the source's own PNGs: no encoding again
     filters = "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=none"
     subprocess.run(
         [

@@ -25,7 +25,6 @@ function that made it. Then:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import time
@@ -37,7 +36,7 @@ import pytest
 from deploy import operations
 from deploy.policies import FUNCTIONS
 from tests import bundle
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shared
 from tests.iam import allowed
 
 pytestmark = pytest.mark.integration
@@ -563,15 +562,10 @@ def _run(built: bundle.Build, emulator: Any) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def runs(built: bundle.Build, emulator: Any, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
-    """The script's results, made once per run: xdist workers share them through a lock (the module's
-    tests run on whichever workers are free)."""
-    if worker_id == "master":
-        return _run(built, emulator)
-    shared = tmp_path_factory.getbasetemp().parent / "sdk-runs"
-    shared.mkdir(exist_ok=True)
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = shared / "runs.json"
+    """The script's results, made once per run: xdist workers share them (the module's tests run on
+    whichever workers are free)."""
+    with shared(tmp_path_factory, worker_id, "sdk-runs") as folder:
+        done = folder / "runs.json"
         if not done.exists():
             try:
                 done.write_text(json.dumps(_run(built, emulator)))
