@@ -19,33 +19,44 @@ FAKE_CREDENTIALS = {
 
 
 class Arrivals:
-    """A count of the messages that arrived on any queue of this process's emulator, to wait on:
-    the event runtime's idle pollers sleep until one arrives (or their longest pause has passed)
-    rather than asking every queue twenty times a second."""
+    """A count of the messages that arrived on each queue of this process's emulator, to wait on:
+    the event runtime's idle pollers sleep until one arrives on their queue (or their longest pause
+    has passed) rather than asking every queue twenty times a second, or every queue whenever one
+    of them has a message."""
 
     def __init__(self) -> None:
         import threading
 
         self._changed = threading.Condition()
-        self.count = 0
+        self._counts: dict[str, int] = {}
+        self._everyone = 0  # wake-ups for all (a runtime stopping)
 
-    def arrived(self) -> None:
+    def arrived(self, queue: str | None = None) -> None:
+        """A message arrived on `queue` (its name); with none, wake every waiter."""
         with self._changed:
-            self.count += 1
+            if queue is None:
+                self._everyone += 1
+            else:
+                self._counts[queue] = self._counts.get(queue, 0) + 1
             self._changed.notify_all()
 
-    def wait(self, seen: int, timeout: float) -> bool:
-        """Until the count is no longer `seen`, at most `timeout` seconds; whether it changed."""
+    def seen(self, queue: str) -> tuple[int, int]:
+        """What a waiter on `queue` has seen so far."""
+        return self._everyone, self._counts.get(queue, 0)
+
+    def wait(self, queue: str, seen: tuple[int, int], timeout: float) -> bool:
+        """Until a message arrives on `queue` after `seen` (or everyone is woken), at most `timeout`
+        seconds; whether one did."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.count != seen, timeout)
+            return self._changed.wait_for(lambda: self.seen(queue) != seen, timeout)
 
 
 ARRIVALS = Arrivals()
 
 
 def _told_arrivals() -> None:
-    """Count each message moto's SQS takes, whoever sends it (SNS, S3 and EventBridge deliver
-    through the same send)."""
+    """Count each message moto's SQS takes, by queue, whoever sends it (SNS, S3 and EventBridge
+    deliver through the same send)."""
     from moto.sqs.models import SQSBackend
 
     if getattr(SQSBackend, "_weathergif_arrivals", False):
@@ -53,11 +64,11 @@ def _told_arrivals() -> None:
     for name in ("send_message", "send_message_batch"):
         original = getattr(SQSBackend, name)
 
-        def told(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+        def told(self: Any, queue_name: str, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             try:
-                return __original(self, *args, **kwargs)
+                return __original(self, queue_name, *args, **kwargs)
             finally:
-                ARRIVALS.arrived()
+                ARRIVALS.arrived(queue_name)
 
         setattr(SQSBackend, name, told)
     SQSBackend._weathergif_arrivals = True

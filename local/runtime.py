@@ -229,14 +229,15 @@ class Runtime:
 
     def _poll_loop(self, source: Source) -> None:
         """Short polls (moto's long polls can hold its server threads), backing off when idle: an
-        idle queue is asked again when a message arrives on any queue of the emulator in this
+        idle queue is asked again when a message arrives on it through the emulator in this
         process (ARRIVALS), or after the pause, doubled each empty round up to IDLE_POLL_MAX (a
         message seen again after its visibility timeout; an emulator in another process)."""
         from .emulator import ARRIVALS
 
+        queue = source.queue_url.rsplit("/", 1)[-1]
         idle = 0.0
         while not self._stop.is_set():
-            seen = ARRIVALS.count
+            seen = ARRIVALS.seen(queue)
             self._slots.acquire()
             try:
                 messages = self._receive(source, wait=0)
@@ -248,7 +249,7 @@ class Runtime:
             if not messages:
                 self._slots.release()
                 idle = min(IDLE_POLL_MAX, 2 * idle or 0.01)
-                ARRIVALS.wait(seen, idle)
+                ARRIVALS.wait(queue, seen, idle)
                 continue
             idle = 0.0
             future = self._pool.submit(self._deliver, source, messages)

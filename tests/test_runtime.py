@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 from datetime import datetime, timezone
 import threading
@@ -125,6 +126,37 @@ def test_handlers_run_concurrently(rt, resources):
     rt.drain()
     assert sorted(rt.seen["sns"]) == [f"slow-{i}" for i in range(4)]
     assert time.perf_counter() - started < 4 * 0.4  # four 0.4 s handlers, not one after another
+
+
+def test_an_idle_queue_is_asked_again_when_a_message_arrives_on_it_not_on_another(rt, resources):
+    """Started, the runtime's pollers sleep while their queues are empty: a message wakes its own
+    queue's poller at once, and the other pollers sleep on through it (up to their longest pause)."""
+    from chalicelib.aws import client
+    from local.runtime import IDLE_POLL_MAX
+    from local.stack import wait_for
+
+    asked: collections.Counter[str] = collections.Counter()
+    sqs, sns = client("sqs"), resources("sns")
+
+    def count(params, **_):
+        asked[params["QueueUrl"].rsplit("/", 1)[-1]] += 1
+
+    sqs.meta.events.register("before-parameter-build.sqs.ReceiveMessage", count, unique_id="idle-test")
+    try:
+        rt.start(schedules=False)
+        time.sleep(1.5)  # every poller idle, at its longest pause
+        asked.clear()
+        arn = sns.create_topic(Name="rt-topic")["TopicArn"]
+        started = time.perf_counter()
+        for i in range(20):
+            sns.publish(TopicArn=arn, Message=f"m-{i}")
+            time.sleep(0.05)
+        assert wait_for(lambda: len(rt.seen.get("sns", [])) == 20, timeout=10, every=0.05)
+        took = time.perf_counter() - started
+    finally:
+        sqs.meta.events.unregister("before-parameter-build.sqs.ReceiveMessage", unique_id="idle-test")
+    assert asked["rt-queue"] <= took / IDLE_POLL_MAX + 1, asked  # its own pauses, not a poll a message
+    assert asked["rt-on_message"] >= 10, asked  # woken by its messages, most of them one by one
 
 
 def test_schedules_fire_with_the_simulated_time(rt):
