@@ -47,6 +47,9 @@ RUN_EVERY = 3600  # seconds between the forecast model's runs
 RUN_DELAY = 1200  # how long after its run a run's frames are out
 RUN_AHEAD = 6 * 3600  # how far past its run a forecast reaches
 FORECAST_EVERY = 900  # seconds between a forecast's frames
+# How often a server loop here looks for shutdown(): socketserver's 0.5 s made every stop wait up to
+# half a second (a test with three map servers waited a second and a half to end).
+SHUTDOWN_POLL = 0.05
 BASE_LAYERS = frozenset({"basemap", "flat", "flat-dk", "terrain"})
 PATH = re.compile(
     r"^/(?P<keys>[^/]+)/(?P<layers>[^/]+)/(?P<width>\d{1,4})x(?P<height>\d{1,4})/"
@@ -86,7 +89,9 @@ class DemoMapSource:
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
         self.host, self.port = self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="demo-map-source", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(SHUTDOWN_POLL,), name="demo-map-source", daemon=True
+        )
 
     def start(self) -> DemoMapSource:
         self._thread.start()

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
+from local.mapsource import SHUTDOWN_POLL
+
 
 # A fetch request for a frame of this source (the fetcher and worker tests send it).
 FETCH = {
@@ -81,7 +83,7 @@ class MapSource:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
         self._saved_networks: list[str | None] = []
 
     def start(self) -> MapSource:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from local.mapsource import SHUTDOWN_POLL
 from tests import records
 from tests.conftest import ROOT
 
@@ -44,7 +45,7 @@ def stack(monkeypatch, emulator):
         config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name="dev")
         plain = app.__class__  # create_local_server makes the app a local one: undone after, for the next
         server = create_local_server(app, config, "127.0.0.1", 0)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
         thread.start()
         local.url = f"http://127.0.0.1:{server.server.server_address[1]}/"
         yield local

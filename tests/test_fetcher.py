@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from chalicelib import redaction, safehttp
 from chalicelib.errors import PermanentError
 from chalicelib.workers import fetcher, runner
+from local.mapsource import SHUTDOWN_POLL
 from tests.images import encode, radar_frame
 from tests.mapsource import FETCH, Answer, MapSource
 
@@ -740,7 +741,7 @@ class TestTls:
             context.sni_callback = lambda sock, server_name, ctx: seen.append(server_name)
             server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
             server.socket = context.wrap_socket(server.socket, server_side=True)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True).start()
             servers.append(server)
             return server.server_address[1], cert, seen
 

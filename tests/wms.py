@@ -54,7 +54,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from local.mapsource import RADAR
+from local.mapsource import RADAR, SHUTDOWN_POLL
 
 MAPSERV_PATHS = ("/usr/lib/cgi-bin/mapserv", "/usr/bin/mapserv")
 INSTALL = "apt-get install cgi-mapserver mapserver-bin"
@@ -163,7 +163,7 @@ def start(folder: Path, times: Sequence[int] = TIMES) -> Wms:
     queries: list[str] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(program, config, queries))
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="wms", daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), name="wms", daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/wms?"
     return Wms(url, LAYER, LAYER_WITH_DEFAULT, times, EXTENT, folder, queries, moves, server)
 
