@@ -45,11 +45,13 @@ def stack(monkeypatch, emulator):
         config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name="dev")
         plain = app.__class__  # create_local_server makes the app a local one: undone after, for the next
         server = create_local_server(app, config, "127.0.0.1", 0)
-        thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
+        # Chalice's own serve_forever, without its banner, looking for shutdown() every SHUTDOWN_POLL
+        thread = threading.Thread(target=server.server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
         thread.start()
         local.url = f"http://127.0.0.1:{server.server.server_address[1]}/"
         yield local
-        server.shutdown()
+        if thread.is_alive():  # a loop that never ran would never say it stopped
+            server.shutdown()
         app.__class__ = plain
 
 
