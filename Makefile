@@ -8,7 +8,7 @@ STAGE ?= dev
 PORT ?= 8000
 SPEED ?= 1
 AWS_PORT ?= 4567
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 # Python keeps the bytecode it compiles (in __pycache__, ignored by git), also where the environment
 # says not to: the tests' processes and subprocesses then compile each module once, not every run.
@@ -58,7 +58,7 @@ test: $(STAMP)
 	$(BIN)/ruff check app.py chalicelib local deploy bench tests
 	$(BIN)/ruff format --check app.py chalicelib local deploy bench tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo

@@ -30,6 +30,7 @@ class Arrivals:
         self._changed = threading.Condition()
         self._counts: dict[str, int] = {}
         self._everyone = 0  # wake-ups for all (a runtime stopping)
+        self.total = 0  # messages on any queue
 
     def arrived(self, queue: str | None = None) -> None:
         """A message arrived on `queue` (its name); with none, wake every waiter."""
@@ -38,7 +39,13 @@ class Arrivals:
                 self._everyone += 1
             else:
                 self._counts[queue] = self._counts.get(queue, 0) + 1
+                self.total += 1
             self._changed.notify_all()
+
+    def wait_any(self, seen: int, timeout: float) -> bool:
+        """Until a message arrives on any queue after `seen` (a `total`), at most `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.total != seen, timeout)
 
     def seen(self, queue: str) -> tuple[int, int]:
         """What a waiter on `queue` has seen so far."""

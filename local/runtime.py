@@ -37,6 +37,7 @@ log = logging.getLogger("local.runtime")  # plain lines, not the app's JSON (loc
 
 _SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
 IDLE_POLL_MAX = 0.5  # seconds between polls of an idle queue when no arrival wakes it
+IN_FLIGHT_PAUSE_MAX = 0.4  # seconds between drain's looks at queues whose messages are out of sight
 
 
 @dataclass
@@ -290,11 +291,18 @@ class Runtime:
         """Deliver until every queue is empty and nothing is in flight (tests, demos).
 
         Messages waiting out a visibility timeout count as in flight, so a failing
-        handler's retries (and its dead-lettering) are waited for too.
+        handler's retries (and its dead-lettering) are waited for too: the queues are looked at
+        again after a pause that doubles (up to IN_FLIGHT_PAUSE_MAX) while nothing comes back.
+        Once all is quiet, a message arriving within `settle` seconds starts it again: the
+        emulator in this process tells of each (ARRIVALS), one elsewhere is looked at once more
+        after the settle.
         """
+        from .emulator import ARRIVALS
+
         deadline = time.time() + timeout
-        quiet_since = None
+        pause = 0.0
         while time.time() < deadline:
+            arrivals = ARRIVALS.total
             futures: list[Future[Any]] = []
             for source in self.sources:
                 if source.kind != "schedule":
@@ -302,17 +310,19 @@ class Runtime:
                         futures.append(self._pool.submit(self._deliver, source, batch))
             for future in futures:
                 future.result()
-            if futures or self._in_flight():
-                quiet_since = None
-                if not futures:
-                    time.sleep(0.1)
+            if futures:
+                pause = 0.0
                 continue
-            quiet_since = quiet_since or time.time()
-            if time.time() - quiet_since >= settle:
+            if self._in_flight():
+                pause = min(IN_FLIGHT_PAUSE_MAX, 2 * pause or 0.05)
+                ARRIVALS.wait_any(arrivals, pause)
+                continue
+            if ARRIVALS.wait_any(arrivals, settle):
+                continue  # something came while it settled: deliver it
+            if not self._in_flight():  # nor anything visible: an emulator elsewhere tells of no arrival
                 self.metrics.flush()
                 _record_usage_owed()
                 return
-            time.sleep(0.05)
         raise TimeoutError(f"events still flowing after {timeout} s")
 
     def _batches(self, source: Source) -> list[list[dict[str, Any]]]:

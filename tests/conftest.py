@@ -51,6 +51,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.unit)
+    # The heavy tests first, in their order, then the rest in theirs: xdist hands tests out in this
+    # order, and a heavy test started last kept one worker busy while the others had finished.
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
 
 
 @contextlib.contextmanager

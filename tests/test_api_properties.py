@@ -321,6 +321,7 @@ def check(response: Any, template: str) -> Any:
 # Properties -------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @SETTINGS
 @given(data=st.data())
 def test_reads_never_fail_and_change_nothing(world, data):

@@ -29,6 +29,8 @@ if not CHROMIUM.exists() and os.environ.get("REQUIRE_BROWSER") != "1":
         "Debian's chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True
     )
 
+pytestmark = pytest.mark.heavy  # a browser and the whole local stack, each test
+
 
 @pytest.fixture
 def stack(monkeypatch, emulator):

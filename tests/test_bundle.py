@@ -334,6 +334,7 @@ def test_e_every_module_in_both_zips_carries_its_checked_hash_bytecode(built):
     assert (built.out / bundle.LAYER_ZIP).read_bytes() == made["managed"].read_bytes()
 
 
+@pytest.mark.heavy
 def test_e_a_changed_source_wins_over_its_stale_bytecode(built, tmp_path):
     """One byte of app.py changed after the build: its checked-hash .pyc no longer matches, and
     Python compiles the source it finds. Had the .pyc been unchecked-hash, the old code would run."""
@@ -363,6 +364,7 @@ def test_e_a_changed_source_wins_over_its_stale_bytecode(built, tmp_path):
     assert "is unchecked-hash, not checked-hash" in bundle.check_bytecode(trusting)[0]
 
 
+@pytest.mark.heavy
 def test_e_plain_chalice_package_on_a_fresh_clone_ships_the_same_sources_without_bytecode(built, tmp_path):
     """Chalice as it documents itself, with no bytecode step: the same files, byte for byte, less
     the .pyc files; its bundle works, and compiles on every cold start what it imports."""
@@ -394,6 +396,7 @@ def with_ffmpeg(built: bundle.Build, ffmpeg_zip: Path, tmp_path_factory: pytest.
     return out
 
 
+@pytest.mark.heavy
 def test_f_webp_and_mp4_are_made_from_the_bundle_and_the_ffmpeg_layer(with_ffmpeg, capsys, tmp_path):
     assert bundle.check_formats(with_ffmpeg) == []
     assert bundle.check_elves(with_ffmpeg) == []  # the static ffmpeg needs no library and no glibc

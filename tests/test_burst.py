@@ -37,6 +37,7 @@ def runtime(emulator):
     rt.stop()
 
 
+@pytest.mark.heavy
 def test_two_hundred_frames_of_one_animation_at_once_are_each_decided_once(runtime, monkeypatch):
     store.put_animation(
         Animation(image_id="burst", layers=["radar"], width=32, height=24, center="tulsa,ok", zoom=4, frames=12)

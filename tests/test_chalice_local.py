@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 
 CLEAN = ("AWS_", "MAP_", "FETCH_", "API_TOKEN", "PUBLIC_URL", "STAGE")
 

@@ -330,6 +330,7 @@ def clone(tmp_path, emulator, built, ffmpeg_zip) -> Clone:
     return Clone(path, environment)
 
 
+@pytest.mark.heavy
 def test_make_deploy_then_chalice_deploy_prod_then_make_destroy(clone):
     """Every step of `make deploy` on the emulation; a second stage with Chalice's own command beside
     it; then `make destroy` of both, which leaves nothing behind."""

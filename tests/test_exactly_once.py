@@ -101,6 +101,7 @@ def test_a_send_that_fails_is_made_good_by_the_redelivery(world):
     assert world.store.get_animation("temps", consistent=True).frame_count == 1
 
 
+@pytest.mark.heavy
 def test_a_tick_twice_at_once_asks_once_per_animation(world, monkeypatch, animations: int = 200):
     """Animations filling a slice (ticks.SLICE, made 200 here: 1,000 as deployed), two ticks of the
     same time at once (a schedule's event delivered twice): their slices by four mediators at once

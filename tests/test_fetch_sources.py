@@ -379,6 +379,7 @@ def test_a_redirect_to_the_keyed_url_spelled_otherwise_leaks_no_key(
             assert form.lower() not in text.lower() or form.lower() in ("***",), (where, form)
 
 
+@pytest.mark.heavy
 def test_the_stored_failures_and_the_public_route_hold_no_form_of_the_key(runtime, monkeypatch, every_log_line, capsys):
     """Through the mediator: a spelling a fetch, each fetch's did-fail recorded; the table, the public
     GET /animations/{id}/failures and every log line hold no form of the key."""

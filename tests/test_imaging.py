@@ -573,6 +573,7 @@ def test_the_encoder_lets_go_of_the_frames_it_was_given():
 @pytest.mark.parametrize(
     "layers, better_by, size_ratio", [("temp-gradient", 1.5, 1.0), ("satellite", 0.3, 1.0), ("radar", 0.5, 1.01)]
 )
+@pytest.mark.heavy
 def test_gifs_beat_ffmpeg_on_weather_maps(layers, better_by, size_ratio, tmp_path):
     """24 frames of 800x600 from the demo map source: no bigger than ffmpeg's GIF (palettegen
     stats_mode=full, paletteuse without dithering; the demo radar's within 1%, 1.004x measured),
@@ -611,6 +612,7 @@ def test_gifs_beat_ffmpeg_on_weather_maps(layers, better_by, size_ratio, tmp_pat
     assert mean_psnr(ours) >= mean_psnr(theirs) + better_by, (mean_psnr(ours), mean_psnr(theirs))
 
 
+@pytest.mark.heavy
 @pytest.mark.integration  # JPEGs of up to 48 MP made and decoded: seconds
 def test_thumbnails_are_within_half_a_db_of_a_full_decode_at_every_size():
     """Against the same Lanczos fit of the fully decoded photo (no JPEG): ours (the decoder's DCT
@@ -630,6 +632,7 @@ def test_thumbnails_are_within_half_a_db_of_a_full_decode_at_every_size():
         assert psnr(ours, reference) >= psnr(naive, reference) - 0.5, (width, height)
 
 
+@pytest.mark.heavy
 @pytest.mark.integration  # PNGs and JPEGs of up to 12 MP made and decoded: several seconds
 def test_png_and_1600_px_thumbnails_are_within_half_a_db_of_a_full_decode():
     """As above, for PNG sources (decoded a strip at a time) and 1600 px targets (a JPEG 2 to

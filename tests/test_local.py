@@ -131,6 +131,7 @@ def datetime_iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
 
 
+@pytest.mark.heavy
 @pytest.mark.integration
 def test_make_demo_writes_the_gif_thumbnails_and_email(tmp_path):
     out = tmp_path / "demo-output"

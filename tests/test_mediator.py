@@ -50,6 +50,7 @@ def gif_frames(data: bytes) -> int:
     return Image.open(io.BytesIO(data)).n_frames
 
 
+@pytest.mark.heavy
 def test_schedule_to_email(runtime, emulator, source, monkeypatch):
     """A new animation asks for its window (N=3) at its first tick: its first GIF then; then a frame
     each interval, at the animation's phase, and a GIF per K=2 new frames."""
@@ -178,6 +179,7 @@ class TestEmailLinks:
         assert len(made) == 1 and "PUBLIC_URL" in made[0] and "session" in made[0]
 
 
+@pytest.mark.heavy
 def test_the_hourly_rebuild_catches_up_and_never_builds_a_window_twice(runtime, emulator, source):
     config = animation(every=3)
     store.put_animation(config)

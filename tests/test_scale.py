@@ -54,6 +54,7 @@ def interval_of_ticks(start: int, counted: Calls) -> dict[str, int]:
     return {"asked": asked, "slices": slices}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("animations", [100, 400])
 def test_a_tick_costs_at_most_1_5_calls_per_animation_it_asks_for(store, counted, animations):
     """Over an interval, each animation is asked for its newest frame once, at its phase: five ticks,

@@ -39,7 +39,7 @@ from tests import bundle
 from tests.conftest import ROOT, shared
 from tests.iam import allowed
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 STAGE = CONFIG["stages"][bundle.STAGE]
