@@ -51,9 +51,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.unit)
-    # The heavy tests first, in their order, then the rest in theirs: xdist hands tests out in this
-    # order, and a heavy test started last kept one worker busy while the others had finished.
-    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+    # The heavy tests first, then the rest, each in their order: xdist hands tests out in this order,
+    # and a heavy test started last kept one worker busy while the others had finished. Of the heavy
+    # tests that need the bundle, one starts its build at once and the others come after the heavy
+    # tests that do not, so that the processes are not all waiting for the one build.
+    def order(item: pytest.Item) -> int:
+        if item.get_closest_marker("heavy") is None:
+            return 3
+        return 2 if "built" in getattr(item, "fixturenames", ()) else 1
+
+    items.sort(key=order)
+    builds = [i for i, item in enumerate(items) if order(item) == 2]
+    if builds:
+        items.insert(0, items.pop(builds[0]))
 
 
 @contextlib.contextmanager
