@@ -21,7 +21,7 @@ help:
 	@echo "make serve       REST API + event runtime + embedded AWS, until Ctrl-C (PORT=8000; SPEED=60: schedules 60 times faster)"
 	@echo "make aws         embedded AWS + resources + event runtime for a 'chalice local' of your own (AWS_PORT=4567)"
 	@echo "make lock        requirements.txt and requirements-dev.txt from the .in files (make lock-upgrade: newest)"
-	@echo "make test        create .venv if needed, install, run every test (about 4 min on 2 cores)"
+	@echo "make test        create .venv if needed, install, run every test (about 3 min on 2 cores)"
 	@echo "make test-unit   the tests that need no network, server or subprocess (about 9 s)"
 	@echo "make bench       speed and memory figures against their baselines"
 	@echo "make bench-scale AWS calls of a tick over 100, 1,000 and 5,000 animations (about 4 min)"
