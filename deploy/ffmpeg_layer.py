@@ -88,7 +88,10 @@ def build(target: Path) -> Path:
     """The layer's zip at `target`: bin/ffmpeg (executable) and the note of where it comes from.
     Its entries carry fixed dates, so the same binary gives the same bytes. Zipping the 74 MB takes
     about 3 s of CPU: `made` does it once."""
-    path, version = binary()
+    return _write(target, *binary())
+
+
+def _write(target: Path, path: Path, version: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data, mode in (
@@ -115,7 +118,7 @@ def made(folder: Path) -> Path:
     target = folder / f"ffmpeg-layer-{recipe[:16]}.zip"
     if not target.exists():
         partial = target.with_name(f"{target.name}.{os.getpid()}")  # a zip is there whole or not at all
-        build(partial)
+        _write(partial, path, version)  # the binary checked once, above
         os.replace(partial, target)
     return target
 

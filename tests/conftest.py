@@ -7,7 +7,7 @@ import fcntl
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,24 +81,35 @@ def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str) 
         yield folder
 
 
+def made_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, make: Callable[[Path], Any]) -> Any:
+    """What `make` returns (JSON) for a folder of this run: made by the first xdist worker to ask, read
+    by the others. A failure is kept too, and raised again in each worker that asks after."""
+    with shared(tmp_path_factory, worker_id, name) as folder:
+        done = folder / "made.json"
+        if not done.exists():
+            try:
+                done.write_text(json.dumps({"made": make(folder)}))
+            except Exception as error:
+                done.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}))
+                raise
+        recorded = json.loads(done.read_text())
+    if "error" in recorded:
+        raise RuntimeError(recorded["error"])
+    return recorded["made"]
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> bundle.Build:
     """The Lambda bundle (tests/bundle.py), built once per run for tests/test_bundle.py and
     tests/test_sdk.py: xdist workers share it (the first to ask builds it; the tests run on
     whichever workers are free)."""
-    with shared(tmp_path_factory, worker_id, "lambda-bundle") as folder:
-        done = folder / "build.json"
-        if not done.exists():
-            try:
-                build = bundle.build(folder)
-            except bundle.BuildError as error:
-                done.write_text(json.dumps({"error": str(error)}))
-                raise
-            done.write_text(json.dumps({"project": str(build.project), "out": str(build.out), "log": build.log}))
-        recorded = json.loads(done.read_text())
-    if "error" in recorded:
-        raise bundle.BuildError(recorded["error"])
-    return bundle.Build(Path(recorded["project"]), Path(recorded["out"]), recorded["log"])
+
+    def build(folder: Path) -> list[str]:
+        made = bundle.build(folder)
+        return [str(made.project), str(made.out), made.log]
+
+    project, out, log = made_once(tmp_path_factory, worker_id, "lambda-bundle", build)
+    return bundle.Build(Path(project), Path(out), log)
 
 
 @pytest.fixture(scope="session")

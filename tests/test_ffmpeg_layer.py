@@ -46,10 +46,10 @@ def test_the_layer_holds_the_pinned_checked_static_ffmpeg_executable(layer_zip, 
 def test_the_layer_is_made_once_and_then_reused_until_what_it_holds_changes(ffmpeg_zip, tmp_path, monkeypatch):
     """`make deploy` zips 74 MB once: later deploys find the zip, named by what it holds."""
     (tmp_path / ffmpeg_zip.name).symlink_to(ffmpeg_zip)  # as a first deploy left it
-    monkeypatch.setattr(ffmpeg_layer, "build", lambda target: pytest.fail(f"built {target} again"))
+    monkeypatch.setattr(ffmpeg_layer, "_write", lambda target, *_: pytest.fail(f"wrote {target} again"))
     assert ffmpeg_layer.made(tmp_path) == tmp_path / ffmpeg_zip.name
     monkeypatch.setattr(ffmpeg_layer, "NOTE", ffmpeg_layer.NOTE + "and a line more\n")
-    monkeypatch.setattr(ffmpeg_layer, "build", lambda target: target.write_bytes(b"zip") and target)
+    monkeypatch.setattr(ffmpeg_layer, "_write", lambda target, *_: target.write_bytes(b"zip") and target)
     other = ffmpeg_layer.made(tmp_path)  # another note: another zip
     assert other != tmp_path / ffmpeg_zip.name and other.read_bytes() == b"zip"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ffmpeg_zip.name, other.name])  # no partial one

@@ -36,7 +36,7 @@ import pytest
 from deploy import operations
 from deploy.policies import FUNCTIONS
 from tests import bundle
-from tests.conftest import ROOT, shared
+from tests.conftest import ROOT, made_once
 from tests.iam import allowed
 
 pytestmark = [pytest.mark.integration, pytest.mark.heavy]
@@ -564,18 +564,7 @@ def _run(built: bundle.Build, emulator: Any) -> dict[str, dict[str, Any]]:
 def runs(built: bundle.Build, emulator: Any, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
     """The script's results, made once per run: xdist workers share them (the module's tests run on
     whichever workers are free)."""
-    with shared(tmp_path_factory, worker_id, "sdk-runs") as folder:
-        done = folder / "runs.json"
-        if not done.exists():
-            try:
-                done.write_text(json.dumps(_run(built, emulator)))
-            except Exception as error:
-                done.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}))
-                raise
-        recorded = json.loads(done.read_text())
-    if "error" in recorded:
-        raise RuntimeError(recorded["error"])
-    return recorded
+    return made_once(tmp_path_factory, worker_id, "sdk-runs", lambda _: _run(built, emulator))
 
 
 def test_each_sdk_is_the_one_asked_for(runs):

@@ -27,12 +27,13 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from .gif import TRANSPARENT  # the GIF's index of what is transparent in a frame, or unchanged in a delta frame
+
 # libwebp's lossless method and effort (its `quality`): method 1 at 25 codes weather maps 13-22%
 # smaller than its fastest (method 0) for about 1.7 times the CPU; more gains little
 # (bench/formats_bench.py shows both).
 LOSSLESS_METHOD = 1
 LOSSLESS_EFFORT = 25
-TRANSPARENT = 255  # the GIF's index of what is transparent in a frame, or unchanged in a delta frame
 MOSTLY_SAME = 0.5  # the share of a changed box's pixels unchanged from which they go transparent
 LOSSY_QUALITIES = (75, 85, 92, 97)  # tried on the first frame, lowest first
 LOSSY_METHOD = 4
