@@ -81,39 +81,51 @@ def _told_arrivals() -> None:
     SQSBackend._weathergif_arrivals = True
 
 
-def _atomic_dynamodb_writes() -> None:
-    """Make moto's DynamoDB writes atomic, as DynamoDB's are.
+def _atomic_dynamodb() -> None:
+    """Make moto's DynamoDB writes atomic and its reads see none half done, as DynamoDB's do.
 
     moto's server answers requests in threads, and its backend applies an update as a
     read-modify-write: two concurrent `ADD n :1` can lose one, and two transactions can
-    both pass the same condition. DynamoDB itself never does either, and the app's
-    exactly-once claims rest on that, so every write here takes one lock.
+    both pass the same condition. An update of a new item first writes its keys alone and
+    then the rest, in place, so a read in between sees an item of keys only. DynamoDB
+    itself does none of these, and the app's exactly-once claims rest on that, so every
+    write takes one lock, and every read takes it from its start to its answer's making.
     """
     import functools
     import threading
 
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     if getattr(DynamoDBBackend, "_weathergif_atomic", False):
         return
     lock = threading.RLock()
-    for name in (
-        "put_item",
-        "update_item",
-        "delete_item",
-        "transact_write_items",
-        "execute_statement",
-        "execute_transaction",
-        "batch_execute_statement",
-    ):
-        original = getattr(DynamoDBBackend, name)
 
-        @functools.wraps(original)
-        def locked(self, *args, __original=original, **kwargs):
-            with lock:
-                return __original(self, *args, **kwargs)
+    def locked(owner: type, names: tuple[str, ...]) -> None:
+        for name in names:
+            original = getattr(owner, name)
 
-        setattr(DynamoDBBackend, name, locked)
+            @functools.wraps(original)
+            def held(self, *args, __original=original, **kwargs):
+                with lock:
+                    return __original(self, *args, **kwargs)
+
+            setattr(owner, name, held)
+
+    locked(
+        DynamoDBBackend,
+        (
+            "put_item",
+            "update_item",
+            "delete_item",
+            "transact_write_items",
+            "execute_statement",
+            "execute_transaction",
+            "batch_execute_statement",
+        ),
+    )
+    # a read's handler both reads the items and makes its answer of them
+    locked(DynamoHandler, ("get_item", "batch_get_item", "query", "scan", "transact_get_items"))
     DynamoDBBackend._weathergif_atomic = True
 
 
@@ -578,7 +590,7 @@ class Emulator:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         _item_level_transaction_backups()  # before the lock wraps transact_write_items
-        _atomic_dynamodb_writes()
+        _atomic_dynamodb()
         _partition_queries()
         _remembered_dispatch()
         _quick_stacks()

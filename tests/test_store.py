@@ -344,3 +344,28 @@ def test_the_emulator_answers_items_as_motos_own_serializer_does(items):
     walked = serializer(query)
     walked._serialize_type_structure = types.MethodType(BaseJSONSerializer._weathergif_walk, walked)
     assert quick == walked.serialize(result)
+
+
+def test_the_emulator_shows_a_read_no_write_half_done(store, monkeypatch):
+    """DynamoDB's reads never see a write half applied. moto's update of a new item writes the
+    item's keys alone first, then the rest: a read made at that moment must wait for the whole
+    (local/emulator.py), not answer an item of keys only."""
+    from moto.dynamodb.models.table import Table
+
+    from chalicelib.aws import table
+
+    put, read = Table.put_item, {}
+
+    def put_item(self, item_attrs, *args, **kwargs):
+        done = put(self, item_attrs, *args, **kwargs)
+        if set(item_attrs) == {"pk", "sk"} and not read:  # the update's first step: keys alone
+            reader = threading.Thread(target=lambda: read.update(item=table().get("ANIM#temps", "STATE")))
+            reader.start()
+            reader.join(0.3)  # long enough for a read let in at once; one that waits for the write goes on
+            read["reader"] = reader
+        return done
+
+    monkeypatch.setattr(Table, "put_item", put_item)
+    store.put_animation(TEMPS)
+    read["reader"].join()
+    assert read["item"] is not None and "config" in read["item"], read["item"]
