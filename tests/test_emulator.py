@@ -1,0 +1,33 @@
+"""The embedded AWS emulation's HTTP side (local/emulator.py): connections kept open between calls,
+headers as sent."""
+
+from __future__ import annotations
+
+import boto3
+
+
+def client(emulator, service: str):
+    return boto3.client(service, endpoint_url=emulator.endpoint, region_name="us-east-1")
+
+
+def test_calls_of_one_client_share_one_connection(emulator):
+    """As AWS's endpoints do, the emulator keeps a connection open after its answer: ten calls, one
+    connection, open after each (moto's own server closed each, so each call opened a new one)."""
+    sqs = client(emulator, "sqs")
+    open_after = []
+    for _ in range(10):
+        answer = sqs.list_queues()
+        [pool] = sqs._endpoint.http_session._manager.pools._container.values()
+        open_after.append({conn.sock.getsockname() for conn in pool.pool.queue if conn is not None and conn.sock})
+    assert answer["ResponseMetadata"]["HTTPHeaders"].get("connection") != "close"
+    assert len(open_after[0]) == 1 and open_after == open_after[:1] * 10, open_after
+
+
+def test_s3_metadata_named_with_an_underscore_keeps_its_name(emulator):
+    """S3 keeps `x-amz-meta-valid_time` as sent (the fetcher writes such names); WSGI folds `_` and
+    `-` together, so the server hands moto the name as sent."""
+    s3 = client(emulator, "s3")
+    s3.create_bucket(Bucket="emulator-headers")
+    metadata = {"valid_time": "1700000000", "layer-name": "radar", "run_time": "0"}
+    s3.put_object(Bucket="emulator-headers", Key="k", Body=b"x", Metadata=metadata)
+    assert s3.head_object(Bucket="emulator-headers", Key="k")["Metadata"] == metadata
