@@ -34,7 +34,13 @@ pytestmark = pytest.mark.heavy  # a browser and the whole local stack, each test
 
 @pytest.fixture
 def stack(monkeypatch, emulator):
+    from playwright.sync_api import expect
+
     from local.stack import Local
+
+    # A step's answer (a card's details: six API calls) may wait its turn: the tests' processes
+    # outnumber the cores. A longer wait costs nothing where the answer comes at once.
+    expect.set_options(timeout=15_000)
 
     monkeypatch.setenv("API_TOKEN", TOKEN)
     emulator.reset()  # the stack uses the session's emulator: nothing an earlier test left may show in the gallery
