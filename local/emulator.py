@@ -61,6 +61,68 @@ class Arrivals:
 ARRIVALS = Arrivals()
 
 
+def _remembered_regions() -> None:
+    """List a service's regions once per process, not with a new boto3 Session each time.
+
+    moto asks `boto3.Session().get_available_regions(...)` as it imports its services and makes their
+    backends: each new Session reads botocore's endpoint data again (JSON of a few hundred KB), half
+    a second of the emulator's start. The answer depends only on botocore's data, so it is kept.
+    """
+    import functools
+
+    import boto3.session
+
+    if getattr(boto3.session.Session, "_weathergif_regions", False):
+        return
+    original, session = boto3.session.Session.get_available_regions, []
+
+    @functools.cache
+    def listed(service: str, partition: str, non_regional: bool) -> tuple[str, ...]:
+        session[:] = session or [boto3.session.Session()]  # one Session: its endpoint data read once
+        return tuple(original(session[0], service, partition, non_regional))
+
+    def get_available_regions(
+        self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
+    ) -> list[str]:
+        return list(listed(service_name, partition_name, allow_non_regional))
+
+    boto3.session.Session.get_available_regions = get_available_regions  # type: ignore[method-assign]
+    boto3.session.Session._weathergif_regions = True  # type: ignore[attr-defined]
+
+
+def _quick_queues() -> None:
+    """Tell a queue's time without a datetime per message, and a message's retention from its queue.
+
+    moto 5.2.5 counts a queue's messages (visible, in flight, delayed) by asking each message, and
+    each asks the clock through a naive UTC datetime; a received message's retention check reads the
+    queue's attributes, which count every message, three times over. A receive from a queue of a few
+    hundred messages took tens of thousands of datetimes (a quarter of a 200-frame burst's CPU).
+    Here the clock is `time.time` (the clock `datetime.now` reads; the one taken at start, so a test
+    that patches `time.time` moves the app's time, not the queues'), and the retention period is
+    read from the queue.
+    """
+    import time
+
+    import moto.sqs.models as sqs
+
+    if getattr(sqs, "_weathergif_quick", False):
+        return
+    clock, unix_time, unix_time_millis = time.time, sqs.unix_time, sqs.unix_time_millis
+
+    def seconds(dt: Any = None) -> float:
+        return clock() if dt is None else unix_time(dt)
+
+    def milliseconds(dt: Any = None) -> float:
+        return clock() * 1000.0 if dt is None else unix_time_millis(dt)
+
+    def retained(self: Any, queue_name: str, message: Any) -> bool:
+        return int(self.get_queue(queue_name).message_retention_period) + message.sent_timestamp / 1000 > clock()
+
+    sqs.unix_time, sqs.unix_time_millis = seconds, milliseconds  # type: ignore[assignment]
+    sqs.SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+    sqs._weathergif_quick = True  # type: ignore[attr-defined]
+
+
 def _told_arrivals() -> None:
     """Count each message moto's SQS takes, by queue, whoever sends it (SNS, S3 and EventBridge
     deliver through the same send)."""
@@ -617,6 +679,7 @@ class Emulator:
         import logging
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        _remembered_regions()  # before moto's services are imported
         _item_level_transaction_backups()  # before the lock wraps transact_write_items
         _atomic_dynamodb()
         _partition_queries()
@@ -624,6 +687,7 @@ class Emulator:
         _remembered_actions()
         _quick_stacks()
         _quick_attribute_values()
+        _quick_queues()
         _told_arrivals()
         _swagger_2_rest_apis()
         _layer_version_by_arn()

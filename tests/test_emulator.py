@@ -31,3 +31,33 @@ def test_s3_metadata_named_with_an_underscore_keeps_its_name(emulator):
     metadata = {"valid_time": "1700000000", "layer-name": "radar", "run_time": "0"}
     s3.put_object(Bucket="emulator-headers", Key="k", Body=b"x", Metadata=metadata)
     assert s3.head_object(Bucket="emulator-headers", Key="k")["Metadata"] == metadata
+
+
+def test_queues_keep_time_by_the_clock_whatever_the_app_patches(emulator, monkeypatch):
+    """A message's delay and visibility, and a queue's counts, follow the clock (local/emulator.py
+    reads it without a datetime per message), and not a `time.time` a test has moved an hour on."""
+    import time
+
+    sqs = client(emulator, "sqs")
+    url = sqs.create_queue(QueueName="emulator-clock")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="late", DelaySeconds=1)
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    counts = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+
+    def count() -> list[int]:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
+        return [int(attributes[name]) for name in counts]
+
+    assert count() == [1, 0, 1]
+    [got] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
+    assert got["Body"] == "now" and count() == [0, 1, 1]
+    time.sleep(1.1)
+    assert count() == [2, 0, 0]  # the delay and the visibility timeout are over: both to receive
+    bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]}
+    assert bodies == {"now", "late"}
