@@ -43,6 +43,19 @@ def test_the_template_passes_cfn_lint():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+# CloudFormation's quota on a template sent in the request (TemplateBody), as deploy/stack.py sends it:
+# 51,200 bytes ("CloudFormation quotas", AWS CloudFormation User Guide). A larger one must go by S3
+# (TemplateURL); moto takes any size, so only this test would notice before an AWS deploy failed.
+TEMPLATE_BODY_QUOTA = 51_200
+
+
+def test_the_template_fits_cloudformations_quota_on_a_template_in_the_request():
+    from deploy.stack import TEMPLATE
+
+    size = len(TEMPLATE.read_text().encode())
+    assert size <= TEMPLATE_BODY_QUOTA, f"{TEMPLATE.name} is {size:,} bytes: deploy it by S3 (TemplateURL)"
+
+
 def test_the_template_holds_what_the_app_needs():
     from app import app
 
