@@ -704,15 +704,22 @@ class Emulator:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         server = _server(self._address, DomainDispatcherApplication(create_backend_app), self.THREADS)
-        ready = threading.Event()
+        ready, failed = threading.Event(), []
 
         def serve() -> None:  # its threads are made here: daemons like this one, they end with the process
-            server.prepare()
-            ready.set()
+            try:
+                server.prepare()  # binds the port: a port in use fails here
+            except BaseException as exc:
+                failed.append(exc)
+                return
+            finally:
+                ready.set()
             server.serve()
 
         threading.Thread(target=serve, name="emulator", daemon=True).start()
         ready.wait()
+        if failed:
+            raise failed[0]
         host, port = server.bind_addr[:2]
         self._server, self.endpoint = server, f"http://{host}:{port}"
         return self

@@ -4,6 +4,7 @@ headers as sent."""
 from __future__ import annotations
 
 import boto3
+import pytest
 
 
 def client(emulator, service: str):
@@ -61,3 +62,11 @@ def test_queues_keep_time_by_the_clock_whatever_the_app_patches(emulator, monkey
     assert count() == [2, 0, 0]  # the delay and the visibility timeout are over: both to receive
     bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]}
     assert bodies == {"now", "late"}
+
+
+def test_an_emulator_on_a_port_in_use_says_so(emulator):
+    from local.emulator import Emulator
+
+    port = int(emulator.endpoint.rsplit(":", 1)[1])
+    with pytest.raises(OSError):
+        Emulator(port=port).start()
