@@ -74,12 +74,12 @@ def _remembered_regions() -> None:
 
     if getattr(boto3.session.Session, "_weathergif_regions", False):
         return
-    original, session = boto3.session.Session.get_available_regions, []
+    original = boto3.session.Session.get_available_regions
+    session = functools.cache(boto3.session.Session)  # one Session: its endpoint data read once
 
     @functools.cache
     def listed(service: str, partition: str, non_regional: bool) -> tuple[str, ...]:
-        session[:] = session or [boto3.session.Session()]  # one Session: its endpoint data read once
-        return tuple(original(session[0], service, partition, non_regional))
+        return tuple(original(session(), service, partition, non_regional))
 
     def get_available_regions(
         self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
@@ -676,9 +676,6 @@ class Emulator:
     THREADS = 24  # requests answered at once: more than any test or runtime makes concurrently
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        import logging
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         _remembered_regions()  # before moto's services are imported
         _item_level_transaction_backups()  # before the lock wraps transact_write_items
         _atomic_dynamodb()
@@ -711,10 +708,9 @@ class Emulator:
                 server.prepare()  # binds the port: a port in use fails here
             except BaseException as exc:
                 failed.append(exc)
-                return
-            finally:
-                ready.set()
-            server.serve()
+            ready.set()
+            if not failed:
+                server.serve()
 
         threading.Thread(target=serve, name="emulator", daemon=True).start()
         ready.wait()

@@ -37,6 +37,15 @@ _hypothesis.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 INTEGRATION_FIXTURES = {"emulator", "source", "wms", "built", "ffmpeg_zip", "clone", "stack"}
 
 
+# Debian's chromium, for the tests that drive a browser: without it they skip, unless REQUIRE_BROWSER=1
+# (CI, .ci/run, which installs it) makes its absence a failure.
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists() and os.environ.get("REQUIRE_BROWSER") != "1",
+    reason="Debian's chromium is not installed (apt-get install chromium); CI installs it",
+)
+
+
 def examples(n: int) -> int:
     """How many examples a property test generates: `n`, scaled by TEST_EXAMPLES (make test-unit, the
     quick tier, asks for a fifth; make test, all of them)."""

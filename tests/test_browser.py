@@ -8,28 +8,20 @@ REQUIRE_BROWSER=1 (CI) makes a missing browser a failure.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from local.mapsource import SHUTDOWN_POLL
 from tests import records
-from tests.conftest import ROOT
+from tests.conftest import CHROMIUM, ROOT, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "browser-test-token"
 OUTPUT = ROOT / "test-output"
 
-if not CHROMIUM.exists() and os.environ.get("REQUIRE_BROWSER") != "1":
-    pytest.skip(
-        "Debian's chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True
-    )
-
-pytestmark = pytest.mark.heavy  # a browser and the whole local stack, each test
+pytestmark = [pytest.mark.heavy, needs_chromium]  # a browser and the whole local stack, each test
 
 
 @pytest.fixture

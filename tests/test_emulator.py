@@ -41,7 +41,7 @@ def test_queues_keep_time_by_the_clock_whatever_the_app_patches(emulator, monkey
 
     sqs = client(emulator, "sqs")
     url = sqs.create_queue(QueueName="emulator-clock")["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody="late", DelaySeconds=1)
+    sqs.send_message(QueueUrl=url, MessageBody="late", DelaySeconds=2)  # 2 s: room for a slow step
     sqs.send_message(QueueUrl=url, MessageBody="now")
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 3600)
@@ -56,9 +56,9 @@ def test_queues_keep_time_by_the_clock_whatever_the_app_patches(emulator, monkey
         return [int(attributes[name]) for name in counts]
 
     assert count() == [1, 0, 1]
-    [got] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
+    [got] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=2)["Messages"]
     assert got["Body"] == "now" and count() == [0, 1, 1]
-    time.sleep(1.1)
+    time.sleep(2.1)
     assert count() == [2, 0, 0]  # the delay and the visibility timeout are over: both to receive
     bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]}
     assert bodies == {"now", "late"}

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import struct
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from chalicelib import messages
 from chalicelib.imaging import gif as gifs
 from chalicelib.imaging import mp4, webp
 from chalicelib.imaging.animation import encode_animation
+from tests.conftest import CHROMIUM, needs_chromium
 from tests.images import encode, gif_as_shown, radar_frame, radar_overlay
 
 integration = pytest.mark.integration  # runs ffmpeg (a subprocess)
@@ -477,14 +476,6 @@ class TestWorker:
 
 # Chromium plays the MP4 to its last frame, and shows transparent GIFs and WebPs as their frames ---
 
-CHROMIUM = "/usr/bin/chromium"
-# Without Debian's chromium these skip, as tests/test_browser.py does, unless REQUIRE_BROWSER=1 (CI,
-# .ci/run, which installs it) makes its absence a failure.
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and os.environ.get("REQUIRE_BROWSER") != "1",
-    reason="Debian's chromium is not installed (apt-get install chromium); CI installs it",
-)
-
 
 @integration
 @needs_chromium
@@ -508,7 +499,7 @@ def test_chromium_plays_the_mp4_to_its_last_frame_for_its_duration(tmp_path):
     args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
     args += ["--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
         page = browser.new_page()
         page.goto((tmp_path / "index.html").as_uri())
         played = page.evaluate(script)
@@ -548,7 +539,7 @@ def test_chromium_shows_a_transparent_overlay_as_its_frames(tmp_path):
       return shown;
     }"""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless"])
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless"])
         page = browser.new_page()
         page.goto((tmp_path / "index.html").as_uri())
         shown = {
