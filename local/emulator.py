@@ -123,6 +123,50 @@ def _quick_queues() -> None:
     sqs._weathergif_quick = True  # type: ignore[attr-defined]
 
 
+def _deduplication_interval() -> None:
+    """Drop a FIFO queue's message sent with a deduplication id it took in the last five minutes,
+    as SQS does, whether or not that first message is still in the queue.
+
+    moto 5.2.5 compares a new message only with those still in the queue: once the first was
+    received and deleted, a duplicate was delivered again, where "Amazon SQS continues tracking
+    the deduplication ID even after the message has been received and deleted" (the SQS guide's
+    FIFO key terms). A queue whose DeduplicationScope is messageGroup keeps each group's ids
+    apart, as SQS does (moto compares across groups). A message moved to a dead-letter queue
+    (received before, unlike a sent one) is not a send and is not deduplicated.
+    """
+    import collections
+    import threading
+
+    from moto.sqs.models import DEDUPLICATION_TIME_IN_SECONDS, Queue
+
+    if getattr(Queue, "_weathergif_interval", False):
+        return
+    original, lock = Queue.add_message, threading.Lock()
+
+    def add_message(self: Any, message: Any) -> None:
+        dedup = message.deduplication_id
+        if not (self.fifo_queue and dedup):
+            return original(self, message)
+        if message.approximate_receive_count == 0:  # sent, not moved here
+            group = message.group_id if self.attributes.get("DeduplicationScope") == "messageGroup" else None
+            now = message.sent_timestamp / 1000
+            with lock:
+                taken = self.__dict__.setdefault("_weathergif_taken", collections.OrderedDict())
+                while taken and next(iter(taken.values())) <= now - DEDUPLICATION_TIME_IN_SECONDS:
+                    taken.popitem(last=False)  # sent in time order: the oldest first
+                if (group, dedup) in taken:
+                    return None  # taken, not delivered: SendMessage answers as for the first
+                taken[(group, dedup)] = now
+        message.deduplication_id = None  # decided here: moto's own check (across groups, on moves) is not SQS's
+        try:
+            return original(self, message)
+        finally:
+            message.deduplication_id = dedup
+
+    Queue.add_message = add_message  # type: ignore[method-assign]
+    Queue._weathergif_interval = True  # type: ignore[attr-defined]
+
+
 def _told_arrivals() -> None:
     """Count each message moto's SQS takes, by queue, whoever sends it (SNS, S3 and EventBridge
     deliver through the same send)."""
@@ -685,6 +729,7 @@ class Emulator:
         _quick_stacks()
         _quick_attribute_values()
         _quick_queues()
+        _deduplication_interval()
         _told_arrivals()
         _swagger_2_rest_apis()
         _layer_version_by_arn()

@@ -1,7 +1,9 @@
-"""The embedded AWS emulation's HTTP side (local/emulator.py): connections kept open between calls,
-headers as sent."""
+"""The embedded AWS emulation (local/emulator.py) where it differs from moto's own: connections kept
+open between calls, headers as sent, queues' clock and deduplication as SQS's."""
 
 from __future__ import annotations
+
+import json
 
 import boto3
 import pytest
@@ -62,6 +64,52 @@ def test_queues_keep_time_by_the_clock_whatever_the_app_patches(emulator, monkey
     assert count() == [2, 0, 0]  # the delay and the visibility timeout are over: both to receive
     bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]}
     assert bodies == {"now", "late"}
+
+
+def fifo(sqs, name: str, **attributes: str) -> str:
+    return sqs.create_queue(QueueName=f"{name}.fifo", Attributes={"FifoQueue": "true", **attributes})["QueueUrl"]
+
+
+def drained(sqs, url: str) -> list[str]:
+    """The bodies a queue hands out now, each deleted once received."""
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        bodies += [message["Body"] for message in messages]
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        )
+    return bodies
+
+
+@pytest.mark.parametrize("scope", ["queue", "messageGroup"])
+def test_a_fifo_queue_drops_a_deduplication_id_it_took_in_five_minutes_even_once_deleted(emulator, scope):
+    """SQS's deduplication interval: a message sent with an id the queue took in the last five
+    minutes is taken and not delivered, though the first was received and deleted (moto 5.2.5
+    compared only with messages still in the queue); in the queue's scope, or each group's."""
+    sqs = client(emulator, "sqs")
+    url = fifo(sqs, f"emulator-dedup-{scope}", DeduplicationScope=scope)
+    sent = sqs.send_message(QueueUrl=url, MessageBody="first", MessageGroupId="a", MessageDeduplicationId="d")
+    assert drained(sqs, url) == ["first"]
+    again = sqs.send_message(QueueUrl=url, MessageBody="again", MessageGroupId="a", MessageDeduplicationId="d")
+    assert again["MessageId"] and sent["MessageId"]  # taken: SendMessage answers as for any other
+    sqs.send_message(QueueUrl=url, MessageBody="other group", MessageGroupId="b", MessageDeduplicationId="d")
+    sqs.send_message(QueueUrl=url, MessageBody="other id", MessageGroupId="a", MessageDeduplicationId="e")
+    assert drained(sqs, url) == (["other group", "other id"] if scope == "messageGroup" else ["other id"])
+
+
+def test_messages_moved_to_a_dead_letter_queue_are_not_deduplicated_there(emulator):
+    """Two messages of one deduplication id in two groups (a messageGroup scope) that fail both
+    reach the dead-letter queue: a move there is not a send."""
+    sqs = client(emulator, "sqs")
+    dlq = fifo(sqs, "emulator-dedup-dlq")
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 1})
+    url = fifo(sqs, "emulator-dedup-main", DeduplicationScope="messageGroup", RedrivePolicy=redrive)
+    for group in ("a", "b"):
+        sqs.send_message(QueueUrl=url, MessageBody=group, MessageGroupId=group, MessageDeduplicationId="d")
+    for _ in range(2):  # received once and not deleted, each is seen again at once: moved instead
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert sorted(drained(sqs, dlq)) == ["a", "b"] and drained(sqs, url) == []
 
 
 def test_an_emulator_on_a_port_in_use_says_so(emulator):
