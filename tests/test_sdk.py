@@ -633,6 +633,9 @@ def _normal(value: Any) -> Any:
 
 VOLATILE = {"MessageId", "ReceiptHandle", "MD5OfMessageBody", "MD5OfMessageAttributes", "SequenceNumber", "ETag"}
 VOLATILE |= {"sesMessageId", "messageId", "ms", "usd", "tookMs", "frameAgeSeconds", "sinceStartMs", "sincePreviousMs"}
+# An object's size, as its ETag: the source draws a frame for its valid time, which is of the run's clock, so
+# the frame asked for now differs when the two runs fall in different five minutes (and the day's, on two days).
+VOLATILE |= {"Size", "ContentLength", "bytes"}
 # Members of an answer only a newer botocore's model has (it parses them; 1.34's drops them): checksums
 # (newer botocore asks S3 for them), DynamoDB's WarmThroughput (DescribeTable: the app reads nothing of it).
 NEWER_MODEL = {"WarmThroughput"}
