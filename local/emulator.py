@@ -19,18 +19,29 @@ FAKE_CREDENTIALS = {
 
 
 class Arrivals:
-    """A count of the messages that arrived on each queue of this process's emulator, to wait on:
-    the event runtime's idle pollers sleep until one arrives on their queue (or their longest pause
-    has passed) rather than asking every queue twenty times a second, or every queue whenever one
-    of them has a message."""
+    """What this process's emulator tells of each queue, to wait on: a message arrived on it, a
+    message on it becomes visible at a time (a received one's visibility timeout, a delayed one's
+    delay), a FIFO queue's group was freed (its message in flight deleted). The event runtime's
+    idle pollers sleep until their own queue may have something to receive, rather than asking
+    every queue twenty times a second, or every queue whenever one of them has a message."""
+
+    MARGIN = 0.005  # seconds after a visibility time: SQS (and moto) show a message after it, not at it
 
     def __init__(self) -> None:
         import threading
+        import time
 
         self._changed = threading.Condition()
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, int] = {}  # per queue: arrivals and freed groups
+        self._due: dict[str, list[float]] = {}  # per queue: a heap of times a message becomes visible
         self._everyone = 0  # wake-ups for all (a runtime stopping)
-        self.total = 0  # messages on any queue
+        self.total = 0  # messages arrived on any queue
+        self.clock = time.time  # the queues' clock (the emulator's), whatever a test patches later
+        self.serving: set[str] = set()  # the endpoints of this process's emulators: they tell all
+
+    def tells(self, endpoint: str | None) -> bool:
+        """Whether an emulator in this process serves `endpoint`, and so tells of its every queue."""
+        return endpoint in self.serving
 
     def arrived(self, queue: str | None = None) -> None:
         """A message arrived on `queue` (its name); with none, wake every waiter."""
@@ -42,6 +53,20 @@ class Arrivals:
                 self.total += 1
             self._changed.notify_all()
 
+    def freed(self, queue: str) -> None:
+        """A FIFO queue's message was deleted: the next of its group may be received now."""
+        with self._changed:
+            self._counts[queue] = self._counts.get(queue, 0) + 1
+            self._changed.notify_all()
+
+    def due(self, queue: str, when: float) -> None:
+        """A message on `queue` becomes visible at `when` (the clock's seconds)."""
+        import heapq
+
+        with self._changed:
+            heapq.heappush(self._due.setdefault(queue, []), when)
+            self._changed.notify_all()
+
     def wait_any(self, seen: int, timeout: float) -> bool:
         """Until a message arrives on any queue after `seen` (a `total`), at most `timeout` seconds."""
         with self._changed:
@@ -51,11 +76,24 @@ class Arrivals:
         """What a waiter on `queue` has seen so far."""
         return self._everyone, self._counts.get(queue, 0)
 
-    def wait(self, queue: str, seen: tuple[int, int], timeout: float) -> bool:
-        """Until a message arrives on `queue` after `seen` (or everyone is woken), at most `timeout`
-        seconds; whether one did."""
+    def wait(self, queue: str, seen: tuple[int, int], timeout: float, since: float | None = None) -> bool:
+        """Until something arrives on `queue` after `seen` (or everyone is woken), or, when `since`
+        is given (the clock when the queue was last asked), until a message on it becomes visible
+        that was not then; at most `timeout` seconds. Whether something did."""
+        import heapq
+
         with self._changed:
-            return self._changed.wait_for(lambda: self.seen(queue) != seen, timeout)
+            end = self.clock() + timeout
+            heap = self._due.get(queue, []) if since is not None else []
+            while heap and heap[0] <= since:  # visible when last asked: that ask saw it
+                heapq.heappop(heap)
+            while self.seen(queue) == seen:
+                now = self.clock()
+                wake = min(end, heap[0] + self.MARGIN) if heap else end
+                if now >= wake:
+                    return wake < end
+                self._changed.wait(wake - now)
+            return True
 
 
 ARRIVALS = Arrivals()
@@ -168,23 +206,46 @@ def _deduplication_interval() -> None:
 
 
 def _told_arrivals() -> None:
-    """Count each message moto's SQS takes, by queue, whoever sends it (SNS, S3 and EventBridge
-    deliver through the same send)."""
+    """Tell ARRIVALS of each message moto's SQS takes, by queue, whoever sends it (SNS, S3 and
+    EventBridge deliver through the same send, a batch entry by entry), and when one becomes
+    visible: a delayed one at its delay's end, a received one at its visibility timeout's (or a
+    changed one's); and of a FIFO queue's delete, which frees its message group."""
     from moto.sqs.models import SQSBackend
 
     if getattr(SQSBackend, "_weathergif_arrivals", False):
         return
-    for name in ("send_message", "send_message_batch"):
-        original = getattr(SQSBackend, name)
+    send, receive = SQSBackend.send_message, SQSBackend.receive_message
+    delete, change = SQSBackend.delete_message, SQSBackend.change_message_visibility
 
-        def told(self: Any, queue_name: str, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            try:
-                return __original(self, queue_name, *args, **kwargs)
-            finally:
-                ARRIVALS.arrived(queue_name)
+    def send_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            message = send(self, queue_name, *args, **kwargs)
+        finally:
+            ARRIVALS.arrived(queue_name)
+        if message.delayed_until:
+            ARRIVALS.due(queue_name, message.delayed_until / 1000)
+        return message
 
-        setattr(SQSBackend, name, told)
-    SQSBackend._weathergif_arrivals = True
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        messages = receive(self, queue_name, *args, **kwargs)
+        for message in messages:
+            ARRIVALS.due(queue_name, message.visible_at / 1000)
+        return messages
+
+    def delete_message(self: Any, queue_name: str, receipt_handle: str) -> None:
+        delete(self, queue_name, receipt_handle)
+        if queue_name.endswith(".fifo"):
+            ARRIVALS.freed(queue_name)
+
+    def change_message_visibility(self: Any, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
+        change(self, queue_name, receipt_handle, visibility_timeout)
+        ARRIVALS.due(queue_name, ARRIVALS.clock() + int(visibility_timeout))
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    SQSBackend.delete_message = delete_message  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    SQSBackend._weathergif_arrivals = True  # type: ignore[attr-defined]
 
 
 def _atomic_dynamodb() -> None:
@@ -763,10 +824,12 @@ class Emulator:
             raise failed[0]
         host, port = server.bind_addr[:2]
         self._server, self.endpoint = server, f"http://{host}:{port}"
+        ARRIVALS.serving.add(self.endpoint)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
+            ARRIVALS.serving.discard(self.endpoint)
             self._server.stop()
             self._server = None
 

@@ -36,7 +36,8 @@ from chalice.app import Chalice, Rate, S3EventConfig, ScheduledEventConfig, SNSE
 log = logging.getLogger("local.runtime")  # plain lines, not the app's JSON (local/logs.py)
 
 _SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
-IDLE_POLL_MAX = 0.5  # seconds between polls of an idle queue when no arrival wakes it
+IDLE_POLL_MAX = 0.5  # seconds between polls of an idle queue on an emulator elsewhere, which tells of nothing
+IDLE_POLL_TOLD_MAX = 5.0  # on the emulator in this process, which tells of all (a safety net, not a schedule)
 IN_FLIGHT_PAUSE_MAX = 0.4  # seconds between drain's looks at queues whose messages are out of sight
 
 
@@ -230,15 +231,17 @@ class Runtime:
 
     def _poll_loop(self, source: Source) -> None:
         """Short polls (moto's long polls can hold its server threads), backing off when idle: an
-        idle queue is asked again when a message arrives on it through the emulator in this
-        process (ARRIVALS), or after the pause, doubled each empty round up to IDLE_POLL_MAX (a
-        message seen again after its visibility timeout; an emulator in another process)."""
+        idle queue is asked again when the emulator in this process tells (ARRIVALS) that a
+        message arrived on it or becomes visible there, or after the pause, doubled each empty
+        round up to IDLE_POLL_MAX on an emulator elsewhere, which tells of nothing (up to
+        IDLE_POLL_TOLD_MAX on this process's)."""
         from .emulator import ARRIVALS
 
         queue = source.queue_url.rsplit("/", 1)[-1]
+        longest = IDLE_POLL_TOLD_MAX if ARRIVALS.tells(os.environ.get("AWS_ENDPOINT_URL")) else IDLE_POLL_MAX
         idle = 0.0
         while not self._stop.is_set():
-            seen = ARRIVALS.seen(queue)
+            seen, asked = ARRIVALS.seen(queue), ARRIVALS.clock()
             self._slots.acquire()
             try:
                 messages = self._receive(source, wait=0)
@@ -249,8 +252,8 @@ class Runtime:
                 continue
             if not messages:
                 self._slots.release()
-                idle = min(IDLE_POLL_MAX, 2 * idle or 0.01)
-                ARRIVALS.wait(queue, seen, idle)
+                idle = min(longest, 2 * idle or 0.01)
+                ARRIVALS.wait(queue, seen, idle, since=asked)
                 continue
             idle = 0.0
             future = self._pool.submit(self._deliver, source, messages)
@@ -293,27 +296,37 @@ class Runtime:
         Messages waiting out a visibility timeout count as in flight, so a failing
         handler's retries (and its dead-lettering) are waited for too: the queues are looked at
         again after a pause that doubles (up to IN_FLIGHT_PAUSE_MAX) while nothing comes back.
-        Once all is quiet, a message arriving within `settle` seconds starts it again: the
-        emulator in this process tells of each (ARRIVALS), one elsewhere is looked at once more
-        after the settle.
+        A queue found empty is asked again only when a message arrives on it (the emulator in
+        this process tells of each: ARRIVALS) or something is out of sight. Once all is quiet,
+        a message arriving within `settle` seconds starts it again; an emulator elsewhere, which
+        tells of none, is looked at once more after the settle.
         """
         from .emulator import ARRIVALS
 
         deadline = time.time() + timeout
         pause = 0.0
+        emptied: dict[str, tuple[int, int]] = {}  # a queue found empty: what ARRIVALS had told of it then
         while time.time() < deadline:
             arrivals = ARRIVALS.total
             futures: list[Future[Any]] = []
             for source in self.sources:
-                if source.kind != "schedule":
-                    for batch in self._batches(source):
-                        futures.append(self._pool.submit(self._deliver, source, batch))
+                if source.kind == "schedule":
+                    continue
+                queue = source.queue_url.rsplit("/", 1)[-1]
+                seen = ARRIVALS.seen(queue)
+                if emptied.get(queue) == seen:
+                    continue  # empty, and nothing arrived on it since
+                batches = self._batches(source)
+                if len(batches) < self.workers:  # its last look found nothing
+                    emptied[queue] = seen
+                futures += [self._pool.submit(self._deliver, source, batch) for batch in batches]
             for future in futures:
                 future.result()
             if futures:
                 pause = 0.0
                 continue
             if self._in_flight():
+                emptied.clear()  # a message out of sight comes back unannounced, on any queue
                 pause = min(IN_FLIGHT_PAUSE_MAX, 2 * pause or 0.05)
                 ARRIVALS.wait_any(arrivals, pause)
                 continue

@@ -159,6 +159,67 @@ def test_an_idle_queue_is_asked_again_when_a_message_arrives_on_it_not_on_anothe
     assert asked["rt-on_message"] >= 10, asked  # woken by its messages, most of them one by one
 
 
+def test_a_failed_message_is_asked_for_when_its_visibility_timeout_ends_not_on_a_timer(resources):
+    """The emulator in this process tells when a received message becomes visible again: a poller
+    asks for a failed message as its visibility timeout of 3 s ends (its doubling pauses alone
+    would ask at about 5 s), while an idle queue's poller, its pause grown long, asks little."""
+    from chalicelib.aws import client
+    from local.runtime import IDLE_POLL_TOLD_MAX
+
+    seen, lock = {}, threading.Lock()
+    runtime = Runtime(make_app(seen, lock), workers=2, visibility_timeout=3, async_retries=1, prefix="rt").setup()
+    asked: collections.Counter[str] = collections.Counter()
+    sqs, sns = client("sqs"), resources("sns")
+    count = lambda params, **_: asked.update([params["QueueUrl"].rsplit("/", 1)[-1]])  # noqa: E731
+    sqs.meta.events.register("before-parameter-build.sqs.ReceiveMessage", count, unique_id="due-test")
+    tried: list[float] = []
+    plain = runtime._invoke
+
+    def invoke(source, event, records):
+        if source.name == "on_message":
+            tried.append(time.monotonic())
+        return plain(source, event, records)
+
+    runtime._invoke = invoke
+    try:
+        runtime.start(schedules=False)
+        time.sleep(2.6)  # the idle pollers' pauses, doubling from 10 ms, past a second
+        asked.clear()
+        sns.publish(TopicArn=sns.create_topic(Name="rt-topic")["TopicArn"], Message="poison")
+        deadline = time.monotonic() + 10
+        while len(tried) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runtime.stop()
+        sqs.meta.events.unregister("before-parameter-build.sqs.ReceiveMessage", unique_id="due-test")
+    assert IDLE_POLL_TOLD_MAX > 3
+    assert len(tried) == 2 and 3 <= tried[1] - tried[0] < 4, tried
+    assert asked["rt-queue"] <= 3, asked  # over 3 s: not two asks a second
+
+
+def test_drain_asks_a_queue_found_empty_again_only_when_a_message_arrives_on_it(rt, resources):
+    """While one queue's messages are delivered round after round, drain does not ask a queue it
+    found empty again until something arrives on it; when something does, it is delivered."""
+    from chalicelib.aws import client
+
+    asked: collections.Counter[str] = collections.Counter()
+    sqs, sns = client("sqs"), resources("sns")
+    count = lambda params, **_: asked.update([params["QueueUrl"].rsplit("/", 1)[-1]])  # noqa: E731
+    sqs.meta.events.register("before-parameter-build.sqs.ReceiveMessage", count, unique_id="drain-test")
+    try:
+        arn = sns.create_topic(Name="rt-topic")["TopicArn"]
+        for i in range(12):  # 12 one-message batches, 4 a round: at least 3 rounds
+            sns.publish(TopicArn=arn, Message=f"m-{i}")
+        rt.drain()
+        assert len(rt.seen["sns"]) == 12 and asked["rt-on_message"] >= 4
+        assert asked["rt-queue"] == 1, asked  # found empty once, and nothing arrived on it
+        sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="rt-queue")["QueueUrl"], MessageBody="late")
+        rt.drain()
+    finally:
+        sqs.meta.events.unregister("before-parameter-build.sqs.ReceiveMessage", unique_id="drain-test")
+    assert rt.seen["sqs"] == [["late"]] and asked["rt-queue"] == 3  # asked again, delivered, found empty
+
+
 def test_schedules_fire_with_the_simulated_time(rt):
     rt.set_clock(1_700_000_000)
     rt.fire("every_five", 1_700_000_300)
