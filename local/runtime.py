@@ -374,9 +374,8 @@ class Runtime:
     # Delivery ---------------------------------------------------------------------
 
     def _deliver(self, source: Source, messages: list[dict[str, Any]]) -> None:
-        from chalicelib.aws import client
+        from chalicelib.aws import queues
 
-        sqs = client("sqs")
         if source.kind == "sqs":
             result = self._invoke(
                 source, {"Records": [_sqs_record(m, source.queue_arn) for m in messages]}, len(messages)
@@ -402,8 +401,8 @@ class Runtime:
                 elif int(message["Attributes"].get("ApproximateReceiveCount", 1)) > self.async_retries:
                     self._send_to_on_failure(source, event, result.error, message)
                     done.append(message)
-        for message in done:
-            sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if done:  # as Lambda's poller does: the batch's handled messages in one call
+            queues().delete(source.queue_arn, [message["ReceiptHandle"] for message in done])
 
     def _invoke(self, source: Source, event: dict[str, Any], records: int) -> Any:
         from chalice.local import LambdaContext
