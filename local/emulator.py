@@ -84,7 +84,7 @@ class Arrivals:
 
         with self._changed:
             end = self.clock() + timeout
-            heap = self._due.get(queue, []) if since is not None else []
+            heap = self._due.setdefault(queue, []) if since is not None else []  # due() pushes to this one
             while heap and heap[0] <= since:  # visible when last asked: that ask saw it
                 heapq.heappop(heap)
             while self.seen(queue) == seen:
@@ -191,9 +191,10 @@ def _deduplication_interval() -> None:
             with lock:
                 taken = self.__dict__.setdefault("_weathergif_taken", collections.OrderedDict())
                 while taken and next(iter(taken.values())) <= now - DEDUPLICATION_TIME_IN_SECONDS:
-                    taken.popitem(last=False)  # sent in time order: the oldest first
-                if (group, dedup) in taken:
+                    taken.popitem(last=False)  # the oldest first: what is left is at most this old
+                if taken.get((group, dedup), -DEDUPLICATION_TIME_IN_SECONDS) > now - DEDUPLICATION_TIME_IN_SECONDS:
                     return None  # taken, not delivered: SendMessage answers as for the first
+                taken.pop((group, dedup), None)  # taken again: moved last, the oldest stays first
                 taken[(group, dedup)] = now
         message.deduplication_id = None  # decided here: moto's own check (across groups, on moves) is not SQS's
         try:

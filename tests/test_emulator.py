@@ -112,6 +112,23 @@ def test_messages_moved_to_a_dead_letter_queue_are_not_deduplicated_there(emulat
     assert sorted(drained(sqs, dlq)) == ["a", "b"] and drained(sqs, url) == []
 
 
+def test_a_waiter_wakes_when_a_message_becomes_visible_though_none_was_due_when_it_began():
+    """An idle poller's wait (local/emulator.Arrivals) ends when a message on its queue becomes
+    visible, also when nothing on that queue was due when the wait began; and at its timeout."""
+    import threading
+    import time
+
+    from local.emulator import Arrivals
+
+    arrivals = Arrivals()
+    seen, asked = arrivals.seen("q"), arrivals.clock()
+    threading.Timer(0.05, lambda: arrivals.due("q", arrivals.clock() + 0.1)).start()
+    started = time.monotonic()
+    assert arrivals.wait("q", seen, 5, since=asked) is True
+    assert time.monotonic() - started < 1
+    assert arrivals.wait("q", seen, 0.05, since=arrivals.clock()) is False  # nothing more: the timeout
+
+
 def test_an_emulator_on_a_port_in_use_says_so(emulator):
     from local.emulator import Emulator
 
