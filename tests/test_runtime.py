@@ -193,7 +193,8 @@ def test_a_failed_message_is_asked_for_when_its_visibility_timeout_ends_not_on_a
         runtime.stop()
         sqs.meta.events.unregister("before-parameter-build.sqs.ReceiveMessage", unique_id="due-test")
     assert IDLE_POLL_TOLD_MAX > 3
-    assert len(tried) == 2 and 3 <= tried[1] - tried[0] < 4, tried
+    # the tries' starts: each a little after its receive, which the 3 s are counted from
+    assert len(tried) == 2 and 2.8 <= tried[1] - tried[0] < 4.5, tried  # doubling pauses alone: 5.1 s
     assert asked["rt-queue"] <= 3, asked  # over 3 s: not two asks a second
 
 
