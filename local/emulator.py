@@ -36,7 +36,7 @@ class Arrivals:
         self._due: dict[str, list[float]] = {}  # per queue: a heap of times a message becomes visible
         self._everyone = 0  # wake-ups for all (a runtime stopping)
         self.total = 0  # messages arrived on any queue
-        self.clock = time.time  # the queues' clock (the emulator's), whatever a test patches later
+        self.clock = time.time  # the queues' clock (_quick_queues gives it to moto), whatever a test patches later
         self.serving: set[str] = set()  # the endpoints of this process's emulators: they tell all
 
     def tells(self, endpoint: str | None) -> bool:
@@ -76,15 +76,15 @@ class Arrivals:
         """What a waiter on `queue` has seen so far."""
         return self._everyone, self._counts.get(queue, 0)
 
-    def wait(self, queue: str, seen: tuple[int, int], timeout: float, since: float | None = None) -> bool:
-        """Until something arrives on `queue` after `seen` (or everyone is woken), or, when `since`
-        is given (the clock when the queue was last asked), until a message on it becomes visible
-        that was not then; at most `timeout` seconds. Whether something did."""
+    def wait(self, queue: str, seen: tuple[int, int], timeout: float, since: float) -> bool:
+        """Until something arrives on `queue` after `seen` (or everyone is woken), or a message on it
+        becomes visible that was not at `since` (the clock when the queue was last asked); at most
+        `timeout` seconds. Whether something did."""
         import heapq
 
         with self._changed:
             end = self.clock() + timeout
-            heap = self._due.setdefault(queue, []) if since is not None else []  # due() pushes to this one
+            heap = self._due.setdefault(queue, [])  # the list due() pushes to
             while heap and heap[0] <= since:  # visible when last asked: that ask saw it
                 heapq.heappop(heap)
             while self.seen(queue) == seen:
@@ -135,17 +135,15 @@ def _quick_queues() -> None:
     each asks the clock through a naive UTC datetime; a received message's retention check reads the
     queue's attributes, which count every message, three times over. A receive from a queue of a few
     hundred messages took tens of thousands of datetimes (a quarter of a 200-frame burst's CPU).
-    Here the clock is `time.time` (the clock `datetime.now` reads; the one taken at start, so a test
-    that patches `time.time` moves the app's time, not the queues'), and the retention period is
-    read from the queue.
+    Here the clock is ARRIVALS' (`time.time`, the clock `datetime.now` reads, as it was at import, so
+    a test that patches `time.time` moves the app's time, not the queues'), and the retention period
+    is read from the queue.
     """
-    import time
-
     import moto.sqs.models as sqs
 
     if getattr(sqs, "_weathergif_quick", False):
         return
-    clock, unix_time, unix_time_millis = time.time, sqs.unix_time, sqs.unix_time_millis
+    clock, unix_time, unix_time_millis = ARRIVALS.clock, sqs.unix_time, sqs.unix_time_millis
 
     def seconds(dt: Any = None) -> float:
         return clock() if dt is None else unix_time(dt)

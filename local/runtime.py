@@ -53,6 +53,11 @@ class Source:
     invocations: int = 0
     failures: int = 0
 
+    @property
+    def queue(self) -> str:
+        """Its queue's name (the last part of its URL)."""
+        return self.queue_url.rsplit("/", 1)[-1]
+
 
 @dataclass
 class Invocation:
@@ -237,7 +242,7 @@ class Runtime:
         IDLE_POLL_TOLD_MAX on this process's)."""
         from .emulator import ARRIVALS
 
-        queue = source.queue_url.rsplit("/", 1)[-1]
+        queue = source.queue
         longest = IDLE_POLL_TOLD_MAX if ARRIVALS.tells(os.environ.get("AWS_ENDPOINT_URL")) else IDLE_POLL_MAX
         idle = 0.0
         while not self._stop.is_set():
@@ -312,13 +317,12 @@ class Runtime:
             for source in self.sources:
                 if source.kind == "schedule":
                     continue
-                queue = source.queue_url.rsplit("/", 1)[-1]
-                seen = ARRIVALS.seen(queue)
-                if emptied.get(queue) == seen:
+                seen = ARRIVALS.seen(source.queue)
+                if emptied.get(source.queue) == seen:
                     continue  # empty, and nothing arrived on it since
                 batches = self._batches(source)
                 if len(batches) < self.workers:  # its last look found nothing
-                    emptied[queue] = seen
+                    emptied[source.queue] = seen
                 futures += [self._pool.submit(self._deliver, source, batch) for batch in batches]
             for future in futures:
                 future.result()

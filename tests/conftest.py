@@ -176,8 +176,8 @@ class Aws:
         taken off it before: the queue deduplicates by the body's digest for five minutes, as SQS
         does (chalicelib/bus.py), and two of a property test's examples can answer alike to the
         millisecond."""
-        earlier = list(self.received)
-        assert self.replies() == ([] if result in earlier else [result])
+        expected = [] if result in self.received else [result]
+        assert self.replies() == expected
 
     def get(self, Bucket: str, Key: str) -> bytes:  # noqa: N803 (a location's keys)
         return self.s3.get_object(Bucket=Bucket, Key=Key)["Body"].read()

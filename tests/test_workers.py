@@ -21,6 +21,17 @@ def image_of(data: bytes) -> Image.Image:
     return image
 
 
+def same_request_same_bytes(aws, invoke) -> None:
+    """A worker asked the same twice (`invoke` asks once) writes the same key with the same bytes, and
+    answers each time (none the second time if alike to the millisecond: the queue drops a duplicate)."""
+    first = invoke()
+    aws.reply_to(first)
+    made = aws.get(**first["location"])
+    second = invoke()
+    aws.reply_to(second)
+    assert second["location"] == first["location"] and aws.get(**second["location"]) == made
+
+
 @pytest.fixture
 def source(monkeypatch):
     server = MapSource()
@@ -178,12 +189,7 @@ class TestThumbnailer:
 
     def test_same_request_same_bytes(self, aws, invoke_sns):
         source = aws.put(aws.names.frames_bucket, "f.jpg", jpeg(1200, 900))
-        first = invoke_sns("create_thumbnail", thumbnail_request(source))
-        aws.reply_to(first)
-        made = aws.get(**first["location"])
-        second = invoke_sns("create_thumbnail", thumbnail_request(source))
-        aws.reply_to(second)  # none if alike to the millisecond: the queue drops a duplicate
-        assert second["location"] == first["location"] and aws.get(**second["location"]) == made
+        same_request_same_bytes(aws, lambda: invoke_sns("create_thumbnail", thumbnail_request(source)))
 
     @pytest.mark.parametrize(
         "data, error",
@@ -304,12 +310,7 @@ class TestGifMaker:
 
     def test_same_request_same_bytes(self, aws, invoke_sns):
         locations = self.frames(aws, 3)
-        first = invoke_sns("create_gif", gif_request(locations))
-        aws.reply_to(first)
-        made = aws.get(**first["location"])
-        second = invoke_sns("create_gif", gif_request(locations))
-        aws.reply_to(second)  # none if alike to the millisecond: the queue drops a duplicate
-        assert second["location"] == first["location"] and aws.get(**second["location"]) == made
+        same_request_same_bytes(aws, lambda: invoke_sns("create_gif", gif_request(locations)))
 
 
 EMAIL = {
